@@ -1,0 +1,1 @@
+//! Benchmarks of authstore against peers (see benches/).

@@ -1,0 +1,231 @@
+//! Private redis-server and PostgreSQL processes for tests.
+//!
+//! [`redis::RedisServer`] and [`postgres::PostgresServer`] are RAII guards:
+//! each starts a real server bound to `127.0.0.1` on a free port inside a
+//! fresh temporary directory, waits until it answers, and tears it down on
+//! drop (printing the tail of the server log first when the test is
+//! panicking). `from_env_or_start()` on either type honours `REDIS_URL` /
+//! `DATABASE_URL` so the same tests can run against an external server.
+//!
+//! Every server is paired with a tiny `/bin/sh` watchdog that holds one end
+//! of a pipe: if the test process dies without running destructors (a guard
+//! kept in a `static`, `std::process::exit`, SIGKILL) the pipe closes and the
+//! watchdog kills the server and removes its directory, so no process leaks.
+//!
+//! The harness is Linux-oriented (it reads `/proc`), and needs `redis-server`
+//! respectively the PostgreSQL server binaries installed; `scripts/test`
+//! installs them.
+#![cfg(unix)]
+
+pub mod postgres;
+pub mod redis;
+
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::hash::{BuildHasher, Hasher, RandomState};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The loopback address every private server binds to.
+pub const LOCALHOST: &str = "127.0.0.1";
+
+/// Lowest port [`free_port`] picks from (below the kernel's ephemeral range).
+const PORT_RANGE_LOW: u16 = 10_000;
+
+/// Ports already handed out by [`free_port`] in this process.
+static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// Picks a currently free TCP port on `127.0.0.1`.
+///
+/// Ports are drawn at random from `10000..` up to the start of the kernel's
+/// ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`), so that a port
+/// freed by a killed server is unlikely to be grabbed by an outgoing client
+/// connection before the server is restarted on it. A port is never handed
+/// out twice in one process. Falls back to an OS-assigned port.
+pub fn free_port() -> io::Result<u16> {
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(PoisonError::into_inner);
+    let high = ephemeral_range_start();
+    if high > PORT_RANGE_LOW + 1_000 {
+        let span = u64::from(high - PORT_RANGE_LOW);
+        for _ in 0..500 {
+            let port = PORT_RANGE_LOW + (random_u64() % span) as u16;
+            if !handed_out.contains(&port) && port_is_free(port) {
+                handed_out.insert(port);
+                return Ok(port);
+            }
+        }
+    }
+    for _ in 0..100 {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port();
+        if handed_out.insert(port) {
+            return Ok(port);
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AddrInUse, "could not find a free port on 127.0.0.1"))
+}
+
+/// Whether a listener could be bound on `127.0.0.1:port` right now.
+fn port_is_free(port: u16) -> bool {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
+}
+
+fn ephemeral_range_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
+}
+
+fn random_u64() -> u64 {
+    let mut hasher = RandomState::new().build_hasher();
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    hasher.write_u128(nanos);
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
+/// Polls `ready` until it returns `true` or `timeout` has passed.
+///
+/// Returns whether `ready` succeeded. Polls quickly at first and backs off to
+/// every 200 ms; `ready` is always called at least once, and once more at the
+/// deadline.
+pub fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut delay = Duration::from_millis(10);
+    loop {
+        if ready() {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        thread::sleep(delay.min(deadline - now));
+        delay = (delay * 2).min(Duration::from_millis(200));
+    }
+}
+
+/// Returns the last `lines` lines of the file at `path` (at most the last
+/// 256 KiB are read), or a note saying why it could not be read.
+pub fn tail_file(path: &Path, lines: usize) -> String {
+    const MAX_BYTES: u64 = 256 * 1024;
+    let read = || -> io::Result<String> {
+        let mut file = File::open(path)?;
+        let len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(len.saturating_sub(MAX_BYTES)))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    match read() {
+        Ok(text) => {
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(e) => format!("<could not read {}: {e}>", path.display()),
+    }
+}
+
+/// Prints the tail of a server log to stderr, framed so it stands out in
+/// test output. Used by the guards' `Drop` when the thread is panicking.
+pub(crate) fn print_log_tail(what: &str, path: &Path, lines: usize) {
+    eprintln!(
+        "----- {what}: last {lines} lines of {} -----\n{}\n----- end of {what} log -----",
+        path.display(),
+        tail_file(path, lines)
+    );
+}
+
+/// Whether `path` is a regular file with an executable bit set.
+pub(crate) fn is_executable(path: &Path) -> bool {
+    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Looks `name` up on `PATH` like a shell would.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| is_executable(p))
+}
+
+/// Whether process `pid` exists and is not a zombie (Linux `/proc`).
+pub(crate) fn pid_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// A `/bin/sh` process that runs a cleanup script unless disarmed.
+///
+/// It blocks reading a pipe from this process. Dropping the watchdog writes
+/// `disarm` and reaps it; if this process dies first the pipe hits EOF and the
+/// script runs. It ignores terminal and termination signals and sits in its
+/// own process group, so Ctrl-C or a runner killing the test's process group
+/// cannot take it down before it has cleaned up.
+#[derive(Debug)]
+pub(crate) struct Watchdog {
+    child: Child,
+}
+
+impl Watchdog {
+    /// Spawns a watchdog running `script` (with `args` as `$1`, `$2`, ...) on EOF.
+    pub(crate) fn spawn(script: &str, args: &[&OsStr]) -> io::Result<Self> {
+        let full = format!(
+            "trap '' INT HUP TERM QUIT PIPE\nread cmd\n[ \"$cmd\" = disarm ] && exit 0\n{script}\n"
+        );
+        let child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(full)
+            .arg("authstore-watchdog")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .current_dir("/")
+            .process_group(0)
+            .spawn()?;
+        Ok(Self { child })
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(mut stdin) = self.child.stdin.take() {
+            let _ = stdin.write_all(b"disarm\n");
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Builds the error returned when a required program is not installed.
+pub(crate) fn missing_program(what: &str, detail: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{what} is not installed ({detail}); scripts/test installs it"),
+    )
+}
+
+/// Builds the error returned by stop/kill/restart on an external server.
+pub(crate) fn external_unsupported(op: &str, env: &str, url: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!(
+            "cannot {op} the server at {url}: it is external (from {env}) and not owned by this \
+             process; use the type's start() for tests that need a private server"
+        ),
+    )
+}
+
+/// Reads a non-empty environment variable.
+pub(crate) fn env_url(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}

@@ -1,0 +1,387 @@
+//! A private `redis-server` process guard for tests, and the `REDIS_URL` escape hatch.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use super::{LOCALHOST, Watchdog, env_url, external_unsupported, free_port, wait_until};
+
+/// Environment variable naming an external Redis for [`RedisServer::from_env_or_start`].
+pub const REDIS_URL_ENV: &str = "REDIS_URL";
+
+const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(10);
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+const PANIC_TAIL_LINES: usize = 50;
+/// Runs when the test process dies without dropping the guard: `$1` pid, `$2` dir.
+const WATCHDOG_SCRIPT: &str = "kill -9 \"$1\" 2>/dev/null; sleep 0.2; rm -rf \"$2\"";
+
+/// Builder for a [`RedisServer`] with extra `redis-server` arguments.
+#[derive(Debug, Clone)]
+pub struct RedisServerBuilder {
+    args: Vec<OsString>,
+    start_timeout: Duration,
+}
+
+impl Default for RedisServerBuilder {
+    fn default() -> Self {
+        Self { args: Vec::new(), start_timeout: DEFAULT_START_TIMEOUT }
+    }
+}
+
+impl RedisServerBuilder {
+    /// Appends one extra command-line argument (e.g. `"--maxmemory"`).
+    /// Extra arguments come after the harness's own, so they override them.
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Appends several extra arguments (e.g. `["--cluster-enabled", "yes"]`).
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// How long to wait for the server to answer `PING` (default 10 s).
+    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.start_timeout = timeout;
+        self
+    }
+
+    /// Starts the server and waits until it answers `PING`.
+    pub fn start(self) -> io::Result<RedisServer> {
+        let binary = super::find_on_path("redis-server").ok_or_else(|| {
+            super::missing_program("redis-server", "not found on PATH; it is in the Debian package `redis-server`")
+        })?;
+        let dir = tempfile::Builder::new().prefix("authstore-redis-").tempdir()?;
+        let log_path = dir.path().join("redis.log");
+        let mut server = RedisServer {
+            binary,
+            port: 0,
+            args: self.args,
+            start_timeout: self.start_timeout,
+            log_path,
+            child: Mutex::new(None),
+            watchdog: None,
+            dir,
+        };
+        // A port found free may be taken before redis binds it: retry a few times.
+        for attempt in 1..=5 {
+            server.port = free_port()?;
+            File::create(&server.log_path)?;
+            match server.launch() {
+                Ok(()) => return Ok(server),
+                Err(e) if attempt < 5 && server.log_tail(20).contains("Address already in use") => {
+                    drop(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+}
+
+/// A private `redis-server` bound to `127.0.0.1` on a free port, killed on drop.
+///
+/// It runs in its own temporary directory with persistence off
+/// (`--save "" --appendonly no`) and logs to `<dir>/redis.log`. The guard is
+/// `Send + Sync`, so it can live in a `static OnceLock`.
+#[derive(Debug)]
+pub struct RedisServer {
+    binary: PathBuf,
+    port: u16,
+    args: Vec<OsString>,
+    start_timeout: Duration,
+    log_path: PathBuf,
+    child: Mutex<Option<Child>>,
+    watchdog: Option<Watchdog>,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// A builder for a server with extra arguments.
+    pub fn builder() -> RedisServerBuilder {
+        RedisServerBuilder::default()
+    }
+
+    /// Starts a server with the default arguments.
+    pub fn start() -> io::Result<Self> {
+        Self::builder().start()
+    }
+
+    /// Uses the external server in `REDIS_URL` if it is set and non-empty,
+    /// else starts a private one.
+    pub fn from_env_or_start() -> io::Result<RedisTarget> {
+        match env_url(REDIS_URL_ENV) {
+            Some(url) => Ok(RedisTarget::External { url }),
+            None => Self::start().map(RedisTarget::Private),
+        }
+    }
+
+    /// The host the server listens on (`127.0.0.1`).
+    pub fn host(&self) -> &str {
+        LOCALHOST
+    }
+
+    /// The TCP port the server listens on; it stays the same across restarts.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's socket address.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://{LOCALHOST}:{}", self.port)
+    }
+
+    /// The server's working directory (`--dir`).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The server's log file.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// The last `lines` lines of the server log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        super::tail_file(&self.log_path, lines)
+    }
+
+    /// The process id of the running server, if any.
+    pub fn pid(&self) -> Option<u32> {
+        self.is_running().then(|| self.lock_child().as_ref().map(Child::id)).flatten()
+    }
+
+    /// Whether the server process is alive (it may still be starting).
+    pub fn is_running(&self) -> bool {
+        self.lock_child().as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Stops the server gracefully (`SHUTDOWN NOSAVE`), killing it if it has
+    /// not exited within 10 s. Does nothing if it is not running.
+    pub fn stop(&mut self) -> io::Result<()> {
+        let addr = self.addr();
+        let Some(child) = self.child_slot().as_mut() else { return Ok(()) };
+        if child.try_wait()?.is_none() {
+            // The server closes the connection instead of replying; ignore errors.
+            let _ = send_command(addr, &["SHUTDOWN", "NOSAVE"]);
+            if !wait_until(STOP_TIMEOUT, || !matches!(child.try_wait(), Ok(None))) {
+                child.kill()?;
+            }
+        }
+        self.reap()
+    }
+
+    /// Kills the server with SIGKILL (for fault-injection tests) and reaps it.
+    pub fn kill(&mut self) -> io::Result<()> {
+        if let Some(child) = self.child_slot().as_mut() {
+            child.kill()?;
+        }
+        self.reap()
+    }
+
+    /// Starts the server again on the same port, directory and arguments,
+    /// stopping it gracefully first if it is running, and waits until it
+    /// answers `PING`.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.stop()?;
+        self.launch()
+    }
+
+    fn lock_child(&self) -> MutexGuard<'_, Option<Child>> {
+        self.child.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn child_slot(&mut self) -> &mut Option<Child> {
+        self.child.get_mut().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits for the (exited or killed) child and disarms its watchdog.
+    fn reap(&mut self) -> io::Result<()> {
+        let result = match self.child_slot().take() {
+            Some(mut child) => child.wait().map(drop),
+            None => Ok(()),
+        };
+        self.watchdog = None;
+        result
+    }
+
+    /// Spawns `redis-server` on `self.port` and waits until it answers PING.
+    fn launch(&mut self) -> io::Result<()> {
+        let log = OpenOptions::new().create(true).append(true).open(&self.log_path)?;
+        let dir = self.dir.path();
+        let child = Command::new(&self.binary)
+            .args(["--bind", LOCALHOST, "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .arg("--logfile")
+            .arg(&self.log_path)
+            .args(&self.args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        let pid = child.id().to_string();
+        *self.child.get_mut().unwrap_or_else(PoisonError::into_inner) = Some(child);
+        let watchdog = Watchdog::spawn(WATCHDOG_SCRIPT, &[OsStr::new(&pid), dir.as_os_str()]);
+        match watchdog.and_then(|w| {
+            self.watchdog = Some(w);
+            self.wait_ready()
+        }) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = self.kill();
+                Err(e)
+            }
+        }
+    }
+
+    fn wait_ready(&mut self) -> io::Result<()> {
+        let (addr, timeout) = (self.addr(), self.start_timeout);
+        let mut exited = None;
+        let child = self.child_slot().as_mut().expect("launch stores the child");
+        let ready = wait_until(timeout, || match child.try_wait() {
+            Ok(None) => ping(addr),
+            Ok(Some(status)) => {
+                exited = Some(status.to_string());
+                true
+            }
+            Err(e) => {
+                exited = Some(e.to_string());
+                true
+            }
+        });
+        let problem = match exited {
+            Some(status) => format!("exited during startup ({status})"),
+            None if ready => return Ok(()),
+            None => format!("did not answer PING within {timeout:?}"),
+        };
+        Err(io::Error::other(format!(
+            "redis-server on {addr} {problem}; last lines of {}:\n{}",
+            self.log_path.display(),
+            self.log_tail(30)
+        )))
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            super::print_log_tail(&format!("redis-server {}", self.addr()), &self.log_path, PANIC_TAIL_LINES);
+        }
+        let _ = self.kill();
+    }
+}
+
+/// Sends one RESP command and returns the first reply line (without CRLF).
+fn send_command(addr: SocketAddr, args: &[&str]) -> io::Result<String> {
+    let timeout = Duration::from_secs(1);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let mut request = format!("*{}\r\n", args.len());
+    for arg in args {
+        request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    stream.write_all(request.as_bytes())?;
+    let mut reply = Vec::new();
+    let mut byte = [0u8; 1];
+    while !reply.ends_with(b"\r\n") && reply.len() < 4096 {
+        if stream.read(&mut byte)? == 0 {
+            break;
+        }
+        reply.push(byte[0]);
+    }
+    Ok(String::from_utf8_lossy(&reply).trim_end().to_owned())
+}
+
+/// Whether the server at `addr` answers `PING` with `+PONG`.
+fn ping(addr: SocketAddr) -> bool {
+    send_command(addr, &["PING"]).is_ok_and(|reply| reply == "+PONG")
+}
+
+/// Either a private [`RedisServer`] or an external server from `REDIS_URL`.
+///
+/// Tests call [`url`](Self::url) uniformly. Lifecycle operations only work
+/// on a private server; on an external one they return an error of kind
+/// [`io::ErrorKind::Unsupported`].
+#[derive(Debug)]
+pub enum RedisTarget {
+    /// A server started and owned by this process.
+    Private(RedisServer),
+    /// An external server; nothing is owned, started or stopped.
+    External {
+        /// The URL taken from `REDIS_URL`.
+        url: String,
+    },
+}
+
+impl RedisTarget {
+    /// The URL to connect to.
+    pub fn url(&self) -> String {
+        match self {
+            Self::Private(server) => server.url(),
+            Self::External { url } => url.clone(),
+        }
+    }
+
+    /// Whether this is an external server.
+    pub fn is_external(&self) -> bool {
+        matches!(self, Self::External { .. })
+    }
+
+    /// The private server, if any.
+    pub fn server(&self) -> Option<&RedisServer> {
+        match self {
+            Self::Private(server) => Some(server),
+            Self::External { .. } => None,
+        }
+    }
+
+    /// The private server, mutably, if any.
+    pub fn server_mut(&mut self) -> Option<&mut RedisServer> {
+        match self {
+            Self::Private(server) => Some(server),
+            Self::External { .. } => None,
+        }
+    }
+
+    fn private(&mut self, op: &str) -> io::Result<&mut RedisServer> {
+        match self {
+            Self::Private(server) => Ok(server),
+            Self::External { url } => Err(external_unsupported(op, REDIS_URL_ENV, url)),
+        }
+    }
+
+    /// [`RedisServer::stop`]; unsupported on an external server.
+    pub fn stop(&mut self) -> io::Result<()> {
+        self.private("stop")?.stop()
+    }
+
+    /// [`RedisServer::kill`]; unsupported on an external server.
+    pub fn kill(&mut self) -> io::Result<()> {
+        self.private("kill")?.kill()
+    }
+
+    /// [`RedisServer::restart`]; unsupported on an external server.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.private("restart")?.restart()
+    }
+}

@@ -1,0 +1,3 @@
+//! Conformance suite and server harness for authstore backends.
+
+pub mod harness;

@@ -1,0 +1,126 @@
+//! Injected time: the [`Clock`] trait, the real [`SystemClock`] and a test [`FakeClock`].
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A source of wall-clock time.
+///
+/// Every store and module reads time only through a `Clock`, so tests can
+/// replace it with a [`FakeClock`] and move time forward instead of sleeping.
+/// Time has millisecond resolution everywhere in authstore.
+pub trait Clock: Send + Sync + Debug + 'static {
+    /// Milliseconds since the Unix epoch.
+    fn now_millis(&self) -> u64;
+
+    /// The current time as a [`SystemTime`].
+    fn now(&self) -> SystemTime {
+        millis_to_system_time(self.now_millis())
+    }
+}
+
+/// The operating system's wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_millis(&self) -> u64 {
+        system_time_to_millis(SystemTime::now())
+    }
+}
+
+/// A clock that only moves when told to. Clones share the same time.
+///
+/// ```
+/// use authstore::{Clock, FakeClock};
+/// use std::time::Duration;
+///
+/// let clock = FakeClock::new();
+/// let shared = clock.clone();
+/// let before = clock.now_millis();
+/// shared.advance(Duration::from_secs(5));
+/// assert_eq!(clock.now_millis(), before + 5_000);
+/// ```
+#[derive(Debug, Clone)]
+pub struct FakeClock {
+    millis: Arc<AtomicU64>,
+}
+
+impl FakeClock {
+    /// A fake clock starting at the current system time.
+    pub fn new() -> Self {
+        Self::at_millis(SystemClock.now_millis())
+    }
+
+    /// A fake clock starting at `millis` since the Unix epoch.
+    pub fn at_millis(millis: u64) -> Self {
+        Self {
+            millis: Arc::new(AtomicU64::new(millis)),
+        }
+    }
+
+    /// Moves time forward by `by` (rounded down to whole milliseconds).
+    pub fn advance(&self, by: Duration) {
+        self.millis
+            .fetch_add(duration_to_millis(by), Ordering::SeqCst);
+    }
+
+    /// Sets the time to `millis` since the Unix epoch (it may move backwards).
+    pub fn set_millis(&self, millis: u64) {
+        self.millis.store(millis, Ordering::SeqCst);
+    }
+}
+
+impl Default for FakeClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for FakeClock {
+    fn now_millis(&self) -> u64 {
+        self.millis.load(Ordering::SeqCst)
+    }
+}
+
+/// A shared, type-erased clock as stores hold it.
+pub type SharedClock = Arc<dyn Clock>;
+
+/// Converts a duration to whole milliseconds, saturating at `u64::MAX`.
+pub(crate) fn duration_to_millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Milliseconds since the epoch for `t`; times before the epoch map to 0.
+pub(crate) fn system_time_to_millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(duration_to_millis)
+        .unwrap_or(0)
+}
+
+/// The [`SystemTime`] `millis` after the epoch.
+pub(crate) fn millis_to_system_time(millis: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fake_clock_clones_share_time_and_advance() {
+        let a = FakeClock::at_millis(1_000);
+        let b = a.clone();
+        b.advance(Duration::from_millis(250));
+        assert_eq!(a.now_millis(), 1_250);
+        a.set_millis(10);
+        assert_eq!(b.now_millis(), 10);
+        assert_eq!(b.now(), UNIX_EPOCH + Duration::from_millis(10));
+    }
+
+    #[test]
+    fn system_clock_is_after_2020() {
+        assert!(SystemClock.now_millis() > 1_577_836_800_000);
+    }
+}

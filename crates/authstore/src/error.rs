@@ -1,0 +1,234 @@
+//! The one error type of authstore, [`Error`], and its [`Result`] alias.
+
+use std::time::Duration;
+
+/// A boxed error from a lower layer (a driver, a parser), kept as the source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with authstore's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a key (or index key, or prefix) was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyProblem {
+    /// The key is empty.
+    Empty,
+    /// The key is longer than [`MAX_KEY_LEN`](crate::MAX_KEY_LEN) bytes.
+    TooLong,
+    /// The key contains a control character (U+0000–U+001F or U+007F–U+009F).
+    ControlCharacter,
+    /// The key is not of the form `namespace:id` with a non-empty namespace and id.
+    MissingNamespace,
+}
+
+impl std::fmt::Display for KeyProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "it is empty",
+            Self::TooLong => "it is longer than 512 bytes",
+            Self::ControlCharacter => "it contains a control character",
+            Self::MissingNamespace => "it is not of the form `namespace:id`",
+        })
+    }
+}
+
+/// Every error authstore returns.
+///
+/// The outcomes of conditional writes ([`AlreadyExists`](Error::AlreadyExists),
+/// [`NotFound`](Error::NotFound), [`VersionConflict`](Error::VersionConflict))
+/// are ordinary variants, so callers `match` on them. Failures of a lower layer
+/// keep that layer's error as [`source`](std::error::Error::source).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A key, index key or key prefix was rejected before reaching the backend.
+    #[error("invalid key {key:?}: {problem}")]
+    InvalidKey {
+        /// The rejected key, truncated to 64 bytes and with control characters escaped.
+        key: String,
+        /// What is wrong with it.
+        problem: KeyProblem,
+    },
+    /// A value is larger than the store's configured maximum.
+    #[error("value of {size} bytes exceeds the maximum of {max} bytes")]
+    ValueTooLarge {
+        /// Size of the rejected value in bytes.
+        size: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// More index keys than [`MAX_INDEX_KEYS`](crate::MAX_INDEX_KEYS) were named in one put.
+    #[error("{count} index keys given, at most {max} are allowed")]
+    TooManyIndexKeys {
+        /// How many were given.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A TTL of zero was given; an entry must live for at least one millisecond.
+    #[error("a TTL must be at least one millisecond")]
+    ZeroTtl,
+    /// An argument is out of its allowed range (for example a rate-limit cost above the burst).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(&'static str),
+    /// `CreateOnly` put: a live entry already exists under the key.
+    #[error("an entry already exists under {key:?}")]
+    AlreadyExists {
+        /// The key.
+        key: String,
+    },
+    /// `UpdateOnly` or `IfVersion` put on a key with no live entry.
+    #[error("no entry under {key:?}")]
+    NotFound {
+        /// The key.
+        key: String,
+    },
+    /// `IfVersion` put whose expected version is not the current one. Nothing changed.
+    #[error("version conflict on {key:?}: expected {expected}, found {actual}")]
+    VersionConflict {
+        /// The key.
+        key: String,
+        /// The version the caller expected.
+        expected: u64,
+        /// The version actually stored.
+        actual: u64,
+    },
+    /// `incr` on an entry whose value is not a decimal 64-bit integer.
+    #[error("the value under {key:?} is not a counter")]
+    NotACounter {
+        /// The key.
+        key: String,
+    },
+    /// `incr` would overflow a signed 64-bit counter. Nothing changed.
+    #[error("counter {key:?} would overflow")]
+    CounterOverflow {
+        /// The key.
+        key: String,
+    },
+    /// Data read back from the backend is not what authstore wrote.
+    #[error("corrupt data for {key:?}: {detail}")]
+    Corrupt {
+        /// The key whose data is corrupt, if known.
+        key: Option<String>,
+        /// What is wrong.
+        detail: String,
+        /// The decoding error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A typed value could not be serialized or deserialized (see [`StoreExt`](crate::StoreExt)).
+    #[error("could not (de)serialize the value under {key:?}")]
+    Serde {
+        /// The key.
+        key: String,
+        /// The serde error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A store URL could not be parsed or has bad parameters.
+    #[error("invalid store URL {url}: {reason}")]
+    InvalidUrl {
+        /// The URL with any password redacted.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The URL names a backend whose cargo feature is not compiled in.
+    #[error("the {scheme}:// backend needs authstore's `{feature}` cargo feature")]
+    FeatureDisabled {
+        /// The URL scheme.
+        scheme: String,
+        /// The cargo feature that provides it.
+        feature: &'static str,
+    },
+    /// The URL scheme names no known backend.
+    #[error("unknown store URL scheme {scheme:?}")]
+    UnknownScheme {
+        /// The URL scheme.
+        scheme: String,
+    },
+    /// The operation did not finish within its deadline.
+    #[error("{backend}: operation timed out after {after:?}")]
+    Timeout {
+        /// The backend name.
+        backend: &'static str,
+        /// The deadline that passed.
+        after: Duration,
+    },
+    /// The backend refused the operation for lack of permission (e.g. a Redis ACL).
+    #[error("{backend}: permission denied")]
+    PermissionDenied {
+        /// The backend name.
+        backend: &'static str,
+        /// The backend's error.
+        #[source]
+        source: BoxError,
+    },
+    /// The backend failed (connection lost, server error, …).
+    #[error("{backend} backend error")]
+    Backend {
+        /// The backend name.
+        backend: &'static str,
+        /// The backend's error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl Error {
+    /// A [`Error::Backend`] wrapping `source`.
+    pub fn backend(backend: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Backend {
+            backend,
+            source: source.into(),
+        }
+    }
+
+    /// A [`Error::Corrupt`] with a message and no source.
+    pub fn corrupt(key: Option<&str>, detail: impl Into<String>) -> Self {
+        Self::Corrupt {
+            key: key.map(str::to_owned),
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    /// True for the typed outcomes of a conditional put
+    /// (`AlreadyExists`, `NotFound`, `VersionConflict`).
+    pub fn is_condition_failed(&self) -> bool {
+        matches!(
+            self,
+            Self::AlreadyExists { .. } | Self::NotFound { .. } | Self::VersionConflict { .. }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn backend_error_keeps_its_source_chain() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "peer reset");
+        let err = Error::backend("redis", io);
+        let source = err.source().expect("source kept");
+        assert_eq!(source.to_string(), "peer reset");
+        assert!(!err.is_condition_failed());
+    }
+
+    #[test]
+    fn condition_outcomes_are_classified() {
+        let e = Error::VersionConflict {
+            key: "s:1".into(),
+            expected: 1,
+            actual: 2,
+        };
+        assert!(e.is_condition_failed());
+        assert_eq!(
+            e.to_string(),
+            "version conflict on \"s:1\": expected 1, found 2"
+        );
+    }
+}

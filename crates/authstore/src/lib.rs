@@ -1,0 +1,47 @@
+//! authstore keeps the state authentication needs — sessions, CSRF tokens,
+//! rate-limit counters, credentials, OAuth grants — behind one atomic
+//! storage trait, [`Store`], with interchangeable backends.
+//!
+//! - [`Store`]: the contract (read its `# Contract` section).
+//! - [`StoreExt`]: typed JSON helpers.
+//! - [`MemoryStore`]: the embedded default backend.
+//! - [`open`]: a store from a URL such as `memory://?max_entries=100000`.
+//! - [`Clock`], [`SystemClock`], [`FakeClock`]: injected time.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> authstore::Result<()> {
+//! use authstore::{PutOptions, Store};
+//! use std::time::Duration;
+//!
+//! let store = authstore::open("memory://").await?;
+//! store.put("session:1", b"{}", PutOptions::new().ttl(Duration::from_secs(60)).create_only()).await?;
+//! let once = store.take("session:1").await?;
+//! assert!(once.is_some());
+//! assert!(store.take("session:1").await?.is_none());
+//! # Ok(()) }
+//! ```
+
+mod clock;
+mod error;
+mod ext;
+pub mod gcra;
+mod key;
+pub mod memory;
+mod open;
+mod store;
+mod types;
+
+pub use clock::{Clock, FakeClock, SharedClock, SystemClock};
+pub use error::{BoxError, Error, KeyProblem, Result};
+pub use ext::{StoreExt, Versioned};
+pub use key::{
+    DEFAULT_MAX_VALUE_SIZE, MAX_INDEX_KEYS, MAX_KEY_LEN, validate_index_keys, validate_key,
+    validate_prefix,
+};
+pub use memory::{EvictionPolicy, MemoryStore, MemoryStoreBuilder};
+pub use open::{open, open_with_clock, redact_url};
+pub use store::Store;
+pub use types::{
+    Capabilities, Counter, Entry, ExpiryClock, GcraDecision, GcraParams, Health, PutMode,
+    PutOptions, ScanEntry, ScanPage, StoreStats,
+};
