@@ -1,1 +1,0 @@
-//! Benchmarks of authstore against peers (see benches/).
