@@ -1,3 +1,110 @@
-//! Conformance suite and server harness for authstore backends.
+//! Conformance suite and real-server harness for authstore backends.
+//!
+//! - [`conformance`]: one public async check per behaviour of the
+//!   [`Store`](authstore::Store) contract, and [`conformance_suite!`] to run
+//!   them all as `#[tokio::test]`s for a backend.
+//! - [`harness`]: private `redis-server` and PostgreSQL processes for tests.
+//!
+//! A third-party backend proves itself with:
+//!
+//! ```ignore
+//! authstore_testkit::conformance_suite!(|prefix: String, clock: authstore::FakeClock| async move {
+//!     let store = MyStore::connect(&url).await.unwrap().with_prefix(&prefix).with_clock(clock);
+//!     std::sync::Arc::new(store) as std::sync::Arc<dyn authstore::Store>
+//! });
+//! ```
+//! The test crate needs `tokio` (features `macros`, `rt-multi-thread`) as a dev-dependency.
 
+pub mod conformance;
 pub mod harness;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A prefix no other test run uses: `name`, process id, a per-process
+/// counter and the start time, so suites can share one server.
+pub fn unique_prefix(name: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "t-{name}-{}-{}-{nanos:x}:",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Instantiates every conformance check as a `#[tokio::test]`.
+///
+/// The argument is an expression callable as
+/// `open(prefix: String, clock: FakeClock) -> impl Future<Output = Arc<dyn Store>>`:
+/// it must return a store with that key prefix, judging expiry by `clock`,
+/// and stores opened with different prefixes must share the same backing
+/// storage (the same server, or the same memory engine) so that prefix
+/// isolation is really tested.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($open:expr) => {
+        $crate::__conformance_tests!($open;
+            // basic
+            get_missing_is_none, put_then_get_round_trips, binary_values_round_trip,
+            upsert_overwrites_and_bumps_version, put_with_ttl_reports_expiry,
+            put_without_ttl_clears_ttl, ttl_expiry_hides_entry,
+            touch_extends_ttl_keeping_value_and_version, touch_can_shorten_ttl,
+            touch_missing_or_expired_is_false, create_only_creates_absent,
+            create_only_collision_changes_nothing, create_only_after_expiry_succeeds,
+            update_only_missing_is_not_found, update_only_after_delete_does_not_resurrect,
+            update_only_after_expiry_does_not_resurrect, update_only_live_updates,
+            if_version_match_writes, if_version_conflict_changes_nothing,
+            if_version_missing_is_not_found, take_is_single_use, delete_reports_removal,
+            // counters and rate limits
+            incr_creates_with_ttl, incr_keeps_ttl_of_existing, incr_negative_decrements,
+            incr_after_expiry_restarts, counter_reads_as_decimal,
+            incr_non_counter_is_typed_error, incr_overflow_changes_nothing,
+            gcra_burst_then_deny, gcra_recovers_over_time, gcra_cost_and_query,
+            // indexes
+            index_lists_members, index_multiple_keys_per_entry, index_excludes_expired,
+            index_follows_delete_and_take, index_follows_rewrite,
+            delete_index_removes_members_only, delete_index_spares_rewritten_entries,
+            delete_index_with_expired_members, index_recreate_after_expiry,
+            // scan, purge, stats, health
+            scan_pages_cover_every_entry_once, scan_filters_by_prefix, scan_skips_expired,
+            scan_shows_counters, scan_rejects_bad_arguments, purge_expired_counts_and_limits,
+            stats_count_operations, stats_expirations_are_counted, health_is_ok,
+            // validation
+            invalid_keys_are_rejected_everywhere, invalid_index_keys_are_rejected,
+            oversize_value_is_rejected, zero_ttl_is_rejected, unicode_and_colon_keys_work,
+            // concurrency
+            concurrent_take_has_one_winner, concurrent_incr_sums_exactly,
+            concurrent_if_version_has_one_winner_per_version,
+            concurrent_create_only_has_one_winner, concurrent_gcra_admits_exactly_the_burst,
+            concurrent_index_upkeep_is_consistent,
+        );
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn prefix_isolation() {
+            let clock = ::authstore::FakeClock::new();
+            let prefix = $crate::unique_prefix("prefix_isolation");
+            let a = ($open)(format!("{prefix}a:"), clock.clone()).await;
+            let b = ($open)(format!("{prefix}b:"), clock.clone()).await;
+            $crate::conformance::prefix_isolation(&*a, &*b, &clock).await;
+        }
+    };
+}
+
+/// Emits one test per check name; used by [`conformance_suite!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_tests {
+    ($open:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let clock = ::authstore::FakeClock::new();
+                let store = ($open)($crate::unique_prefix(stringify!($check)), clock.clone()).await;
+                $crate::conformance::$check(&*store, &clock).await;
+            }
+        )*
+    };
+}

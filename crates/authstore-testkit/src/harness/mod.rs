@@ -29,7 +29,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -64,12 +64,17 @@ pub fn free_port() -> io::Result<u16> {
         }
     }
     for _ in 0..100 {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port();
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port();
         if handed_out.insert(port) {
             return Ok(port);
         }
     }
-    Err(io::Error::new(io::ErrorKind::AddrInUse, "could not find a free port on 127.0.0.1"))
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        "could not find a free port on 127.0.0.1",
+    ))
 }
 
 /// Whether a listener could be bound on `127.0.0.1:port` right now.
@@ -86,7 +91,9 @@ fn ephemeral_range_start() -> u16 {
 
 fn random_u64() -> u64 {
     let mut hasher = RandomState::new().build_hasher();
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     hasher.write_u128(nanos);
     hasher.write_u32(std::process::id());
     hasher.finish()
@@ -146,20 +153,43 @@ pub(crate) fn print_log_tail(what: &str, path: &Path, lines: usize) {
 
 /// Whether `path` is a regular file with an executable bit set.
 pub(crate) fn is_executable(path: &Path) -> bool {
-    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Looks `name` up on `PATH` like a shell would.
-pub fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| is_executable(p))
+/// Looks `name` up on `PATH`, then in the system directories (`/usr/sbin`,
+/// `/sbin`, `/usr/bin`, `/bin`), which a non-login `PATH` may lack.
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let system = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from);
+    std::env::split_paths(&path)
+        .chain(system)
+        .map(|dir| dir.join(name))
+        .find(|p| is_executable(p))
+}
+
+/// Turns a failed process [`Output`] into an error carrying its output.
+pub(crate) fn check_output(output: Output, what: &str) -> io::Result<Output> {
+    if output.status.success() {
+        return Ok(output);
+    }
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    Err(io::Error::other(format!(
+        "{what} failed ({}):\n{stdout}{stderr}",
+        output.status
+    )))
 }
 
 /// Whether process `pid` exists and is not a zombie (Linux `/proc`).
 pub(crate) fn pid_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the parenthesised command name.
-        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -191,6 +221,7 @@ impl Watchdog {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .current_dir("/")
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
             .process_group(0)
             .spawn()?;
         Ok(Self { child })
@@ -214,18 +245,126 @@ pub(crate) fn missing_program(what: &str, detail: &str) -> io::Error {
     )
 }
 
-/// Builds the error returned by stop/kill/restart on an external server.
-pub(crate) fn external_unsupported(op: &str, env: &str, url: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        format!(
-            "cannot {op} the server at {url}: it is external (from {env}) and not owned by this \
-             process; use the type's start() for tests that need a private server"
-        ),
-    )
+/// A private server guard, or an external server named by an environment
+/// variable (`REDIS_URL`, `DATABASE_URL`) that is used instead when set.
+///
+/// Tests call [`url`](Self::url) uniformly. Lifecycle operations only work
+/// on a private server; on an external one they fail with
+/// [`io::ErrorKind::Unsupported`]. Fault-injection tests should call the
+/// guard's own `start()` instead, since they need a private server.
+#[derive(Debug)]
+pub enum Target<S> {
+    /// A server started and owned by this process.
+    Private(S),
+    /// An external server; nothing is owned, started or stopped.
+    External {
+        /// The URL taken from the environment.
+        url: String,
+    },
 }
 
-/// Reads a non-empty environment variable.
-pub(crate) fn env_url(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// The lifecycle of a private server guard, as used by [`Target`].
+pub trait Server: Sized {
+    /// The environment variable naming an external server.
+    const URL_ENV: &'static str;
+    /// Starts a private server with default settings.
+    fn start() -> io::Result<Self>;
+    /// The URL to connect to.
+    fn url(&self) -> String;
+    /// Stops the server cleanly.
+    fn stop(&mut self) -> io::Result<()>;
+    /// Crash-stops the server.
+    fn kill(&mut self) -> io::Result<()>;
+    /// Starts the server again on the same port and directory.
+    fn restart(&mut self) -> io::Result<()>;
+}
+
+/// Implements [`Server`] by forwarding to the guard's inherent methods.
+macro_rules! impl_server {
+    ($ty:ty, $env:expr) => {
+        impl $crate::harness::Server for $ty {
+            const URL_ENV: &'static str = $env;
+            fn start() -> std::io::Result<Self> {
+                <$ty>::start()
+            }
+            fn url(&self) -> String {
+                <$ty>::url(self)
+            }
+            fn stop(&mut self) -> std::io::Result<()> {
+                <$ty>::stop(self)
+            }
+            fn kill(&mut self) -> std::io::Result<()> {
+                <$ty>::kill(self)
+            }
+            fn restart(&mut self) -> std::io::Result<()> {
+                <$ty>::restart(self)
+            }
+        }
+    };
+}
+pub(crate) use impl_server;
+
+impl<S: Server> Target<S> {
+    /// The external server in `S::URL_ENV` if that is set and non-empty,
+    /// else a private server from `S::start()`.
+    pub fn from_env_or_start() -> io::Result<Self> {
+        match std::env::var(S::URL_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
+            Some(url) => Ok(Self::External { url }),
+            None => S::start().map(Self::Private),
+        }
+    }
+
+    /// The URL to connect to.
+    pub fn url(&self) -> String {
+        match self {
+            Self::Private(server) => server.url(),
+            Self::External { url } => url.clone(),
+        }
+    }
+
+    /// Whether this is an external server.
+    pub fn is_external(&self) -> bool {
+        matches!(self, Self::External { .. })
+    }
+
+    /// The private server, if any.
+    pub fn server(&self) -> Option<&S> {
+        match self {
+            Self::Private(server) => Some(server),
+            Self::External { .. } => None,
+        }
+    }
+
+    /// The private server, or an [`io::ErrorKind::Unsupported`] error saying
+    /// that `op` is impossible because the server is external.
+    pub fn server_mut(&mut self, op: &str) -> io::Result<&mut S> {
+        match self {
+            Self::Private(server) => Ok(server),
+            Self::External { url } => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "cannot {op} {url}: the server is external (from {}), not owned by this process",
+                    S::URL_ENV
+                ),
+            )),
+        }
+    }
+
+    /// Stops a private server; unsupported on an external one.
+    pub fn stop(&mut self) -> io::Result<()> {
+        self.server_mut("stop")?.stop()
+    }
+
+    /// Crash-stops a private server; unsupported on an external one.
+    pub fn kill(&mut self) -> io::Result<()> {
+        self.server_mut("kill")?.kill()
+    }
+
+    /// Restarts a private server; unsupported on an external one.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.server_mut("restart")?.restart()
+    }
 }

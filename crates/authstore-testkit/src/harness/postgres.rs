@@ -1,34 +1,28 @@
 //! A private PostgreSQL cluster guard for tests (initdb + pg_ctl), and the `DATABASE_URL` escape hatch.
 //!
-//! PostgreSQL refuses to run as root. When the effective uid is 0 the server
-//! programs (`initdb`, `pg_ctl`) run as the `postgres` system user if it
-//! exists, else as a system user `authstore-test` created on first use, via
-//! `runuser -u USER --` (or `su` where `runuser` is missing); the cluster's
-//! temporary directory under `/tmp` is chowned to that user. Clients (`psql`,
-//! `pg_isready`) always run as the current user.
+//! PostgreSQL refuses to run as root. When the effective uid is 0, `initdb`
+//! and `pg_ctl` run via `runuser -u USER --` as the `postgres` system user if
+//! it exists, else as a system user `authstore-test` created on first use,
+//! and the cluster's temporary directory under `/tmp` is chowned to that
+//! user. Clients (`psql`, `pg_isready`) always run as the current user.
 
-use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::{LOCALHOST, Watchdog, env_url, external_unsupported, free_port, is_executable, wait_until};
+use super::{LOCALHOST, Target, Watchdog, check_output, find_program, free_port, wait_until};
 
 /// Environment variable naming an external PostgreSQL for [`PostgresServer::from_env_or_start`].
 pub const DATABASE_URL_ENV: &str = "DATABASE_URL";
 
 const SUPERUSER: &str = "postgres";
 const FALLBACK_USER: &str = "authstore-test";
-const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
-const PANIC_TAIL_LINES: usize = 50;
-/// Client environment that would redirect `psql`/`pg_isready` away from the private server.
-const PG_ENV: &[&str] = &[
-    "PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGSERVICE", "PGOPTIONS", "PGDATA",
-];
+/// Client environment that would redirect `psql`/`pg_isready` away from a private server.
+const PG_ENV: &str = "PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE PGOPTIONS";
 /// Runs when the test process dies without dropping the guard: `$1` data dir, `$2` temp dir.
 const WATCHDOG_SCRIPT: &str = r#"pid=$(head -n 1 "$1/postmaster.pid" 2>/dev/null)
 if [ -n "$pid" ] && kill -QUIT "$pid" 2>/dev/null; then
@@ -45,15 +39,9 @@ pub struct PostgresServerBuilder {
     start_timeout: Duration,
 }
 
-impl Default for PostgresServerBuilder {
-    fn default() -> Self {
-        Self { fsync: true, settings: Vec::new(), start_timeout: DEFAULT_START_TIMEOUT }
-    }
-}
-
 impl PostgresServerBuilder {
-    /// Sets `fsync` (default on). Turning it off makes tests faster but
-    /// voids durability across OS crashes; keep it on for durability tests.
+    /// Sets `fsync` (default on). Off is faster but voids durability across
+    /// OS crashes; keep it on for durability tests.
     pub fn fsync(mut self, on: bool) -> Self {
         self.fsync = on;
         self
@@ -74,20 +62,23 @@ impl PostgresServerBuilder {
 
     /// Runs `initdb`, starts the server and waits until `pg_isready` succeeds.
     pub fn start(self) -> io::Result<PostgresServer> {
-        let bins = binaries()?;
-        let runner = runner()?;
-        let tmp = Path::new("/tmp");
-        let mut builder = tempfile::Builder::new();
-        builder.prefix("authstore-pg-");
-        let dir = if tmp.is_dir() { builder.tempdir_in(tmp)? } else { builder.tempdir()? };
-        if let Runner::As(user) = runner {
-            check(Command::new("chown").arg(format!("{user}:")).arg(dir.path()).output()?, "chown")?;
+        let bindir = server_bindir()?;
+        let user = server_user()?;
+        let dir = tempfile::Builder::new()
+            .prefix("authstore-pg-")
+            .tempdir_in("/tmp")?;
+        if let Some(user) = user {
+            let chown = Command::new(find_program("chown").unwrap_or("chown".into()))
+                .arg(format!("{user}:"))
+                .arg(dir.path())
+                .output()?;
+            check_output(chown, "chown")?;
         }
         let data_dir = dir.path().join("data");
-        let watchdog = Watchdog::spawn(WATCHDOG_SCRIPT, &[data_dir.as_os_str(), dir.path().as_os_str()])?;
+        let watchdog = Watchdog::spawn(WATCHDOG_SCRIPT, &[data_dir.as_ref(), dir.path().as_ref()])?;
         let mut server = PostgresServer {
-            bins,
-            runner,
+            bindir,
+            user,
             port: 0,
             fsync: self.fsync,
             start_timeout: self.start_timeout,
@@ -96,38 +87,34 @@ impl PostgresServerBuilder {
             watchdog: Some(watchdog),
             dir,
         };
-        let mut initdb = server.server_cmd(&bins.initdb);
-        initdb.arg("-D").arg(&server.data_dir);
+        let mut initdb = server.server_cmd("initdb");
         initdb.args(["-E", "UTF8", "--locale=C", "--auth=trust", "-U", SUPERUSER]);
-        if !self.fsync {
-            initdb.arg("--no-sync");
-        }
-        check(initdb.output()?, "initdb")?;
+        initdb.args((!self.fsync).then_some("--no-sync"));
+        check_output(initdb.output()?, "initdb")?;
         // A port found free may be taken before the postmaster binds it: retry.
         for attempt in 1..=5 {
             server.port = free_port()?;
             server.append_config(&self.settings)?;
             match server.launch() {
-                Ok(()) => return Ok(server),
                 Err(e) if attempt < 5 && server.log_tail(20).contains("already in use") => drop(e),
-                Err(e) => return Err(e),
+                result => return result.map(|()| server),
             }
         }
         unreachable!("the last attempt returns")
     }
 }
 
-/// A private PostgreSQL cluster on `127.0.0.1` and a free port, stopped and
-/// deleted on drop.
+/// A private PostgreSQL cluster on `127.0.0.1` and a free port, crash-stopped
+/// and deleted on drop (printing the log tail first if the thread panics).
 ///
-/// Superuser `postgres` with `trust` auth, UTF8, locale C. Settings:
+/// Superuser `postgres` with `trust` auth, UTF8, locale C, and
 /// `listen_addresses='127.0.0.1'`, `unix_socket_directories=<tempdir>`,
 /// `max_connections=100`, `shared_buffers=128MB`, `fsync` from the builder.
 /// The guard is `Send + Sync`, so it can live in a `static OnceLock`.
 #[derive(Debug)]
 pub struct PostgresServer {
-    bins: &'static Binaries,
-    runner: &'static Runner,
+    bindir: &'static Path,
+    user: Option<&'static str>,
     port: u16,
     fsync: bool,
     start_timeout: Duration,
@@ -140,7 +127,12 @@ pub struct PostgresServer {
 impl PostgresServer {
     /// A builder for a server with non-default settings.
     pub fn builder() -> PostgresServerBuilder {
-        PostgresServerBuilder::default()
+        let start_timeout = Duration::from_secs(30);
+        PostgresServerBuilder {
+            fsync: true,
+            settings: Vec::new(),
+            start_timeout,
+        }
     }
 
     /// Starts a server with the default settings.
@@ -151,15 +143,7 @@ impl PostgresServer {
     /// Uses the external server in `DATABASE_URL` if it is set and
     /// non-empty, else starts a private one.
     pub fn from_env_or_start() -> io::Result<PostgresTarget> {
-        match env_url(DATABASE_URL_ENV) {
-            Some(url) => Ok(PostgresTarget::External { url }),
-            None => Self::start().map(PostgresTarget::Private),
-        }
-    }
-
-    /// The host the server listens on (`127.0.0.1`).
-    pub fn host(&self) -> &str {
-        LOCALHOST
+        Target::from_env_or_start()
     }
 
     /// The TCP port; it stays the same across restarts.
@@ -192,12 +176,7 @@ impl PostgresServer {
         self.dir.path()
     }
 
-    /// The server log file.
-    pub fn log_path(&self) -> &Path {
-        &self.log_path
-    }
-
-    /// The last `lines` lines of the server log.
+    /// The last `lines` lines of the server log (`<dir>/postgres.log`).
     pub fn log_tail(&self, lines: usize) -> String {
         super::tail_file(&self.log_path, lines)
     }
@@ -207,15 +186,14 @@ impl PostgresServer {
         self.postmaster_pid().is_some_and(super::pid_alive)
     }
 
-    /// Runs `sql` through `psql` against the `postgres` database; see [`psql`].
+    /// Runs `sql` through [`psql`] against the `postgres` database.
     pub fn psql(&self, sql: &str) -> io::Result<String> {
         psql_with(&self.url(), sql, true)
     }
 
     /// Creates database `name` (which must match `[a-z0-9_]+`) and returns its URL.
     pub fn create_database(&self, name: &str) -> io::Result<String> {
-        validate_db_name(name)?;
-        psql_with(&self.url(), &format!("CREATE DATABASE \"{name}\""), true)?;
+        psql_with(&self.url(), &create_database_sql(name)?, true)?;
         Ok(self.database_url(name))
     }
 
@@ -224,13 +202,14 @@ impl PostgresServer {
         self.pg_ctl_stop("fast")
     }
 
-    /// Crash-stops the server: `pg_ctl stop -m immediate` (SIGQUIT, no
-    /// shutdown checkpoint, so the next start runs WAL crash recovery),
-    /// falling back to SIGKILL of the postmaster. Does nothing if it is not running.
+    /// Crash-stops the server: `pg_ctl stop -m immediate` (no shutdown
+    /// checkpoint, so the next start runs WAL crash recovery), falling back
+    /// to SIGKILL of the postmaster. Does nothing if it is not running.
     pub fn kill(&mut self) -> io::Result<()> {
         let result = self.pg_ctl_stop("immediate");
         if let (Err(_), Some(pid)) = (&result, self.postmaster_pid()) {
-            let _ = Command::new("/bin/sh").args(["-c", "kill -KILL \"$1\"", "sh", &pid.to_string()]).status();
+            let kill = ["-c", "kill -KILL \"$1\"", "sh", &pid.to_string()];
+            let _ = Command::new("/bin/sh").args(kill).status();
             if wait_until(Duration::from_secs(10), || !super::pid_alive(pid)) {
                 return Ok(());
             }
@@ -250,41 +229,56 @@ impl PostgresServer {
         text.lines().next()?.trim().parse().ok()
     }
 
-    /// A command running `program` as the server user, with client env cleared.
-    fn server_cmd(&self, program: &Path) -> Command {
-        let mut cmd = self.runner.command(program);
-        cmd.current_dir(self.dir.path());
-        cmd.env_remove("PGDATA");
+    /// `initdb`/`pg_ctl` with `-D DATA`, run as the server user when root.
+    fn server_cmd(&self, program: &str) -> Command {
+        let program = self.bindir.join(program);
+        let mut cmd = match self.user {
+            None => Command::new(program),
+            Some(user) => {
+                let mut cmd = Command::new(find_program("runuser").unwrap_or("runuser".into()));
+                cmd.args(["-u", user, "--"]).arg(program);
+                cmd
+            }
+        };
+        cmd.current_dir(self.dir.path()).env_remove("PGDATA");
+        cmd.arg("-D").arg(&self.data_dir);
         cmd
     }
 
     fn append_config(&self, extra: &[(String, String)]) -> io::Result<()> {
+        let (port, dir) = (self.port, self.dir.path().display());
+        let fsync = if self.fsync { "on" } else { "off" };
         let mut conf = format!(
-            "\n# authstore-testkit harness\nlisten_addresses = '{LOCALHOST}'\nport = {}\n\
-             unix_socket_directories = '{}'\nfsync = {}\nmax_connections = 100\nshared_buffers = 128MB\n",
-            self.port,
-            self.dir.path().display(),
-            if self.fsync { "on" } else { "off" },
+            "\n# authstore-testkit harness\nlisten_addresses = '{LOCALHOST}'\nport = {port}\n\
+             unix_socket_directories = '{dir}'\nfsync = {fsync}\nmax_connections = 100\n\
+             shared_buffers = 128MB\n"
         );
         for (name, value) in extra {
             let _ = writeln!(conf, "{name} = {value}");
         }
-        let path = self.data_dir.join("postgresql.conf");
-        OpenOptions::new().append(true).open(path)?.write_all(conf.as_bytes())
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(self.data_dir.join("postgresql.conf"))?;
+        file.write_all(conf.as_bytes())
     }
 
     /// `pg_ctl start`, then waits for `pg_isready`.
     fn launch(&mut self) -> io::Result<()> {
-        let mut cmd = self.server_cmd(&self.bins.pg_ctl);
-        cmd.arg("-D").arg(&self.data_dir).arg("-l").arg(&self.log_path);
-        cmd.args(["-w", "-t", &self.start_timeout.as_secs().max(1).to_string(), "start"]);
-        let started = check(cmd.output()?, "pg_ctl start");
-        let ready = started.is_ok() && wait_until(self.start_timeout, || pg_isready(LOCALHOST, self.port).unwrap_or(false));
-        if ready {
+        let mut cmd = self.server_cmd("pg_ctl");
+        let timeout = self.start_timeout.as_secs().max(1).to_string();
+        cmd.arg("-l")
+            .arg(&self.log_path)
+            .args(["-w", "-t", &timeout, "start"]);
+        let started = check_output(cmd.output()?, "pg_ctl start");
+        let ready = |port| pg_isready(LOCALHOST, port).unwrap_or(false);
+        if started.is_ok() && wait_until(self.start_timeout, || ready(self.port)) {
             return Ok(());
         }
         let _ = self.kill();
-        let why = started.err().map_or_else(|| format!("not ready within {:?}", self.start_timeout), |e| e.to_string());
+        let why = match started {
+            Ok(_) => format!("not ready within {:?}", self.start_timeout),
+            Err(e) => e.to_string(),
+        };
         Err(io::Error::other(format!(
             "PostgreSQL on {LOCALHOST}:{} failed to start: {why}\nlast lines of {}:\n{}",
             self.port,
@@ -297,9 +291,9 @@ impl PostgresServer {
         if !self.is_running() {
             return Ok(());
         }
-        let mut cmd = self.server_cmd(&self.bins.pg_ctl);
-        cmd.arg("-D").arg(&self.data_dir).args(["-m", mode, "-w", "-t", "30", "stop"]);
-        check(cmd.output()?, &format!("pg_ctl stop -m {mode}"))
+        let mut cmd = self.server_cmd("pg_ctl");
+        cmd.args(["-m", mode, "-w", "-t", "30", "stop"]);
+        check_output(cmd.output()?, &format!("pg_ctl stop -m {mode}")).map(drop)
     }
 }
 
@@ -307,93 +301,40 @@ impl Drop for PostgresServer {
     fn drop(&mut self) {
         if std::thread::panicking() {
             let what = format!("PostgreSQL {LOCALHOST}:{}", self.port);
-            super::print_log_tail(&what, &self.log_path, PANIC_TAIL_LINES);
+            super::print_log_tail(&what, &self.log_path, 50);
         }
         let _ = self.kill();
         self.watchdog = None;
     }
 }
 
-/// Either a private [`PostgresServer`] or an external server from `DATABASE_URL`.
-///
-/// Tests call [`url`](Self::url) and [`create_database`](Self::create_database)
-/// uniformly. Lifecycle operations only work on a private server; on an
-/// external one they return an error of kind [`io::ErrorKind::Unsupported`].
-#[derive(Debug)]
-pub enum PostgresTarget {
-    /// A server started and owned by this process.
-    Private(PostgresServer),
-    /// An external server; nothing is owned, started or stopped.
-    External {
-        /// The URL taken from `DATABASE_URL`.
-        url: String,
-    },
-}
+/// A private [`PostgresServer`], or the external server named by `DATABASE_URL`.
+pub type PostgresTarget = Target<PostgresServer>;
 
-impl PostgresTarget {
-    /// The URL to connect to.
-    pub fn url(&self) -> String {
-        match self {
-            Self::Private(server) => server.url(),
-            Self::External { url } => url.clone(),
-        }
-    }
+super::impl_server!(PostgresServer, DATABASE_URL_ENV);
 
-    /// Whether this is an external server.
-    pub fn is_external(&self) -> bool {
-        matches!(self, Self::External { .. })
-    }
-
-    /// The private server, if any.
-    pub fn server(&self) -> Option<&PostgresServer> {
-        match self {
-            Self::Private(server) => Some(server),
-            Self::External { .. } => None,
-        }
-    }
-
+impl Target<PostgresServer> {
     /// Creates database `name` (`[a-z0-9_]+`) via `psql` and returns its URL
     /// (for an external server: its URL with the path replaced).
     pub fn create_database(&self, name: &str) -> io::Result<String> {
         match self {
             Self::Private(server) => server.create_database(name),
             Self::External { url } => {
-                validate_db_name(name)?;
-                psql_with(url, &format!("CREATE DATABASE \"{name}\""), false)?;
+                psql_with(url, &create_database_sql(name)?, false)?;
                 Ok(with_database(url, name))
             }
         }
-    }
-
-    fn private(&mut self, op: &str) -> io::Result<&mut PostgresServer> {
-        match self {
-            Self::Private(server) => Ok(server),
-            Self::External { url } => Err(external_unsupported(op, DATABASE_URL_ENV, url)),
-        }
-    }
-
-    /// [`PostgresServer::stop`]; unsupported on an external server.
-    pub fn stop(&mut self) -> io::Result<()> {
-        self.private("stop")?.stop()
-    }
-
-    /// [`PostgresServer::kill`]; unsupported on an external server.
-    pub fn kill(&mut self) -> io::Result<()> {
-        self.private("kill")?.kill()
-    }
-
-    /// [`PostgresServer::restart`]; unsupported on an external server.
-    pub fn restart(&mut self) -> io::Result<()> {
-        self.private("restart")?.restart()
     }
 }
 
 /// Returns `url` with its path (database) replaced by `/name`, keeping any query.
 pub fn with_database(url: &str, name: &str) -> String {
     let (base, query) = url.split_at(url.find('?').unwrap_or(url.len()));
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[authority_start..].find('/').map_or(base.len(), |i| i + authority_start);
-    format!("{}/{name}{query}", &base[..path_start])
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let path = base[authority..]
+        .find('/')
+        .map_or(base.len(), |i| i + authority);
+    format!("{}/{name}{query}", &base[..path])
 }
 
 /// Runs `sql` with `psql -X -A -t -q -v ON_ERROR_STOP=1 -d URL -c SQL` and
@@ -404,173 +345,168 @@ pub fn psql(url: &str, sql: &str) -> io::Result<String> {
 
 /// Whether `pg_isready -h HOST -p PORT` reports the server accepting connections.
 pub fn pg_isready(host: &str, port: u16) -> io::Result<bool> {
+    let port = port.to_string();
     let mut cmd = Command::new(client_tool("pg_isready")?);
-    cmd.args(["-q", "-t", "2", "-h", host, "-p", &port.to_string(), "-U", SUPERUSER, "-d", "postgres"]);
-    Ok(clear_pg_env(&mut cmd).status()?.success())
+    cmd.args([
+        "-q", "-t", "2", "-h", host, "-p", &port, "-U", SUPERUSER, "-d", "postgres",
+    ]);
+    clear_pg_env(&mut cmd);
+    Ok(cmd.status()?.success())
 }
 
 fn psql_with(url: &str, sql: &str, clear_env: bool) -> io::Result<String> {
     let mut cmd = Command::new(client_tool("psql")?);
-    cmd.args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql]);
+    cmd.args([
+        "-X",
+        "-A",
+        "-t",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-d",
+        url,
+        "-c",
+        sql,
+    ]);
     if clear_env {
         clear_pg_env(&mut cmd);
     }
-    let output = cmd.output()?;
-    check_ref(&output, &format!("psql -c {sql:?}"))?;
+    let output = check_output(cmd.output()?, &format!("psql -c {sql:?}"))?;
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
-fn clear_pg_env(cmd: &mut Command) -> &mut Command {
-    PG_ENV.iter().fold(cmd, |cmd, var| cmd.env_remove(var))
-}
-
-fn validate_db_name(name: &str) -> io::Result<()> {
-    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
-        return Ok(());
+fn clear_pg_env(cmd: &mut Command) {
+    for var in PG_ENV.split(' ') {
+        cmd.env_remove(var);
     }
-    Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid database name {name:?}: use [a-z0-9_]+")))
 }
 
-fn check(output: Output, what: &str) -> io::Result<()> {
-    check_ref(&output, what)
-}
-
-fn check_ref(output: &Output, what: &str) -> io::Result<()> {
-    if output.status.success() {
-        return Ok(());
+fn create_database_sql(name: &str) -> io::Result<String> {
+    let valid = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_';
+    if !name.is_empty() && name.bytes().all(valid) {
+        return Ok(format!("CREATE DATABASE \"{name}\""));
     }
-    Err(io::Error::other(format!(
-        "{what} failed ({}):\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )))
+    let msg = format!("invalid database name {name:?}: use [a-z0-9_]+");
+    Err(io::Error::new(io::ErrorKind::InvalidInput, msg))
 }
 
-/// Absolute paths of the server programs.
-#[derive(Debug)]
-struct Binaries {
-    bindir: PathBuf,
-    initdb: PathBuf,
-    pg_ctl: PathBuf,
-}
-
-fn binaries() -> io::Result<&'static Binaries> {
-    static BINARIES: OnceLock<Option<Binaries>> = OnceLock::new();
-    BINARIES.get_or_init(|| {
-        let bindir = server_bindir()?;
-        Some(Binaries { initdb: bindir.join("initdb"), pg_ctl: bindir.join("pg_ctl"), bindir })
-    })
-    .as_ref()
-    .ok_or_else(|| {
-        super::missing_program(
-            "PostgreSQL server (initdb, pg_ctl, postgres)",
-            "searched `pg_config --bindir`, /usr/lib/postgresql/*/bin and PATH; Debian package `postgresql`",
-        )
-    })
-}
-
-/// `pg_config --bindir`, else the newest `/usr/lib/postgresql/N/bin`, else
-/// the directory of `initdb` on PATH (symlinks resolved).
-fn server_bindir() -> Option<PathBuf> {
-    let complete = |dir: &Path| ["initdb", "pg_ctl", "postgres"].iter().all(|b| is_executable(&dir.join(b)));
-    let from_pg_config = Command::new("pg_config")
-        .arg("--bindir")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    let newest_versioned = std::fs::read_dir("/usr/lib/postgresql").ok().and_then(|entries| {
-        let version = |name: &OsStr| -> Vec<u32> {
-            name.to_string_lossy().split('.').map(|part| part.parse().unwrap_or(0)).collect()
+/// The directory holding `initdb`, `pg_ctl` and `postgres`: `pg_config
+/// --bindir`, else the newest `/usr/lib/postgresql/N/bin`, else the directory
+/// of `initdb` on PATH with symlinks resolved. Looked up once.
+fn server_bindir() -> io::Result<&'static Path> {
+    static BINDIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let complete = |dir: &PathBuf| {
+        ["initdb", "pg_ctl", "postgres"]
+            .iter()
+            .all(|b| super::is_executable(&dir.join(b)))
+    };
+    let find = || {
+        let pg_config = Command::new(find_program("pg_config")?)
+            .arg("--bindir")
+            .output()
+            .ok()?;
+        Some(PathBuf::from(
+            String::from_utf8_lossy(&pg_config.stdout).trim(),
+        ))
+    };
+    let versioned = || {
+        let version = |p: &Path| -> Vec<u32> {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            name.split('.')
+                .map(|part| part.parse().unwrap_or(0))
+                .collect()
         };
-        entries
-            .filter_map(Result::ok)
-            .map(|entry| (version(&entry.file_name()), entry.path().join("bin")))
-            .filter(|(_, bin)| complete(bin))
-            .max()
-            .map(|(_, bin)| bin)
-    });
-    let from_path = super::find_on_path("initdb")
-        .and_then(|p| std::fs::canonicalize(p).ok())
-        .and_then(|p| p.parent().map(Path::to_path_buf));
-    [from_pg_config, newest_versioned, from_path].into_iter().flatten().find(|dir| complete(dir))
+        let dirs = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(Result::ok);
+        let bins = dirs
+            .map(|entry| entry.path())
+            .filter(|p| complete(&p.join("bin")));
+        bins.max_by_key(|p| version(p)).map(|p| p.join("bin"))
+    };
+    let on_path = || {
+        Some(
+            std::fs::canonicalize(find_program("initdb")?)
+                .ok()?
+                .parent()?
+                .into(),
+        )
+    };
+    BINDIR
+        .get_or_init(|| {
+            [find(), versioned(), on_path()]
+                .into_iter()
+                .flatten()
+                .find(complete)
+        })
+        .as_deref()
+        .ok_or_else(|| {
+            super::missing_program(
+                "the PostgreSQL server (initdb, pg_ctl, postgres)",
+                "searched `pg_config --bindir`, /usr/lib/postgresql/*/bin and PATH; \
+                 Debian package `postgresql`",
+            )
+        })
 }
 
 /// A client program from the server's bindir, else from PATH.
 fn client_tool(name: &str) -> io::Result<PathBuf> {
-    binaries()
-        .ok()
-        .map(|b| b.bindir.join(name))
-        .filter(|p| is_executable(p))
-        .or_else(|| super::find_on_path(name))
-        .ok_or_else(|| super::missing_program(name, "PostgreSQL client, Debian package `postgresql-client`"))
+    let in_bindir = server_bindir().ok().map(|dir| dir.join(name));
+    in_bindir
+        .filter(|p| super::is_executable(p))
+        .or_else(|| find_program(name))
+        .ok_or_else(|| {
+            super::missing_program(
+                name,
+                "PostgreSQL client, Debian package `postgresql-client`",
+            )
+        })
 }
 
-/// How server programs are run: directly, or as an unprivileged user when root.
-#[derive(Debug)]
-enum Runner {
-    Direct,
-    As(String),
-}
-
-impl Runner {
-    fn command(&self, program: &Path) -> Command {
-        match self {
-            Self::Direct => Command::new(program),
-            Self::As(user) => match super::find_on_path("runuser") {
-                Some(runuser) => {
-                    let mut cmd = Command::new(runuser);
-                    cmd.args(["-u", user, "--"]).arg(program);
-                    cmd
-                }
-                None => {
-                    let mut cmd = Command::new("su");
-                    cmd.args(["-s", "/bin/sh", "-c", "exec \"$0\" \"$@\"", user]).arg(program);
-                    cmd
-                }
-            },
-        }
-    }
-}
-
-fn runner() -> io::Result<&'static Runner> {
-    static RUNNER: OnceLock<Result<Runner, String>> = OnceLock::new();
-    RUNNER
-        .get_or_init(|| if effective_uid() == Some(0) { unprivileged_user().map(Runner::As) } else { Ok(Runner::Direct) })
-        .as_ref()
-        .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, e.clone()))
-}
-
-/// The effective uid, from `/proc/self/status` or `id -u`.
-fn effective_uid() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok();
-    let from_proc = status.as_deref().and_then(|s| {
-        let line = s.lines().find(|l| l.starts_with("Uid:"))?;
-        line.split_whitespace().nth(2)?.parse().ok()
-    });
-    from_proc.or_else(|| {
-        let out = Command::new("id").arg("-u").output().ok()?;
-        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-    })
-}
-
-fn user_exists(user: &str) -> bool {
-    Command::new("id").args(["-u", user]).output().is_ok_and(|o| o.status.success())
-}
-
+/// `None` when not root; else the unprivileged user to run the server as:
 /// `postgres` if it exists, else `authstore-test`, created if missing.
-fn unprivileged_user() -> Result<String, String> {
-    if let Some(user) = [SUPERUSER, FALLBACK_USER].into_iter().find(|u| user_exists(u)) {
-        return Ok(user.to_owned());
-    }
-    let created = Command::new("useradd").args(["--system", "--no-create-home", "--shell", "/bin/sh", FALLBACK_USER]).output();
-    // Another test process may have created it concurrently: re-check.
-    if user_exists(FALLBACK_USER) {
-        return Ok(FALLBACK_USER.to_owned());
-    }
-    Err(format!(
-        "running as root, PostgreSQL needs an unprivileged user, and neither `{SUPERUSER}` nor \
-         `{FALLBACK_USER}` exists and `useradd {FALLBACK_USER}` failed: {created:?}"
-    ))
+fn server_user() -> io::Result<Option<&'static str>> {
+    static USER: OnceLock<Result<Option<&'static str>, String>> = OnceLock::new();
+    let exists = |user: &str| {
+        let id = Command::new(find_program("id").unwrap_or("id".into()))
+            .args(["-u", user])
+            .output();
+        id.is_ok_and(|o| o.status.success())
+    };
+    let pick = || {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let uid_line = status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .unwrap_or_default();
+        if uid_line.split_whitespace().nth(2) != Some("0") {
+            return Ok(None);
+        }
+        if find_program("runuser").is_none() {
+            return Err("running as root, PostgreSQL needs `runuser` (util-linux)".to_owned());
+        }
+        if let Some(user) = [SUPERUSER, FALLBACK_USER].into_iter().find(|u| exists(u)) {
+            return Ok(Some(user));
+        }
+        let useradd = Command::new(find_program("useradd").unwrap_or("useradd".into()))
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/bin/sh",
+                FALLBACK_USER,
+            ])
+            .output();
+        // Another test process may have created it concurrently: re-check.
+        if exists(FALLBACK_USER) {
+            return Ok(Some(FALLBACK_USER));
+        }
+        Err(format!(
+            "running as root, PostgreSQL needs an unprivileged user; neither `{SUPERUSER}` nor \
+             `{FALLBACK_USER}` exists and `useradd {FALLBACK_USER}` failed: {useradd:?}"
+        ))
+    };
+    let user = USER.get_or_init(pick).as_ref();
+    user.copied()
+        .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, e.clone()))
 }

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use super::{LOCALHOST, Watchdog, env_url, external_unsupported, free_port, wait_until};
+use super::{LOCALHOST, Target, Watchdog, free_port, wait_until};
 
 /// Environment variable naming an external Redis for [`RedisServer::from_env_or_start`].
 pub const REDIS_URL_ENV: &str = "REDIS_URL";
@@ -29,7 +29,10 @@ pub struct RedisServerBuilder {
 
 impl Default for RedisServerBuilder {
     fn default() -> Self {
-        Self { args: Vec::new(), start_timeout: DEFAULT_START_TIMEOUT }
+        Self {
+            args: Vec::new(),
+            start_timeout: DEFAULT_START_TIMEOUT,
+        }
     }
 }
 
@@ -59,10 +62,15 @@ impl RedisServerBuilder {
 
     /// Starts the server and waits until it answers `PING`.
     pub fn start(self) -> io::Result<RedisServer> {
-        let binary = super::find_on_path("redis-server").ok_or_else(|| {
-            super::missing_program("redis-server", "not found on PATH; it is in the Debian package `redis-server`")
+        let binary = super::find_program("redis-server").ok_or_else(|| {
+            super::missing_program(
+                "redis-server",
+                "not found on PATH; it is in the Debian package `redis-server`",
+            )
         })?;
-        let dir = tempfile::Builder::new().prefix("authstore-redis-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("authstore-redis-")
+            .tempdir()?;
         let log_path = dir.path().join("redis.log");
         let mut server = RedisServer {
             binary,
@@ -121,10 +129,7 @@ impl RedisServer {
     /// Uses the external server in `REDIS_URL` if it is set and non-empty,
     /// else starts a private one.
     pub fn from_env_or_start() -> io::Result<RedisTarget> {
-        match env_url(REDIS_URL_ENV) {
-            Some(url) => Ok(RedisTarget::External { url }),
-            None => Self::start().map(RedisTarget::Private),
-        }
+        Target::from_env_or_start()
     }
 
     /// The host the server listens on (`127.0.0.1`).
@@ -164,19 +169,25 @@ impl RedisServer {
 
     /// The process id of the running server, if any.
     pub fn pid(&self) -> Option<u32> {
-        self.is_running().then(|| self.lock_child().as_ref().map(Child::id)).flatten()
+        self.is_running()
+            .then(|| self.lock_child().as_ref().map(Child::id))
+            .flatten()
     }
 
     /// Whether the server process is alive (it may still be starting).
     pub fn is_running(&self) -> bool {
-        self.lock_child().as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.lock_child()
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// Stops the server gracefully (`SHUTDOWN NOSAVE`), killing it if it has
     /// not exited within 10 s. Does nothing if it is not running.
     pub fn stop(&mut self) -> io::Result<()> {
         let addr = self.addr();
-        let Some(child) = self.child_slot().as_mut() else { return Ok(()) };
+        let Some(child) = self.child_slot().as_mut() else {
+            return Ok(());
+        };
         if child.try_wait()?.is_none() {
             // The server closes the connection instead of replying; ignore errors.
             let _ = send_command(addr, &["SHUTDOWN", "NOSAVE"]);
@@ -223,7 +234,10 @@ impl RedisServer {
 
     /// Spawns `redis-server` on `self.port` and waits until it answers PING.
     fn launch(&mut self) -> io::Result<()> {
-        let log = OpenOptions::new().create(true).append(true).open(&self.log_path)?;
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)?;
         let dir = self.dir.path();
         let child = Command::new(&self.binary)
             .args(["--bind", LOCALHOST, "--port", &self.port.to_string()])
@@ -284,7 +298,11 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            super::print_log_tail(&format!("redis-server {}", self.addr()), &self.log_path, PANIC_TAIL_LINES);
+            super::print_log_tail(
+                &format!("redis-server {}", self.addr()),
+                &self.log_path,
+                PANIC_TAIL_LINES,
+            );
         }
         let _ = self.kill();
     }
@@ -317,71 +335,7 @@ fn ping(addr: SocketAddr) -> bool {
     send_command(addr, &["PING"]).is_ok_and(|reply| reply == "+PONG")
 }
 
-/// Either a private [`RedisServer`] or an external server from `REDIS_URL`.
-///
-/// Tests call [`url`](Self::url) uniformly. Lifecycle operations only work
-/// on a private server; on an external one they return an error of kind
-/// [`io::ErrorKind::Unsupported`].
-#[derive(Debug)]
-pub enum RedisTarget {
-    /// A server started and owned by this process.
-    Private(RedisServer),
-    /// An external server; nothing is owned, started or stopped.
-    External {
-        /// The URL taken from `REDIS_URL`.
-        url: String,
-    },
-}
+/// A private [`RedisServer`], or the external server named by `REDIS_URL`.
+pub type RedisTarget = Target<RedisServer>;
 
-impl RedisTarget {
-    /// The URL to connect to.
-    pub fn url(&self) -> String {
-        match self {
-            Self::Private(server) => server.url(),
-            Self::External { url } => url.clone(),
-        }
-    }
-
-    /// Whether this is an external server.
-    pub fn is_external(&self) -> bool {
-        matches!(self, Self::External { .. })
-    }
-
-    /// The private server, if any.
-    pub fn server(&self) -> Option<&RedisServer> {
-        match self {
-            Self::Private(server) => Some(server),
-            Self::External { .. } => None,
-        }
-    }
-
-    /// The private server, mutably, if any.
-    pub fn server_mut(&mut self) -> Option<&mut RedisServer> {
-        match self {
-            Self::Private(server) => Some(server),
-            Self::External { .. } => None,
-        }
-    }
-
-    fn private(&mut self, op: &str) -> io::Result<&mut RedisServer> {
-        match self {
-            Self::Private(server) => Ok(server),
-            Self::External { url } => Err(external_unsupported(op, REDIS_URL_ENV, url)),
-        }
-    }
-
-    /// [`RedisServer::stop`]; unsupported on an external server.
-    pub fn stop(&mut self) -> io::Result<()> {
-        self.private("stop")?.stop()
-    }
-
-    /// [`RedisServer::kill`]; unsupported on an external server.
-    pub fn kill(&mut self) -> io::Result<()> {
-        self.private("kill")?.kill()
-    }
-
-    /// [`RedisServer::restart`]; unsupported on an external server.
-    pub fn restart(&mut self) -> io::Result<()> {
-        self.private("restart")?.restart()
-    }
-}
+super::impl_server!(RedisServer, REDIS_URL_ENV);

@@ -467,8 +467,9 @@ impl Engine {
         self.shards.len()
     }
 
-    /// Removes up to `limit` expired entries, shard by shard.
-    pub(crate) fn purge_expired(&self, limit: usize, now: u64) -> u64 {
+    /// Removes up to `limit` expired entries, shard by shard: those of
+    /// `prefix` only, or of every prefix when `None`.
+    pub(crate) fn purge_expired(&self, prefix: Option<&str>, limit: usize, now: u64) -> u64 {
         let mut purged = 0usize;
         for cell in self.shards.iter() {
             if purged >= limit {
@@ -478,7 +479,9 @@ impl Engine {
             let expired: Vec<u32> = (0..shard.slots.len() as u32)
                 .filter(|&i| {
                     let r = shard.record(i);
-                    !r.is_free() && r.is_expired(now)
+                    !r.is_free()
+                        && r.is_expired(now)
+                        && prefix.is_none_or(|p| r.prefix() == p.as_bytes())
                 })
                 .take(limit - purged)
                 .collect();

@@ -173,7 +173,7 @@ impl MemoryStoreBuilder {
         });
         if let Some(every) = self.sweep_interval {
             shared.sweeper.start(Arc::downgrade(&shared), every, |s: &Shared, now| {
-                s.engine.purge_expired(usize::MAX, now)
+                s.engine.purge_expired(None, usize::MAX, now)
             });
         }
         Ok(MemoryStore {
@@ -277,11 +277,12 @@ impl MemoryStore {
         self.shared.engine.clear()
     }
 
-    /// Removes all expired entries now; returns how many.
+    /// Removes all expired entries of every prefix now; returns how many.
+    /// ([`Store::purge_expired`] only purges this handle's prefix.)
     pub fn cleanup(&self) -> u64 {
         self.shared
             .engine
-            .purge_expired(usize::MAX, self.clock.now_millis())
+            .purge_expired(None, usize::MAX, self.clock.now_millis())
     }
 
     /// Stops the background sweeper and waits for it. Also happens (without
@@ -440,7 +441,10 @@ impl Store for MemoryStore {
     }
 
     async fn purge_expired(&self, limit: usize) -> Result<u64> {
-        Ok(self.shared.engine.purge_expired(limit, self.now()))
+        Ok(self
+            .shared
+            .engine
+            .purge_expired(Some(&self.prefix), limit, self.now()))
     }
 
     async fn stats(&self) -> Result<StoreStats> {
