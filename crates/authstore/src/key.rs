@@ -79,7 +79,9 @@ fn has_control(s: &str) -> bool {
     // is encoded as 0xC2 0x80..=0x9F in UTF-8.
     let b = s.as_bytes();
     b.iter().enumerate().any(|(i, &c)| {
-        c < 0x20 || c == 0x7f || (c == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..0xa0).contains(n)))
+        c < 0x20
+            || c == 0x7f
+            || (c == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..0xa0).contains(n)))
     })
 }
 
@@ -127,7 +129,10 @@ mod tests {
         assert_eq!(problem("ns:a\tb"), Some(KeyProblem::ControlCharacter));
         assert_eq!(problem("ns:a\u{7f}"), Some(KeyProblem::ControlCharacter));
         assert_eq!(problem("ns:a\u{85}"), Some(KeyProblem::ControlCharacter));
-        assert_eq!(problem(&format!("n:{}", "x".repeat(511))), Some(KeyProblem::TooLong));
+        assert_eq!(
+            problem(&format!("n:{}", "x".repeat(511))),
+            Some(KeyProblem::TooLong)
+        );
     }
 
     #[test]

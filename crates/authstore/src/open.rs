@@ -43,7 +43,9 @@ pub async fn open_with_clock(url: &str, clock: impl Clock) -> Result<Arc<dyn Sto
                 url: redact_url(url),
                 reason: e.to_string(),
             })?;
-            let store = MemoryStoreBuilder::from_url(&parsed)?.clock(clock).build()?;
+            let store = MemoryStoreBuilder::from_url(&parsed)?
+                .clock(clock)
+                .build()?;
             Ok(Arc::new(store))
         }
         "redis" | "rediss" | "redis+cluster" | "redis+sentinel" => disabled(scheme, "redis"),

@@ -14,7 +14,10 @@ pub async fn get_missing_is_none(store: &dyn Store, _clock: &FakeClock) {
 
 /// A put is read back with its bytes, version 1 and no expiry.
 pub async fn put_then_get_round_trips(store: &dyn Store, _clock: &FakeClock) {
-    let version = store.put("item:a", b"hello", PutOptions::new()).await.unwrap();
+    let version = store
+        .put("item:a", b"hello", PutOptions::new())
+        .await
+        .unwrap();
     assert_eq!(version, 1, "a created entry has version 1");
     let entry = store.get("item:a").await.unwrap().expect("entry present");
     assert_eq!(&entry.value[..], b"hello");
@@ -26,19 +29,51 @@ pub async fn put_then_get_round_trips(store: &dyn Store, _clock: &FakeClock) {
 /// Empty and arbitrary binary values survive unchanged.
 pub async fn binary_values_round_trip(store: &dyn Store, _clock: &FakeClock) {
     let all_bytes: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
-    store.put("bin:all", &all_bytes, PutOptions::new()).await.unwrap();
-    store.put("bin:empty", b"", PutOptions::new()).await.unwrap();
-    store.put("bin:json", br#"{"a":[1,2]}"#, PutOptions::new()).await.unwrap();
-    assert_eq!(&store.get("bin:all").await.unwrap().unwrap().value[..], &all_bytes[..]);
-    assert!(store.get("bin:empty").await.unwrap().unwrap().value.is_empty());
-    assert_eq!(&store.get("bin:json").await.unwrap().unwrap().value[..], br#"{"a":[1,2]}"#);
+    store
+        .put("bin:all", &all_bytes, PutOptions::new())
+        .await
+        .unwrap();
+    store
+        .put("bin:empty", b"", PutOptions::new())
+        .await
+        .unwrap();
+    store
+        .put("bin:json", br#"{"a":[1,2]}"#, PutOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        &store.get("bin:all").await.unwrap().unwrap().value[..],
+        &all_bytes[..]
+    );
+    assert!(
+        store
+            .get("bin:empty")
+            .await
+            .unwrap()
+            .unwrap()
+            .value
+            .is_empty()
+    );
+    assert_eq!(
+        &store.get("bin:json").await.unwrap().unwrap().value[..],
+        br#"{"a":[1,2]}"#
+    );
 }
 
 /// Upsert overwrites and every write returns a greater version.
 pub async fn upsert_overwrites_and_bumps_version(store: &dyn Store, _clock: &FakeClock) {
-    let v1 = store.put("item:u", b"one", PutOptions::new()).await.unwrap();
-    let v2 = store.put("item:u", b"two", PutOptions::new()).await.unwrap();
-    let v3 = store.put("item:u", b"three", PutOptions::new()).await.unwrap();
+    let v1 = store
+        .put("item:u", b"one", PutOptions::new())
+        .await
+        .unwrap();
+    let v2 = store
+        .put("item:u", b"two", PutOptions::new())
+        .await
+        .unwrap();
+    let v3 = store
+        .put("item:u", b"three", PutOptions::new())
+        .await
+        .unwrap();
     assert!(v1 < v2 && v2 < v3, "versions must increase: {v1} {v2} {v3}");
     let entry = store.get("item:u").await.unwrap().unwrap();
     assert_eq!(&entry.value[..], b"three");
@@ -48,14 +83,24 @@ pub async fn upsert_overwrites_and_bumps_version(store: &dyn Store, _clock: &Fak
 /// A put with a TTL reports the matching expiry.
 pub async fn put_with_ttl_reports_expiry(store: &dyn Store, clock: &FakeClock) {
     let ttl = Duration::from_secs(3600);
-    store.put("item:t", b"x", PutOptions::new().ttl(ttl)).await.unwrap();
+    store
+        .put("item:t", b"x", PutOptions::new().ttl(ttl))
+        .await
+        .unwrap();
     let entry = store.get("item:t").await.unwrap().unwrap();
     assert_expires_in(store, clock, entry.expires_at, ttl, "put with ttl");
 }
 
 /// A put without a TTL clears the TTL the entry had.
 pub async fn put_without_ttl_clears_ttl(store: &dyn Store, _clock: &FakeClock) {
-    store.put("item:c", b"x", PutOptions::new().ttl(Duration::from_secs(60))).await.unwrap();
+    store
+        .put(
+            "item:c",
+            b"x",
+            PutOptions::new().ttl(Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
     store.put("item:c", b"y", PutOptions::new()).await.unwrap();
     assert_eq!(store.get("item:c").await.unwrap().unwrap().expires_at, None);
 }
@@ -63,25 +108,59 @@ pub async fn put_without_ttl_clears_ttl(store: &dyn Store, _clock: &FakeClock) {
 /// Once its TTL passes an entry is gone for get, exists, take and delete.
 pub async fn ttl_expiry_hides_entry(store: &dyn Store, clock: &FakeClock) {
     for key in ["exp:get", "exp:take", "exp:del"] {
-        store.put(key, b"x", PutOptions::new().ttl(SHORT_TTL)).await.unwrap();
+        store
+            .put(key, b"x", PutOptions::new().ttl(SHORT_TTL))
+            .await
+            .unwrap();
     }
-    store.put("exp:forever", b"x", PutOptions::new()).await.unwrap();
-    assert!(store.exists("exp:get").await.unwrap(), "live before the TTL");
+    store
+        .put("exp:forever", b"x", PutOptions::new())
+        .await
+        .unwrap();
+    assert!(
+        store.exists("exp:get").await.unwrap(),
+        "live before the TTL"
+    );
     pass_time(store, clock, SHORT_TTL + Duration::from_millis(100)).await;
-    assert!(store.get("exp:get").await.unwrap().is_none(), "get after expiry");
-    assert!(!store.exists("exp:get").await.unwrap(), "exists after expiry");
-    assert!(store.take("exp:take").await.unwrap().is_none(), "take after expiry");
-    assert!(!store.delete("exp:del").await.unwrap(), "delete after expiry reports nothing deleted");
-    assert!(store.exists("exp:forever").await.unwrap(), "entries without TTL stay");
+    assert!(
+        store.get("exp:get").await.unwrap().is_none(),
+        "get after expiry"
+    );
+    assert!(
+        !store.exists("exp:get").await.unwrap(),
+        "exists after expiry"
+    );
+    assert!(
+        store.take("exp:take").await.unwrap().is_none(),
+        "take after expiry"
+    );
+    assert!(
+        !store.delete("exp:del").await.unwrap(),
+        "delete after expiry reports nothing deleted"
+    );
+    assert!(
+        store.exists("exp:forever").await.unwrap(),
+        "entries without TTL stay"
+    );
 }
 
 /// `touch` moves expiry forward without changing value or version.
 pub async fn touch_extends_ttl_keeping_value_and_version(store: &dyn Store, clock: &FakeClock) {
-    let v = store.put("touch:a", b"keep", PutOptions::new().ttl(SHORT_TTL)).await.unwrap();
+    let v = store
+        .put("touch:a", b"keep", PutOptions::new().ttl(SHORT_TTL))
+        .await
+        .unwrap();
     let longer = Duration::from_secs(3600);
-    assert!(store.touch("touch:a", longer).await.unwrap(), "touch of a live entry");
+    assert!(
+        store.touch("touch:a", longer).await.unwrap(),
+        "touch of a live entry"
+    );
     pass_time(store, clock, SHORT_TTL + Duration::from_millis(100)).await;
-    let entry = store.get("touch:a").await.unwrap().expect("touch kept it alive");
+    let entry = store
+        .get("touch:a")
+        .await
+        .unwrap()
+        .expect("touch kept it alive");
     assert_eq!(&entry.value[..], b"keep");
     assert_eq!(entry.version, v, "touch does not change the version");
     let left = longer - SHORT_TTL - Duration::from_millis(100);
@@ -90,37 +169,79 @@ pub async fn touch_extends_ttl_keeping_value_and_version(store: &dyn Store, cloc
 
 /// `touch` can also shorten a TTL.
 pub async fn touch_can_shorten_ttl(store: &dyn Store, clock: &FakeClock) {
-    store.put("touch:s", b"x", PutOptions::new().ttl(Duration::from_secs(3600))).await.unwrap();
+    store
+        .put(
+            "touch:s",
+            b"x",
+            PutOptions::new().ttl(Duration::from_secs(3600)),
+        )
+        .await
+        .unwrap();
     assert!(store.touch("touch:s", SHORT_TTL).await.unwrap());
     pass_time(store, clock, SHORT_TTL + Duration::from_millis(100)).await;
-    assert!(!store.exists("touch:s").await.unwrap(), "shortened TTL applies");
+    assert!(
+        !store.exists("touch:s").await.unwrap(),
+        "shortened TTL applies"
+    );
 }
 
 /// `touch` of a missing or expired entry is false and creates nothing.
 pub async fn touch_missing_or_expired_is_false(store: &dyn Store, clock: &FakeClock) {
-    assert!(!store.touch("touch:none", Duration::from_secs(5)).await.unwrap());
-    assert!(!store.exists("touch:none").await.unwrap(), "touch must not create");
-    store.put("touch:old", b"x", PutOptions::new().ttl(SHORT_TTL)).await.unwrap();
+    assert!(
+        !store
+            .touch("touch:none", Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store.exists("touch:none").await.unwrap(),
+        "touch must not create"
+    );
+    store
+        .put("touch:old", b"x", PutOptions::new().ttl(SHORT_TTL))
+        .await
+        .unwrap();
     pass_time(store, clock, SHORT_TTL + Duration::from_millis(100)).await;
-    assert!(!store.touch("touch:old", Duration::from_secs(5)).await.unwrap());
-    assert!(store.get("touch:old").await.unwrap().is_none(), "touch must not revive");
+    assert!(
+        !store
+            .touch("touch:old", Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store.get("touch:old").await.unwrap().is_none(),
+        "touch must not revive"
+    );
 }
 
 /// `CreateOnly` on a fresh key creates it.
 pub async fn create_only_creates_absent(store: &dyn Store, _clock: &FakeClock) {
-    let v = store.put("co:new", b"1", PutOptions::new().create_only()).await.unwrap();
+    let v = store
+        .put("co:new", b"1", PutOptions::new().create_only())
+        .await
+        .unwrap();
     assert_eq!(v, 1);
     assert_eq!(&store.get("co:new").await.unwrap().unwrap().value[..], b"1");
 }
 
 /// `CreateOnly` over a live entry is `AlreadyExists` and changes nothing.
 pub async fn create_only_collision_changes_nothing(store: &dyn Store, _clock: &FakeClock) {
-    let v = store.put("co:x", b"first", PutOptions::new().ttl(Duration::from_secs(60))).await.unwrap();
+    let v = store
+        .put(
+            "co:x",
+            b"first",
+            PutOptions::new().ttl(Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
     let err = store
         .put("co:x", b"second", PutOptions::new().create_only())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::AlreadyExists { ref key } if key == "co:x"), "got {err:?}");
+    assert!(
+        matches!(err, Error::AlreadyExists { ref key } if key == "co:x"),
+        "got {err:?}"
+    );
     let entry = store.get("co:x").await.unwrap().unwrap();
     assert_eq!(&entry.value[..], b"first");
     assert_eq!(entry.version, v);
@@ -129,34 +250,58 @@ pub async fn create_only_collision_changes_nothing(store: &dyn Store, _clock: &F
 
 /// `CreateOnly` over an expired entry succeeds as a fresh create.
 pub async fn create_only_after_expiry_succeeds(store: &dyn Store, clock: &FakeClock) {
-    store.put("co:e", b"old", PutOptions::new().ttl(SHORT_TTL)).await.unwrap();
+    store
+        .put("co:e", b"old", PutOptions::new().ttl(SHORT_TTL))
+        .await
+        .unwrap();
     pass_time(store, clock, SHORT_TTL + Duration::from_millis(100)).await;
-    let v = store.put("co:e", b"new", PutOptions::new().create_only()).await.unwrap();
+    let v = store
+        .put("co:e", b"new", PutOptions::new().create_only())
+        .await
+        .unwrap();
     assert_eq!(v, 1, "an expired entry is absent, so this is a creation");
     assert_eq!(&store.get("co:e").await.unwrap().unwrap().value[..], b"new");
 }
 
 /// `UpdateOnly` on a key never written is `NotFound` and creates nothing.
 pub async fn update_only_missing_is_not_found(store: &dyn Store, _clock: &FakeClock) {
-    let err = store.put("uo:none", b"x", PutOptions::new().update_only()).await.unwrap_err();
+    let err = store
+        .put("uo:none", b"x", PutOptions::new().update_only())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "got {err:?}");
     assert!(!store.exists("uo:none").await.unwrap());
 }
 
 /// `UpdateOnly` never resurrects a deleted entry (logout wins over in-flight saves).
 pub async fn update_only_after_delete_does_not_resurrect(store: &dyn Store, _clock: &FakeClock) {
-    store.put("uo:s", b"session", PutOptions::new()).await.unwrap();
+    store
+        .put("uo:s", b"session", PutOptions::new())
+        .await
+        .unwrap();
     assert!(store.delete("uo:s").await.unwrap());
-    let err = store.put("uo:s", b"late save", PutOptions::new().update_only()).await.unwrap_err();
+    let err = store
+        .put("uo:s", b"late save", PutOptions::new().update_only())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "got {err:?}");
-    assert!(store.get("uo:s").await.unwrap().is_none(), "deleted entry stays deleted");
+    assert!(
+        store.get("uo:s").await.unwrap().is_none(),
+        "deleted entry stays deleted"
+    );
 }
 
 /// `UpdateOnly` never resurrects an expired entry.
 pub async fn update_only_after_expiry_does_not_resurrect(store: &dyn Store, clock: &FakeClock) {
-    store.put("uo:e", b"x", PutOptions::new().ttl(SHORT_TTL)).await.unwrap();
+    store
+        .put("uo:e", b"x", PutOptions::new().ttl(SHORT_TTL))
+        .await
+        .unwrap();
     pass_time(store, clock, SHORT_TTL + Duration::from_millis(100)).await;
-    let err = store.put("uo:e", b"y", PutOptions::new().update_only()).await.unwrap_err();
+    let err = store
+        .put("uo:e", b"y", PutOptions::new().update_only())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "got {err:?}");
     assert!(store.get("uo:e").await.unwrap().is_none());
 }
@@ -164,7 +309,10 @@ pub async fn update_only_after_expiry_does_not_resurrect(store: &dyn Store, cloc
 /// `UpdateOnly` on a live entry writes and bumps the version.
 pub async fn update_only_live_updates(store: &dyn Store, _clock: &FakeClock) {
     let v1 = store.put("uo:l", b"a", PutOptions::new()).await.unwrap();
-    let v2 = store.put("uo:l", b"b", PutOptions::new().update_only()).await.unwrap();
+    let v2 = store
+        .put("uo:l", b"b", PutOptions::new().update_only())
+        .await
+        .unwrap();
     assert!(v2 > v1);
     assert_eq!(&store.get("uo:l").await.unwrap().unwrap().value[..], b"b");
 }
@@ -172,9 +320,15 @@ pub async fn update_only_live_updates(store: &dyn Store, _clock: &FakeClock) {
 /// `IfVersion` with the current version writes; the old version then conflicts.
 pub async fn if_version_match_writes(store: &dyn Store, _clock: &FakeClock) {
     let v1 = store.put("cas:a", b"1", PutOptions::new()).await.unwrap();
-    let v2 = store.put("cas:a", b"2", PutOptions::new().if_version(v1)).await.unwrap();
+    let v2 = store
+        .put("cas:a", b"2", PutOptions::new().if_version(v1))
+        .await
+        .unwrap();
     assert!(v2 > v1);
-    let err = store.put("cas:a", b"3", PutOptions::new().if_version(v1)).await.unwrap_err();
+    let err = store
+        .put("cas:a", b"3", PutOptions::new().if_version(v1))
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, Error::VersionConflict { expected, actual, .. } if expected == v1 && actual == v2),
         "got {err:?}"
@@ -183,8 +337,18 @@ pub async fn if_version_match_writes(store: &dyn Store, _clock: &FakeClock) {
 
 /// An `IfVersion` conflict leaves value, version and TTL as they were.
 pub async fn if_version_conflict_changes_nothing(store: &dyn Store, _clock: &FakeClock) {
-    let v = store.put("cas:b", b"orig", PutOptions::new().ttl(Duration::from_secs(60))).await.unwrap();
-    let err = store.put("cas:b", b"new", PutOptions::new().if_version(v + 7)).await.unwrap_err();
+    let v = store
+        .put(
+            "cas:b",
+            b"orig",
+            PutOptions::new().ttl(Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    let err = store
+        .put("cas:b", b"new", PutOptions::new().if_version(v + 7))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::VersionConflict { .. }), "got {err:?}");
     let entry = store.get("cas:b").await.unwrap().unwrap();
     assert_eq!((&entry.value[..], entry.version), (&b"orig"[..], v));
@@ -193,11 +357,17 @@ pub async fn if_version_conflict_changes_nothing(store: &dyn Store, _clock: &Fak
 
 /// `IfVersion` on a missing or deleted entry is `NotFound`.
 pub async fn if_version_missing_is_not_found(store: &dyn Store, _clock: &FakeClock) {
-    let err = store.put("cas:none", b"x", PutOptions::new().if_version(1)).await.unwrap_err();
+    let err = store
+        .put("cas:none", b"x", PutOptions::new().if_version(1))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "got {err:?}");
     let v = store.put("cas:d", b"x", PutOptions::new()).await.unwrap();
     store.delete("cas:d").await.unwrap();
-    let err = store.put("cas:d", b"x", PutOptions::new().if_version(v)).await.unwrap_err();
+    let err = store
+        .put("cas:d", b"x", PutOptions::new().if_version(v))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "got {err:?}");
     assert!(!store.exists("cas:d").await.unwrap());
 }
@@ -205,12 +375,22 @@ pub async fn if_version_missing_is_not_found(store: &dyn Store, _clock: &FakeClo
 /// `take` returns the entry once, then nothing.
 pub async fn take_is_single_use(store: &dyn Store, clock: &FakeClock) {
     let ttl = Duration::from_secs(600);
-    store.put("code:1", b"grant", PutOptions::new().ttl(ttl)).await.unwrap();
-    let taken = store.take("code:1").await.unwrap().expect("first take gets it");
+    store
+        .put("code:1", b"grant", PutOptions::new().ttl(ttl))
+        .await
+        .unwrap();
+    let taken = store
+        .take("code:1")
+        .await
+        .unwrap()
+        .expect("first take gets it");
     assert_eq!(&taken.value[..], b"grant");
     assert_eq!(taken.version, 1);
     assert_expires_in(store, clock, taken.expires_at, ttl, "taken entry");
-    assert!(store.take("code:1").await.unwrap().is_none(), "second take gets nothing");
+    assert!(
+        store.take("code:1").await.unwrap().is_none(),
+        "second take gets nothing"
+    );
     assert!(!store.exists("code:1").await.unwrap());
     assert!(store.take("code:never").await.unwrap().is_none());
 }

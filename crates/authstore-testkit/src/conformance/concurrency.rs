@@ -10,7 +10,14 @@ use super::run_parallel;
 pub async fn concurrent_take_has_one_winner(store: &dyn Store, _clock: &FakeClock) {
     for round in 0..3 {
         let key = format!("once:{round}");
-        store.put(&key, b"code", PutOptions::new().ttl(Duration::from_secs(60))).await.unwrap();
+        store
+            .put(
+                &key,
+                b"code",
+                PutOptions::new().ttl(Duration::from_secs(60)),
+            )
+            .await
+            .unwrap();
         let results = run_parallel(1000, |_| store.take(&key));
         let winners = results
             .into_iter()
@@ -24,7 +31,9 @@ pub async fn concurrent_take_has_one_winner(store: &dyn Store, _clock: &FakeCloc
 
 /// 1000 concurrent `incr`s: the exact sum, and every intermediate value seen once.
 pub async fn concurrent_incr_sums_exactly(store: &dyn Store, _clock: &FakeClock) {
-    let results = run_parallel(1000, |i| store.incr("sum:ctr", if i % 4 == 0 { -1 } else { 3 }, None));
+    let results = run_parallel(1000, |i| {
+        store.incr("sum:ctr", if i % 4 == 0 { -1 } else { 3 }, None)
+    });
     let expected: i64 = (0..1000).map(|i| if i % 4 == 0 { -1 } else { 3 }).sum();
     for r in &results {
         assert!(r.is_ok(), "incr failed: {r:?}");
@@ -34,16 +43,31 @@ pub async fn concurrent_incr_sums_exactly(store: &dyn Store, _clock: &FakeClock)
     let ones = run_parallel(1000, |_| store.incr("sum:ones", 1, None));
     let mut seen: Vec<i64> = ones.into_iter().map(|r| r.unwrap().value).collect();
     seen.sort_unstable();
-    assert_eq!(seen, (1..=1000).collect::<Vec<_>>(), "each increment returns a distinct value");
+    assert_eq!(
+        seen,
+        (1..=1000).collect::<Vec<_>>(),
+        "each increment returns a distinct value"
+    );
 }
 
 /// 100 concurrent `IfVersion` writers per version: exactly one wins each round.
-pub async fn concurrent_if_version_has_one_winner_per_version(store: &dyn Store, _clock: &FakeClock) {
+pub async fn concurrent_if_version_has_one_winner_per_version(
+    store: &dyn Store,
+    _clock: &FakeClock,
+) {
     let mut version = store.put("cas:hot", b"0", PutOptions::new()).await.unwrap();
     for round in 0..5 {
         let results = run_parallel(100, |i| {
             let value = format!("r{round}w{i}");
-            async move { store.put("cas:hot", value.as_bytes(), PutOptions::new().if_version(version)).await }
+            async move {
+                store
+                    .put(
+                        "cas:hot",
+                        value.as_bytes(),
+                        PutOptions::new().if_version(version),
+                    )
+                    .await
+            }
         });
         let mut winners = Vec::new();
         for (i, r) in results.into_iter().enumerate() {
@@ -53,10 +77,18 @@ pub async fn concurrent_if_version_has_one_winner_per_version(store: &dyn Store,
                 Err(other) => panic!("unexpected error {other:?}"),
             }
         }
-        assert_eq!(winners.len(), 1, "round {round}: one CAS winner, got {winners:?}");
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: one CAS winner, got {winners:?}"
+        );
         let (winner, new_version) = winners[0];
         let entry = store.get("cas:hot").await.unwrap().unwrap();
-        assert_eq!(entry.value, format!("r{round}w{winner}").as_bytes(), "the winner's value is stored");
+        assert_eq!(
+            entry.value,
+            format!("r{round}w{winner}").as_bytes(),
+            "the winner's value is stored"
+        );
         assert_eq!(entry.version, new_version);
         assert!(new_version > version);
         version = new_version;
@@ -67,7 +99,15 @@ pub async fn concurrent_if_version_has_one_winner_per_version(store: &dyn Store,
 pub async fn concurrent_create_only_has_one_winner(store: &dyn Store, _clock: &FakeClock) {
     let results = run_parallel(200, |i| {
         let value = i.to_string();
-        async move { store.put("create:once", value.as_bytes(), PutOptions::new().create_only()).await }
+        async move {
+            store
+                .put(
+                    "create:once",
+                    value.as_bytes(),
+                    PutOptions::new().create_only(),
+                )
+                .await
+        }
     });
     let winners: Vec<usize> = results
         .iter()
@@ -80,7 +120,11 @@ pub async fn concurrent_create_only_has_one_winner(store: &dyn Store, _clock: &F
         .collect();
     assert_eq!(winners.len(), 1, "one creator");
     let stored = store.get("create:once").await.unwrap().unwrap();
-    assert_eq!(stored.value, winners[0].to_string().as_bytes(), "the creator's value is kept");
+    assert_eq!(
+        stored.value,
+        winners[0].to_string().as_bytes(),
+        "the creator's value is kept"
+    );
 }
 
 /// 500 concurrent GCRA steps against a burst of 50: exactly 50 admitted.
@@ -91,7 +135,10 @@ pub async fn concurrent_gcra_admits_exactly_the_burst(store: &dyn Store, _clock:
         cost: 1,
     };
     let results = run_parallel(500, |_| store.gcra("rl:race", p));
-    let admitted = results.into_iter().filter(|r| r.as_ref().unwrap().allowed).count();
+    let admitted = results
+        .into_iter()
+        .filter(|r| r.as_ref().unwrap().allowed)
+        .count();
     assert_eq!(admitted, 50, "the limiter never over- or under-admits");
 }
 
@@ -102,7 +149,10 @@ pub async fn concurrent_index_upkeep_is_consistent(store: &dyn Store, _clock: &F
         if i % 10 == 9 {
             store.delete_index("user:cix").await.map(|_| ())
         } else {
-            store.put(&key, b"x", PutOptions::new().index("user:cix")).await.map(|_| ())
+            store
+                .put(&key, b"x", PutOptions::new().index("user:cix"))
+                .await
+                .map(|_| ())
         }
     });
     for r in results {

@@ -21,9 +21,17 @@ pub async fn incr_keeps_ttl_of_existing(store: &dyn Store, clock: &FakeClock) {
     let ttl = Duration::from_secs(60);
     store.incr("ctr:k", 1, Some(ttl)).await.unwrap();
     pass_time(store, clock, Duration::from_millis(200)).await;
-    let c = store.incr("ctr:k", 2, Some(Duration::from_secs(3600))).await.unwrap();
+    let c = store
+        .incr("ctr:k", 2, Some(Duration::from_secs(3600)))
+        .await
+        .unwrap();
     assert_eq!(c.value, 3);
-    assert_ttl(store, c.ttl, ttl - Duration::from_millis(200), "existing counter keeps its TTL");
+    assert_ttl(
+        store,
+        c.ttl,
+        ttl - Duration::from_millis(200),
+        "existing counter keeps its TTL",
+    );
 }
 
 /// A negative delta decrements, below zero too.
@@ -54,10 +62,19 @@ pub async fn counter_reads_as_decimal(store: &dyn Store, _clock: &FakeClock) {
 
 /// `incr` of a non-integer value is `NotACounter` and leaves it alone.
 pub async fn incr_non_counter_is_typed_error(store: &dyn Store, _clock: &FakeClock) {
-    store.put("ctr:text", b"hello", PutOptions::new()).await.unwrap();
+    store
+        .put("ctr:text", b"hello", PutOptions::new())
+        .await
+        .unwrap();
     let err = store.incr("ctr:text", 1, None).await.unwrap_err();
-    assert!(matches!(err, Error::NotACounter { ref key } if key == "ctr:text"), "got {err:?}");
-    assert_eq!(&store.get("ctr:text").await.unwrap().unwrap().value[..], b"hello");
+    assert!(
+        matches!(err, Error::NotACounter { ref key } if key == "ctr:text"),
+        "got {err:?}"
+    );
+    assert_eq!(
+        &store.get("ctr:text").await.unwrap().unwrap().value[..],
+        b"hello"
+    );
 }
 
 /// Overflow is `CounterOverflow` and the counter keeps its value.
@@ -65,7 +82,10 @@ pub async fn incr_overflow_changes_nothing(store: &dyn Store, _clock: &FakeClock
     store.incr("ctr:max", i64::MAX - 1, None).await.unwrap();
     let err = store.incr("ctr:max", 2, None).await.unwrap_err();
     assert!(matches!(err, Error::CounterOverflow { .. }), "got {err:?}");
-    assert_eq!(store.incr("ctr:max", 0, None).await.unwrap().value, i64::MAX - 1);
+    assert_eq!(
+        store.incr("ctr:max", 0, None).await.unwrap().value,
+        i64::MAX - 1
+    );
     store.incr("ctr:min", i64::MIN, None).await.unwrap();
     let err = store.incr("ctr:min", -1, None).await.unwrap_err();
     assert!(matches!(err, Error::CounterOverflow { .. }), "got {err:?}");
@@ -88,12 +108,16 @@ pub async fn gcra_burst_then_deny(store: &dyn Store, _clock: &FakeClock) {
     assert!(!denied.allowed, "burst exhausted");
     assert_eq!(denied.remaining, 0);
     assert!(
-        denied.retry_after > Duration::from_secs(9) && denied.retry_after <= Duration::from_secs(10),
+        denied.retry_after > Duration::from_secs(9)
+            && denied.retry_after <= Duration::from_secs(10),
         "retry after about one interval, got {:?}",
         denied.retry_after
     );
     let other = store.gcra("rl:other", p).await.unwrap();
-    assert!(other.allowed && other.remaining == 2, "keys are independent");
+    assert!(
+        other.allowed && other.remaining == 2,
+        "keys are independent"
+    );
 }
 
 /// GCRA lets one more request through per emission interval.
@@ -107,8 +131,14 @@ pub async fn gcra_recovers_over_time(store: &dyn Store, clock: &FakeClock) {
     assert!(store.gcra("rl:rec", p).await.unwrap().allowed);
     assert!(!store.gcra("rl:rec", p).await.unwrap().allowed);
     pass_time(store, clock, SHORT_TTL + Duration::from_millis(50)).await;
-    assert!(store.gcra("rl:rec", p).await.unwrap().allowed, "one interval frees one unit");
-    assert!(!store.gcra("rl:rec", p).await.unwrap().allowed, "but only one");
+    assert!(
+        store.gcra("rl:rec", p).await.unwrap().allowed,
+        "one interval frees one unit"
+    );
+    assert!(
+        !store.gcra("rl:rec", p).await.unwrap().allowed,
+        "but only one"
+    );
 }
 
 /// GCRA with a cost spends several units; a cost of 0 only reports.
@@ -117,15 +147,27 @@ pub async fn gcra_cost_and_query(store: &dyn Store, _clock: &FakeClock) {
     let d = store.gcra("rl:cost", p.cost(4)).await.unwrap();
     assert!(d.allowed && d.remaining == 6, "got {d:?}");
     let q = store.gcra("rl:cost", p.cost(0)).await.unwrap();
-    assert!(q.allowed && q.remaining == 6, "a query spends nothing: {q:?}");
+    assert!(
+        q.allowed && q.remaining == 6,
+        "a query spends nothing: {q:?}"
+    );
     let big = store.gcra("rl:cost", p.cost(7)).await.unwrap();
-    assert!(!big.allowed && big.remaining == 6, "a request above what remains is denied: {big:?}");
+    assert!(
+        !big.allowed && big.remaining == 6,
+        "a request above what remains is denied: {big:?}"
+    );
     let err = store.gcra("rl:cost", p.cost(11)).await.unwrap_err();
-    assert!(matches!(err, Error::InvalidArgument(_)), "cost above burst: {err:?}");
+    assert!(
+        matches!(err, Error::InvalidArgument(_)),
+        "cost above burst: {err:?}"
+    );
     let zero = GcraParams {
         emission_interval: Duration::ZERO,
         burst: 1,
         cost: 1,
     };
-    assert!(matches!(store.gcra("rl:cost", zero).await, Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        store.gcra("rl:cost", zero).await,
+        Err(Error::InvalidArgument(_))
+    ));
 }

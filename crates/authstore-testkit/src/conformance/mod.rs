@@ -55,7 +55,8 @@ pub fn store_now(store: &dyn Store, clock: &FakeClock) -> SystemTime {
 /// injected-clock backends, within a small slack below it for server clocks.
 #[track_caller]
 pub fn assert_ttl(store: &dyn Store, actual: Option<Duration>, expected: Duration, what: &str) {
-    let actual = actual.unwrap_or_else(|| panic!("{what}: expected a TTL of {expected:?}, got none"));
+    let actual =
+        actual.unwrap_or_else(|| panic!("{what}: expected a TTL of {expected:?}, got none"));
     match store.capabilities().expiry_clock {
         ExpiryClock::Injected => assert_eq!(actual, expected, "{what}: remaining TTL"),
         ExpiryClock::Server => assert!(
@@ -101,7 +102,9 @@ where
                 .map(|t| {
                     scope.spawn(move || {
                         let batch = futures::future::join_all(
-                            (t..n).step_by(THREADS).map(|i| async move { (i, make(i).await) }),
+                            (t..n)
+                                .step_by(THREADS)
+                                .map(|i| async move { (i, make(i).await) }),
                         );
                         match handle {
                             Some(h) => h.block_on(batch),

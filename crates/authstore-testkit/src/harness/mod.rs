@@ -1,20 +1,15 @@
 //! Private redis-server and PostgreSQL processes for tests.
 //!
-//! [`redis::RedisServer`] and [`postgres::PostgresServer`] are RAII guards:
-//! each starts a real server bound to `127.0.0.1` on a free port inside a
-//! fresh temporary directory, waits until it answers, and tears it down on
-//! drop (printing the tail of the server log first when the test is
-//! panicking). `from_env_or_start()` on either type honours `REDIS_URL` /
-//! `DATABASE_URL` so the same tests can run against an external server.
+//! [`redis::RedisServer`] and [`postgres::PostgresServer`] are guards: each
+//! starts a real server on `127.0.0.1` and a free port in a fresh temporary
+//! directory, waits until it answers, and tears it down on drop (printing the
+//! server log's tail first if the test is panicking). [`Target`] runs against
+//! an external server instead when `REDIS_URL` / `DATABASE_URL` is set.
 //!
-//! Every server is paired with a tiny `/bin/sh` watchdog that holds one end
-//! of a pipe: if the test process dies without running destructors (a guard
-//! kept in a `static`, `std::process::exit`, SIGKILL) the pipe closes and the
-//! watchdog kills the server and removes its directory, so no process leaks.
-//!
-//! The harness is Linux-oriented (it reads `/proc`), and needs `redis-server`
-//! respectively the PostgreSQL server binaries installed; `scripts/test`
-//! installs them.
+//! Each server is paired with a `/bin/sh` watchdog holding a pipe from this
+//! process: if the process dies without running destructors (a guard in a
+//! `static`, `exit`, SIGKILL) the pipe closes and the watchdog kills the
+//! server and removes its directory. Linux only (reads `/proc`).
 #![cfg(unix)]
 
 pub mod postgres;
@@ -22,17 +17,16 @@ pub mod redis;
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
-use std::fs::File;
 use std::hash::{BuildHasher, Hasher, RandomState};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// The loopback address every private server binds to.
 pub const LOCALHOST: &str = "127.0.0.1";
@@ -49,54 +43,24 @@ static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
 /// ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`), so that a port
 /// freed by a killed server is unlikely to be grabbed by an outgoing client
 /// connection before the server is restarted on it. A port is never handed
-/// out twice in one process. Falls back to an OS-assigned port.
+/// out twice in one process.
 pub fn free_port() -> io::Result<u16> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range");
+    let ephemeral = range
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok());
+    let span = ephemeral.unwrap_or(32_768u16).max(PORT_RANGE_LOW + 1_000) - PORT_RANGE_LOW;
     let mut handed_out = HANDED_OUT.lock().unwrap_or_else(PoisonError::into_inner);
-    let high = ephemeral_range_start();
-    if high > PORT_RANGE_LOW + 1_000 {
-        let span = u64::from(high - PORT_RANGE_LOW);
-        for _ in 0..500 {
-            let port = PORT_RANGE_LOW + (random_u64() % span) as u16;
-            if !handed_out.contains(&port) && port_is_free(port) {
-                handed_out.insert(port);
-                return Ok(port);
-            }
-        }
-    }
-    for _ in 0..100 {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-            .local_addr()?
-            .port();
-        if handed_out.insert(port) {
+    for _ in 0..1_000 {
+        let port =
+            PORT_RANGE_LOW + (RandomState::new().build_hasher().finish() % u64::from(span)) as u16;
+        if !handed_out.contains(&port) && TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            handed_out.insert(port);
             return Ok(port);
         }
     }
-    Err(io::Error::new(
-        io::ErrorKind::AddrInUse,
-        "could not find a free port on 127.0.0.1",
-    ))
-}
-
-/// Whether a listener could be bound on `127.0.0.1:port` right now.
-fn port_is_free(port: u16) -> bool {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
-}
-
-fn ephemeral_range_start() -> u16 {
-    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32_768)
-}
-
-fn random_u64() -> u64 {
-    let mut hasher = RandomState::new().build_hasher();
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    hasher.write_u128(nanos);
-    hasher.write_u32(std::process::id());
-    hasher.finish()
+    let msg = "could not find a free port on 127.0.0.1";
+    Err(io::Error::new(io::ErrorKind::AddrInUse, msg))
 }
 
 /// Polls `ready` until it returns `true` or `timeout` has passed.
@@ -120,20 +84,12 @@ pub fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// Returns the last `lines` lines of the file at `path` (at most the last
-/// 256 KiB are read), or a note saying why it could not be read.
+/// Returns the last `lines` lines of the file at `path`, or a note saying
+/// why it could not be read.
 pub fn tail_file(path: &Path, lines: usize) -> String {
-    const MAX_BYTES: u64 = 256 * 1024;
-    let read = || -> io::Result<String> {
-        let mut file = File::open(path)?;
-        let len = file.metadata()?.len();
-        file.seek(SeekFrom::Start(len.saturating_sub(MAX_BYTES)))?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
-    };
-    match read() {
-        Ok(text) => {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
             let all: Vec<&str> = text.lines().collect();
             all[all.len().saturating_sub(lines)..].join("\n")
         }
@@ -243,6 +199,64 @@ pub(crate) fn missing_program(what: &str, detail: &str) -> io::Error {
         io::ErrorKind::NotFound,
         format!("{what} is not installed ({detail}); scripts/test installs it"),
     )
+}
+
+/// The user to run servers that refuse root (PostgreSQL) as: `None` unless
+/// the effective uid is 0; else `postgres` if it exists, else the system user
+/// `authstore-test`, created with `useradd` if missing. Decided once.
+pub(crate) fn server_user() -> io::Result<Option<&'static str>> {
+    static USER: OnceLock<Result<Option<&'static str>, String>> = OnceLock::new();
+    let tool = |name: &str| Command::new(find_program(name).unwrap_or_else(|| name.into()));
+    let exists = |user| {
+        tool("id")
+            .args(["-u", user])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let pick = || {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let uid = status.lines().find_map(|l| l.strip_prefix("Uid:"));
+        if uid.and_then(|ids| ids.split_whitespace().nth(1)) != Some("0") {
+            return Ok(None);
+        }
+        if find_program("runuser").is_none() {
+            return Err("running as root, which needs `runuser` (util-linux)".to_owned());
+        }
+        if let Some(user) = ["postgres", "authstore-test"]
+            .into_iter()
+            .find(|u| exists(u))
+        {
+            return Ok(Some(user));
+        }
+        let args = [
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/bin/sh",
+            "authstore-test",
+        ];
+        let useradd = tool("useradd").args(args).output();
+        // Another test process may have created it concurrently: re-check.
+        match exists("authstore-test") {
+            true => Ok(Some("authstore-test")),
+            false => Err(format!(
+                "running as root and `useradd authstore-test` failed: {useradd:?}"
+            )),
+        }
+    };
+    let user = USER.get_or_init(pick).as_ref();
+    user.copied()
+        .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, e.clone()))
+}
+
+/// A command running `program` directly, or as `user` via `runuser -u USER --`.
+pub(crate) fn command_as(user: Option<&str>, program: &Path) -> Command {
+    let Some(user) = user else {
+        return Command::new(program);
+    };
+    let mut cmd = Command::new(find_program("runuser").unwrap_or_else(|| "runuser".into()));
+    cmd.args(["-u", user, "--"]).arg(program);
+    cmd
 }
 
 /// A private server guard, or an external server named by an environment

@@ -20,7 +20,6 @@ use super::{LOCALHOST, Target, Watchdog, check_output, find_program, free_port, 
 pub const DATABASE_URL_ENV: &str = "DATABASE_URL";
 
 const SUPERUSER: &str = "postgres";
-const FALLBACK_USER: &str = "authstore-test";
 /// Client environment that would redirect `psql`/`pg_isready` away from a private server.
 const PG_ENV: &str = "PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE PGOPTIONS";
 /// Runs when the test process dies without dropping the guard: `$1` data dir, `$2` temp dir.
@@ -63,7 +62,7 @@ impl PostgresServerBuilder {
     /// Runs `initdb`, starts the server and waits until `pg_isready` succeeds.
     pub fn start(self) -> io::Result<PostgresServer> {
         let bindir = server_bindir()?;
-        let user = server_user()?;
+        let user = super::server_user()?;
         let dir = tempfile::Builder::new()
             .prefix("authstore-pg-")
             .tempdir_in("/tmp")?;
@@ -231,15 +230,7 @@ impl PostgresServer {
 
     /// `initdb`/`pg_ctl` with `-D DATA`, run as the server user when root.
     fn server_cmd(&self, program: &str) -> Command {
-        let program = self.bindir.join(program);
-        let mut cmd = match self.user {
-            None => Command::new(program),
-            Some(user) => {
-                let mut cmd = Command::new(find_program("runuser").unwrap_or("runuser".into()));
-                cmd.args(["-u", user, "--"]).arg(program);
-                cmd
-            }
-        };
+        let mut cmd = super::command_as(self.user, &self.bindir.join(program));
         cmd.current_dir(self.dir.path()).env_remove("PGDATA");
         cmd.arg("-D").arg(&self.data_dir);
         cmd
@@ -395,58 +386,39 @@ fn create_database_sql(name: &str) -> io::Result<String> {
 /// of `initdb` on PATH with symlinks resolved. Looked up once.
 fn server_bindir() -> io::Result<&'static Path> {
     static BINDIR: OnceLock<Option<PathBuf>> = OnceLock::new();
-    let complete = |dir: &PathBuf| {
-        ["initdb", "pg_ctl", "postgres"]
-            .iter()
-            .all(|b| super::is_executable(&dir.join(b)))
-    };
-    let find = || {
-        let pg_config = Command::new(find_program("pg_config")?)
-            .arg("--bindir")
-            .output()
-            .ok()?;
-        Some(PathBuf::from(
-            String::from_utf8_lossy(&pg_config.stdout).trim(),
-        ))
-    };
-    let versioned = || {
-        let version = |p: &Path| -> Vec<u32> {
-            let name = p.file_name().unwrap_or_default().to_string_lossy();
-            name.split('.')
-                .map(|part| part.parse().unwrap_or(0))
-                .collect()
+    let search = || {
+        let mut candidates = Vec::new();
+        if let Some(Ok(out)) =
+            find_program("pg_config").map(|p| Command::new(p).arg("--bindir").output())
+        {
+            candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+        }
+        let mut versioned: Vec<(Vec<u32>, PathBuf)> = Vec::new();
+        for entry in std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let version = name.split('.').map(|n| n.parse().unwrap_or(0)).collect();
+            versioned.push((version, entry.path().join("bin")));
+        }
+        versioned.sort();
+        candidates.extend(versioned.into_iter().rev().map(|(_, bin)| bin));
+        if let Some(Ok(initdb)) = find_program("initdb").map(std::fs::canonicalize) {
+            candidates.extend(initdb.parent().map(Path::to_path_buf));
+        }
+        let complete = |dir: &PathBuf| {
+            let bins = ["initdb", "pg_ctl", "postgres"];
+            bins.iter().all(|b| super::is_executable(&dir.join(b)))
         };
-        let dirs = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .filter_map(Result::ok);
-        let bins = dirs
-            .map(|entry| entry.path())
-            .filter(|p| complete(&p.join("bin")));
-        bins.max_by_key(|p| version(p)).map(|p| p.join("bin"))
+        candidates.into_iter().find(complete)
     };
-    let on_path = || {
-        Some(
-            std::fs::canonicalize(find_program("initdb")?)
-                .ok()?
-                .parent()?
-                .into(),
-        )
-    };
-    BINDIR
-        .get_or_init(|| {
-            [find(), versioned(), on_path()]
-                .into_iter()
-                .flatten()
-                .find(complete)
-        })
-        .as_deref()
-        .ok_or_else(|| {
-            super::missing_program(
-                "the PostgreSQL server (initdb, pg_ctl, postgres)",
-                "searched `pg_config --bindir`, /usr/lib/postgresql/*/bin and PATH; \
-                 Debian package `postgresql`",
-            )
-        })
+    BINDIR.get_or_init(search).as_deref().ok_or_else(|| {
+        let searched = "searched `pg_config --bindir`, /usr/lib/postgresql/*/bin and PATH; \
+                        Debian package `postgresql`";
+        super::missing_program("the PostgreSQL server (initdb, pg_ctl, postgres)", searched)
+    })
 }
 
 /// A client program from the server's bindir, else from PATH.
@@ -461,52 +433,4 @@ fn client_tool(name: &str) -> io::Result<PathBuf> {
                 "PostgreSQL client, Debian package `postgresql-client`",
             )
         })
-}
-
-/// `None` when not root; else the unprivileged user to run the server as:
-/// `postgres` if it exists, else `authstore-test`, created if missing.
-fn server_user() -> io::Result<Option<&'static str>> {
-    static USER: OnceLock<Result<Option<&'static str>, String>> = OnceLock::new();
-    let exists = |user: &str| {
-        let id = Command::new(find_program("id").unwrap_or("id".into()))
-            .args(["-u", user])
-            .output();
-        id.is_ok_and(|o| o.status.success())
-    };
-    let pick = || {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let uid_line = status
-            .lines()
-            .find(|l| l.starts_with("Uid:"))
-            .unwrap_or_default();
-        if uid_line.split_whitespace().nth(2) != Some("0") {
-            return Ok(None);
-        }
-        if find_program("runuser").is_none() {
-            return Err("running as root, PostgreSQL needs `runuser` (util-linux)".to_owned());
-        }
-        if let Some(user) = [SUPERUSER, FALLBACK_USER].into_iter().find(|u| exists(u)) {
-            return Ok(Some(user));
-        }
-        let useradd = Command::new(find_program("useradd").unwrap_or("useradd".into()))
-            .args([
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/bin/sh",
-                FALLBACK_USER,
-            ])
-            .output();
-        // Another test process may have created it concurrently: re-check.
-        if exists(FALLBACK_USER) {
-            return Ok(Some(FALLBACK_USER));
-        }
-        Err(format!(
-            "running as root, PostgreSQL needs an unprivileged user; neither `{SUPERUSER}` nor \
-             `{FALLBACK_USER}` exists and `useradd {FALLBACK_USER}` failed: {useradd:?}"
-        ))
-    };
-    let user = USER.get_or_init(pick).as_ref();
-    user.copied()
-        .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, e.clone()))
 }

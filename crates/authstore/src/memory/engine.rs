@@ -80,7 +80,10 @@ impl Engine {
     /// Unlists a removed or replaced record from its index keys, except those in `keep`.
     fn unlink(&self, record: &Record, keep: &[String]) {
         let prefix = std::str::from_utf8(record.prefix()).unwrap_or_default();
-        for ik in record.index_keys().filter(|ik| !keep.iter().any(|k| k == ik)) {
+        for ik in record
+            .index_keys()
+            .filter(|ik| !keep.iter().any(|k| k == ik))
+        {
             self.indexes.remove(prefix, ik, record.key());
         }
     }
@@ -255,9 +258,8 @@ impl Engine {
         let mut shard = cell.lock.write();
         let idx = shard.find(hash, prefix, key)?;
         let record = self.remove_counted(&mut shard, hash, idx, now);
-        (!record.is_expired(now)).then(|| {
-            Entry::from_parts(record.value_bytes(), record.version(), record.expires_at())
-        })
+        (!record.is_expired(now))
+            .then(|| Entry::from_parts(record.value_bytes(), record.version(), record.expires_at()))
     }
 
     pub(crate) fn delete(&self, prefix: &str, key: &str, now: u64) -> bool {
@@ -266,7 +268,9 @@ impl Engine {
         let Some(idx) = shard.find(hash, prefix, key) else {
             return false;
         };
-        !self.remove_counted(&mut shard, hash, idx, now).is_expired(now)
+        !self
+            .remove_counted(&mut shard, hash, idx, now)
+            .is_expired(now)
     }
 
     pub(crate) fn touch(&self, prefix: &str, key: &str, ttl: Duration, now: u64) -> bool {
@@ -351,10 +355,8 @@ impl Engine {
         now: u64,
     ) -> Result<Counter> {
         self.with_counter(prefix, key, now, |current| {
-            let (base, expires_at) = current.unwrap_or((
-                0,
-                ttl_on_create.map(|ttl| now.saturating_add(ms(ttl))),
-            ));
+            let (base, expires_at) =
+                current.unwrap_or((0, ttl_on_create.map(|ttl| now.saturating_add(ms(ttl)))));
             let value = base
                 .checked_add(delta)
                 .ok_or_else(|| Error::CounterOverflow { key: key.into() })?;

@@ -152,7 +152,9 @@ impl MemoryStoreBuilder {
     pub fn build(self) -> Result<MemoryStore> {
         validate_prefix(&self.prefix)?;
         if self.max_entries == Some(0) || self.max_bytes == Some(0) {
-            return Err(Error::InvalidArgument("memory store bounds must be positive"));
+            return Err(Error::InvalidArgument(
+                "memory store bounds must be positive",
+            ));
         }
         // Small bounds get fewer shards so that each shard's share stays useful.
         let by_entries = self.max_entries.map_or(DEFAULT_SHARDS, |n| n / 64);
@@ -172,9 +174,11 @@ impl MemoryStoreBuilder {
             sweeper: Sweeper::new(self.clock.clone()),
         });
         if let Some(every) = self.sweep_interval {
-            shared.sweeper.start(Arc::downgrade(&shared), every, |s: &Shared, now| {
-                s.engine.purge_expired(None, usize::MAX, now)
-            });
+            shared
+                .sweeper
+                .start(Arc::downgrade(&shared), every, |s: &Shared, now| {
+                    s.engine.purge_expired(None, usize::MAX, now)
+                });
         }
         Ok(MemoryStore {
             shared,
@@ -405,7 +409,9 @@ impl Store for MemoryStore {
     async fn gcra(&self, key: &str, params: GcraParams) -> Result<GcraDecision> {
         validate_key(key)?;
         crate::gcra::validate(&params)?;
-        self.shared.engine.gcra(&self.prefix, key, &params, self.now())
+        self.shared
+            .engine
+            .gcra(&self.prefix, key, &params, self.now())
     }
 
     async fn list_index(&self, index_key: &str) -> Result<Vec<String>> {

@@ -255,7 +255,10 @@ mod tests {
         r.set_version(8);
         r.set_expires_at(None);
         assert_eq!((r.version(), r.expires_at()), (8, None));
-        assert!(!r.set_counter(1), "bytes record is not rewritten as a counter");
+        assert!(
+            !r.set_counter(1),
+            "bytes record is not rewritten as a counter"
+        );
     }
 
     #[test]

@@ -180,7 +180,11 @@ impl Shard {
 
     /// Picks a used slot to evict: of a few random used slots, the best by `score`
     /// (lower is evicted first). Returns `None` if the shard is empty.
-    pub(crate) fn sample_victim(&mut self, samples: usize, score: impl Fn(u32, &Slot) -> u64) -> Option<u32> {
+    pub(crate) fn sample_victim(
+        &mut self,
+        samples: usize,
+        score: impl Fn(u32, &Slot) -> u64,
+    ) -> Option<u32> {
         if self.table.is_empty() {
             return None;
         }
