@@ -131,7 +131,14 @@ fn summary(w: &Workload, ops: u64, reps: usize) -> Vec<CaseResult> {
 
 /// Median ops/s of `reps` runs of `ops` operations on a fresh instance, after a
 /// warm-up run; checks each run's result for correctness.
-fn summary_case<B: Backend>(w: &Workload, op: Op, threads: usize, ops: u64, reps: usize, b: B) -> f64 {
+fn summary_case<B: Backend>(
+    w: &Workload,
+    op: Op,
+    threads: usize,
+    ops: u64,
+    reps: usize,
+    b: B,
+) -> f64 {
     w.prepare(&b, op);
     let warm = (ops / 4).div_ceil(BATCH) * BATCH;
     let mut done = 0;
@@ -244,12 +251,20 @@ fn print_rss(entries: u64) {
         .iter()
         .map(|(imp, r)| format!("{imp}={:.0}", r.inserts_per_sec))
         .collect();
-    println!("insert_fresh_ops_per_sec n={} {}", results[0].1.n, line.join(" "));
+    println!(
+        "insert_fresh_ops_per_sec n={} {}",
+        results[0].1.n,
+        line.join(" ")
+    );
     let overhead = results[0].1.bytes_per_entry - PAYLOAD;
     let status = if overhead <= 100.0 {
         "met".to_owned()
     } else {
-        format!("MISSED by {:.1} B ({:.0}% above)", overhead - 100.0, overhead - 100.0)
+        format!(
+            "MISSED by {:.1} B ({:.0}% above)",
+            overhead - 100.0,
+            overhead - 100.0
+        )
     };
     println!("target memory overhead <= 100 B/entry: {overhead:.1} B {status}");
 }

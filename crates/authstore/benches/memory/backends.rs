@@ -82,7 +82,11 @@ impl Backend for Memory {
 
     #[inline]
     fn incr(&self, key: &str) -> i64 {
-        let c = self.store.incr(key, 1, Some(TTL)).now_or_never().expect("ready");
+        let c = self
+            .store
+            .incr(key, 1, Some(TTL))
+            .now_or_never()
+            .expect("ready");
         c.expect("incr").value
     }
 
@@ -260,7 +264,8 @@ impl Backend for Dash {
     #[inline]
     fn put(&self, key: &str, value: &[u8]) {
         let expires = now_ms() + self.ttl_ms;
-        self.values.insert(key.to_owned(), (value.to_vec(), expires));
+        self.values
+            .insert(key.to_owned(), (value.to_vec(), expires));
     }
 
     #[inline]

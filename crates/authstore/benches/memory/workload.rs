@@ -152,7 +152,13 @@ impl Workload {
     ///
     /// For take, `ops` must be a multiple of [`BATCH`]: each round first
     /// writes the [`HOT`] token keys (not timed), then takes them all (timed).
-    pub(crate) fn run<B: Backend>(&self, b: &B, op: Op, threads: usize, ops: u64) -> (Duration, u64) {
+    pub(crate) fn run<B: Backend>(
+        &self,
+        b: &B,
+        op: Op,
+        threads: usize,
+        ops: u64,
+    ) -> (Duration, u64) {
         let start = self.cursor.fetch_add(ops as usize, Ordering::Relaxed);
         if op == Op::Take {
             return self.run_take(b, threads, ops);

@@ -24,7 +24,7 @@ pub enum EvictionPolicy {
 }
 
 /// How many random entries eviction compares.
-const EVICTION_SAMPLES: usize = 5;
+const EVICTION_SAMPLES: usize = 8;
 
 /// Capacity bounds, split evenly over the shards.
 #[derive(Debug, Clone, Copy)]
@@ -222,7 +222,7 @@ impl Engine {
         while shard.len() > 1
             && (shard.len() > b.max_entries_per_shard || shard.bytes > b.max_bytes_per_shard)
         {
-            let victim = shard.sample_victim(EVICTION_SAMPLES, |idx, slot| {
+            let victim = shard.pick_victim(EVICTION_SAMPLES, |idx, slot| {
                 let record = &slot.record;
                 if idx == keep {
                     u64::MAX

@@ -13,6 +13,9 @@ use parking_lot::RwLock;
 
 use super::record::{PREFIX_SEP, Record, split_stored_key};
 
+/// Shards up to this many slots evict exactly; larger ones sample.
+const EXACT_EVICTION_SLOTS: usize = 256;
+
 /// Hashes a key under a prefix exactly as [`hash_stored`] hashes its stored form.
 #[inline]
 pub(crate) fn hash_key(hasher: &ahash::RandomState, prefix: &str, key: &str) -> u64 {
@@ -178,9 +181,11 @@ impl Shard {
         n
     }
 
-    /// Picks a used slot to evict: of a few random used slots, the best by `score`
-    /// (lower is evicted first). Returns `None` if the shard is empty.
-    pub(crate) fn sample_victim(
+    /// Picks a used slot to evict: the one with the lowest `score`, judged
+    /// over the whole shard when it has at most [`EXACT_EVICTION_SLOTS`]
+    /// slots, else over `samples` random used slots (as Redis does).
+    /// Returns `None` if the shard is empty.
+    pub(crate) fn pick_victim(
         &mut self,
         samples: usize,
         score: impl Fn(u32, &Slot) -> u64,
@@ -188,13 +193,19 @@ impl Shard {
         if self.table.is_empty() {
             return None;
         }
-        let n = self.slots.len() as u64;
+        let n = self.slots.len();
+        let candidates: Box<dyn Iterator<Item = u32>> = if n <= EXACT_EVICTION_SLOTS {
+            Box::new(0..n as u32)
+        } else {
+            // Bounded probing; the slab is mostly full in steady state.
+            let probes: Vec<u32> = (0..samples * 8)
+                .map(|_| (self.next_random() % n as u64) as u32)
+                .collect();
+            Box::new(probes.into_iter())
+        };
         let mut best: Option<(u64, u32)> = None;
         let mut found = 0;
-        // Bounded probing: the slab is at least half full in steady state, and
-        // a sparse slab falls back to a linear pass.
-        for _ in 0..samples * 8 {
-            let idx = (self.next_random() % n) as u32;
+        for idx in candidates {
             let slot = &self.slots[idx as usize];
             if slot.record.is_free() {
                 continue;
@@ -204,16 +215,11 @@ impl Shard {
                 best = Some((s, idx));
             }
             found += 1;
-            if found == samples {
+            if n > EXACT_EVICTION_SLOTS && found == samples {
                 break;
             }
         }
-        best.map(|(_, idx)| idx).or_else(|| {
-            self.slots
-                .iter()
-                .position(|s| !s.record.is_free())
-                .map(|i| i as u32)
-        })
+        best.map(|(_, idx)| idx)
     }
 
     fn next_random(&mut self) -> u64 {
