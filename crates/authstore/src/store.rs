@@ -43,8 +43,8 @@ use crate::types::{
 /// [`Clock`](crate::Clock) for most backends, the server's for Redis.
 ///
 /// **Versions** are positive. A created entry has version 1; every later
-/// successful put or touch-free write of that live entry returns a greater
-/// version. A failed conditional put changes nothing. The version of a
+/// successful put of that live entry returns a greater version, and `touch`
+/// leaves the version alone. A failed conditional put changes nothing. The version of a
 /// counter (an entry written by `incr` or `gcra`) is backend-defined and must
 /// not be used for `IfVersion`.
 ///
@@ -154,7 +154,8 @@ pub trait Store: Send + Sync + Debug + 'static {
     /// this store did not produce, or a zero limit.
     async fn scan(&self, prefix: &str, cursor: Option<&str>, limit: usize) -> Result<ScanPage>;
 
-    /// Physically removes up to `limit` expired entries; returns how many.
+    /// Physically removes up to `limit` expired entries of this store's
+    /// prefix; returns how many.
     async fn purge_expired(&self, limit: usize) -> Result<u64>;
 
     /// Entry and operation counts.
