@@ -352,9 +352,17 @@ impl<S: Server> Target<S> {
         }
     }
 
+    /// The private server, mutably, if any.
+    pub fn server_mut(&mut self) -> Option<&mut S> {
+        match self {
+            Self::Private(server) => Some(server),
+            Self::External { .. } => None,
+        }
+    }
+
     /// The private server, or an [`io::ErrorKind::Unsupported`] error saying
     /// that `op` is impossible because the server is external.
-    pub fn server_mut(&mut self, op: &str) -> io::Result<&mut S> {
+    fn owned(&mut self, op: &str) -> io::Result<&mut S> {
         match self {
             Self::Private(server) => Ok(server),
             Self::External { url } => Err(io::Error::new(
@@ -369,16 +377,16 @@ impl<S: Server> Target<S> {
 
     /// Stops a private server; unsupported on an external one.
     pub fn stop(&mut self) -> io::Result<()> {
-        self.server_mut("stop")?.stop()
+        self.owned("stop")?.stop()
     }
 
     /// Crash-stops a private server; unsupported on an external one.
     pub fn kill(&mut self) -> io::Result<()> {
-        self.server_mut("kill")?.kill()
+        self.owned("kill")?.kill()
     }
 
     /// Restarts a private server; unsupported on an external one.
     pub fn restart(&mut self) -> io::Result<()> {
-        self.server_mut("restart")?.restart()
+        self.owned("restart")?.restart()
     }
 }

@@ -1,4 +1,4 @@
-//! A private PostgreSQL cluster guard for tests (initdb + pg_ctl), and the `DATABASE_URL` escape hatch.
+//! A private PostgreSQL cluster guard for tests (initdb + pg_ctl), or `DATABASE_URL`.
 //!
 //! PostgreSQL refuses to run as root. When the effective uid is 0, `initdb`
 //! and `pg_ctl` run via `runuser -u USER --` as the `postgres` system user if
@@ -23,11 +23,9 @@ const SUPERUSER: &str = "postgres";
 /// Client environment that would redirect `psql`/`pg_isready` away from a private server.
 const PG_ENV: &str = "PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE PGOPTIONS";
 /// Runs when the test process dies without dropping the guard: `$1` data dir, `$2` temp dir.
+/// SIGQUIT is PostgreSQL's immediate shutdown; SIGKILL follows if that hangs.
 const WATCHDOG_SCRIPT: &str = r#"pid=$(head -n 1 "$1/postmaster.pid" 2>/dev/null)
-if [ -n "$pid" ] && kill -QUIT "$pid" 2>/dev/null; then
-  i=0; while [ -f "$1/postmaster.pid" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-  kill -KILL "$pid" 2>/dev/null
-fi
+[ -n "$pid" ] && kill -QUIT "$pid" 2>/dev/null && sleep 2 && kill -KILL "$pid" 2>/dev/null
 rm -rf "$2""#;
 
 /// Builder for a [`PostgresServer`].
@@ -67,11 +65,12 @@ impl PostgresServerBuilder {
             .prefix("authstore-pg-")
             .tempdir_in("/tmp")?;
         if let Some(user) = user {
-            let chown = Command::new(find_program("chown").unwrap_or("chown".into()))
-                .arg(format!("{user}:"))
-                .arg(dir.path())
-                .output()?;
-            check_output(chown, "chown")?;
+            let mut chown =
+                super::command_as(None, &find_program("chown").unwrap_or("chown".into()));
+            check_output(
+                chown.arg(format!("{user}:")).arg(dir.path()).output()?,
+                "chown",
+            )?;
         }
         let data_dir = dir.path().join("data");
         let watchdog = Watchdog::spawn(WATCHDOG_SCRIPT, &[data_dir.as_ref(), dir.path().as_ref()])?;
@@ -150,11 +149,6 @@ impl PostgresServer {
         self.port
     }
 
-    /// Whether `fsync` is on.
-    pub fn fsync(&self) -> bool {
-        self.fsync
-    }
-
     /// `postgres://postgres@127.0.0.1:PORT/postgres`.
     pub fn url(&self) -> String {
         self.database_url("postgres")
@@ -163,11 +157,6 @@ impl PostgresServer {
     /// The URL of database `name` on this server.
     pub fn database_url(&self, name: &str) -> String {
         format!("postgres://{SUPERUSER}@{LOCALHOST}:{}/{name}", self.port)
-    }
-
-    /// The data directory (`PGDATA`).
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
     }
 
     /// The temporary directory holding the data directory, log and socket.
@@ -201,19 +190,11 @@ impl PostgresServer {
         self.pg_ctl_stop("fast")
     }
 
-    /// Crash-stops the server: `pg_ctl stop -m immediate` (no shutdown
-    /// checkpoint, so the next start runs WAL crash recovery), falling back
-    /// to SIGKILL of the postmaster. Does nothing if it is not running.
+    /// Crash-stops the server with `pg_ctl stop -m immediate` (no shutdown
+    /// checkpoint, so the next start runs WAL crash recovery). Does nothing
+    /// if it is not running.
     pub fn kill(&mut self) -> io::Result<()> {
-        let result = self.pg_ctl_stop("immediate");
-        if let (Err(_), Some(pid)) = (&result, self.postmaster_pid()) {
-            let kill = ["-c", "kill -KILL \"$1\"", "sh", &pid.to_string()];
-            let _ = Command::new("/bin/sh").args(kill).status();
-            if wait_until(Duration::from_secs(10), || !super::pid_alive(pid)) {
-                return Ok(());
-            }
-        }
-        result
+        self.pg_ctl_stop("immediate")
     }
 
     /// Starts the server again with the same port and data directory,
@@ -336,40 +317,34 @@ pub fn psql(url: &str, sql: &str) -> io::Result<String> {
 
 /// Whether `pg_isready -h HOST -p PORT` reports the server accepting connections.
 pub fn pg_isready(host: &str, port: u16) -> io::Result<bool> {
+    let mut cmd = client("pg_isready", true)?;
     let port = port.to_string();
-    let mut cmd = Command::new(client_tool("pg_isready")?);
-    cmd.args([
-        "-q", "-t", "2", "-h", host, "-p", &port, "-U", SUPERUSER, "-d", "postgres",
-    ]);
-    clear_pg_env(&mut cmd);
+    cmd.args(["-q", "-t", "2", "-h", host, "-p", &port]);
+    cmd.args(["-U", SUPERUSER, "-d", SUPERUSER]);
     Ok(cmd.status()?.success())
 }
 
 fn psql_with(url: &str, sql: &str, clear_env: bool) -> io::Result<String> {
-    let mut cmd = Command::new(client_tool("psql")?);
-    cmd.args([
-        "-X",
-        "-A",
-        "-t",
-        "-q",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-d",
-        url,
-        "-c",
-        sql,
-    ]);
-    if clear_env {
-        clear_pg_env(&mut cmd);
-    }
+    let mut cmd = client("psql", clear_env)?;
+    cmd.args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"]);
+    cmd.arg("-d").arg(url).arg("-c").arg(sql);
     let output = check_output(cmd.output()?, &format!("psql -c {sql:?}"))?;
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
-fn clear_pg_env(cmd: &mut Command) {
-    for var in PG_ENV.split(' ') {
+/// A client program from the server's bindir, else from PATH, with the
+/// `PG*` environment that could redirect it removed if `clear_env`.
+fn client(name: &str, clear_env: bool) -> io::Result<Command> {
+    let in_bindir = server_bindir().ok().map(|dir| dir.join(name));
+    let program = in_bindir
+        .filter(|p| super::is_executable(p))
+        .or_else(|| find_program(name));
+    let detail = "PostgreSQL client, Debian package `postgresql-client`";
+    let mut cmd = Command::new(program.ok_or_else(|| super::missing_program(name, detail))?);
+    for var in PG_ENV.split(' ').filter(|_| clear_env) {
         cmd.env_remove(var);
     }
+    Ok(cmd)
 }
 
 fn create_database_sql(name: &str) -> io::Result<String> {
@@ -394,11 +369,8 @@ fn server_bindir() -> io::Result<&'static Path> {
             candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
         }
         let mut versioned: Vec<(Vec<u32>, PathBuf)> = Vec::new();
-        for entry in std::fs::read_dir("/usr/lib/postgresql")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
+        let entries = std::fs::read_dir("/usr/lib/postgresql");
+        for entry in entries.into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let version = name.split('.').map(|n| n.parse().unwrap_or(0)).collect();
             versioned.push((version, entry.path().join("bin")));
@@ -419,18 +391,4 @@ fn server_bindir() -> io::Result<&'static Path> {
                         Debian package `postgresql`";
         super::missing_program("the PostgreSQL server (initdb, pg_ctl, postgres)", searched)
     })
-}
-
-/// A client program from the server's bindir, else from PATH.
-fn client_tool(name: &str) -> io::Result<PathBuf> {
-    let in_bindir = server_bindir().ok().map(|dir| dir.join(name));
-    in_bindir
-        .filter(|p| super::is_executable(p))
-        .or_else(|| find_program(name))
-        .ok_or_else(|| {
-            super::missing_program(
-                name,
-                "PostgreSQL client, Debian package `postgresql-client`",
-            )
-        })
 }
