@@ -88,6 +88,15 @@ pub async fn index_follows_rewrite(store: &dyn Store, _clock: &FakeClock) {
         .await
         .unwrap();
     store
+        .put("sess:m", b"x2", PutOptions::new().index("user:from"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_index("user:from").await.unwrap(),
+        ["sess:m"],
+        "re-writing with the same index key keeps the listing"
+    );
+    store
         .put("sess:m", b"y", PutOptions::new().index("user:to"))
         .await
         .unwrap();
