@@ -27,6 +27,8 @@ pub(crate) trait Backend: Sync {
     fn take(&self, key: &str) -> bool;
     /// Current value of counter `key` (0 if absent), for correctness checks.
     fn counter(&self, key: &str) -> i64;
+    /// Finishes deferred work after a bulk load (moka's pending tasks).
+    fn settle(&self) {}
 }
 
 /// Wall clock in ms since the epoch, as MemoryStore's `SystemClock` reads it.
@@ -221,6 +223,11 @@ impl Backend for Moka {
 
     fn counter(&self, key: &str) -> i64 {
         self.counters.get(key).map_or(0, |c| c.n)
+    }
+
+    fn settle(&self) {
+        self.values.run_pending_tasks();
+        self.counters.run_pending_tasks();
     }
 }
 

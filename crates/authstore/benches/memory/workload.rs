@@ -24,17 +24,20 @@ const STREAM_LEN: usize = 1 << 18;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Op {
     Get,
+    /// Get over a store holding 1M entries: uniform over all of them.
+    Get1M,
     Put,
     Incr,
     Take,
 }
 
 impl Op {
-    pub(crate) const ALL: [Op; 4] = [Op::Get, Op::Put, Op::Incr, Op::Take];
+    pub(crate) const ALL: [Op; 5] = [Op::Get, Op::Get1M, Op::Put, Op::Incr, Op::Take];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             Op::Get => "get",
+            Op::Get1M => "get1m",
             Op::Put => "put",
             Op::Incr => "incr",
             Op::Take => "take",
@@ -100,8 +103,14 @@ pub(crate) struct Workload {
     pub(crate) tokens: Vec<String>,
     /// The 200-byte value.
     pub(crate) value: Vec<u8>,
+    /// `session:<32 hex>` for get1m: the first `big_present` are written, the
+    /// rest (a tenth as many) never.
+    big: Vec<String>,
+    big_present: usize,
     /// Get stream: 90% uniform over the hot keys, 10% over the absent ones.
     get_stream: Vec<u32>,
+    /// Get1m stream: 90% uniform over the present big keys, 10% over the absent ones.
+    big_stream: Vec<u32>,
     /// Uniform stream over `0..HOT` (put and incr).
     hot_stream: Vec<u32>,
     /// Where the next run starts in the streams, so samples do not repeat.
@@ -109,9 +118,21 @@ pub(crate) struct Workload {
 }
 
 impl Workload {
-    pub(crate) fn new() -> Self {
+    /// `big_present`: entries of the get1m store (1,000,000 in a real run).
+    pub(crate) fn new(big_present: usize) -> Self {
         let mut rng = Rng::new(0x5eed_1234);
         let sessions = keys("session:", 32, HOT + ABSENT, &mut rng);
+        let big_absent = big_present / 10;
+        let big = keys("session:", 32, big_present + big_absent, &mut rng);
+        let big_stream = (0..STREAM_LEN)
+            .map(|_| {
+                if rng.below(10) == 0 {
+                    (big_present + rng.below(big_absent)) as u32
+                } else {
+                    rng.below(big_present) as u32
+                }
+            })
+            .collect();
         let counters = keys("ratelimit:", 30, HOT, &mut rng);
         let tokens = keys("csrftok:", 32, HOT, &mut rng);
         let get_stream = (0..STREAM_LEN)
@@ -127,6 +148,9 @@ impl Workload {
         let value = (0..VALUE_LEN).map(|i| b'a' + (i % 26) as u8).collect();
         Self {
             sessions,
+            big,
+            big_present,
+            big_stream,
             counters,
             tokens,
             value,
@@ -137,13 +161,18 @@ impl Workload {
     }
 
     /// Puts the state `op` expects before it is measured: the hot session keys
-    /// for get and put (so put is an upsert from the first operation on).
+    /// for get and put (so put is an upsert from the first operation on), the
+    /// 1M keys for get1m.
     pub(crate) fn prepare<B: Backend>(&self, b: &B, op: Op) {
-        if matches!(op, Op::Get | Op::Put) {
-            for k in &self.sessions[..HOT] {
-                b.put(k, &self.value);
-            }
+        let keys = match op {
+            Op::Get | Op::Put => &self.sessions[..HOT],
+            Op::Get1M => &self.big[..self.big_present],
+            Op::Incr | Op::Take => &[],
+        };
+        for k in keys {
+            b.put(k, &self.value);
         }
+        b.settle();
     }
 
     /// Runs `ops` operations of `op` on `threads` threads sharing `b`.
@@ -173,6 +202,12 @@ impl Workload {
                 Op::Get => {
                     for i in 0..n as usize {
                         let k = &self.sessions[self.get_stream[(offset + i) & mask] as usize];
+                        sum += u64::from(b.get(k));
+                    }
+                }
+                Op::Get1M => {
+                    for i in 0..n as usize {
+                        let k = &self.big[self.big_stream[(offset + i) & mask] as usize];
                         sum += u64::from(b.get(k));
                     }
                 }
