@@ -13,7 +13,8 @@
 //!
 //! Set `AUTHSTORE_BENCH_SUMMARY=0` to skip 2 and 3 (e.g. with a criterion
 //! filter), `AUTHSTORE_BENCH_OPS=get,incr,parts,rss` to limit 2 and 3 to those
-//! parts (`parts` = what the building blocks of one call cost alone). Under `cargo test --benches` every part runs once on small sizes.
+//! parts (`parts` = what the building blocks of one call cost alone). Under
+//! `cargo test --benches` every part runs once on small sizes.
 //! See `docs/BENCHMARKS.md` for what each case does and the figures.
 
 #[path = "memory/backends.rs"]
@@ -66,8 +67,11 @@ fn main() {
     if has("--list") || std::env::var("AUTHSTORE_BENCH_SUMMARY").as_deref() == Ok("0") {
         return;
     }
+    if !benchmarking {
+        println!("test mode (no --bench): small sizes, figures below are not measurements");
+    }
     let results = summary(&workload, ops, reps);
-    print_summary(&results, ops, reps);
+    print_summary(&results, ops, reps, entries);
     if selected("parts") {
         print_parts(&workload);
     }
@@ -241,17 +245,18 @@ fn verdict(ratio: f64, goal: f64) -> String {
     }
 }
 
-fn print_summary(results: &[CaseResult], ops: u64, reps: usize) {
+fn print_summary(results: &[CaseResult], ops: u64, reps: usize, entries: usize) {
     println!();
     println!(
-        "summary: ops/s, median of {reps} runs of {ops} ops each (after a warm-up run), \
-         {HOT} hot keys, 2t = 2 OS threads sharing the store"
+        "summary: ops/s, median of {reps} runs of {ops} ops each (after a warm-up run); \
+         {HOT} hot keys (get1m: {entries} entries); 2t = 2 OS threads sharing the store"
     );
     println!(
         "{:<5} {:>3} {:>12} {:>12} {:>12} {:>12} {:>15}",
         "op", "thr", "memory", "moka", "dashmap", "memory/moka", "memory/dashmap"
     );
-    for op in Op::ALL {
+    let ran = |op: Op| results.iter().any(|r| r.op == op);
+    for op in Op::ALL.into_iter().filter(|&op| ran(op)) {
         for threads in THREADS {
             let [m, k, d] = IMPLS.map(|imp| rate(results, op, imp, threads));
             println!(
@@ -272,7 +277,7 @@ fn print_summary(results: &[CaseResult], ops: u64, reps: usize) {
         (Op::Incr, "moka", 10.0),
         (Op::Incr, "dashmap", 0.5),
     ];
-    for (op, other, goal) in targets {
+    for (op, other, goal) in targets.into_iter().filter(|&(op, ..)| ran(op)) {
         let cells: Vec<String> = THREADS
             .iter()
             .map(|&t| {
