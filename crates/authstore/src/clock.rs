@@ -94,8 +94,14 @@ pub(crate) fn duration_to_millis(d: Duration) -> u64 {
 
 /// Milliseconds since the epoch for `t`; times before the epoch map to 0.
 pub(crate) fn system_time_to_millis(t: SystemTime) -> u64 {
+    // Seconds and sub-second millis avoid the u128 arithmetic of `as_millis`
+    // on this path, which every store call takes.
     t.duration_since(UNIX_EPOCH)
-        .map(duration_to_millis)
+        .map(|d| {
+            d.as_secs()
+                .saturating_mul(1000)
+                .saturating_add(u64::from(d.subsec_millis()))
+        })
         .unwrap_or(0)
 }
 

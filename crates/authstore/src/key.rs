@@ -74,15 +74,36 @@ pub fn validate_index_keys<S: AsRef<str>>(keys: &[S]) -> Result<()> {
 }
 
 /// True if `s` holds a C0 or C1 control character or DEL.
+///
+/// This runs on every store call, so it tests 8 bytes at a time (SWAR);
+/// only keys holding the byte 0xC2 (the UTF-8 lead byte of U+0080–U+00BF)
+/// take the slower check for C1 controls.
+#[inline]
 fn has_control(s: &str) -> bool {
-    // Fast path over bytes: C0 and DEL are single bytes; C1 (U+0080–U+009F)
-    // is encoded as 0xC2 0x80..=0x9F in UTF-8.
-    let b = s.as_bytes();
-    b.iter().enumerate().any(|(i, &c)| {
-        c < 0x20
-            || c == 0x7f
-            || (c == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..0xa0).contains(n)))
-    })
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Exact "some byte of x is below n" for n <= 0x80 (Hacker's Delight).
+    let has_byte_below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS != 0;
+    let has_byte = |x: u64, b: u8| has_byte_below(x ^ (ONES * u64::from(b)), 1);
+    let bytes = s.as_bytes();
+    let mut maybe_c1 = false;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        if has_byte_below(x, 0x20) || has_byte(x, 0x7f) {
+            return true;
+        }
+        maybe_c1 |= has_byte(x, 0xc2);
+    }
+    for &c in chunks.remainder() {
+        if c < 0x20 || c == 0x7f {
+            return true;
+        }
+        maybe_c1 |= c == 0xc2;
+    }
+    maybe_c1 && s.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c))
 }
 
 /// Builds the error, showing at most 64 bytes of the key with controls escaped.
@@ -144,6 +165,20 @@ mod tests {
         };
         assert!(key.starts_with("ns:\\n"));
         assert!(key.len() < 80);
+    }
+
+    #[test]
+    fn control_scan_matches_a_naive_scan_at_every_offset() {
+        let naive = |s: &str| s.chars().any(|c| c.is_control());
+        for cp in (0u32..0x250).chain([0x7ff, 0x800, 0xffff, 0x1_0000]) {
+            let Some(c) = char::from_u32(cp) else {
+                continue;
+            };
+            for offset in 0..20 {
+                let s: String = "a".repeat(offset) + &c.to_string() + "bcdefghij";
+                assert_eq!(has_control(&s), naive(&s), "U+{cp:04X} at {offset}");
+            }
+        }
     }
 
     #[test]
