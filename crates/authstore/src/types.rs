@@ -235,9 +235,11 @@ pub struct StoreStats {
     pub entries: u64,
     /// Approximate bytes of keys and values, where the backend can tell.
     pub bytes: Option<u64>,
-    /// Reads that found a live entry.
+    /// Reads that found a live entry. The memory backend counts reads
+    /// without a locked increment, so it may miss the odd one under heavy
+    /// contention.
     pub hits: u64,
-    /// Reads that found nothing.
+    /// Reads that found nothing (counted like `hits`).
     pub misses: u64,
     /// Successful writes (puts, increments, rate-limit steps that stored state).
     pub sets: u64,
