@@ -7,7 +7,7 @@
 //!
 //! A third-party backend proves itself with:
 //!
-//! ```ignore
+//! ```text
 //! authstore_testkit::conformance_suite!(|prefix: String, clock: authstore::FakeClock| async move {
 //!     let store = MyStore::connect(&url).await.unwrap().with_prefix(&prefix).with_clock(clock);
 //!     std::sync::Arc::new(store) as std::sync::Arc<dyn authstore::Store>
