@@ -139,6 +139,11 @@ pub trait Store: Send + Sync + Debug + 'static {
 
     /// Deletes every entry listed under `index_key`, and the index itself.
     /// Returns how many live entries were deleted.
+    ///
+    /// Each entry's removal is atomic. An entry written under the index while
+    /// the call runs may survive it, exactly as if it had been written just
+    /// after; every entry listed before the call began and not re-written
+    /// without the index key is gone when it returns.
     async fn delete_index(&self, index_key: &str) -> Result<u64>;
 
     /// One page of at most `limit` live entries whose key starts with
