@@ -5,6 +5,10 @@
 //! - [`Store`]: the contract (read its `# Contract` section).
 //! - [`StoreExt`]: typed JSON helpers.
 //! - [`MemoryStore`]: the embedded default backend.
+#![cfg_attr(
+    feature = "redis",
+    doc = "//! - [`RedisStore`]: Redis standalone, TLS, ACL, Cluster, Sentinel (feature `redis`)."
+)]
 //! - [`open`]: a store from a URL such as `memory://?max_entries=100000`.
 //! - [`Clock`], [`SystemClock`], [`FakeClock`]: injected time.
 //!
@@ -28,6 +32,8 @@ pub mod gcra;
 mod key;
 pub mod memory;
 mod open;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod store;
 mod types;
 
@@ -40,6 +46,8 @@ pub use key::{
 };
 pub use memory::{EvictionPolicy, MemoryStore, MemoryStoreBuilder};
 pub use open::{open, open_with_clock, redact_url};
+#[cfg(feature = "redis")]
+pub use redis::{RedisStore, RedisStoreBuilder};
 pub use store::Store;
 pub use types::{
     Capabilities, Counter, Entry, ExpiryClock, GcraDecision, GcraParams, Health, PutMode,

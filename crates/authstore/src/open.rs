@@ -48,7 +48,16 @@ pub async fn open_with_clock(url: &str, clock: impl Clock) -> Result<Arc<dyn Sto
                 .build()?;
             Ok(Arc::new(store))
         }
-        "redis" | "rediss" | "redis+cluster" | "redis+sentinel" => disabled(scheme, "redis"),
+        #[cfg(feature = "redis")]
+        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" | "redis+sentinel"
+        | "rediss+sentinel" => {
+            // Redis judges expiry by its own clock; `clock` does not apply.
+            let _ = clock;
+            Ok(Arc::new(crate::redis::RedisStore::connect(url).await?))
+        }
+        #[cfg(not(feature = "redis"))]
+        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" | "redis+sentinel"
+        | "rediss+sentinel" => disabled(scheme, "redis"),
         "postgres" | "postgresql" => disabled(scheme, "postgres"),
         "sqlite" => disabled(scheme, "sqlite"),
         other => Err(Error::UnknownScheme {

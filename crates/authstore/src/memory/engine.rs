@@ -127,10 +127,10 @@ impl Engine {
     fn drop_if_expired(&self, prefix: &str, key: &str, now: u64) {
         let (hash, cell) = self.locate(prefix, key);
         let mut shard = cell.lock.write();
-        if let Some(idx) = shard.find(hash, prefix, key) {
-            if shard.record(idx).is_expired(now) {
-                self.remove_counted(&mut shard, hash, idx, now);
-            }
+        if let Some(idx) = shard.find(hash, prefix, key)
+            && shard.record(idx).is_expired(now)
+        {
+            self.remove_counted(&mut shard, hash, idx, now);
         }
     }
 

@@ -89,10 +89,10 @@ impl Sweeper {
     pub(crate) fn stop_and_join(&self) {
         self.signal_stop();
         let handle = self.ctl.thread.lock().take();
-        if let Some(handle) = handle {
-            if handle.thread().id() != std::thread::current().id() {
-                let _ = handle.join();
-            }
+        if let Some(handle) = handle
+            && handle.thread().id() != std::thread::current().id()
+        {
+            let _ = handle.join();
         }
     }
 

@@ -1,0 +1,674 @@
+//! The [`Store`] primitives on Redis: one native command, `MULTI` block or script each.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use redis::Value;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+
+use super::codec::{Decoded, decode, pttl_to_ttl};
+use super::scripts::{DELETE_IF_INDEXED, DELETE_INDEX, GCRA, INCR_ENTRY, LIST_INDEX, PUT, TOUCH};
+use super::{BACKEND, ClientCounters, RedisStore};
+use crate::clock::duration_to_millis;
+use crate::error::{Error, Result};
+use crate::key::{validate_index_keys, validate_key};
+use crate::store::Store;
+use crate::types::{
+    Capabilities, Counter, Entry, ExpiryClock, GcraDecision, GcraParams, Health, PutMode,
+    PutOptions, ScanEntry, ScanPage, StoreStats,
+};
+
+fn entry(decoded: Decoded, pttl: i64) -> Entry {
+    Entry {
+        value: decoded.value,
+        version: decoded.version,
+        expires_at: pttl_to_ttl(pttl).map(|ttl| SystemTime::now() + ttl),
+    }
+}
+
+/// Escapes glob metacharacters for `SCAN MATCH`.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl RedisStore {
+    fn upkeep(&self) -> &'static str {
+        if self.conn.is_cluster() { "n" } else { "s" }
+    }
+
+    /// Master nodes of the cluster, sorted (empty when not a cluster).
+    async fn cluster_masters(&self) -> Result<Vec<(String, u16)>> {
+        let mut conn = self.conn.clone();
+        let Some(cluster) = conn.cluster_mut() else {
+            return Ok(Vec::new());
+        };
+        let text: String = self
+            .exec(
+                None,
+                redis::cmd("CLUSTER").arg("NODES").query_async(cluster),
+            )
+            .await?;
+        let mut masters: Vec<(String, u16)> = text
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                let addr = fields.nth(1)?;
+                let flags = fields.next()?;
+                if !flags.contains("master") || flags.contains("fail") {
+                    return None;
+                }
+                let (host, port) = addr.split('@').next()?.rsplit_once(':')?;
+                Some((host.to_owned(), port.parse().ok()?))
+            })
+            .collect();
+        masters.sort();
+        Ok(masters)
+    }
+
+    /// Runs `cmd` on one specific node (cluster) or the server (otherwise).
+    async fn on_node(&self, node: Option<&(String, u16)>, cmd: redis::Cmd) -> Result<Value> {
+        let mut conn = self.conn.clone();
+        match (conn.cluster_mut(), node) {
+            (Some(cluster), Some((host, port))) => {
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                    host: host.clone(),
+                    port: *port,
+                });
+                self.exec(None, cluster.route_command(cmd, route)).await
+            }
+            _ => self.exec(None, cmd.query_async(&mut conn)).await,
+        }
+    }
+
+    /// Nodes to visit for whole-keyspace work: the masters, or just the server.
+    async fn nodes(&self) -> Result<Vec<Option<(String, u16)>>> {
+        if self.conn.is_cluster() {
+            Ok(self
+                .cluster_masters()
+                .await?
+                .into_iter()
+                .map(Some)
+                .collect())
+        } else {
+            Ok(vec![None])
+        }
+    }
+
+    /// GET + PTTL of many keys in one pipelined round trip (per node in a cluster).
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<(Option<Vec<u8>>, i64)>> {
+        let mut pipe = redis::pipe();
+        for k in keys {
+            pipe.get(k).pttl(k);
+        }
+        let mut conn = self.conn.clone();
+        let flat: Vec<Value> = self.exec(None, pipe.query_async(&mut conn)).await?;
+        flat.chunks(2)
+            .map(|pair| {
+                let value: Option<Vec<u8>> = redis::from_redis_value_ref(&pair[0])
+                    .map_err(|e| Error::backend(BACKEND, e))?;
+                let pttl: i64 = redis::from_redis_value_ref(&pair[1])
+                    .map_err(|e| Error::backend(BACKEND, e))?;
+                Ok((value, pttl))
+            })
+            .collect()
+    }
+
+    /// Cluster half of list_index / delete_index: the index members.
+    async fn index_members(&self, index_key: &str) -> Result<Vec<String>> {
+        let zset = format!("{}{index_key}", self.index_prefix());
+        let mut conn = self.conn.clone();
+        self.exec(
+            None,
+            redis::cmd("ZRANGE")
+                .arg(&zset)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn),
+        )
+        .await
+    }
+
+    async fn unlist(&self, index_key: &str, members: &[String]) -> Result<()> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let zset = format!("{}{index_key}", self.index_prefix());
+        let mut conn = self.conn.clone();
+        self.exec(
+            None,
+            redis::cmd("ZREM")
+                .arg(&zset)
+                .arg(members)
+                .query_async::<i64>(&mut conn),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            expiry_clock: ExpiryClock::Server,
+        }
+    }
+
+    fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Entry>> {
+        validate_key(key)?;
+        let k = self.entry_key(key);
+        let mut conn = self.conn.clone();
+        let (raw, pttl): (Option<Vec<u8>>, i64) = self
+            .exec(
+                Some(key),
+                redis::pipe().get(&k).pttl(&k).query_async(&mut conn),
+            )
+            .await?;
+        let c = &self.counters;
+        match raw {
+            Some(raw) => {
+                ClientCounters::add(&c.hits, 1);
+                Ok(Some(entry(decode(key, raw)?, pttl)))
+            }
+            None => {
+                ClientCounters::add(&c.misses, 1);
+                Ok(None)
+            }
+        }
+    }
+
+    async fn put(&self, key: &str, value: &[u8], options: PutOptions) -> Result<u64> {
+        validate_key(key)?;
+        if value.len() > self.max_value_size {
+            return Err(Error::ValueTooLarge {
+                size: value.len(),
+                max: self.max_value_size,
+            });
+        }
+        if options.ttl.is_some_and(|t| t.as_millis() == 0) {
+            return Err(Error::ZeroTtl);
+        }
+        validate_index_keys(&options.index_keys)?;
+        let ttl_ms = options.ttl.map_or(0, duration_to_millis);
+        let index_prefix = self.index_prefix();
+        let mut conn = self.conn.clone();
+        if self.conn.is_cluster() && !options.index_keys.is_empty() {
+            // List first: a member whose entry does not carry the index key is
+            // ignored by readers, so a crash between the steps leaks nothing.
+            let score = if ttl_ms > 0 {
+                (duration_to_millis(
+                    SystemTime::now()
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .unwrap_or_default(),
+                ) + ttl_ms)
+                    .to_string()
+            } else {
+                "+inf".to_string()
+            };
+            let mut pipe = redis::pipe();
+            for ik in &options.index_keys {
+                pipe.cmd("ZADD")
+                    .arg(format!("{index_prefix}{ik}"))
+                    .arg(&score)
+                    .arg(key)
+                    .ignore();
+            }
+            self.exec(Some(key), pipe.query_async::<()>(&mut conn))
+                .await?;
+        }
+        let (mode, expected) = match options.mode {
+            PutMode::Upsert => ("u", 0),
+            PutMode::CreateOnly => ("c", 0),
+            PutMode::UpdateOnly => ("x", 0),
+            PutMode::IfVersion(v) => ("v", v),
+        };
+        let mut invocation = PUT.prepare_invoke();
+        invocation
+            .key(self.entry_key(key))
+            .arg(mode)
+            .arg(expected)
+            .arg(ttl_ms)
+            .arg(value)
+            .arg(&index_prefix)
+            .arg(key)
+            .arg(self.upkeep());
+        for ik in &options.index_keys {
+            invocation.arg(ik);
+        }
+        let reply: Vec<Value> = self
+            .exec(Some(key), invocation.invoke_async(&mut conn))
+            .await?;
+        let number = |i: usize| -> Result<i64> {
+            reply
+                .get(i)
+                .and_then(|v| redis::from_redis_value_ref::<i64>(v).ok())
+                .ok_or_else(|| Error::corrupt(Some(key), "unexpected put script reply"))
+        };
+        let code = number(0)?;
+        let owned = || key.to_owned();
+        match code {
+            -1 => Err(Error::AlreadyExists { key: owned() }),
+            -2 => Err(Error::NotFound { key: owned() }),
+            -3 => Err(Error::VersionConflict {
+                key: owned(),
+                expected,
+                actual: number(1)? as u64,
+            }),
+            version => {
+                if self.conn.is_cluster() {
+                    let stale: Vec<String> = reply[2..]
+                        .iter()
+                        .filter_map(|v| redis::from_redis_value_ref(v).ok())
+                        .collect();
+                    for ik in stale {
+                        self.unlist(&ik, &[key.to_owned()]).await?;
+                    }
+                }
+                ClientCounters::add(&self.counters.sets, 1);
+                Ok(version as u64)
+            }
+        }
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Entry>> {
+        validate_key(key)?;
+        let k = self.entry_key(key);
+        let mut conn = self.conn.clone();
+        let (pttl, raw): (i64, Option<Vec<u8>>) = self
+            .exec(
+                Some(key),
+                redis::pipe()
+                    .atomic()
+                    .pttl(&k)
+                    .cmd("GETDEL")
+                    .arg(&k)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        match raw {
+            Some(raw) => {
+                ClientCounters::add(&self.counters.deletes, 1);
+                Ok(Some(entry(decode(key, raw)?, pttl)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        validate_key(key)?;
+        let mut conn = self.conn.clone();
+        let n: i64 = self
+            .exec(
+                Some(key),
+                redis::cmd("DEL")
+                    .arg(self.entry_key(key))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        ClientCounters::add(&self.counters.deletes, n as u64);
+        Ok(n > 0)
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        validate_key(key)?;
+        let mut conn = self.conn.clone();
+        let n: i64 = self
+            .exec(
+                Some(key),
+                redis::cmd("EXISTS")
+                    .arg(self.entry_key(key))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
+        validate_key(key)?;
+        if ttl.as_millis() == 0 {
+            return Err(Error::ZeroTtl);
+        }
+        let mut conn = self.conn.clone();
+        let mut invocation = TOUCH.prepare_invoke();
+        invocation
+            .key(self.entry_key(key))
+            .arg(duration_to_millis(ttl))
+            .arg(self.index_prefix())
+            .arg(key)
+            .arg(self.upkeep());
+        let touched: i64 = self
+            .exec(Some(key), invocation.invoke_async(&mut conn))
+            .await?;
+        Ok(touched == 1)
+    }
+
+    async fn incr(
+        &self,
+        key: &str,
+        delta: i64,
+        ttl_on_create: Option<Duration>,
+    ) -> Result<Counter> {
+        validate_key(key)?;
+        if ttl_on_create.is_some_and(|t| t.as_millis() == 0) {
+            return Err(Error::ZeroTtl);
+        }
+        let k = self.entry_key(key);
+        let ttl_ms = ttl_on_create.map_or(0, duration_to_millis);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if ttl_ms > 0 {
+            pipe.cmd("SET")
+                .arg(&k)
+                .arg(0)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl_ms)
+                .ignore();
+        }
+        pipe.cmd("INCRBY").arg(&k).arg(delta).pttl(&k);
+        let mut conn = self.conn.clone();
+        let native: Result<(i64, i64)> = self.exec(Some(key), pipe.query_async(&mut conn)).await;
+        let (value, pttl) = match native {
+            // INCRBY refuses entries written by put; the script converts a
+            // decimal one into a counter (or reports NotACounter).
+            Err(Error::NotACounter { .. }) => {
+                let mut invocation = INCR_ENTRY.prepare_invoke();
+                invocation.key(&k).arg(delta).arg(ttl_ms);
+                self.exec(Some(key), invocation.invoke_async(&mut conn))
+                    .await?
+            }
+            other => other?,
+        };
+        ClientCounters::add(&self.counters.sets, 1);
+        Ok(Counter {
+            value,
+            ttl: pttl_to_ttl(pttl),
+        })
+    }
+
+    async fn gcra(&self, key: &str, params: GcraParams) -> Result<GcraDecision> {
+        validate_key(key)?;
+        crate::gcra::validate(&params)?;
+        let mut conn = self.conn.clone();
+        let mut invocation = GCRA.prepare_invoke();
+        invocation
+            .key(self.entry_key(key))
+            .arg(duration_to_millis(params.emission_interval))
+            .arg(params.burst)
+            .arg(params.cost);
+        let (allowed, remaining, retry_ms, reset_ms): (i64, i64, i64, i64) = self
+            .exec(Some(key), invocation.invoke_async(&mut conn))
+            .await?;
+        if allowed == 1 && params.cost > 0 {
+            ClientCounters::add(&self.counters.sets, 1);
+        }
+        let ms = |v: i64| Duration::from_millis(v.max(0) as u64);
+        Ok(GcraDecision {
+            allowed: allowed == 1,
+            remaining: u32::try_from(remaining.max(0)).unwrap_or(u32::MAX),
+            retry_after: ms(retry_ms),
+            reset_after: ms(reset_ms),
+        })
+    }
+
+    async fn list_index(&self, index_key: &str) -> Result<Vec<String>> {
+        validate_key(index_key)?;
+        let mut live: Vec<String> = if self.conn.is_cluster() {
+            let members = self.index_members(index_key).await?;
+            let keys: Vec<String> = members.iter().map(|m| self.entry_key(m)).collect();
+            let values = if keys.is_empty() {
+                Vec::new()
+            } else {
+                self.get_many(&keys).await?
+            };
+            let mut live = Vec::new();
+            let mut gone = Vec::new();
+            for (member, (raw, _)) in members.into_iter().zip(values) {
+                let carries = match raw {
+                    Some(raw) => decode(&member, raw)?
+                        .index_keys
+                        .iter()
+                        .any(|k| k == index_key),
+                    None => false,
+                };
+                if carries {
+                    live.push(member)
+                } else {
+                    gone.push(member)
+                }
+            }
+            self.unlist(index_key, &gone).await?;
+            live
+        } else {
+            let mut conn = self.conn.clone();
+            let mut invocation = LIST_INDEX.prepare_invoke();
+            invocation
+                .key(format!("{}{index_key}", self.index_prefix()))
+                .arg(&*self.prefix)
+                .arg(index_key);
+            self.exec(None, invocation.invoke_async(&mut conn)).await?
+        };
+        live.sort_unstable();
+        Ok(live)
+    }
+
+    async fn delete_index(&self, index_key: &str) -> Result<u64> {
+        validate_key(index_key)?;
+        let mut conn = self.conn.clone();
+        let deleted: u64 = if self.conn.is_cluster() {
+            let members = self.index_members(index_key).await?;
+            let mut deleted = 0;
+            for member in &members {
+                let mut invocation = DELETE_IF_INDEXED.prepare_invoke();
+                invocation.key(self.entry_key(member)).arg(index_key);
+                let n: u64 = self
+                    .exec(Some(member), invocation.invoke_async(&mut conn))
+                    .await?;
+                deleted += n;
+            }
+            self.unlist(index_key, &members).await?;
+            deleted
+        } else {
+            let mut invocation = DELETE_INDEX.prepare_invoke();
+            invocation
+                .key(format!("{}{index_key}", self.index_prefix()))
+                .arg(&*self.prefix)
+                .arg(index_key);
+            self.exec(None, invocation.invoke_async(&mut conn)).await?
+        };
+        ClientCounters::add(&self.counters.deletes, deleted);
+        Ok(deleted)
+    }
+
+    async fn scan(&self, prefix: &str, cursor: Option<&str>, limit: usize) -> Result<ScanPage> {
+        if limit == 0 {
+            return Err(Error::InvalidArgument("scan limit must be at least 1"));
+        }
+        let nodes = self.nodes().await?;
+        let (mut node, mut redis_cursor, mut after) = match cursor {
+            None => (0usize, 0u64, String::new()),
+            Some(c) => parse_cursor(c, nodes.len())?,
+        };
+        let pattern = format!("{}*", glob_escape(&format!("{}{prefix}", self.prefix)));
+        let index_marker = self.index_prefix();
+        // Each call returns the keys of one SCAN batch (at most `limit` of
+        // them); a partly returned batch is resumed after its last key.
+        while node < nodes.len() {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(redis_cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(limit.max(16));
+            let reply = self.on_node(nodes[node].as_ref(), cmd).await?;
+            let (next, mut keys): (u64, Vec<String>) =
+                redis::from_redis_value(reply).map_err(|e| Error::backend(BACKEND, e))?;
+            keys.retain(|k| !k.starts_with(&index_marker) && k.as_str() > after.as_str());
+            keys.sort_unstable();
+            keys.dedup();
+            if keys.len() > limit {
+                keys.truncate(limit);
+                let last = keys.last().cloned().unwrap_or_default();
+                let page = self.scan_entries(&keys).await?;
+                return Ok(ScanPage {
+                    entries: page,
+                    cursor: Some(format!("{node}.{redis_cursor}.{last}")),
+                });
+            }
+            let (n, c) = if next == 0 {
+                (node + 1, 0)
+            } else {
+                (node, next)
+            };
+            let more = n < nodes.len();
+            if !keys.is_empty() || !more {
+                let page = self.scan_entries(&keys).await?;
+                return Ok(ScanPage {
+                    entries: page,
+                    cursor: more.then(|| format!("{n}.{c}.")),
+                });
+            }
+            (node, redis_cursor, after) = (n, c, String::new());
+        }
+        Ok(ScanPage::default())
+    }
+
+    async fn purge_expired(&self, limit: usize) -> Result<u64> {
+        // Redis removes expired entries itself. What is left to purge are
+        // index members whose entry expired: prune every index of this prefix.
+        let pattern = format!("{}*", glob_escape(&self.index_prefix()));
+        let mut pruned = 0u64;
+        for node in self.nodes().await? {
+            let mut cursor = 0u64;
+            loop {
+                let mut cmd = redis::cmd("SCAN");
+                cmd.arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(100);
+                let reply = self.on_node(node.as_ref(), cmd).await?;
+                let (next, zsets): (u64, Vec<String>) =
+                    redis::from_redis_value(reply).map_err(|e| Error::backend(BACKEND, e))?;
+                for zset in zsets {
+                    let index_key = &zset[self.index_prefix().len()..];
+                    let mut conn = self.conn.clone();
+                    let before: u64 = self
+                        .exec(None, redis::cmd("ZCARD").arg(&zset).query_async(&mut conn))
+                        .await?;
+                    let live = self.list_index(index_key).await?.len() as u64;
+                    pruned += before.saturating_sub(live);
+                    if pruned as usize >= limit {
+                        return Ok(pruned.min(limit as u64));
+                    }
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(pruned)
+    }
+
+    async fn stats(&self) -> Result<StoreStats> {
+        let mut totals = (0u64, 0u64, 0u64, 0u64);
+        for node in self.nodes().await? {
+            let mut info = redis::cmd("INFO");
+            info.arg("ALL");
+            let text: String = redis::from_redis_value(self.on_node(node.as_ref(), info).await?)
+                .map_err(|e| Error::backend(BACKEND, e))?;
+            let field = |name: &str| -> u64 {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok())
+                    .unwrap_or(0)
+            };
+            let keys: u64 = text
+                .lines()
+                .filter(|l| l.starts_with("db"))
+                .filter_map(|l| l.split(&[':', '=', ','][..]).nth(2)?.parse::<u64>().ok())
+                .sum();
+            totals.0 += keys;
+            totals.1 += field("used_memory");
+            totals.2 += field("evicted_keys");
+            totals.3 += field("expired_keys");
+        }
+        let c = &self.counters;
+        Ok(StoreStats {
+            entries: totals.0,
+            bytes: Some(totals.1),
+            hits: c.hits.load(Relaxed),
+            misses: c.misses.load(Relaxed),
+            sets: c.sets.load(Relaxed),
+            deletes: c.deletes.load(Relaxed),
+            evictions: totals.2,
+            expirations: totals.3,
+        })
+    }
+
+    async fn health(&self) -> Health {
+        let started = Instant::now();
+        let mut conn = self.conn.clone();
+        let pong: Result<String> = self
+            .exec(None, redis::cmd("PING").query_async(&mut conn))
+            .await;
+        Health {
+            ok: matches!(pong.as_deref(), Ok("PONG")),
+            latency: started.elapsed(),
+            detail: pong.err().map(|e| crate::error::chain(&e)),
+        }
+    }
+}
+
+impl RedisStore {
+    /// Values of scanned keys (skipping any that vanished meanwhile).
+    async fn scan_entries(&self, keys: &[String]) -> Result<Vec<ScanEntry>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let values = self.get_many(keys).await?;
+        let mut out = Vec::with_capacity(keys.len());
+        for (full, (raw, pttl)) in keys.iter().zip(values) {
+            let Some(raw) = raw else { continue };
+            let key = &full[self.prefix.len()..];
+            let d = decode(key, raw)?;
+            out.push(ScanEntry {
+                key: key.to_owned(),
+                value: d.value,
+                version: d.version,
+                ttl: pttl_to_ttl(pttl),
+                index_keys: d.index_keys,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Parses `node.redis_cursor.last_key`.
+fn parse_cursor(cursor: &str, nodes: usize) -> Result<(usize, u64, String)> {
+    let bad = || Error::InvalidArgument("not a scan cursor of this Redis store");
+    let mut parts = cursor.splitn(3, '.');
+    let node: usize = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let redis_cursor: u64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let after = parts.next().ok_or_else(bad)?.to_owned();
+    if node >= nodes {
+        return Err(bad());
+    }
+    Ok((node, redis_cursor, after))
+}

@@ -1,0 +1,186 @@
+//! The Lua scripts behind the Redis primitives that have no native command.
+//!
+//! Each runs atomically on the server and is sent with `EVALSHA`, falling
+//! back to loading it on `NOSCRIPT` (`redis::Script` does this). Scripts that
+//! maintain indexes from inside the script (`upkeep = "s"`) touch keys they
+//! compute themselves; that is only done on a single server (standalone or
+//! Sentinel). In Cluster mode the same scripts run with `upkeep = "n"` and
+//! the client upkeeps indexes in separate steps (see `docs/ARCHITECTURE.md`).
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// Helpers shared by every script: header parsing, membership, server time.
+const PRELUDE: &str = r#"
+local function parse(s)
+  if string.byte(s, 1) ~= 31 then return 0, {}, 0 end
+  local a = string.find(s, '\31', 2, true)
+  local b = a and string.find(s, '\31', a + 1, true)
+  local ver = a and tonumber(string.sub(s, 2, a - 1))
+  if not b or not ver then error('authstore:corrupt entry header') end
+  local idx = {}
+  for k in string.gmatch(string.sub(s, a + 1, b - 1), '[^\30]+') do idx[#idx + 1] = k end
+  return ver, idx, b
+end
+local function has(list, x)
+  for _, v in ipairs(list) do if v == x then return true end end
+  return false
+end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"#;
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}{body}"))
+}
+
+/// put. KEYS: entry. ARGV: mode (u|c|x|v), expected version, ttl ms (0 = none),
+/// value, index-key prefix, member, upkeep (s|n), index keys…
+/// Returns {version, 0, stale index keys…} or {-1|-2|-3, current version}.
+pub(crate) static PUT: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local cur = redis.call('GET', KEYS[1])
+local ver, old = 0, {}
+if cur then ver, old = parse(cur) end
+local mode = ARGV[1]
+if mode == 'c' and cur then return {-1, ver} end
+if (mode == 'x' or mode == 'v') and not cur then return {-2, 0} end
+if mode == 'v' and ver ~= tonumber(ARGV[2]) then return {-3, ver} end
+local new = {}
+for i = 8, #ARGV do new[#new + 1] = ARGV[i] end
+local nv = ver + 1
+local ttl = tonumber(ARGV[3])
+local value = '\31' .. string.format('%d', nv) .. '\31' .. table.concat(new, '\30') .. '\31' .. ARGV[4]
+if ttl > 0 then redis.call('SET', KEYS[1], value, 'PX', ttl) else redis.call('SET', KEYS[1], value) end
+local stale = {}
+for _, k in ipairs(old) do if not has(new, k) then stale[#stale + 1] = k end end
+if ARGV[7] == 's' then
+  local score = '+inf'
+  if ttl > 0 then score = now_ms() + ttl end
+  for _, k in ipairs(stale) do redis.call('ZREM', ARGV[5] .. k, ARGV[6]) end
+  for _, k in ipairs(new) do redis.call('ZADD', ARGV[5] .. k, score, ARGV[6]) end
+end
+local out = {nv, 0}
+for _, k in ipairs(stale) do out[#out + 1] = k end
+return out
+"#,
+    )
+});
+
+/// touch. KEYS: entry. ARGV: ttl ms, index-key prefix, member, upkeep (s|n).
+/// Returns 1 if the entry was live, else 0.
+pub(crate) static TOUCH: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+if redis.call('PEXPIRE', KEYS[1], ARGV[1]) == 0 then return 0 end
+if ARGV[4] == 's' then
+  local _, idx = parse(redis.call('GET', KEYS[1]))
+  local score = now_ms() + tonumber(ARGV[1])
+  for _, k in ipairs(idx) do redis.call('ZADD', ARGV[2] .. k, 'XX', score, ARGV[3]) end
+end
+return 1
+"#,
+    )
+});
+
+/// incr on a value INCRBY refused: an entry whose value is a decimal integer
+/// becomes a plain counter (keeping its TTL). KEYS: entry. ARGV: delta, ttl ms.
+/// Returns {value, pttl}; errors `authstore:not-a-counter` or INCRBY's overflow.
+pub(crate) static INCR_ENTRY: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local cur = redis.call('GET', KEYS[1])
+if cur and string.byte(cur, 1) == 31 then
+  local _, _, b = parse(cur)
+  local payload = string.sub(cur, b + 1)
+  if not string.match(payload, '^%-?%d+$') then return {err = 'authstore:not-a-counter'} end
+  redis.call('SET', KEYS[1], payload, 'KEEPTTL')
+elseif cur and not string.match(cur, '^%-?%d+$') then
+  return {err = 'authstore:not-a-counter'}
+elseif not cur and tonumber(ARGV[2]) > 0 then
+  redis.call('SET', KEYS[1], '0', 'PX', ARGV[2])
+end
+local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+return {v, redis.call('PTTL', KEYS[1])}
+"#,
+    )
+});
+
+/// One GCRA step on the server clock. KEYS: state. ARGV: interval ms, burst, cost.
+/// Returns {allowed 0|1, remaining, retry_after ms, reset_after ms}.
+pub(crate) static GCRA: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local interval, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local now = now_ms()
+local tat = now
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local t = tonumber(cur)
+  if string.byte(cur, 1) == 31 or not t then return {err = 'authstore:not-a-counter'} end
+  if t > now then tat = t end
+end
+local new_tat = tat + interval * cost
+local horizon = now + interval * burst
+if new_tat <= horizon then
+  if cost > 0 then redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', new_tat - now) end
+  return {1, math.floor((horizon - new_tat) / interval), 0, new_tat - now}
+end
+return {0, math.floor(math.max(horizon - tat, 0) / interval), new_tat - horizon, tat - now}
+"#,
+    )
+});
+
+/// list_index on one server. KEYS: index zset. ARGV: entry-key prefix, index key.
+/// Returns live member keys; unlists members whose entry is gone or moved on.
+pub(crate) static LIST_INDEX: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local live = {}
+for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local v = redis.call('GET', ARGV[1] .. m)
+  local keep = false
+  if v then local _, idx = parse(v); keep = has(idx, ARGV[2]) end
+  if keep then live[#live + 1] = m else redis.call('ZREM', KEYS[1], m) end
+end
+return live
+"#,
+    )
+});
+
+/// delete_index on one server. KEYS: index zset. ARGV: entry-key prefix, index key.
+/// Deletes every entry still carrying the index key; returns how many.
+pub(crate) static DELETE_INDEX: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local n = 0
+for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local v = redis.call('GET', ARGV[1] .. m)
+  if v then
+    local _, idx = parse(v)
+    if has(idx, ARGV[2]) then n = n + redis.call('DEL', ARGV[1] .. m) end
+  end
+  redis.call('ZREM', KEYS[1], m)
+end
+return n
+"#,
+    )
+});
+
+/// Cluster-mode half of delete_index: deletes one entry if it still carries
+/// the index key. KEYS: entry. ARGV: index key. Returns 1 if deleted.
+pub(crate) static DELETE_IF_INDEXED: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local _, idx = parse(v)
+if has(idx, ARGV[1]) then return redis.call('DEL', KEYS[1]) end
+return 0
+"#,
+    )
+});
