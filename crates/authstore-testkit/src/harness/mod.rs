@@ -14,6 +14,9 @@
 
 pub mod postgres;
 pub mod redis;
+pub mod redis_cluster;
+pub mod redis_sentinel;
+pub mod redis_tls;
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;

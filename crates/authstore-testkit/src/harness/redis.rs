@@ -24,6 +24,7 @@ const WATCHDOG_SCRIPT: &str = "kill -9 \"$1\" 2>/dev/null; sleep 0.2; rm -rf \"$
 #[derive(Debug, Clone)]
 pub struct RedisServerBuilder {
     args: Vec<OsString>,
+    config: Option<String>,
     start_timeout: Duration,
 }
 
@@ -31,6 +32,7 @@ impl Default for RedisServerBuilder {
     fn default() -> Self {
         Self {
             args: Vec::new(),
+            config: None,
             start_timeout: DEFAULT_START_TIMEOUT,
         }
     }
@@ -54,6 +56,16 @@ impl RedisServerBuilder {
         self
     }
 
+    /// Writes `contents` to `<dir>/redis.conf` once, at start, and passes
+    /// that file as `redis-server`'s first argument (its config file), e.g.
+    /// for `--sentinel`, which needs a writable config file it can rewrite.
+    /// Command-line arguments, the harness's and [`arg`](Self::arg)'s, still
+    /// override it. The file is kept across restarts.
+    pub fn config(mut self, contents: impl Into<String>) -> Self {
+        self.config = Some(contents.into());
+        self
+    }
+
     /// How long to wait for the server to answer `PING` (default 10 s).
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
         self.start_timeout = timeout;
@@ -72,10 +84,19 @@ impl RedisServerBuilder {
             .prefix("authstore-redis-")
             .tempdir()?;
         let log_path = dir.path().join("redis.log");
+        let config_path = match self.config {
+            Some(contents) => {
+                let path = dir.path().join("redis.conf");
+                std::fs::write(&path, contents)?;
+                Some(path)
+            }
+            None => None,
+        };
         let mut server = RedisServer {
             binary,
             port: 0,
             args: self.args,
+            config_path,
             start_timeout: self.start_timeout,
             log_path,
             child: Mutex::new(None),
@@ -108,6 +129,7 @@ pub struct RedisServer {
     binary: PathBuf,
     port: u16,
     args: Vec<OsString>,
+    config_path: Option<PathBuf>,
     start_timeout: Duration,
     log_path: PathBuf,
     child: Mutex<Option<Child>>,
@@ -155,6 +177,11 @@ impl RedisServer {
     /// The server's working directory (`--dir`).
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The config file written from [`RedisServerBuilder::config`], if any.
+    pub fn config_path(&self) -> Option<&Path> {
+        self.config_path.as_deref()
     }
 
     /// The server's log file.
@@ -240,6 +267,7 @@ impl RedisServer {
             .open(&self.log_path)?;
         let dir = self.dir.path();
         let child = Command::new(&self.binary)
+            .args(&self.config_path)
             .args(["--bind", LOCALHOST, "--port", &self.port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")

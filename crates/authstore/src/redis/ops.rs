@@ -102,23 +102,24 @@ impl RedisStore {
         }
     }
 
-    /// GET + PTTL of many keys in one pipelined round trip (per node in a cluster).
+    /// GET + PTTL of many keys: one pipelined round trip on a single server;
+    /// in a cluster one request per key, sent concurrently (keys sit in
+    /// different slots, and each node connection pipelines them anyway).
     async fn get_many(&self, keys: &[String]) -> Result<Vec<(Option<Vec<u8>>, i64)>> {
+        if self.conn.is_cluster() {
+            let requests = keys.iter().map(|k| async move {
+                let mut conn = self.conn.clone();
+                self.exec(None, redis::pipe().get(k).pttl(k).query_async(&mut conn))
+                    .await
+            });
+            return futures::future::try_join_all(requests).await;
+        }
         let mut pipe = redis::pipe();
         for k in keys {
             pipe.get(k).pttl(k);
         }
         let mut conn = self.conn.clone();
-        let flat: Vec<Value> = self.exec(None, pipe.query_async(&mut conn)).await?;
-        flat.chunks(2)
-            .map(|pair| {
-                let value: Option<Vec<u8>> = redis::from_redis_value_ref(&pair[0])
-                    .map_err(|e| Error::backend(BACKEND, e))?;
-                let pttl: i64 = redis::from_redis_value_ref(&pair[1])
-                    .map_err(|e| Error::backend(BACKEND, e))?;
-                Ok((value, pttl))
-            })
-            .collect()
+        self.exec(None, pipe.query_async(&mut conn)).await
     }
 
     /// Cluster half of list_index / delete_index: the index members.
@@ -221,16 +222,19 @@ impl Store for RedisStore {
             } else {
                 "+inf".to_string()
             };
-            let mut pipe = redis::pipe();
-            for ik in &options.index_keys {
-                pipe.cmd("ZADD")
+            let listings = options.index_keys.iter().map(|ik| {
+                let mut conn = self.conn.clone();
+                let cmd = redis::cmd("ZADD")
                     .arg(format!("{index_prefix}{ik}"))
                     .arg(&score)
                     .arg(key)
-                    .ignore();
-            }
-            self.exec(Some(key), pipe.query_async::<()>(&mut conn))
-                .await?;
+                    .to_owned();
+                async move {
+                    self.exec(Some(key), cmd.query_async::<i64>(&mut conn))
+                        .await
+                }
+            });
+            futures::future::try_join_all(listings).await?;
         }
         let (mode, expected) = match options.mode {
             PutMode::Upsert => ("u", 0),
