@@ -79,7 +79,7 @@ macro_rules! conformance_suite {
             concurrent_take_has_one_winner, concurrent_incr_sums_exactly,
             concurrent_if_version_has_one_winner_per_version,
             concurrent_create_only_has_one_winner, concurrent_gcra_admits_exactly_the_burst,
-            concurrent_index_upkeep_is_consistent,
+            concurrent_index_upkeep_is_consistent, concurrent_list_while_creating_loses_nothing,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

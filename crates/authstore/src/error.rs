@@ -205,6 +205,7 @@ impl Error {
 }
 
 /// `e` and its sources, joined with ": " (for logs and health details).
+#[cfg(feature = "redis")]
 pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();

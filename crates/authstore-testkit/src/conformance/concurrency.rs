@@ -169,3 +169,32 @@ pub async fn concurrent_index_upkeep_is_consistent(store: &dyn Store, _clock: &F
         }
     }
 }
+
+/// Listing an index while entries are being created under it never unlists
+/// one of them (a reader must not prune a membership a writer just made).
+pub async fn concurrent_list_while_creating_loses_nothing(store: &dyn Store, _clock: &FakeClock) {
+    for round in 0..3 {
+        let index = format!("user:lw{round}");
+        let results = run_parallel(120, |i| {
+            let index = index.clone();
+            async move {
+                if i % 2 == 0 {
+                    let key = format!("lw:{round}:{i}");
+                    let opts = PutOptions::new().create_only().index(index);
+                    store.put(&key, b"x", opts).await.map(|_| ())
+                } else {
+                    store.list_index(&index).await.map(|_| ())
+                }
+            }
+        });
+        for r in results {
+            r.expect("no operation fails");
+        }
+        let listed = store.list_index(&index).await.unwrap();
+        assert_eq!(
+            listed.len(),
+            60,
+            "round {round}: every created entry stays listed"
+        );
+    }
+}

@@ -1,7 +1,9 @@
 //! How entries are laid out in Redis strings, and decoding them back.
 //!
 //! An entry written by `put` is one Redis string:
-//! `0x1F version 0x1F index-key 0x1E index-key … 0x1F value`.
+//! `0x1F version[:token] 0x1F index-key 0x1E index-key … 0x1F value`.
+//! The token, written only in Cluster mode, names this write's index
+//! memberships (index members are `key 0x1F token` there).
 //! A counter (written by `incr` or `gcra`) is a plain decimal string, which
 //! is what `INCRBY` needs. Entries always start with 0x1F and counters never
 //! do, so one `GET` tells them apart. The TTL is Redis's own (`PX`).
@@ -21,6 +23,8 @@ pub(crate) struct Decoded {
     pub(crate) value: Bytes,
     /// 0 for counters (their version is backend-defined).
     pub(crate) version: u64,
+    /// The membership token of a Cluster-mode write (empty otherwise).
+    pub(crate) token: String,
     pub(crate) index_keys: Vec<String>,
 }
 
@@ -30,6 +34,7 @@ pub(crate) fn decode(key: &str, raw: Vec<u8>) -> Result<Decoded> {
         return Ok(Decoded {
             value: Bytes::from(raw),
             version: 0,
+            token: String::new(),
             index_keys: Vec::new(),
         });
     }
@@ -44,11 +49,14 @@ pub(crate) fn decode(key: &str, raw: Vec<u8>) -> Result<Decoded> {
             .iter()
             .position(|&b| b == FIELD)
             .ok_or_else(corrupt)?;
-    let version = std::str::from_utf8(&raw[1..version_end])
+    let version_field = std::str::from_utf8(&raw[1..version_end]).map_err(|_| corrupt())?;
+    let (version, token) = version_field.split_once(':').unwrap_or((version_field, ""));
+    let version = version
+        .parse::<u64>()
         .ok()
-        .and_then(|v| v.parse::<u64>().ok())
         .filter(|&v| v > 0)
         .ok_or_else(corrupt)?;
+    let token = token.to_owned();
     let index_part =
         std::str::from_utf8(&raw[version_end + 1..index_end]).map_err(|_| corrupt())?;
     let index_keys = index_part
@@ -60,6 +68,7 @@ pub(crate) fn decode(key: &str, raw: Vec<u8>) -> Result<Decoded> {
     Ok(Decoded {
         value: value.split_off(index_end + 1),
         version,
+        token,
         index_keys,
     })
 }
@@ -80,6 +89,11 @@ mod tests {
         assert_eq!(d.version, 12);
         assert_eq!(d.index_keys, ["user:1", "grant:2"]);
         assert_eq!(&d.value[..], b"payload\x1fwith seps");
+        let t = decode("k:1", b"\x1f3:ab12\x1fu:1\x1fv".to_vec()).unwrap();
+        assert_eq!(
+            (t.version, t.token.as_str(), &t.value[..]),
+            (3, "ab12", &b"v"[..])
+        );
         let c = decode("k:2", b"42".to_vec()).unwrap();
         assert_eq!((c.version, &c.value[..]), (0, &b"42"[..]));
         let e = decode("k:3", b"\x1f1\x1f\x1f".to_vec()).unwrap();

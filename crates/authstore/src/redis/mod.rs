@@ -14,6 +14,7 @@
 //! reconnects with exponential backoff), and it supports Cluster, Sentinel,
 //! ACL users and rustls TLS behind one `ConnectionLike` trait.
 
+mod cluster;
 mod codec;
 mod config;
 mod conn;
@@ -120,6 +121,10 @@ impl RedisStore {
     ) -> Result<T> {
         match tokio::time::timeout(self.timeout, request).await {
             Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) if e.is_timeout() => Err(Error::Timeout {
+                backend: BACKEND,
+                after: self.timeout,
+            }),
             Ok(Err(e)) => Err(map_error(key, e)),
             Err(_) => Err(Error::Timeout {
                 backend: BACKEND,
@@ -147,11 +152,6 @@ fn map_error(key: Option<&str>, e: redis::RedisError) -> Error {
         Error::PermissionDenied {
             backend: BACKEND,
             source: Box::new(e),
-        }
-    } else if e.is_timeout() {
-        Error::Timeout {
-            backend: BACKEND,
-            after: Duration::ZERO,
         }
     } else {
         Error::backend(BACKEND, e)

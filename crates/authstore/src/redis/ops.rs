@@ -5,8 +5,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use redis::Value;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 
+use super::cluster::{member, membership_token, split_member};
 use super::codec::{Decoded, decode, pttl_to_ttl};
 use super::scripts::{DELETE_IF_INDEXED, DELETE_INDEX, GCRA, INCR_ENTRY, LIST_INDEX, PUT, TOUCH};
 use super::{BACKEND, ClientCounters, RedisStore};
@@ -40,72 +40,14 @@ fn glob_escape(s: &str) -> String {
 }
 
 impl RedisStore {
-    fn upkeep(&self) -> &'static str {
+    pub(super) fn upkeep(&self) -> &'static str {
         if self.conn.is_cluster() { "n" } else { "s" }
-    }
-
-    /// Master nodes of the cluster, sorted (empty when not a cluster).
-    async fn cluster_masters(&self) -> Result<Vec<(String, u16)>> {
-        let mut conn = self.conn.clone();
-        let Some(cluster) = conn.cluster_mut() else {
-            return Ok(Vec::new());
-        };
-        let text: String = self
-            .exec(
-                None,
-                redis::cmd("CLUSTER").arg("NODES").query_async(cluster),
-            )
-            .await?;
-        let mut masters: Vec<(String, u16)> = text
-            .lines()
-            .filter_map(|line| {
-                let mut fields = line.split_whitespace();
-                let addr = fields.nth(1)?;
-                let flags = fields.next()?;
-                if !flags.contains("master") || flags.contains("fail") {
-                    return None;
-                }
-                let (host, port) = addr.split('@').next()?.rsplit_once(':')?;
-                Some((host.to_owned(), port.parse().ok()?))
-            })
-            .collect();
-        masters.sort();
-        Ok(masters)
-    }
-
-    /// Runs `cmd` on one specific node (cluster) or the server (otherwise).
-    async fn on_node(&self, node: Option<&(String, u16)>, cmd: redis::Cmd) -> Result<Value> {
-        let mut conn = self.conn.clone();
-        match (conn.cluster_mut(), node) {
-            (Some(cluster), Some((host, port))) => {
-                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-                    host: host.clone(),
-                    port: *port,
-                });
-                self.exec(None, cluster.route_command(cmd, route)).await
-            }
-            _ => self.exec(None, cmd.query_async(&mut conn)).await,
-        }
-    }
-
-    /// Nodes to visit for whole-keyspace work: the masters, or just the server.
-    async fn nodes(&self) -> Result<Vec<Option<(String, u16)>>> {
-        if self.conn.is_cluster() {
-            Ok(self
-                .cluster_masters()
-                .await?
-                .into_iter()
-                .map(Some)
-                .collect())
-        } else {
-            Ok(vec![None])
-        }
     }
 
     /// GET + PTTL of many keys: one pipelined round trip on a single server;
     /// in a cluster one request per key, sent concurrently (keys sit in
     /// different slots, and each node connection pipelines them anyway).
-    async fn get_many(&self, keys: &[String]) -> Result<Vec<(Option<Vec<u8>>, i64)>> {
+    pub(super) async fn get_many(&self, keys: &[String]) -> Result<Vec<(Option<Vec<u8>>, i64)>> {
         if self.conn.is_cluster() {
             let requests = keys.iter().map(|k| async move {
                 let mut conn = self.conn.clone();
@@ -123,7 +65,7 @@ impl RedisStore {
     }
 
     /// Cluster half of list_index / delete_index: the index members.
-    async fn index_members(&self, index_key: &str) -> Result<Vec<String>> {
+    pub(super) async fn index_members(&self, index_key: &str) -> Result<Vec<String>> {
         let zset = format!("{}{index_key}", self.index_prefix());
         let mut conn = self.conn.clone();
         self.exec(
@@ -137,7 +79,7 @@ impl RedisStore {
         .await
     }
 
-    async fn unlist(&self, index_key: &str, members: &[String]) -> Result<()> {
+    pub(super) async fn unlist(&self, index_key: &str, members: &[String]) -> Result<()> {
         if members.is_empty() {
             return Ok(());
         }
@@ -209,32 +151,18 @@ impl Store for RedisStore {
         let ttl_ms = options.ttl.map_or(0, duration_to_millis);
         let index_prefix = self.index_prefix();
         let mut conn = self.conn.clone();
-        if self.conn.is_cluster() && !options.index_keys.is_empty() {
-            // List first: a member whose entry does not carry the index key is
-            // ignored by readers, so a crash between the steps leaks nothing.
-            let score = if ttl_ms > 0 {
-                (duration_to_millis(
-                    SystemTime::now()
-                        .duration_since(SystemTime::UNIX_EPOCH)
-                        .unwrap_or_default(),
-                ) + ttl_ms)
-                    .to_string()
-            } else {
-                "+inf".to_string()
-            };
-            let listings = options.index_keys.iter().map(|ik| {
-                let mut conn = self.conn.clone();
-                let cmd = redis::cmd("ZADD")
-                    .arg(format!("{index_prefix}{ik}"))
-                    .arg(&score)
-                    .arg(key)
-                    .to_owned();
-                async move {
-                    self.exec(Some(key), cmd.query_async::<i64>(&mut conn))
-                        .await
-                }
-            });
-            futures::future::try_join_all(listings).await?;
+        let cluster = self.conn.is_cluster();
+        // Cluster mode: this write's index memberships are `key 0x1F token`.
+        // A `p`-prefixed copy is listed before the entry is written (so a
+        // crash between steps leaves nothing unlisted), the real one after.
+        let token = if cluster {
+            membership_token()
+        } else {
+            String::new()
+        };
+        if cluster {
+            self.add_memberships(key, &format!("p{token}"), &options.index_keys, ttl_ms)
+                .await?;
         }
         let (mode, expected) = match options.mode {
             PutMode::Upsert => ("u", 0),
@@ -251,7 +179,8 @@ impl Store for RedisStore {
             .arg(value)
             .arg(&index_prefix)
             .arg(key)
-            .arg(self.upkeep());
+            .arg(self.upkeep())
+            .arg(&token);
         for ik in &options.index_keys {
             invocation.arg(ik);
         }
@@ -275,13 +204,27 @@ impl Store for RedisStore {
                 actual: number(1)? as u64,
             }),
             version => {
-                if self.conn.is_cluster() {
-                    let stale: Vec<String> = reply[2..]
+                if cluster {
+                    let previous_token: String = reply
+                        .get(2)
+                        .and_then(|v| redis::from_redis_value_ref(v).ok())
+                        .unwrap_or_default();
+                    let previous_keys: Vec<String> = reply
+                        .get(3..)
+                        .unwrap_or_default()
                         .iter()
                         .filter_map(|v| redis::from_redis_value_ref(v).ok())
                         .collect();
-                    for ik in stale {
-                        self.unlist(&ik, &[key.to_owned()]).await?;
+                    self.add_memberships(key, &token, &options.index_keys, ttl_ms)
+                        .await?;
+                    for ik in &options.index_keys {
+                        self.unlist(ik, &[member(key, &format!("p{token}"))])
+                            .await?;
+                    }
+                    if number(1)? > 0 {
+                        for ik in &previous_keys {
+                            self.unlist(ik, &[member(key, &previous_token)]).await?;
+                        }
                     }
                 }
                 ClientCounters::add(&self.counters.sets, 1);
@@ -434,30 +377,8 @@ impl Store for RedisStore {
     async fn list_index(&self, index_key: &str) -> Result<Vec<String>> {
         validate_key(index_key)?;
         let mut live: Vec<String> = if self.conn.is_cluster() {
-            let members = self.index_members(index_key).await?;
-            let keys: Vec<String> = members.iter().map(|m| self.entry_key(m)).collect();
-            let values = if keys.is_empty() {
-                Vec::new()
-            } else {
-                self.get_many(&keys).await?
-            };
-            let mut live = Vec::new();
-            let mut gone = Vec::new();
-            for (member, (raw, _)) in members.into_iter().zip(values) {
-                let carries = match raw {
-                    Some(raw) => decode(&member, raw)?
-                        .index_keys
-                        .iter()
-                        .any(|k| k == index_key),
-                    None => false,
-                };
-                if carries {
-                    live.push(member)
-                } else {
-                    gone.push(member)
-                }
-            }
-            self.unlist(index_key, &gone).await?;
+            let (live, stale) = self.check_members(index_key).await?;
+            self.unlist(index_key, &stale).await?;
             live
         } else {
             let mut conn = self.conn.clone();
@@ -477,15 +398,19 @@ impl Store for RedisStore {
         let mut conn = self.conn.clone();
         let deleted: u64 = if self.conn.is_cluster() {
             let members = self.index_members(index_key).await?;
+            let mut keys: Vec<&str> = members.iter().map(|m| split_member(m).0).collect();
+            keys.sort_unstable();
+            keys.dedup();
             let mut deleted = 0;
-            for member in &members {
+            for key in keys {
                 let mut invocation = DELETE_IF_INDEXED.prepare_invoke();
-                invocation.key(self.entry_key(member)).arg(index_key);
+                invocation.key(self.entry_key(key)).arg(index_key);
                 let n: u64 = self
-                    .exec(Some(member), invocation.invoke_async(&mut conn))
+                    .exec(Some(key), invocation.invoke_async(&mut conn))
                     .await?;
                 deleted += n;
             }
+            // Exactly the members read above: one added meanwhile stays.
             self.unlist(index_key, &members).await?;
             deleted
         } else {
@@ -642,7 +567,7 @@ impl Store for RedisStore {
 
 impl RedisStore {
     /// Values of scanned keys (skipping any that vanished meanwhile).
-    async fn scan_entries(&self, keys: &[String]) -> Result<Vec<ScanEntry>> {
+    pub(super) async fn scan_entries(&self, keys: &[String]) -> Result<Vec<ScanEntry>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }

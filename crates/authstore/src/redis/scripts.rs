@@ -17,11 +17,11 @@ local function parse(s)
   if string.byte(s, 1) ~= 31 then return 0, {}, 0 end
   local a = string.find(s, '\31', 2, true)
   local b = a and string.find(s, '\31', a + 1, true)
-  local ver = a and tonumber(string.sub(s, 2, a - 1))
+  local ver = a and tonumber(string.match(string.sub(s, 2, a - 1), '^%d+'))
   if not b or not ver then error('authstore:corrupt entry header') end
   local idx = {}
   for k in string.gmatch(string.sub(s, a + 1, b - 1), '[^\30]+') do idx[#idx + 1] = k end
-  return ver, idx, b
+  return ver, idx, b, string.match(string.sub(s, 2, a - 1), ':(.*)$') or ''
 end
 local function has(list, x)
   for _, v in ipairs(list) do if v == x then return true end end
@@ -38,34 +38,38 @@ fn script(body: &str) -> Script {
 }
 
 /// put. KEYS: entry. ARGV: mode (u|c|x|v), expected version, ttl ms (0 = none),
-/// value, index-key prefix, member, upkeep (s|n), index keys…
-/// Returns {version, 0, stale index keys…} or {-1|-2|-3, current version}.
+/// value, index-key prefix, member, upkeep (s|n), membership token ('' on one
+/// server), index keys…
+/// Returns {version, previous version, previous token, previous index keys…}
+/// or {-1|-2|-3, current version}.
 pub(crate) static PUT: LazyLock<Script> = LazyLock::new(|| {
     script(
         r#"
 local cur = redis.call('GET', KEYS[1])
-local ver, old = 0, {}
-if cur then ver, old = parse(cur) end
+local ver, old, _, oldtok = 0, {}, 0, ''
+if cur then ver, old, _, oldtok = parse(cur) end
 local mode = ARGV[1]
 if mode == 'c' and cur then return {-1, ver} end
 if (mode == 'x' or mode == 'v') and not cur then return {-2, 0} end
 if mode == 'v' and ver ~= tonumber(ARGV[2]) then return {-3, ver} end
 local new = {}
-for i = 8, #ARGV do new[#new + 1] = ARGV[i] end
+for i = 9, #ARGV do new[#new + 1] = ARGV[i] end
 local nv = ver + 1
 local ttl = tonumber(ARGV[3])
-local value = '\31' .. string.format('%d', nv) .. '\31' .. table.concat(new, '\30') .. '\31' .. ARGV[4]
+local vfield = string.format('%d', nv)
+if ARGV[8] ~= '' then vfield = vfield .. ':' .. ARGV[8] end
+local value = '\31' .. vfield .. '\31' .. table.concat(new, '\30') .. '\31' .. ARGV[4]
 if ttl > 0 then redis.call('SET', KEYS[1], value, 'PX', ttl) else redis.call('SET', KEYS[1], value) end
-local stale = {}
-for _, k in ipairs(old) do if not has(new, k) then stale[#stale + 1] = k end end
 if ARGV[7] == 's' then
   local score = '+inf'
   if ttl > 0 then score = now_ms() + ttl end
-  for _, k in ipairs(stale) do redis.call('ZREM', ARGV[5] .. k, ARGV[6]) end
+  for _, k in ipairs(old) do
+    if not has(new, k) then redis.call('ZREM', ARGV[5] .. k, ARGV[6]) end
+  end
   for _, k in ipairs(new) do redis.call('ZADD', ARGV[5] .. k, score, ARGV[6]) end
 end
-local out = {nv, 0}
-for _, k in ipairs(stale) do out[#out + 1] = k end
+local out = {nv, ver, oldtok}
+for _, k in ipairs(old) do out[#out + 1] = k end
 return out
 "#,
     )
