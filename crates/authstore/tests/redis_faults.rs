@@ -244,6 +244,21 @@ async fn urls_configure_prefix_and_reject_nonsense() {
         .await
         .unwrap();
     assert!(exists, "keys live under the prefix");
+    let in_db3 = authstore::open(&format!("{}/3", server.url()))
+        .await
+        .unwrap();
+    in_db3.put("k:db", b"v", PutOptions::new()).await.unwrap();
+    let _: () = redis::cmd("SELECT")
+        .arg(3)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let in3: bool = redis::cmd("EXISTS")
+        .arg("authstore:k:db")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert!(in3, "the db index in the URL path selects the database");
     let err = authstore::open(&format!("{}?timeout_ms=soon", server.url()))
         .await
         .unwrap_err();
