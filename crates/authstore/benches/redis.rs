@@ -17,10 +17,14 @@
 //!    operation, which Redis commands ran per call and how many socket read
 //!    events the server processed per call (1.00 at 1 task = one round trip).
 //!
-//! `AUTHSTORE_BENCH_RT=current|multi` picks the tokio runtime (default
-//! `current`: one thread, which measured faster than 2 workers here because
-//! the client then leaves the other core to redis-server). Under
-//! `cargo test --benches` every case runs once on tiny sizes.
+//! `AUTHSTORE_BENCH_RT=multi|current` picks the tokio runtime: `multi`
+//! (default) is multi-thread with 2 workers, `current` is current-thread.
+//! In 4 + 3 alternating runs `multi` was faster for the client-bound cases
+//! (get +30%, take +25%: one worker decodes replies while the other runs
+//! tasks, so requests go out while replies come in) and equal within noise
+//! for the script-bound ones. `AUTHSTORE_BENCH_OPS=get,put,incr,take,cas,gcra`
+//! limits the store cases, `AUTHSTORE_BENCH_RB=0` skips redis-benchmark (for
+//! profiling). Under `cargo test --benches` every case runs once on tiny sizes.
 //! See `docs/BENCHMARKS.md` ("Redis backend") for the figures.
 
 use std::collections::BTreeMap;
@@ -94,7 +98,7 @@ fn main() {
         println!("skipping the redis bench: {missing:?} not on PATH");
         return;
     }
-    let rt_kind = std::env::var("AUTHSTORE_BENCH_RT").unwrap_or_else(|_| "current".into());
+    let rt_kind = std::env::var("AUTHSTORE_BENCH_RT").unwrap_or_else(|_| "multi".into());
     let rt = match rt_kind.as_str() {
         "multi" => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -167,41 +171,60 @@ async fn run(sz: Sizes, rt_kind: &str) {
 
     // 2. redis-benchmark at c50
     let mut rb: Vec<RbRow> = Vec::new();
-    let mut stats: Vec<(String, Delta)> = Vec::new();
-    // redis-benchmark's own `-d` payload is 'x' bytes, and so is the preload:
-    // cas.lua always finds its expected value and does GET + SET EX.
+    let mut stats: Vec<(String, Delta, u64)> = Vec::new();
+    // `-t set` overwrites key:* with random payloads, so every EVALSHA run
+    // first re-sets them to the preload value (`redis_benchmark` does it):
+    // cas.lua then always finds its expected value and does GET + SET EX.
     let val = "x".repeat(VALUE_LEN);
     let eval: Vec<&str> = vec!["EVALSHA", &sha, "1", "key:__rand_int__", &val, &val];
     let simple = ["-t", "get,set,incr"];
+    let with_rb = std::env::var("AUTHSTORE_BENCH_RB").as_deref() != Ok("0");
     for (c, p, n, cmd) in [
         (50, 1, sz.rb[0], &simple[..]),
         (50, 1, sz.rb[2], &eval[..]),
         (50, 16, sz.rb[1], &simple[..]),
         (50, 16, sz.rb[3], &eval[..]),
-    ] {
+    ]
+    .into_iter()
+    .filter(|_| with_rb)
+    {
         let (rows, d) = probe
             .redis_benchmark(&mut admin, c, p, n, sz.keys, cmd)
             .await;
-        stats.push((format!("redis-benchmark c{c} P{p} {}", rows_name(&rows)), d));
+        let requests = n * rows.len() as u64;
+        stats.push((
+            format!("redis-benchmark c{c} P{p} {}", rows_name(&rows)),
+            d,
+            requests,
+        ));
         rb.extend(rows);
     }
 
     // 3. RedisStore at c50
     let mut store_rows: Vec<StoreRow> = Vec::new();
-    for op in Op::ALL {
+    let ops = selected_ops();
+    for &op in &ops {
         let row = probe.store_case(&shared, &mut admin, op, TASKS, sz).await;
         store_rows.push(row);
     }
 
     // 4. redis-benchmark and RedisStore at c1
-    for (n, cmd) in [(sz.rb[4], &simple[..]), (sz.rb[5], &eval[..])] {
+    for (n, cmd) in [(sz.rb[4], &simple[..]), (sz.rb[5], &eval[..])]
+        .into_iter()
+        .filter(|_| with_rb)
+    {
         let (rows, d) = probe
             .redis_benchmark(&mut admin, 1, 1, n, sz.keys, cmd)
             .await;
-        stats.push((format!("redis-benchmark c1 P1 {}", rows_name(&rows)), d));
+        let requests = n * rows.len() as u64;
+        stats.push((
+            format!("redis-benchmark c1 P1 {}", rows_name(&rows)),
+            d,
+            requests,
+        ));
         rb.extend(rows);
     }
-    for op in Op::ALL {
+    for &op in &ops {
         let row = probe.store_case(&shared, &mut admin, op, 1, sz).await;
         store_rows.push(row);
     }
@@ -230,7 +253,27 @@ enum Op {
     Gcra,
 }
 
+/// `AUTHSTORE_BENCH_OPS=get,take,…` (names of [`Op::key`]); all when unset.
+fn selected_ops() -> Vec<Op> {
+    let only = std::env::var("AUTHSTORE_BENCH_OPS").unwrap_or_default();
+    Op::ALL
+        .into_iter()
+        .filter(|op| only.is_empty() || only.split(',').any(|o| o == op.key()))
+        .collect()
+}
+
 impl Op {
+    fn key(self) -> &'static str {
+        match self {
+            Op::Get => "get",
+            Op::Put => "put",
+            Op::Incr => "incr",
+            Op::Take => "take",
+            Op::Cas => "cas",
+            Op::Gcra => "gcra",
+        }
+    }
+
     const ALL: [Op; 6] = [Op::Get, Op::Put, Op::Incr, Op::Take, Op::Cas, Op::Gcra];
 
     fn name(self) -> &'static str {
@@ -537,6 +580,9 @@ impl Probe {
         .map(str::to_owned)
         .collect();
         args.extend(cmd.iter().map(|s| (*s).to_owned()));
+        if cmd.first() == Some(&"EVALSHA") {
+            preload_raw(admin, keys).await;
+        }
         let before = self.snapshot(admin).await;
         let output = tokio::task::spawn_blocking(move || {
             Command::new("redis-benchmark").args(&args).output()
@@ -876,7 +922,7 @@ async fn preload_raw(admin: &mut MultiplexedConnection, keys: u64) {
 
 // --------------------------------------------------------------- report
 
-fn report(rb: &[RbRow], store: &[StoreRow], rb_stats: &[(String, Delta)]) {
+fn report(rb: &[RbRow], store: &[StoreRow], rb_stats: &[(String, Delta, u64)]) {
     let find = |test: &str, c: usize, p: usize| {
         rb.iter()
             .find(|r| r.test == test && r.clients == c && r.pipeline == p)
@@ -976,8 +1022,8 @@ fn report(rb: &[RbRow], store: &[StoreRow], rb_stats: &[(String, Delta)]) {
             s.delta.net_out as f64 / ops,
         );
     }
-    for (name, d) in rb_stats {
-        let cmds: u64 = d.calls.values().sum();
+    for (name, d, requests) in rb_stats {
+        let cmds = *requests;
         let (sv, cl, ot) = d.cores();
         println!(
             "| {name} | {cmds} | {} | {:.3} | {:.3} | {:.0} | {:.0} | {sv:.2} / {cl:.2} / {ot:+.2} |",
@@ -988,7 +1034,9 @@ fn report(rb: &[RbRow], store: &[StoreRow], rb_stats: &[(String, Delta)]) {
             d.net_out as f64 / cmds as f64,
         );
     }
-    println!("(per-command figures for redis-benchmark rows are per command, not per store op)");
+    println!(
+        "(redis-benchmark rows: per request sent, i.e. per GET/SET/INCR or per EVALSHA; commands a script runs are counted too)"
+    );
 
     println!("\n## Targets\n");
     for (op, base) in [(Op::Get, "GET"), (Op::Put, "SET"), (Op::Incr, "INCR")] {

@@ -50,9 +50,12 @@ impl std::fmt::Debug for Conn {
 impl Conn {
     /// Connects to one server (`redis://` or `rediss://`).
     pub(crate) async fn single(client: redis::Client, t: Timeouts) -> RedisResult<Self> {
+        // No response timeout here: `RedisStore::exec` bounds every request
+        // (scripts and pipelines included) with one timer of its own.
+        let _ = t.response;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(t.connect))
-            .set_response_timeout(Some(t.response))
+            .set_response_timeout(None)
             .set_min_delay(Duration::from_millis(20))
             .set_max_delay(Duration::from_secs(2))
             .set_exponent_base(2.0)

@@ -60,13 +60,15 @@ local vfield = string.format('%d', nv)
 if ARGV[8] ~= '' then vfield = vfield .. ':' .. ARGV[8] end
 local value = '\31' .. vfield .. '\31' .. table.concat(new, '\30') .. '\31' .. ARGV[4]
 if ttl > 0 then redis.call('SET', KEYS[1], value, 'PX', ttl) else redis.call('SET', KEYS[1], value) end
-if ARGV[7] == 's' then
-  local score = '+inf'
-  if ttl > 0 then score = now_ms() + ttl end
+if ARGV[7] == 's' and (#old > 0 or #new > 0) then
   for _, k in ipairs(old) do
     if not has(new, k) then redis.call('ZREM', ARGV[5] .. k, ARGV[6]) end
   end
-  for _, k in ipairs(new) do redis.call('ZADD', ARGV[5] .. k, score, ARGV[6]) end
+  if #new > 0 then
+    local score = '+inf'
+    if ttl > 0 then score = now_ms() + ttl end
+    for _, k in ipairs(new) do redis.call('ZADD', ARGV[5] .. k, score, ARGV[6]) end
+  end
 end
 local out = {nv, ver, oldtok}
 for _, k in ipairs(old) do out[#out + 1] = k end
