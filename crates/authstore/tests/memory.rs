@@ -247,15 +247,20 @@ async fn open_reports_bad_urls_and_missing_features() {
     assert!(matches!(err, Error::InvalidUrl { .. }), "{err}");
     let err = open("ftp://x").await.unwrap_err();
     assert!(matches!(err, Error::UnknownScheme { .. }), "{err}");
-    for (url, feature) in [
-        ("redis://127.0.0.1:6379", "redis"),
-        ("rediss://u:p@host:6380", "redis"),
-        ("redis+cluster://a:1,b:2", "redis"),
+    let mut disabled = vec![
         ("postgres://u@h/db", "postgres"),
         ("postgresql://u@h/db", "postgres"),
         ("sqlite://auth.db", "sqlite"),
         ("sqlite::memory:", "sqlite"),
-    ] {
+    ];
+    if cfg!(not(feature = "redis")) {
+        disabled.extend([
+            ("redis://127.0.0.1:6379", "redis"),
+            ("rediss://u:p@host:6380", "redis"),
+            ("redis+cluster://a:1,b:2", "redis"),
+        ]);
+    }
+    for (url, feature) in disabled {
         match open(url).await {
             Err(err @ Error::FeatureDisabled { .. }) => {
                 assert!(err.to_string().contains(&format!("`{feature}`")), "{err}");
