@@ -152,7 +152,8 @@ pub trait Store: Send + Sync + Debug + 'static {
     /// Start with `cursor = None` and pass each page's cursor back until it is
     /// `None`. Every entry that is live for the whole scan is returned; the
     /// memory and SQL backends return it exactly once, Redis at least once
-    /// (its `SCAN` may repeat a key while the server rehashes). Entries
+    /// (its `SCAN` may repeat a key while the server rehashes; see
+    /// `docs/ARCHITECTURE.md` for the one rehash case that can skip). Entries
     /// written or deleted during the scan may or may not appear.
     /// A page may hold fewer than `limit` entries before the scan is done.
     ///
