@@ -1,6 +1,9 @@
 //! Key rules: `namespace:id`, at most 512 bytes, no control characters.
 
+use std::time::Duration;
+
 use crate::error::{Error, KeyProblem, Result};
+use crate::types::PutOptions;
 
 /// Longest key, index key or prefix accepted, in bytes.
 pub const MAX_KEY_LEN: usize = 512;
@@ -71,6 +74,35 @@ pub fn validate_index_keys<S: AsRef<str>>(keys: &[S]) -> Result<()> {
         });
     }
     keys.iter().try_for_each(|k| validate_key(k.as_ref()))
+}
+
+/// Checks everything about a put but the key: value size against
+/// `max_value_size`, a non-zero TTL, and the index keys. Every backend calls
+/// this before touching storage, so a rejected put changes nothing.
+///
+/// # Errors
+/// [`Error::ValueTooLarge`], [`Error::ZeroTtl`], [`Error::TooManyIndexKeys`],
+/// [`Error::InvalidKey`].
+pub fn validate_put(value: &[u8], options: &PutOptions, max_value_size: usize) -> Result<()> {
+    if value.len() > max_value_size {
+        return Err(Error::ValueTooLarge {
+            size: value.len(),
+            max: max_value_size,
+        });
+    }
+    validate_ttl(options.ttl)?;
+    validate_index_keys(&options.index_keys)
+}
+
+/// Checks that a TTL, if given, is at least one millisecond.
+///
+/// # Errors
+/// [`Error::ZeroTtl`].
+pub fn validate_ttl(ttl: Option<Duration>) -> Result<()> {
+    match ttl {
+        Some(t) if t.as_millis() == 0 => Err(Error::ZeroTtl),
+        _ => Ok(()),
+    }
 }
 
 /// True if `s` holds a C0 or C1 control character or DEL.

@@ -42,7 +42,7 @@ pub use error::{BoxError, Error, KeyProblem, Result};
 pub use ext::{StoreExt, Versioned};
 pub use key::{
     DEFAULT_MAX_VALUE_SIZE, MAX_INDEX_KEYS, MAX_KEY_LEN, validate_index_keys, validate_key,
-    validate_prefix,
+    validate_prefix, validate_put, validate_ttl,
 };
 pub use memory::{EvictionPolicy, MemoryStore, MemoryStoreBuilder};
 pub use open::{open, open_with_clock, redact_url};

@@ -28,7 +28,9 @@ use sweeper::Sweeper;
 
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::error::{Error, Result};
-use crate::key::{DEFAULT_MAX_VALUE_SIZE, validate_index_keys, validate_key, validate_prefix};
+use crate::key::{
+    DEFAULT_MAX_VALUE_SIZE, validate_key, validate_prefix, validate_put, validate_ttl,
+};
 use crate::store::Store;
 use crate::types::{
     Capabilities, Counter, Entry, ExpiryClock, GcraDecision, GcraParams, Health, PutOptions,
@@ -308,19 +310,6 @@ impl MemoryStore {
     fn now(&self) -> u64 {
         self.clock.now_millis()
     }
-
-    fn check_put(&self, value: &[u8], options: &PutOptions) -> Result<()> {
-        if value.len() > self.max_value_size {
-            return Err(Error::ValueTooLarge {
-                size: value.len(),
-                max: self.max_value_size,
-            });
-        }
-        if options.ttl.is_some_and(|t| t.as_millis() == 0) {
-            return Err(Error::ZeroTtl);
-        }
-        validate_index_keys(&options.index_keys)
-    }
 }
 
 /// Formats and parses the memory store's scan cursor: `shard.slot`.
@@ -362,7 +351,7 @@ impl Store for MemoryStore {
 
     async fn put(&self, key: &str, value: &[u8], options: PutOptions) -> Result<u64> {
         validate_key(key)?;
-        self.check_put(value, &options)?;
+        validate_put(value, &options, self.max_value_size)?;
         self.shared
             .engine
             .put(&self.prefix, key, value, &options, self.now())
@@ -385,9 +374,7 @@ impl Store for MemoryStore {
 
     async fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
         validate_key(key)?;
-        if ttl.as_millis() == 0 {
-            return Err(Error::ZeroTtl);
-        }
+        validate_ttl(Some(ttl))?;
         Ok(self.shared.engine.touch(&self.prefix, key, ttl, self.now()))
     }
 
@@ -398,9 +385,7 @@ impl Store for MemoryStore {
         ttl_on_create: Option<Duration>,
     ) -> Result<Counter> {
         validate_key(key)?;
-        if ttl_on_create.is_some_and(|t| t.as_millis() == 0) {
-            return Err(Error::ZeroTtl);
-        }
+        validate_ttl(ttl_on_create)?;
         self.shared
             .engine
             .incr(&self.prefix, key, delta, ttl_on_create, self.now())

@@ -12,7 +12,7 @@ use super::scripts::{DELETE_IF_INDEXED, DELETE_INDEX, GCRA, INCR_ENTRY, LIST_IND
 use super::{BACKEND, ClientCounters, RedisStore};
 use crate::clock::duration_to_millis;
 use crate::error::{Error, Result};
-use crate::key::{validate_index_keys, validate_key};
+use crate::key::{validate_key, validate_put, validate_ttl};
 use crate::store::Store;
 use crate::types::{
     Capabilities, Counter, Entry, ExpiryClock, GcraDecision, GcraParams, Health, PutMode,
@@ -138,16 +138,7 @@ impl Store for RedisStore {
 
     async fn put(&self, key: &str, value: &[u8], options: PutOptions) -> Result<u64> {
         validate_key(key)?;
-        if value.len() > self.max_value_size {
-            return Err(Error::ValueTooLarge {
-                size: value.len(),
-                max: self.max_value_size,
-            });
-        }
-        if options.ttl.is_some_and(|t| t.as_millis() == 0) {
-            return Err(Error::ZeroTtl);
-        }
-        validate_index_keys(&options.index_keys)?;
+        validate_put(value, &options, self.max_value_size)?;
         let ttl_ms = options.ttl.map_or(0, duration_to_millis);
         let index_prefix = self.index_prefix();
         let mut conn = self.conn.clone();
@@ -288,9 +279,7 @@ impl Store for RedisStore {
 
     async fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
         validate_key(key)?;
-        if ttl.as_millis() == 0 {
-            return Err(Error::ZeroTtl);
-        }
+        validate_ttl(Some(ttl))?;
         let mut conn = self.conn.clone();
         let mut invocation = TOUCH.prepare_invoke();
         invocation
@@ -312,9 +301,7 @@ impl Store for RedisStore {
         ttl_on_create: Option<Duration>,
     ) -> Result<Counter> {
         validate_key(key)?;
-        if ttl_on_create.is_some_and(|t| t.as_millis() == 0) {
-            return Err(Error::ZeroTtl);
-        }
+        validate_ttl(ttl_on_create)?;
         let k = self.entry_key(key);
         let ttl_ms = ttl_on_create.map_or(0, duration_to_millis);
         let mut pipe = redis::pipe();
