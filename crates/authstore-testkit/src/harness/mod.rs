@@ -13,6 +13,7 @@
 #![cfg(unix)]
 
 pub mod postgres;
+mod process;
 pub mod redis;
 pub mod redis_cluster;
 pub mod redis_sentinel;

@@ -5,10 +5,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use super::process::ManagedProcess;
 use super::{LOCALHOST, Target, Watchdog, free_port, wait_until};
 
 /// Environment variable naming an external Redis for [`RedisServer::from_env_or_start`].
@@ -99,8 +99,7 @@ impl RedisServerBuilder {
             config_path,
             start_timeout: self.start_timeout,
             log_path,
-            child: Mutex::new(None),
-            watchdog: None,
+            process: ManagedProcess::default(),
             dir,
         };
         // A port found free may be taken before redis binds it: retry a few times.
@@ -132,8 +131,7 @@ pub struct RedisServer {
     config_path: Option<PathBuf>,
     start_timeout: Duration,
     log_path: PathBuf,
-    child: Mutex<Option<Child>>,
-    watchdog: Option<Watchdog>,
+    process: ManagedProcess,
     dir: tempfile::TempDir,
 }
 
@@ -196,41 +194,26 @@ impl RedisServer {
 
     /// The process id of the running server, if any.
     pub fn pid(&self) -> Option<u32> {
-        self.is_running()
-            .then(|| self.lock_child().as_ref().map(Child::id))
-            .flatten()
+        self.process.pid()
     }
 
     /// Whether the server process is alive (it may still be starting).
     pub fn is_running(&self) -> bool {
-        self.lock_child()
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.process.is_running()
     }
 
     /// Stops the server gracefully (`SHUTDOWN NOSAVE`), killing it if it has
     /// not exited within 10 s. Does nothing if it is not running.
     pub fn stop(&mut self) -> io::Result<()> {
         let addr = self.addr();
-        let Some(child) = self.child_slot().as_mut() else {
-            return Ok(());
-        };
-        if child.try_wait()?.is_none() {
-            // The server closes the connection instead of replying; ignore errors.
-            let _ = send_command(addr, &["SHUTDOWN", "NOSAVE"]);
-            if !wait_until(STOP_TIMEOUT, || !matches!(child.try_wait(), Ok(None))) {
-                child.kill()?;
-            }
-        }
-        self.reap()
+        // The server closes the connection instead of replying; ignore errors.
+        let shutdown = || drop(send_command(addr, &["SHUTDOWN", "NOSAVE"]));
+        self.process.stop_with(shutdown, STOP_TIMEOUT)
     }
 
     /// Kills the server with SIGKILL (for fault-injection tests) and reaps it.
     pub fn kill(&mut self) -> io::Result<()> {
-        if let Some(child) = self.child_slot().as_mut() {
-            child.kill()?;
-        }
-        self.reap()
+        self.process.kill()
     }
 
     /// Starts the server again on the same port, directory and arguments,
@@ -239,24 +222,6 @@ impl RedisServer {
     pub fn restart(&mut self) -> io::Result<()> {
         self.stop()?;
         self.launch()
-    }
-
-    fn lock_child(&self) -> MutexGuard<'_, Option<Child>> {
-        self.child.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn child_slot(&mut self) -> &mut Option<Child> {
-        self.child.get_mut().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Waits for the (exited or killed) child and disarms its watchdog.
-    fn reap(&mut self) -> io::Result<()> {
-        let result = match self.child_slot().take() {
-            Some(mut child) => child.wait().map(drop),
-            None => Ok(()),
-        };
-        self.watchdog = None;
-        result
     }
 
     /// Spawns `redis-server` on `self.port` and waits until it answers PING.
@@ -281,10 +246,10 @@ impl RedisServer {
             .stderr(log)
             .spawn()?;
         let pid = child.id().to_string();
-        *self.child.get_mut().unwrap_or_else(PoisonError::into_inner) = Some(child);
+        self.process.set_child(child);
         let watchdog = Watchdog::spawn(WATCHDOG_SCRIPT, &[OsStr::new(&pid), dir.as_os_str()]);
         match watchdog.and_then(|w| {
-            self.watchdog = Some(w);
+            self.process.set_watchdog(w);
             self.wait_ready()
         }) {
             Ok(()) => Ok(()),
@@ -298,7 +263,11 @@ impl RedisServer {
     fn wait_ready(&mut self) -> io::Result<()> {
         let (addr, timeout) = (self.addr(), self.start_timeout);
         let mut exited = None;
-        let child = self.child_slot().as_mut().expect("launch stores the child");
+        let child = self
+            .process
+            .slot()
+            .as_mut()
+            .expect("launch stores the child");
         let ready = wait_until(timeout, || match child.try_wait() {
             Ok(None) => ping(addr),
             Ok(Some(status)) => {

@@ -5,9 +5,9 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use super::process::ManagedProcess;
 use super::redis_cluster::redis_cli;
 use super::{
     LOCALHOST, Watchdog, check_output, find_program, free_port, missing_program, wait_until,
@@ -42,8 +42,7 @@ pub struct RedisTlsServer {
     binary: PathBuf,
     port: u16,
     log_path: PathBuf,
-    child: Mutex<Option<Child>>,
-    watchdog: Option<Watchdog>,
+    process: ManagedProcess,
     dir: tempfile::TempDir,
 }
 
@@ -72,8 +71,7 @@ impl RedisTlsServer {
             binary,
             port: 0,
             log_path: dir.path().join("redis.log"),
-            child: Mutex::new(None),
-            watchdog: None,
+            process: ManagedProcess::default(),
             dir,
         };
         // A port found free may be taken before redis binds it: retry a few times.
@@ -128,44 +126,26 @@ impl RedisTlsServer {
     /// Runs `redis-cli --tls --cacert <ca> -h 127.0.0.1 -p PORT <args>`
     /// against this server; see [`redis_cli`].
     pub fn cli(&self, args: &[&str]) -> io::Result<String> {
-        let (ca, port) = (self.ca_cert_path(), self.port.to_string());
-        let tls = [OsStr::new("--tls"), OsStr::new("--cacert"), ca.as_os_str()];
-        let target = ["-h", LOCALHOST, "-p", &port].map(OsStr::new);
-        redis_cli(
-            tls.into_iter()
-                .chain(target)
-                .chain(args.iter().map(OsStr::new)),
-        )
+        tls_cli(&self.ca_cert_path(), self.port, args)
     }
 
     /// Whether the server process is alive (it may still be starting).
     pub fn is_running(&self) -> bool {
-        self.lock_child()
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.process.is_running()
     }
 
     /// Stops the server gracefully (`SHUTDOWN NOSAVE` over TLS), killing it
     /// if it has not exited within 10 s. Does nothing if it is not running.
     pub fn stop(&mut self) -> io::Result<()> {
-        if self.is_running() {
-            // The server closes the connection instead of replying; ignore errors.
-            let _ = self.cli(&["SHUTDOWN", "NOSAVE"]);
-            if !wait_until(STOP_TIMEOUT, || !self.is_running())
-                && let Some(child) = self.child_slot().as_mut()
-            {
-                child.kill()?;
-            }
-        }
-        self.reap()
+        let (ca, port) = (self.ca_cert_path(), self.port);
+        // The server closes the connection instead of replying; ignore errors.
+        let shutdown = || drop(tls_cli(&ca, port, &["SHUTDOWN", "NOSAVE"]));
+        self.process.stop_with(shutdown, STOP_TIMEOUT)
     }
 
     /// Kills the server with SIGKILL and reaps it.
     pub fn kill(&mut self) -> io::Result<()> {
-        if let Some(child) = self.child_slot().as_mut() {
-            child.kill()?;
-        }
-        self.reap()
+        self.process.kill()
     }
 
     /// Starts the server again on the same port, directory and certificates,
@@ -173,24 +153,6 @@ impl RedisTlsServer {
     pub fn restart(&mut self) -> io::Result<()> {
         self.stop()?;
         self.launch()
-    }
-
-    fn lock_child(&self) -> MutexGuard<'_, Option<Child>> {
-        self.child.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn child_slot(&mut self) -> &mut Option<Child> {
-        self.child.get_mut().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Waits for the (exited or killed) child and disarms its watchdog.
-    fn reap(&mut self) -> io::Result<()> {
-        let result = match self.child_slot().take() {
-            Some(mut child) => child.wait().map(drop),
-            None => Ok(()),
-        };
-        self.watchdog = None;
-        result
     }
 
     /// Spawns `redis-server` with TLS on `self.port` and waits until it answers.
@@ -222,10 +184,10 @@ impl RedisTlsServer {
             .stderr(log)
             .spawn()?;
         let pid = child.id().to_string();
-        *self.child_slot() = Some(child);
+        self.process.set_child(child);
         let args = [OsStr::new(&pid), self.dir.path().as_os_str()];
         match Watchdog::spawn(WATCHDOG_SCRIPT, &args).and_then(|w| {
-            self.watchdog = Some(w);
+            self.process.set_watchdog(w);
             self.wait_ready()
         }) {
             Ok(()) => Ok(()),
@@ -239,7 +201,7 @@ impl RedisTlsServer {
     fn wait_ready(&self) -> io::Result<()> {
         let mut exited = None;
         let ready = wait_until(START_TIMEOUT, || {
-            match self.lock_child().as_mut().map(Child::try_wait) {
+            match self.process.lock().as_mut().map(Child::try_wait) {
                 Some(Ok(None)) => {}
                 other => {
                     exited = Some(format!("{other:?}"));
@@ -272,6 +234,18 @@ impl Drop for RedisTlsServer {
         }
         let _ = self.kill();
     }
+}
+
+/// Runs `redis-cli --tls --cacert <ca> -h 127.0.0.1 -p PORT <args>`.
+fn tls_cli(ca: &Path, port: u16, args: &[&str]) -> io::Result<String> {
+    let port = port.to_string();
+    let tls = [OsStr::new("--tls"), OsStr::new("--cacert"), ca.as_os_str()];
+    let target = ["-h", LOCALHOST, "-p", &port].map(OsStr::new);
+    redis_cli(
+        tls.into_iter()
+            .chain(target)
+            .chain(args.iter().map(OsStr::new)),
+    )
 }
 
 /// Writes `ca.{key,crt}` and `server.{key,crt}` (P-256) into `dir` with `openssl`.
