@@ -35,6 +35,26 @@ pub fn unique_prefix(name: &str) -> String {
     )
 }
 
+/// The part of a [`unique_prefix`] that every store of one test shares
+/// (`prefix_isolation` opens `{unique}a:` and `{unique}b:`), so a backend
+/// can give each test its own schema, file or database.
+///
+/// ```
+/// let p = authstore_testkit::unique_prefix("demo");
+/// assert_eq!(authstore_testkit::test_scope(&format!("{p}a:")), p);
+/// ```
+pub fn test_scope(prefix: &str) -> &str {
+    prefix.find(':').map_or(prefix, |i| &prefix[..=i])
+}
+
+/// A short SQL identifier (`t_` + 16 hex digits) naming the test that owns `prefix`.
+pub fn scope_identifier(prefix: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    test_scope(prefix).hash(&mut h);
+    format!("t_{:016x}", h.finish())
+}
+
 /// Instantiates every conformance check as a `#[tokio::test]`.
 ///
 /// The argument is an expression callable as

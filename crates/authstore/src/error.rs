@@ -205,7 +205,7 @@ impl Error {
 }
 
 /// `e` and its sources, joined with ": " (for logs and health details).
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
 pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();

@@ -7,7 +7,15 @@
 //! - [`MemoryStore`]: the embedded default backend.
 #![cfg_attr(
     feature = "redis",
-    doc = "//! - [`RedisStore`]: Redis standalone, TLS, ACL, Cluster, Sentinel (feature `redis`)."
+    doc = " - [`RedisStore`]: Redis standalone, TLS, ACL, Cluster, Sentinel (feature `redis`)."
+)]
+#![cfg_attr(
+    feature = "postgres",
+    doc = " - [`PostgresStore`]: PostgreSQL (feature `postgres`)."
+)]
+#![cfg_attr(
+    feature = "sqlite",
+    doc = " - [`SqliteStore`]: an SQLite file or in-memory database (feature `sqlite`)."
 )]
 //! - [`open`]: a store from a URL such as `memory://?max_entries=100000`.
 //! - [`Clock`], [`SystemClock`], [`FakeClock`]: injected time.
@@ -32,8 +40,14 @@ pub mod gcra;
 mod key;
 pub mod memory;
 mod open;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 mod store;
 mod types;
 
@@ -46,8 +60,12 @@ pub use key::{
 };
 pub use memory::{EvictionPolicy, MemoryStore, MemoryStoreBuilder};
 pub use open::{open, open_with_clock, redact_url};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "redis")]
 pub use redis::{RedisStore, RedisStoreBuilder};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteStore, SqliteStoreBuilder};
 pub use store::Store;
 pub use types::{
     Capabilities, Counter, Entry, ExpiryClock, GcraDecision, GcraParams, Health, PutMode,

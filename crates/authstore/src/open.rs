@@ -1,4 +1,4 @@
-//! [`open`]: build a store from a URL (`memory://`, and later `redis://`, `postgres://`, `sqlite://`).
+//! [`open`]: build a store from a URL (`memory://`, `redis://`, `postgres://`, `sqlite://`).
 
 use std::sync::Arc;
 
@@ -58,7 +58,25 @@ pub async fn open_with_clock(url: &str, clock: impl Clock) -> Result<Arc<dyn Sto
         #[cfg(not(feature = "redis"))]
         "redis" | "rediss" | "redis+cluster" | "rediss+cluster" | "redis+sentinel"
         | "rediss+sentinel" => disabled(scheme, "redis"),
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => Ok(Arc::new(
+            crate::postgres::PostgresStore::builder()
+                .url(url)
+                .clock(clock)
+                .connect()
+                .await?,
+        )),
+        #[cfg(not(feature = "postgres"))]
         "postgres" | "postgresql" => disabled(scheme, "postgres"),
+        #[cfg(feature = "sqlite")]
+        "sqlite" => Ok(Arc::new(
+            crate::sqlite::SqliteStore::builder()
+                .url(url)
+                .clock(clock)
+                .open()
+                .await?,
+        )),
+        #[cfg(not(feature = "sqlite"))]
         "sqlite" => disabled(scheme, "sqlite"),
         other => Err(Error::UnknownScheme {
             scheme: other.to_owned(),
@@ -66,6 +84,7 @@ pub async fn open_with_clock(url: &str, clock: impl Clock) -> Result<Arc<dyn Sto
     }
 }
 
+#[cfg(not(all(feature = "redis", feature = "postgres", feature = "sqlite")))]
 fn disabled(scheme: &str, feature: &'static str) -> Result<Arc<dyn Store>> {
     Err(Error::FeatureDisabled {
         scheme: scheme.to_owned(),

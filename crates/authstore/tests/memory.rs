@@ -247,12 +247,19 @@ async fn open_reports_bad_urls_and_missing_features() {
     assert!(matches!(err, Error::InvalidUrl { .. }), "{err}");
     let err = open("ftp://x").await.unwrap_err();
     assert!(matches!(err, Error::UnknownScheme { .. }), "{err}");
-    let mut disabled = vec![
-        ("postgres://u@h/db", "postgres"),
-        ("postgresql://u@h/db", "postgres"),
-        ("sqlite://auth.db", "sqlite"),
-        ("sqlite::memory:", "sqlite"),
-    ];
+    let mut disabled = Vec::new();
+    if cfg!(not(feature = "postgres")) {
+        disabled.extend([
+            ("postgres://u@h/db", "postgres"),
+            ("postgresql://u@h/db", "postgres"),
+        ]);
+    }
+    if cfg!(not(feature = "sqlite")) {
+        disabled.extend([
+            ("sqlite://auth.db", "sqlite"),
+            ("sqlite::memory:", "sqlite"),
+        ]);
+    }
     if cfg!(not(feature = "redis")) {
         disabled.extend([
             ("redis://127.0.0.1:6379", "redis"),

@@ -57,6 +57,18 @@ impl PostgresServerBuilder {
         self
     }
 
+    /// Uses the external server in `DATABASE_URL` if it is set and
+    /// non-empty, else starts a private one with these settings.
+    pub fn from_env_or_start(self) -> io::Result<PostgresTarget> {
+        match std::env::var(DATABASE_URL_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
+            Some(url) => Ok(Target::External { url }),
+            None => self.start().map(Target::Private),
+        }
+    }
+
     /// Runs `initdb`, starts the server and waits until `pg_isready` succeeds.
     pub fn start(self) -> io::Result<PostgresServer> {
         let bindir = server_bindir()?;
