@@ -42,6 +42,13 @@ impl std::fmt::Debug for PgDriver {
 }
 
 impl PgDriver {
+    pub(super) fn statements(&self) -> Vec<(&'static str, &str)> {
+        Q::ALL
+            .iter()
+            .map(|q| (q.name(), self.sql[*q as usize].as_str()))
+            .collect()
+    }
+
     pub(super) fn new(
         pool: Pool,
         tables: Tables,

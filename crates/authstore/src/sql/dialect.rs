@@ -63,6 +63,30 @@ pub(crate) enum Q {
 }
 
 impl Q {
+    /// A short name for the statement, as [`SqlStore::statements`](super::SqlStore) lists it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Q::Get => "get",
+            Q::Take => "take",
+            Q::Delete => "delete",
+            Q::Exists => "exists",
+            Q::Touch => "touch",
+            Q::PutUpsert => "put_upsert",
+            Q::PutCreate => "put_create_only",
+            Q::PutUpdate => "put_update_only",
+            Q::PutIfVersion => "put_if_version",
+            Q::Probe => "probe",
+            Q::Incr => "incr",
+            Q::Gcra => "gcra",
+            Q::ListIndex => "list_index",
+            Q::DeleteIndex => "delete_index",
+            Q::Scan => "scan",
+            Q::Purge => "purge_expired",
+            Q::Count => "count",
+            Q::Ping => "ping",
+        }
+    }
+
     /// Every statement, in discriminant order.
     pub(crate) const ALL: [Q; 18] = [
         Q::Get,

@@ -182,6 +182,13 @@ macro_rules! common_store_methods {
             self.inner.migrate().await
         }
 
+        /// Every statement this store runs, as `(name, SQL)`: for review by a
+        /// DBA, `EXPLAIN`, or replaying with `pgbench`. Parameters are
+        /// documented in `docs/ARCHITECTURE.md`.
+        pub fn statements(&self) -> Vec<(&'static str, &str)> {
+            self.inner.driver().statements()
+        }
+
         /// The (qualified) name of the entries table.
         pub fn entries_table(&self) -> &str {
             &self.inner.driver().tables.entries

@@ -31,6 +31,13 @@ impl std::fmt::Debug for SqliteDriver {
 }
 
 impl SqliteDriver {
+    pub(super) fn statements(&self) -> Vec<(&'static str, &str)> {
+        Q::ALL
+            .iter()
+            .map(|q| (q.name(), self.sql[*q as usize].as_str()))
+            .collect()
+    }
+
     pub(super) fn new(conn: Connection, tables: Tables) -> Self {
         let sql = Q::ALL
             .iter()
