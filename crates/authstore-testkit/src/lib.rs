@@ -4,6 +4,8 @@
 //!   [`Store`](authstore::Store) contract, and [`conformance_suite!`] to run
 //!   them all as `#[tokio::test]`s for a backend.
 //! - [`harness`]: private `redis-server` and PostgreSQL processes for tests.
+//! - [`persistence`]: durability across a restart and races between two
+//!   stores on one database, for backends that persist.
 //!
 //! A third-party backend proves itself with:
 //!
@@ -17,6 +19,7 @@
 
 pub mod conformance;
 pub mod harness;
+pub mod persistence;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

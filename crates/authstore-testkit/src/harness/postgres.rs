@@ -216,6 +216,13 @@ impl PostgresServer {
         self.launch()
     }
 
+    /// Crashes the server (`pg_ctl stop -m immediate`: no shutdown
+    /// checkpoint, so the next start replays the WAL) and starts it again.
+    pub fn crash_and_restart(&mut self) -> io::Result<()> {
+        self.kill()?;
+        self.launch()
+    }
+
     fn postmaster_pid(&self) -> Option<u32> {
         let text = std::fs::read_to_string(self.data_dir.join("postmaster.pid")).ok()?;
         text.lines().next()?.trim().parse().ok()

@@ -165,7 +165,8 @@ impl PostgresStoreBuilder {
         let pool = Pool::builder(manager)
             .max_size(self.pool_size)
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(self.connect_timeout))
+            // Waiting for a free connection is bounded by the command timeout.
+            .wait_timeout(None)
             .create_timeout(Some(self.connect_timeout))
             .recycle_timeout(Some(self.connect_timeout))
             .build()
