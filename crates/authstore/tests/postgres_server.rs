@@ -254,3 +254,47 @@ async fn open_by_url_and_health_and_unreachable_server() {
     );
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_connections_verify_the_server_certificate() {
+    let pg = PostgresServer::builder()
+        .tls(true)
+        .start()
+        .expect("start PostgreSQL with TLS");
+    let ca = pg.ca_cert_path().expect("TLS files");
+    let tls_url = |mode: &str| format!("{}?sslmode={mode}&sslrootcert={}", pg.url(), ca.display());
+    for mode in ["require", "verify-full"] {
+        let store = PostgresStore::connect(&tls_url(mode))
+            .await
+            .expect("TLS connect");
+        store
+            .put("t:k", b"over TLS", PutOptions::new())
+            .await
+            .unwrap();
+        let ssl_in_use = pg
+            .psql(
+                "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                   WHERE a.application_name = 'authstore' AND s.ssl",
+            )
+            .unwrap();
+        assert_ne!(ssl_in_use, "0", "the store's connections use TLS ({mode})");
+    }
+    // Without the test CA, the certificate is not trusted: a typed error, no plaintext fallback.
+    let untrusted = PostgresStore::builder()
+        .url(&format!("{}?sslmode=require", pg.url()))
+        .connect_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(untrusted, Error::Backend { .. } | Error::Timeout { .. }),
+        "{untrusted:?}"
+    );
+    let plain = PostgresStore::connect(&format!("{}?sslmode=disable", pg.url()))
+        .await
+        .unwrap();
+    assert_eq!(
+        &plain.get("t:k").await.unwrap().unwrap().value[..],
+        b"over TLS"
+    );
+}

@@ -32,6 +32,7 @@ rm -rf "$2""#;
 #[derive(Debug, Clone)]
 pub struct PostgresServerBuilder {
     fsync: bool,
+    tls: bool,
     settings: Vec<(String, String)>,
     start_timeout: Duration,
 }
@@ -41,6 +42,14 @@ impl PostgresServerBuilder {
     /// OS crashes; keep it on for durability tests.
     pub fn fsync(mut self, on: bool) -> Self {
         self.fsync = on;
+        self
+    }
+
+    /// Turns on TLS (`ssl = on`) with a throwaway CA and a server
+    /// certificate for `127.0.0.1` and `localhost`, made with the `openssl`
+    /// CLI; see [`PostgresServer::ca_cert_path`]. Plain connections still work.
+    pub fn tls(mut self, on: bool) -> Self {
+        self.tls = on;
         self
     }
 
@@ -101,10 +110,14 @@ impl PostgresServerBuilder {
         initdb.args(["-E", "UTF8", "--locale=C", "--auth=trust", "-U", SUPERUSER]);
         initdb.args((!self.fsync).then_some("--no-sync"));
         check_output(initdb.output()?, "initdb")?;
+        let mut settings = self.settings;
+        if self.tls {
+            settings.extend(server.make_tls_files()?);
+        }
         // A port found free may be taken before the postmaster binds it: retry.
         for attempt in 1..=5 {
             server.port = free_port()?;
-            server.append_config(&self.settings)?;
+            server.append_config(&settings)?;
             match server.launch() {
                 Err(e) if attempt < 5 && server.log_tail(20).contains("already in use") => drop(e),
                 result => return result.map(|()| server),
@@ -140,6 +153,7 @@ impl PostgresServer {
         let start_timeout = Duration::from_secs(30);
         PostgresServerBuilder {
             fsync: true,
+            tls: false,
             settings: Vec::new(),
             start_timeout,
         }
@@ -169,6 +183,13 @@ impl PostgresServer {
     /// The URL of database `name` on this server.
     pub fn database_url(&self, name: &str) -> String {
         format!("postgres://{SUPERUSER}@{LOCALHOST}:{}/{name}", self.port)
+    }
+
+    /// The CA certificate (PEM) that signed the server certificate, if the
+    /// server was built with [`tls`](PostgresServerBuilder::tls).
+    pub fn ca_cert_path(&self) -> Option<PathBuf> {
+        let path = self.dir.path().join("tls").join("ca.crt");
+        path.exists().then_some(path)
     }
 
     /// The temporary directory holding the data directory, log and socket.
@@ -234,6 +255,39 @@ impl PostgresServer {
         cmd.current_dir(self.dir.path()).env_remove("PGDATA");
         cmd.arg("-D").arg(&self.data_dir);
         cmd
+    }
+
+    /// Makes the CA and server certificate in `<dir>/tls`, readable by the
+    /// server's user only, and returns the settings that use them.
+    fn make_tls_files(&self) -> io::Result<Vec<(String, String)>> {
+        let openssl = find_program("openssl").ok_or_else(|| {
+            super::missing_program(
+                "openssl",
+                "needed to generate test certificates; it is in the Debian package `openssl`",
+            )
+        })?;
+        let tls = self.dir.path().join("tls");
+        std::fs::create_dir(&tls)?;
+        super::redis_tls::make_certificates(&openssl, &tls)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            tls.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )?;
+        if let Some(user) = self.user {
+            let mut chown =
+                super::command_as(None, &find_program("chown").unwrap_or("chown".into()));
+            check_output(
+                chown.arg("-R").arg(format!("{user}:")).arg(&tls).output()?,
+                "chown",
+            )?;
+        }
+        let quoted = |name: &str| format!("'{}'", tls.join(name).display());
+        Ok(vec![
+            ("ssl".into(), "on".into()),
+            ("ssl_cert_file".into(), quoted("server.crt")),
+            ("ssl_key_file".into(), quoted("server.key")),
+        ])
     }
 
     fn append_config(&self, extra: &[(String, String)]) -> io::Result<()> {

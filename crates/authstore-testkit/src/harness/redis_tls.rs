@@ -249,7 +249,7 @@ fn tls_cli(ca: &Path, port: u16, args: &[&str]) -> io::Result<String> {
 }
 
 /// Writes `ca.{key,crt}` and `server.{key,crt}` (P-256) into `dir` with `openssl`.
-fn make_certificates(openssl: &Path, dir: &Path) -> io::Result<()> {
+pub(super) fn make_certificates(openssl: &Path, dir: &Path) -> io::Result<()> {
     // Each command line is split on whitespace: no argument contains any.
     let run = |command: &str| -> io::Result<()> {
         let output = Command::new(openssl)
