@@ -84,7 +84,8 @@ macro_rules! conformance_suite {
             // counters and rate limits
             incr_creates_with_ttl, incr_keeps_ttl_of_existing, incr_negative_decrements,
             incr_after_expiry_restarts, counter_reads_as_decimal,
-            incr_non_counter_is_typed_error, incr_overflow_changes_nothing,
+            incr_non_counter_is_typed_error, incr_accepts_only_canonical_decimals,
+            incr_overflow_changes_nothing,
             gcra_burst_then_deny, gcra_recovers_over_time, gcra_cost_and_query,
             // indexes
             index_lists_members, index_multiple_keys_per_entry, index_excludes_expired,

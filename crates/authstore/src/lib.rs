@@ -34,6 +34,7 @@
 //! ```
 
 mod clock;
+mod decimal;
 mod error;
 mod ext;
 pub mod gcra;

@@ -77,6 +77,34 @@ pub async fn incr_non_counter_is_typed_error(store: &dyn Store, _clock: &FakeClo
     );
 }
 
+/// Only a canonical decimal is a counter (as Redis's `INCRBY` reads it):
+/// `042`, `+5`, ` 7` and `-0` are text, and `incr` refuses them.
+pub async fn incr_accepts_only_canonical_decimals(store: &dyn Store, _clock: &FakeClock) {
+    for (i, text) in ["042", "+5", " 7", "-0", "1e3"].iter().enumerate() {
+        let key = format!("ctr:canon{i}");
+        store
+            .put(&key, text.as_bytes(), PutOptions::new())
+            .await
+            .unwrap();
+        let err = store.incr(&key, 1, None).await.unwrap_err();
+        assert!(
+            matches!(err, Error::NotACounter { .. }),
+            "{text:?}: {err:?}"
+        );
+        let kept = store.get(&key).await.unwrap().unwrap();
+        assert_eq!(
+            &kept.value[..],
+            text.as_bytes(),
+            "{text:?} is left as it was"
+        );
+    }
+    store
+        .put("ctr:canon", b"-7", PutOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(store.incr("ctr:canon", 10, None).await.unwrap().value, 3);
+}
+
 /// Overflow is `CounterOverflow` and the counter keeps its value.
 pub async fn incr_overflow_changes_nothing(store: &dyn Store, _clock: &FakeClock) {
     store.incr("ctr:max", i64::MAX - 1, None).await.unwrap();

@@ -56,7 +56,7 @@ impl Cell {
 /// valid JSON to `value_json` verbatim (so people can query it), anything
 /// else to `value`. Every form reads back as the exact bytes written.
 pub(crate) fn encode_value(value: &[u8]) -> [Param; 3] {
-    if let Some(n) = canonical_i64(value) {
+    if let Some(n) = crate::decimal::canonical_i64(value) {
         return [
             Param::Bytes(None),
             Param::Json(None),
@@ -77,17 +77,6 @@ pub(crate) fn encode_value(value: &[u8]) -> [Param; 3] {
         Param::Json(None),
         Param::OptInt(None),
     ]
-}
-
-/// `value` parsed as an `i64` if it is exactly that number's decimal form
-/// (no sign but `-`, no leading zeros, no spaces), as Redis counters are.
-pub(crate) fn canonical_i64(value: &[u8]) -> Option<i64> {
-    if value.is_empty() || value.len() > 20 {
-        return None;
-    }
-    let n: i64 = std::str::from_utf8(value).ok()?.parse().ok()?;
-    let mut buf = itoa::Buffer::new();
-    (buf.format(n).as_bytes() == value).then_some(n)
 }
 
 /// The stored bytes from the three value cells.
