@@ -256,43 +256,62 @@ async fn open_by_url_and_health_and_unreachable_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_connections_verify_the_server_certificate() {
+async fn tls_follows_libpq_sslmode() {
     let pg = PostgresServer::builder()
         .tls(true)
         .start()
         .expect("start PostgreSQL with TLS");
     let ca = pg.ca_cert_path().expect("TLS files");
-    let tls_url = |mode: &str| format!("{}?sslmode={mode}&sslrootcert={}", pg.url(), ca.display());
-    for mode in ["require", "verify-full"] {
-        let store = PostgresStore::connect(&tls_url(mode))
+    let url = |query: &str| format!("{}?{query}", pg.url());
+    let with_ca = |mode: &str| url(&format!("sslmode={mode}&sslrootcert={}", ca.display()));
+    let connect = |url: String| async move {
+        PostgresStore::builder()
+            .url(&url)
+            .connect_timeout(Duration::from_secs(2))
+            .connect()
             .await
-            .expect("TLS connect");
+    };
+    let tls_sessions = || {
+        pg.psql(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.application_name = 'authstore' AND s.ssl",
+        )
+        .unwrap()
+    };
+    // Encrypted and verified: the chain, and for verify-full the host name (127.0.0.1 is in the SAN).
+    for mode in ["verify-ca", "verify-full"] {
+        let store = connect(with_ca(mode)).await.expect(mode);
         store
             .put("t:k", b"over TLS", PutOptions::new())
             .await
             .unwrap();
-        let ssl_in_use = pg
-            .psql(
-                "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
-                   WHERE a.application_name = 'authstore' AND s.ssl",
-            )
-            .unwrap();
-        assert_ne!(ssl_in_use, "0", "the store's connections use TLS ({mode})");
+        drop(store);
     }
-    // Without the test CA, the certificate is not trusted: a typed error, no plaintext fallback.
-    let untrusted = PostgresStore::builder()
-        .url(&format!("{}?sslmode=require", pg.url()))
-        .connect_timeout(Duration::from_secs(2))
-        .connect()
-        .await
-        .unwrap_err();
+    // `prefer` (the default) and `require` encrypt without checking the certificate, as libpq does.
+    for query in ["", "sslmode=require"] {
+        let store = connect(url(query)).await.expect(query);
+        assert_eq!(
+            &store.get("t:k").await.unwrap().unwrap().value[..],
+            b"over TLS"
+        );
+        assert_ne!(
+            tls_sessions(),
+            "0",
+            "the store's connections are encrypted ({query:?})"
+        );
+        drop(store);
+    }
+    // verify-full without the CA: the certificate is not trusted; a typed error, no fallback.
+    let untrusted = connect(url("sslmode=verify-full")).await.unwrap_err();
     assert!(
         matches!(untrusted, Error::Backend { .. } | Error::Timeout { .. }),
         "{untrusted:?}"
     );
-    let plain = PostgresStore::connect(&format!("{}?sslmode=disable", pg.url()))
-        .await
-        .unwrap();
+    assert!(
+        format!("{:?}", untrusted).contains("Certificate"),
+        "{untrusted:?}"
+    );
+    let plain = connect(url("sslmode=disable")).await.unwrap();
     assert_eq!(
         &plain.get("t:k").await.unwrap().unwrap().value[..],
         b"over TLS"

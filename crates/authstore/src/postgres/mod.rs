@@ -20,6 +20,7 @@
 //! statement as a parameter; the database's `now()` is never used.
 
 mod driver;
+mod tls;
 
 use std::time::Duration;
 
@@ -96,10 +97,11 @@ impl PostgresStoreBuilder {
     /// `prefix`, `schema`, `table_prefix`, `pool_size`, `connect_timeout`
     /// (seconds), `command_timeout_ms`, `migrate` (`true`/`false`),
     /// `sweep_interval_ms` (0 disables), `sweep_batch`, `max_value_size`,
-    /// `sslrootcert` (a PEM file). `sslmode` is `disable`, `prefer`
-    /// (the default), `require`, `verify-ca` or `verify-full`; every mode
-    /// but `disable` verifies the server certificate and host name against
-    /// the system roots or `sslrootcert`.
+    /// `sslrootcert` (a PEM file). `sslmode` is `disable`, `prefer` (the
+    /// default), `require`, `verify-ca` or `verify-full`, with libpq's
+    /// meanings: only `verify-ca` and `verify-full` (or `require` with
+    /// `sslrootcert`) check the certificate, and only `verify-full` the host
+    /// name. Use `verify-full` in production.
     pub fn url(mut self, url: &str) -> Self {
         self.url = Some(url.to_owned());
         self
@@ -148,9 +150,9 @@ impl PostgresStoreBuilder {
             url: String::new(),
             reason: "no PostgreSQL URL given".into(),
         })?;
-        let (pg_config, tls_mode) = self.apply_url(&url)?;
+        let (pg_config, verify) = self.apply_url(&url)?;
         let tables = Tables::new(self.schema.as_deref(), &self.common.table_prefix)?;
-        let manager = match tls_mode {
+        let manager = match pg_config.get_ssl_mode() {
             SslMode::Disable => deadpool_postgres::Manager::from_config(
                 pg_config,
                 tokio_postgres::NoTls,
@@ -158,7 +160,7 @@ impl PostgresStoreBuilder {
             ),
             _ => deadpool_postgres::Manager::from_config(
                 pg_config,
-                tls_connector(self.tls_root_cert.as_deref())?,
+                tls::connector(verify, self.tls_root_cert.as_deref())?,
                 manager_config(),
             ),
         };
@@ -196,7 +198,7 @@ impl PostgresStoreBuilder {
     }
 
     /// Takes authstore's parameters out of `url` and parses the rest with tokio-postgres.
-    fn apply_url(&mut self, url: &str) -> Result<(tokio_postgres::Config, SslMode)> {
+    fn apply_url(&mut self, url: &str) -> Result<(tokio_postgres::Config, tls::Verify)> {
         let bad = |reason: String| Error::InvalidUrl {
             url: crate::redact_url(url),
             reason,
@@ -206,7 +208,7 @@ impl PostgresStoreBuilder {
             return Err(bad("the scheme must be postgres:// or postgresql://".into()));
         }
         let mut passthrough = Vec::new();
-        let mut ssl_mode = SslMode::Prefer;
+        let (mut ssl_mode, mut verify) = (SslMode::Prefer, tls::Verify::Nothing);
         for (name, value) in parsed.query_pairs() {
             if self.common.apply_param(&name, &value).map_err(bad)? {
                 continue;
@@ -229,12 +231,8 @@ impl PostgresStoreBuilder {
                     self.tls_root_cert = Some(pem);
                 }
                 "sslmode" => {
-                    ssl_mode = match &*value {
-                        "disable" => SslMode::Disable,
-                        "prefer" | "allow" => SslMode::Prefer,
-                        "require" | "verify-ca" | "verify-full" => SslMode::Require,
-                        other => return Err(bad(format!("unknown sslmode {other:?}"))),
-                    }
+                    (ssl_mode, verify) = tls::parse_sslmode(&value)
+                        .ok_or_else(|| bad(format!("unknown sslmode {value:?}")))?;
                 }
                 _ => passthrough.push((name.into_owned(), value.into_owned())),
             }
@@ -252,7 +250,7 @@ impl PostgresStoreBuilder {
         if config.get_application_name().is_none() {
             config.application_name("authstore");
         }
-        Ok((config, ssl_mode))
+        Ok((config, verify))
     }
 }
 
@@ -263,34 +261,6 @@ fn manager_config() -> ManagerConfig {
     }
 }
 
-/// A rustls connector trusting `root_pem`, or the system roots.
-fn tls_connector(root_pem: Option<&[u8]>) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    // rustls needs a process-wide crypto provider; another may already be installed.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut roots = rustls::RootCertStore::empty();
-    match root_pem {
-        Some(pem) => {
-            for cert in CertificateDer::pem_slice_iter(pem) {
-                let cert = cert.map_err(|e| Error::InvalidArgument(tls_error(&e)))?;
-                roots.add(cert).map_err(|e| Error::backend(BACKEND, e))?;
-            }
-        }
-        None => {
-            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-        }
-    }
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
-}
-
-fn tls_error(_: &rustls::pki_types::pem::Error) -> &'static str {
-    "the TLS root certificate is not valid PEM"
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,10 +268,13 @@ mod tests {
     #[test]
     fn url_parameters_configure_the_store_and_the_rest_reaches_tokio_postgres() {
         let mut b = PostgresStore::builder();
-        let (cfg, ssl) = b
+        let (cfg, verify) = b
             .apply_url("postgres://app:pw@db.example:6543/auth?sslmode=disable&table_prefix=t_&schema=s&pool_size=4&prefix=p:&sweep_interval_ms=0&application_name=web")
             .unwrap();
-        assert_eq!(ssl, SslMode::Disable);
+        assert_eq!(
+            (cfg.get_ssl_mode(), verify),
+            (SslMode::Disable, tls::Verify::Nothing)
+        );
         assert_eq!(
             (
                 b.common.table_prefix.as_str(),
