@@ -197,6 +197,10 @@ async fn values_are_readable_with_psql() {
         "SET enable_seqscan = off; EXPLAIN SELECT key FROM authstore_entries WHERE expires_at <= 5 LIMIT 10",
     );
     assert!(plan.contains("authstore_entries_expires_at"), "{plan}");
+    let plan = q(
+        "SET enable_seqscan = off; EXPLAIN SELECT key FROM authstore_entries WHERE index_keys @> ARRAY['user:42']",
+    );
+    assert!(plan.contains("authstore_entries_index_keys"), "{plan}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use authstore::{PutOptions, Store};
@@ -37,10 +37,16 @@ impl Op {
     }
 }
 
-/// `AUTHSTORE_BENCH_OPS=get,take,incr,put,sqlite,pg`: which parts run (all when unset).
-pub(crate) fn selected(part: &str) -> bool {
-    let only = std::env::var("AUTHSTORE_BENCH_OPS").unwrap_or_default();
-    only.is_empty() || only.split(',').any(|o| o == part)
+/// `AUTHSTORE_BENCH_OPS=pg,sqlite,get,take,incr,put`: whether `op` of
+/// `part` (`pg` or `sqlite`) runs. Parts and operations filter separately;
+/// naming none of either kind selects all of that kind.
+pub(crate) fn selected(part: &str, op: Op) -> bool {
+    let list = std::env::var("AUTHSTORE_BENCH_OPS").unwrap_or_default();
+    let names: Vec<&str> = list.split(',').map(str::trim).collect();
+    let any_of = |set: &[&str]| names.iter().any(|n| set.contains(n));
+    let parts = ["pg", "sqlite"];
+    let ops = ["get", "take", "incr", "put"];
+    (!any_of(&parts) || names.contains(&part)) && (!any_of(&ops) || names.contains(&op.name()))
 }
 
 /// A store key: `s:` and the id as 7 digits, 9 bytes like the pgbench keys
@@ -104,6 +110,13 @@ impl Tally {
             .map_or(0.0, |&ns| f64::from(ns) / 1000.0)
     }
 
+    /// `"max X ms, N ops ≥ 1 ms"`: the tail beyond p99.
+    pub(crate) fn tail(&self) -> String {
+        let max = self.lat_ns.iter().max().copied().unwrap_or(0);
+        let slow = self.lat_ns.iter().filter(|&&ns| ns >= 1_000_000).count();
+        format!("max {:.1} ms, {slow} ops ≥ 1 ms", f64::from(max) / 1e6)
+    }
+
     pub(crate) fn push_latency(&mut self, began: Instant) {
         self.lat_ns
             .push(u32::try_from(began.elapsed().as_nanos()).unwrap_or(u32::MAX));
@@ -130,13 +143,18 @@ pub(crate) struct Loop {
 /// Runs `l.tasks` tasks of `l.op` on `store` for `secs`; returns the merged
 /// tally and the wall time from the start barrier to the last task's end.
 pub(crate) async fn timed(store: &Arc<dyn Store>, l: Loop, secs: f64) -> (Tally, Duration) {
+    // A new key sequence every run: a measured take must not replay the
+    // keys its warm-up already took.
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let run = RUNS.fetch_add(1, Relaxed);
     let stop = Arc::new(AtomicBool::new(false));
     let barrier = Arc::new(Barrier::new(l.tasks + 1));
     let handles: Vec<_> = (0..l.tasks)
         .map(|task| {
-            let (store, stop, barrier) = (Arc::clone(store), Arc::clone(&stop), Arc::clone(&barrier));
+            let (store, stop, barrier) =
+                (Arc::clone(store), Arc::clone(&stop), Arc::clone(&barrier));
             tokio::spawn(async move {
-                let mut rng = Rng::new(1 + task as u64 + 1000 * l.op as u64);
+                let mut rng = Rng::new(1 + task as u64 + 1000 * l.op as u64 + 1_000_000 * run);
                 let value = vec![VALUE_BYTE; VALUE_LEN];
                 let mut k = String::with_capacity(16);
                 let mut t = Tally::default();
@@ -164,7 +182,8 @@ pub(crate) async fn timed(store: &Arc<dyn Store>, l: Loop, secs: f64) -> (Tally,
                             }
                         }
                         Op::Put => {
-                            if let Err(e) = store.put(&k, &value, PutOptions::new().ttl(TTL)).await {
+                            if let Err(e) = store.put(&k, &value, PutOptions::new().ttl(TTL)).await
+                            {
                                 t.error(e);
                             }
                         }
@@ -273,6 +292,10 @@ fn field(f: &[u64], i: usize) -> u64 {
 
 /// CPU ticks of a server's process tree: the postmaster (with its reaped
 /// children) plus its live children. 0 for `None`.
+///
+/// Not exact while children exit: one reaped between reading the
+/// postmaster and scanning `/proc` is missed, so snapshot only when no
+/// connection is coming or going (see [`children`]).
 fn tree_ticks(root: Option<u32>) -> u64 {
     let Some(root) = root else { return 0 };
     let own = stat_fields(&format!("/proc/{root}/stat"));
@@ -290,8 +313,21 @@ fn tree_ticks(root: Option<u32>) -> u64 {
     ticks
 }
 
-/// Busy (non-idle, non-iowait) ticks of all CPUs from `/proc/stat`.
-fn busy_ticks() -> u64 {
+/// How many live children `root` has.
+pub(crate) fn children(root: Option<u32>) -> usize {
+    let Some(root) = root else { return 0 };
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| field(&stat_fields(&format!("/proc/{pid}/stat")), 1) == u64::from(root))
+        .count()
+}
+
+/// Busy (non-idle, non-iowait) ticks of all CPUs and context switches
+/// since boot, from `/proc/stat`.
+fn machine() -> (u64, u64) {
     let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let cpu = text.lines().next().unwrap_or_default();
     let f: Vec<u64> = cpu
@@ -299,7 +335,15 @@ fn busy_ticks() -> u64 {
         .skip(1)
         .map(|x| x.parse().unwrap_or(0))
         .collect();
-    f.iter().take(8).sum::<u64>() - field(&f, 3) - field(&f, 4)
+    let ctxt = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ctxt "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    (
+        f.iter().take(8).sum::<u64>() - field(&f, 3) - field(&f, 4),
+        ctxt,
+    )
 }
 
 /// CPU ticks at one moment: the server tree, this process and its reaped
@@ -309,23 +353,29 @@ pub(crate) struct CpuSnap {
     server: u64,
     client: u64,
     busy: u64,
+    ctxt: u64,
     at: Instant,
 }
 
 impl CpuSnap {
     pub(crate) fn now(server_root: Option<u32>) -> Self {
         let own = stat_fields("/proc/self/stat");
+        let (busy, ctxt) = machine();
         CpuSnap {
             server: tree_ticks(server_root),
             client: (11..15).map(|i| field(&own, i)).sum(),
-            busy: busy_ticks(),
+            busy,
+            ctxt,
             at: Instant::now(),
         }
     }
 
-    /// Cores used since `before`.
-    pub(crate) fn since(&self, before: &CpuSnap) -> Cores {
-        let secs = (self.at - before.at).as_secs_f64().max(1e-9);
+    /// Cores used since `before`, over `secs` (the run the snapshots
+    /// bracket; `None`: the time between them).
+    pub(crate) fn since(&self, before: &CpuSnap, secs: Option<f64>) -> Cores {
+        let secs = secs
+            .unwrap_or_else(|| (self.at - before.at).as_secs_f64())
+            .max(1e-9);
         let per = |t: u64| t as f64 / 100.0 / secs;
         let server = per(self.server - before.server);
         let client = per(self.client - before.client);
@@ -333,6 +383,7 @@ impl CpuSnap {
             server,
             client,
             other: per(self.busy - before.busy) - server - client,
+            switches: self.ctxt - before.ctxt,
         }
     }
 }
@@ -343,6 +394,8 @@ pub(crate) struct Cores {
     pub(crate) server: f64,
     pub(crate) client: f64,
     pub(crate) other: f64,
+    /// Context switches of the whole machine.
+    pub(crate) switches: u64,
 }
 
 impl Cores {
