@@ -4,6 +4,8 @@
 //!   [`Store`](authstore::Store) contract, and [`conformance_suite!`] to run
 //!   them all as `#[tokio::test]`s for a backend.
 //! - [`harness`]: private `redis-server` and PostgreSQL processes for tests.
+//! - [`modules`]: suites of the auth modules (sessions, CSRF, API tokens, …) and
+//!   [`modules_suite!`] to run them on a backend.
 //! - [`persistence`]: durability across a restart and races between two
 //!   stores on one database, for backends that persist.
 //!
@@ -19,6 +21,7 @@
 
 pub mod conformance;
 pub mod harness;
+pub mod modules;
 pub mod persistence;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -128,6 +131,44 @@ macro_rules! __conformance_tests {
                 let clock = ::authstore::FakeClock::new();
                 let store = ($open)($crate::unique_prefix(stringify!($check)), clock.clone()).await;
                 $crate::conformance::$check(&*store, &clock).await;
+            }
+        )*
+    };
+}
+
+/// Instantiates every auth-module check (sessions, CSRF, API tokens) as a
+/// `#[tokio::test]`, with the same `open` as [`conformance_suite!`].
+#[macro_export]
+macro_rules! modules_suite {
+    ($open:expr) => {
+        $crate::__module_tests!($open; session;
+            session_ids_are_random_hashed_and_redacted, session_concurrent_writers_conflict,
+            session_save_after_destroy_does_not_resurrect, session_idle_timeout_and_throttled_touch,
+            session_absolute_lifetime_caps_activity, session_login_regenerates_the_id,
+            session_concurrent_regenerate_has_one_winner, session_per_user_revocation,
+            session_max_per_user_evicts_the_oldest, session_size_limit_is_typed,
+            session_stats_count,
+        );
+        $crate::__module_tests!($open; csrf;
+            csrf_one_time_token_is_accepted_once, csrf_reusable_token_is_bound_and_expires,
+            csrf_session_token_ends_with_the_session,
+        );
+        $crate::__module_tests!($open; tokens;
+            tokens_verify_and_store_only_hashes, tokens_expire, tokens_list_and_revoke,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __module_tests {
+    ($open:expr; $module:ident; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let clock = ::authstore::FakeClock::new();
+                let store = ($open)($crate::unique_prefix(stringify!($check)), clock.clone()).await;
+                $crate::modules::$module::$check(store, clock).await;
             }
         )*
     };

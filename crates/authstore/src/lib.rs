@@ -34,6 +34,7 @@
 //! ```
 
 mod clock;
+pub mod csrf;
 mod decimal;
 mod error;
 mod ext;
@@ -45,11 +46,14 @@ mod open;
 pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub mod secret;
+pub mod session;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 mod store;
+pub mod tokens;
 mod types;
 
 pub use clock::{Clock, FakeClock, SharedClock, SystemClock};

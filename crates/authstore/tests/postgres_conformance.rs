@@ -37,3 +37,5 @@ async fn open(prefix: String, clock: FakeClock) -> Arc<dyn Store> {
 }
 
 authstore_testkit::conformance_suite!(open);
+
+authstore_testkit::modules_suite!(open);

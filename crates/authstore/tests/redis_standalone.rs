@@ -25,3 +25,5 @@ async fn open(prefix: String, _clock: FakeClock) -> Arc<dyn Store> {
 }
 
 authstore_testkit::conformance_suite!(open);
+
+authstore_testkit::modules_suite!(open);

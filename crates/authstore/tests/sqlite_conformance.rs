@@ -30,6 +30,8 @@ mod file {
     }
 
     authstore_testkit::conformance_suite!(open);
+
+    authstore_testkit::modules_suite!(open);
 }
 
 /// Each test gets its own in-memory database; stores it opens with other
@@ -65,4 +67,6 @@ mod memory {
     }
 
     authstore_testkit::conformance_suite!(open);
+
+    authstore_testkit::modules_suite!(open);
 }

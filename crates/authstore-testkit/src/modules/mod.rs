@@ -1,0 +1,5 @@
+//! Test suites of the auth modules, run on every backend with [`modules_suite!`](crate::modules_suite).
+
+pub mod csrf;
+pub mod session;
+pub mod tokens;
