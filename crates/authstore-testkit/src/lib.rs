@@ -4,7 +4,7 @@
 //!   [`Store`](authstore::Store) contract, and [`conformance_suite!`] to run
 //!   them all as `#[tokio::test]`s for a backend.
 //! - [`harness`]: private `redis-server` and PostgreSQL processes for tests.
-//! - [`modules`]: suites of the auth modules (sessions, CSRF, API tokens, …) and
+//! - [`modules`]: suites of the auth modules (sessions, CSRF, API tokens, credentials, audit) and
 //!   [`modules_suite!`] to run them on a backend.
 //! - [`persistence`]: durability across a restart and races between two
 //!   stores on one database, for backends that persist.
@@ -136,7 +136,7 @@ macro_rules! __conformance_tests {
     };
 }
 
-/// Instantiates every auth-module check (sessions, CSRF, API tokens) as a
+/// Instantiates every auth-module check (sessions, CSRF, API tokens, credentials, audit) as a
 /// `#[tokio::test]`, with the same `open` as [`conformance_suite!`].
 #[macro_export]
 macro_rules! modules_suite {
@@ -155,6 +155,13 @@ macro_rules! modules_suite {
         );
         $crate::__module_tests!($open; tokens;
             tokens_verify_and_store_only_hashes, tokens_expire, tokens_list_and_revoke,
+        );
+        $crate::__module_tests!($open; credentials;
+            credentials_register_and_authenticate, credentials_unknown_user_takes_the_same_path,
+            credentials_lockout_after_failures,
+        );
+        $crate::__module_tests!($open; audit;
+            audit_events_from_modules_are_queryable, audit_retention_and_disabled_sink,
         );
     };
 }

@@ -33,7 +33,9 @@
 //! # Ok(()) }
 //! ```
 
+pub mod audit;
 mod clock;
+pub mod credentials;
 pub mod csrf;
 mod decimal;
 mod error;

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{AuditEvent, AuditSink, NoAudit, Outcome, emit};
 use crate::clock::{Clock, SharedClock, SystemClock, millis_to_system_time};
 use crate::error::{Error, Result};
 use crate::ext::StoreExt;
@@ -135,6 +136,7 @@ impl std::fmt::Debug for IssuedToken {
 pub struct ApiTokens {
     store: Arc<dyn Store>,
     clock: SharedClock,
+    audit: Arc<dyn AuditSink>,
 }
 
 fn key_of(handle: &str) -> String {
@@ -156,7 +158,14 @@ impl ApiTokens {
         Self {
             store,
             clock: Arc::new(clock),
+            audit: Arc::new(NoAudit),
         }
+    }
+
+    /// Sends `token.issue` and `token.revoke` events to `sink`.
+    pub fn with_audit(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.audit = sink;
+        self
     }
 
     /// Issues a token. Its hash is written create-only, listed under the principal.
@@ -185,6 +194,13 @@ impl ApiTokens {
         self.store
             .put_json(&key_of(&handle), &info, options)
             .await?;
+        emit(&*self.audit, || {
+            AuditEvent::new("token.issue", Outcome::Success)
+                .user(&info.principal)
+                .resource(&handle)
+                .meta("scopes", info.scopes.clone())
+        })
+        .await;
         Ok(IssuedToken { token, info })
     }
 
@@ -245,7 +261,14 @@ impl ApiTokens {
         if handle.len() != 64 || !handle.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::InvalidArgument("a token handle is 64 hex digits"));
         }
-        self.store.delete(&key_of(handle)).await
+        let gone = self.store.delete(&key_of(handle)).await?;
+        if gone {
+            emit(&*self.audit, || {
+                AuditEvent::new("token.revoke", Outcome::Success).resource(handle)
+            })
+            .await;
+        }
+        Ok(gone)
     }
 
     /// Revokes every token of the principal; returns how many.

@@ -1,5 +1,7 @@
 //! Test suites of the auth modules, run on every backend with [`modules_suite!`](crate::modules_suite).
 
+pub mod audit;
+pub mod credentials;
 pub mod csrf;
 pub mod session;
 pub mod tokens;

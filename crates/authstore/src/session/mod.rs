@@ -36,6 +36,7 @@ use std::time::Duration;
 use record::{RECORD_VERSION, SessionRecord};
 pub use record::{Session, SessionHandle, SessionId, SessionInfo, SessionMeta, SessionUser};
 
+use crate::audit::{AuditEvent, AuditSink, NoAudit, Outcome, emit};
 use crate::clock::{Clock, SharedClock, SystemClock, duration_to_millis, millis_to_system_time};
 use crate::error::{Error, Result};
 use crate::ext::StoreExt;
@@ -100,6 +101,7 @@ pub struct SessionManager {
     clock: SharedClock,
     config: Arc<SessionConfig>,
     counts: Arc<Counts>,
+    audit: Arc<dyn AuditSink>,
 }
 
 fn user_index(user_id: &str) -> String {
@@ -120,7 +122,14 @@ impl SessionManager {
             clock: Arc::new(clock),
             config: Arc::new(config),
             counts: Arc::default(),
+            audit: Arc::new(NoAudit),
         }
+    }
+
+    /// Sends `session.create`, `session.login` and `session.revoke` events to `sink`.
+    pub fn with_audit(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.audit = sink;
+        self
     }
 
     /// The configuration.
@@ -177,6 +186,14 @@ impl SessionManager {
         };
         let session = self.insert_new(record, now).await?;
         self.counts.created.fetch_add(1, Ordering::Relaxed);
+        emit(&*self.audit, || {
+            let mut e = AuditEvent::new("session.create", Outcome::Success)
+                .resource(session.handle().as_str())
+                .client(session.meta().ip.clone(), session.meta().user_agent.clone());
+            e.user = session.user().map(|u| u.id.clone());
+            e
+        })
+        .await;
         if let (Some(max), Some(user)) = (self.config.max_per_user, session.user()) {
             self.evict_beyond(&user.id.clone(), max, &session.handle())
                 .await?;
@@ -307,6 +324,13 @@ impl SessionManager {
     pub async fn login(&self, session: &mut Session, user: SessionUser) -> Result<()> {
         session.record.user = Some(user.clone());
         self.regenerate(session).await?;
+        emit(&*self.audit, || {
+            AuditEvent::new("session.login", Outcome::Success)
+                .user(&user.id)
+                .resource(session.handle().as_str())
+                .client(session.meta().ip.clone(), session.meta().user_agent.clone())
+        })
+        .await;
         if let Some(max) = self.config.max_per_user {
             self.evict_beyond(&user.id, max, &session.handle()).await?;
         }
@@ -329,6 +353,10 @@ impl SessionManager {
         let gone = self.store.delete(&handle.key()).await?;
         if gone {
             self.counts.destroyed.fetch_add(1, Ordering::Relaxed);
+            emit(&*self.audit, || {
+                AuditEvent::new("session.revoke", Outcome::Success).resource(handle.as_str())
+            })
+            .await;
         }
         Ok(gone)
     }
@@ -372,6 +400,12 @@ impl SessionManager {
     pub async fn revoke_all(&self, user_id: &str) -> Result<u64> {
         let n = self.store.delete_index(&user_index(user_id)).await?;
         self.counts.destroyed.fetch_add(n, Ordering::Relaxed);
+        emit(&*self.audit, || {
+            AuditEvent::new("session.revoke_all", Outcome::Success)
+                .user(user_id)
+                .meta("count", n)
+        })
+        .await;
         Ok(n)
     }
 

@@ -18,6 +18,9 @@ use crate::sql::{
 /// single database.
 pub(crate) struct SqliteDriver {
     conn: Arc<Mutex<Connection>>,
+    /// In-memory databases never touch a disk, so statements run on the
+    /// calling task (microseconds) instead of a hand-off to the blocking pool.
+    inline: bool,
     sql: Arc<Vec<String>>,
     pub(super) tables: Tables,
 }
@@ -38,23 +41,28 @@ impl SqliteDriver {
             .collect()
     }
 
-    pub(super) fn new(conn: Connection, tables: Tables) -> Self {
+    pub(super) fn new(conn: Connection, tables: Tables, inline: bool) -> Self {
         let sql = Q::ALL
             .iter()
             .map(|q| statement(Dialect::Sqlite, &tables, *q))
             .collect();
         Self {
             conn: Arc::new(Mutex::new(conn)),
+            inline,
             sql: Arc::new(sql),
             tables,
         }
     }
 
-    /// Runs `job` on the connection in tokio's blocking pool.
+    /// Runs `job` on the connection: inline for an in-memory database, else
+    /// in tokio's blocking pool (a file statement may wait for the disk).
     async fn with_conn<T: Send + 'static>(
         &self,
         job: impl FnOnce(&mut Connection, &[String]) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        if self.inline {
+            return job(&mut self.conn.lock(), &self.sql);
+        }
         let conn = Arc::clone(&self.conn);
         let sql = Arc::clone(&self.sql);
         tokio::task::spawn_blocking(move || job(&mut conn.lock(), &sql))

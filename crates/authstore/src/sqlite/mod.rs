@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Driver: rusqlite with a bundled SQLite (no system library needed), its
-//! statements cached and run in tokio's blocking pool. It runs the same
+//! statements cached; for a file they run in tokio's blocking pool, for
+//! `sqlite::memory:` (no disk) on the calling task. It runs the same
 //! statements as the PostgreSQL backend (see `docs/ARCHITECTURE.md`); index
 //! keys live in a side table that triggers keep in step with the entries.
 //! Files use WAL journaling; `synchronous=normal` (the default) survives a
@@ -131,10 +132,11 @@ impl SqliteStoreBuilder {
         }
         let tables = Tables::new(None, &self.common.table_prefix)?;
         let (path, synchronous) = (self.path.clone(), self.synchronous);
+        let inline = path.is_none();
         let conn = tokio::task::spawn_blocking(move || connect(path, synchronous))
             .await
             .map_err(|e| Error::backend(BACKEND, e))??;
-        let driver = SqliteDriver::new(conn, tables);
+        let driver = SqliteDriver::new(conn, tables, inline);
         let inner =
             SqlStore::open(BACKEND, driver, self.common.clock, self.common.settings).await?;
         Ok(SqliteStore { inner })
