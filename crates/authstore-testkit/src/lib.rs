@@ -4,7 +4,7 @@
 //!   [`Store`](authstore::Store) contract, and [`conformance_suite!`] to run
 //!   them all as `#[tokio::test]`s for a backend.
 //! - [`harness`]: private `redis-server` and PostgreSQL processes for tests.
-//! - [`modules`]: suites of the auth modules (sessions, CSRF, API tokens, credentials, audit) and
+//! - [`modules`]: suites of the auth modules (sessions, CSRF, rate limits, API tokens, credentials, audit) and
 //!   [`modules_suite!`] to run them on a backend.
 //! - [`persistence`]: durability across a restart and races between two
 //!   stores on one database, for backends that persist.
@@ -20,9 +20,12 @@
 //! The test crate needs `tokio` (features `macros`, `rt-multi-thread`) as a dev-dependency.
 
 pub mod conformance;
+mod failing;
 pub mod harness;
 pub mod modules;
 pub mod persistence;
+
+pub use failing::UnavailableStore;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -136,7 +139,7 @@ macro_rules! __conformance_tests {
     };
 }
 
-/// Instantiates every auth-module check (sessions, CSRF, API tokens, credentials, audit) as a
+/// Instantiates every auth-module check (sessions, CSRF, rate limits, API tokens, credentials, audit) as a
 /// `#[tokio::test]`, with the same `open` as [`conformance_suite!`].
 #[macro_export]
 macro_rules! modules_suite {
@@ -163,6 +166,20 @@ macro_rules! modules_suite {
         $crate::__module_tests!($open; audit;
             audit_events_from_modules_are_queryable, audit_retention_and_disabled_sink,
         );
+        $crate::__module_tests!($open; ratelimit;
+            ratelimit_gcra_admits_exactly, ratelimit_fixed_window_admits_exactly,
+            ratelimit_sliding_window_weighs_the_previous_window, ratelimit_blocked_keys_skip_the_store,
+        );
+
+        /// Two store instances opened with the same prefix share the backend.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn ratelimit_two_stores_admit_exactly_the_limit() {
+            let clock = ::authstore::FakeClock::new();
+            let prefix = $crate::unique_prefix("ratelimit_two_stores");
+            let a = ($open)(prefix.clone(), clock.clone()).await;
+            let b = ($open)(prefix, clock.clone()).await;
+            $crate::modules::ratelimit::ratelimit_two_stores_admit_exactly_the_limit(a, b, clock).await;
+        }
     };
 }
 

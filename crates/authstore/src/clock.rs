@@ -87,6 +87,12 @@ impl Clock for FakeClock {
 /// A shared, type-erased clock as stores hold it.
 pub type SharedClock = Arc<dyn Clock>;
 
+impl Clock for SharedClock {
+    fn now_millis(&self) -> u64 {
+        (**self).now_millis()
+    }
+}
+
 /// Converts a duration to whole milliseconds, saturating at `u64::MAX`.
 pub(crate) fn duration_to_millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)

@@ -46,6 +46,7 @@ pub mod memory;
 mod open;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod ratelimit;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod secret;

@@ -3,5 +3,6 @@
 pub mod audit;
 pub mod credentials;
 pub mod csrf;
+pub mod ratelimit;
 pub mod session;
 pub mod tokens;

@@ -1,0 +1,79 @@
+//! [`UnavailableStore`]: a store that is always down, for testing what modules do when the backend fails.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use authstore::{
+    Capabilities, Counter, Entry, Error, ExpiryClock, GcraDecision, GcraParams, Health, PutOptions,
+    Result, ScanPage, Store, StoreStats,
+};
+
+/// Every operation fails with [`Error::Backend`] ("store unavailable"), as a
+/// store whose server is unreachable does. `health` reports not ok.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnavailableStore;
+
+fn down<T>() -> Result<T> {
+    Err(Error::backend("unavailable", "store unavailable"))
+}
+
+#[async_trait]
+impl Store for UnavailableStore {
+    fn backend(&self) -> &'static str {
+        "unavailable"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            expiry_clock: ExpiryClock::Injected,
+        }
+    }
+    fn prefix(&self) -> &str {
+        ""
+    }
+    async fn get(&self, _: &str) -> Result<Option<Entry>> {
+        down()
+    }
+    async fn put(&self, _: &str, _: &[u8], _: PutOptions) -> Result<u64> {
+        down()
+    }
+    async fn take(&self, _: &str) -> Result<Option<Entry>> {
+        down()
+    }
+    async fn delete(&self, _: &str) -> Result<bool> {
+        down()
+    }
+    async fn exists(&self, _: &str) -> Result<bool> {
+        down()
+    }
+    async fn touch(&self, _: &str, _: Duration) -> Result<bool> {
+        down()
+    }
+    async fn incr(&self, _: &str, _: i64, _: Option<Duration>) -> Result<Counter> {
+        down()
+    }
+    async fn gcra(&self, _: &str, _: GcraParams) -> Result<GcraDecision> {
+        down()
+    }
+    async fn list_index(&self, _: &str) -> Result<Vec<String>> {
+        down()
+    }
+    async fn delete_index(&self, _: &str) -> Result<u64> {
+        down()
+    }
+    async fn scan(&self, _: &str, _: Option<&str>, _: usize) -> Result<ScanPage> {
+        down()
+    }
+    async fn purge_expired(&self, _: usize) -> Result<u64> {
+        down()
+    }
+    async fn stats(&self) -> Result<StoreStats> {
+        down()
+    }
+    async fn health(&self) -> Health {
+        Health {
+            ok: false,
+            latency: Duration::ZERO,
+            detail: Some("store unavailable".into()),
+        }
+    }
+}

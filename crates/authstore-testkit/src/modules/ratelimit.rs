@@ -1,0 +1,162 @@
+//! Checks of [`authstore::ratelimit`] on any store: exact admissions per window for each algorithm, and exactness across two store instances.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use authstore::ratelimit::{Algorithm, Limit, RateLimiter};
+use authstore::{Clock, FakeClock, Store};
+
+use crate::conformance::{pass_time, run_parallel};
+
+/// Moves time (fake and, for server clocks, real) to the start of the next `period` window.
+async fn align(store: &dyn Store, clock: &FakeClock, period: Duration) {
+    let p = period.as_millis() as u64;
+    pass_time(
+        store,
+        clock,
+        Duration::from_millis(p - clock.now_millis() % p),
+    )
+    .await;
+}
+
+async fn admitted(limiter: &RateLimiter, key: &str, tries: usize) -> usize {
+    let mut n = 0;
+    for _ in 0..tries {
+        if limiter.check(key, 1).await.unwrap().allowed {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// GCRA admits the burst, then one request per emission interval; a refusal says when to retry.
+pub async fn ratelimit_gcra_admits_exactly(store: Arc<dyn Store>, clock: FakeClock) {
+    let limiter = RateLimiter::with_clock(
+        Arc::clone(&store),
+        Limit::per(5, Duration::from_secs(5)),
+        clock.clone(),
+    );
+    assert_eq!(admitted(&limiter, "k", 8).await, 5);
+    let refused = limiter.check("k", 1).await.unwrap();
+    assert!(!refused.allowed && refused.remaining == 0);
+    assert!(
+        refused.retry_after > Duration::from_millis(800)
+            && refused.retry_after <= Duration::from_secs(1)
+    );
+    assert_eq!(refused.limit.requests, 5);
+    pass_time(&*store, &clock, Duration::from_millis(1050)).await;
+    assert_eq!(
+        admitted(&limiter, "k", 3).await,
+        1,
+        "one interval frees one request"
+    );
+    assert_eq!(
+        admitted(&limiter, "other", 6).await,
+        5,
+        "keys are independent"
+    );
+}
+
+/// A fixed window admits exactly the limit per window; refusals do not consume.
+pub async fn ratelimit_fixed_window_admits_exactly(store: Arc<dyn Store>, clock: FakeClock) {
+    let period = Duration::from_secs(1);
+    let limiter = RateLimiter::with_clock(
+        Arc::clone(&store),
+        Limit::per(4, period).algorithm(Algorithm::FixedWindow),
+        clock.clone(),
+    );
+    align(&*store, &clock, period).await;
+    let first = limiter.check("k", 1).await.unwrap();
+    assert!(first.allowed && first.remaining == 3, "{first:?}");
+    assert_eq!(admitted(&limiter, "k", 10).await, 3);
+    let refused = limiter.check("k", 1).await.unwrap();
+    assert!(!refused.allowed && refused.retry_after <= period);
+    assert!(limiter.check("k", 4).await.map(|d| !d.allowed).unwrap());
+    align(&*store, &clock, period).await;
+    assert_eq!(
+        admitted(&limiter, "k", 10).await,
+        4,
+        "a new window, a full quota"
+    );
+}
+
+/// The sliding window weighs the previous window by how much of it still overlaps.
+pub async fn ratelimit_sliding_window_weighs_the_previous_window(
+    store: Arc<dyn Store>,
+    clock: FakeClock,
+) {
+    let period = Duration::from_secs(1);
+    let limiter = RateLimiter::with_clock(
+        Arc::clone(&store),
+        Limit::per(10, period).algorithm(Algorithm::SlidingWindow),
+        clock.clone(),
+    );
+    align(&*store, &clock, period).await;
+    assert_eq!(admitted(&limiter, "k", 15).await, 10);
+    align(&*store, &clock, period).await;
+    // Half-way through the next window the previous one counts 10 × 0.5 = 5.
+    pass_time(&*store, &clock, period / 2).await;
+    assert_eq!(admitted(&limiter, "k", 15).await, 5);
+}
+
+/// Two independent store instances on one backend, 50 concurrent tasks
+/// each, limit 100: exactly 100 requests are admitted in total.
+pub async fn ratelimit_two_stores_admit_exactly_the_limit(
+    a: Arc<dyn Store>,
+    b: Arc<dyn Store>,
+    clock: FakeClock,
+) {
+    for algorithm in [
+        Algorithm::Gcra,
+        Algorithm::FixedWindow,
+        Algorithm::SlidingWindow,
+    ] {
+        let limit = Limit::per(100, Duration::from_secs(3600)).algorithm(algorithm);
+        let la = RateLimiter::with_clock(Arc::clone(&a), limit, clock.clone());
+        let lb = RateLimiter::with_clock(Arc::clone(&b), limit, clock.clone());
+        let key = format!("shared-{algorithm:?}");
+        let allowed = run_parallel(100, |i| {
+            let (limiter, key) = (
+                if i % 2 == 0 { la.clone() } else { lb.clone() },
+                key.clone(),
+            );
+            async move {
+                let mut n = 0;
+                for _ in 0..3 {
+                    if limiter.check(&key, 1).await.unwrap().allowed {
+                        n += 1;
+                    }
+                }
+                n
+            }
+        });
+        assert_eq!(
+            allowed.iter().sum::<usize>(),
+            100,
+            "{algorithm:?}: exactly the limit across two stores"
+        );
+    }
+}
+
+/// Refused keys are answered from the process cache until their retry time.
+pub async fn ratelimit_blocked_keys_skip_the_store(store: Arc<dyn Store>, clock: FakeClock) {
+    let limiter = RateLimiter::with_clock(
+        Arc::clone(&store),
+        Limit::per(2, Duration::from_secs(2)),
+        clock.clone(),
+    )
+    .cache_blocked_keys(100);
+    assert_eq!(admitted(&limiter, "k", 3).await, 2);
+    // The store forgets the key; the cache still refuses without asking it.
+    store.delete("rl:k").await.unwrap();
+    assert!(!limiter.check("k", 1).await.unwrap().allowed);
+    assert!(
+        !store.exists("rl:k").await.unwrap(),
+        "the store was not consulted"
+    );
+    pass_time(&*store, &clock, Duration::from_millis(1100)).await;
+    assert!(
+        limiter.check("k", 1).await.unwrap().allowed,
+        "after retry_after the store decides again"
+    );
+}
