@@ -1,130 +1,110 @@
-//! The in-memory store used the way a web app uses it: a session with a TTL,
-//! a rate-limit counter, and a single-use token. Run: `cargo run --example quickstart`.
+//! Sessions, CSRF and rate limiting together on one store, as a web app uses them.
+//! Run: `cargo run --example quickstart`. Change the URL to `redis://…`,
+//! `postgres://…` or `sqlite://…` (with that cargo feature) and nothing else changes.
 
 use std::time::Duration;
 
-use authstore::{Error, GcraParams, PutOptions, StoreExt};
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Session {
-    user_id: String,
-    cart_items: u32,
-}
+use authstore::Error;
+use authstore::csrf::{self, OriginCheck, RequestParts};
+use authstore::ratelimit::{Limit, RateLimiter};
+use authstore::session::{SessionManager, SessionMeta, SessionUser};
+use authstore::tokens::{ApiTokens, NewToken};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    // The same line opens Redis or PostgreSQL once those backends are enabled.
+    // One store for every module.
     let store = authstore::open("memory://?max_entries=100000").await?;
     println!("opened a {} store", store.backend());
 
-    // 1. Log in: create a session (never overwriting an existing id), listed
-    //    under its user so we can find and revoke all of them later.
-    let ttl = Duration::from_secs(30 * 60);
-    let session = Session {
-        user_id: "user-42".into(),
-        cart_items: 0,
-    };
-    let opts = PutOptions::new()
-        .ttl(ttl)
-        .create_only()
-        .index("user:user-42");
-    let version = store.put_json("session:3f9a1c", &session, opts).await?;
-    println!("session created, version {version}, expires in {ttl:?}");
+    let sessions = SessionManager::new(store.clone());
+    let login_limit = RateLimiter::new(store.clone(), Limit::per(5, Duration::from_secs(60)));
+    let origin = OriginCheck::new().allow_origin("https://app.example.com");
 
-    // 2. A request changes the session; the version check catches a
-    //    concurrent writer instead of silently losing its update.
-    let mut current = store
-        .get_json::<Session>("session:3f9a1c")
-        .await?
-        .expect("just created");
-    current.value.cart_items += 1;
-    let opts = PutOptions::new()
-        .ttl(ttl)
-        .if_version(current.version)
-        .index("user:user-42");
-    let v2 = store
-        .put_json("session:3f9a1c", &current.value, opts)
+    // 1. A visitor arrives: an anonymous session, and a CSRF token for the login form.
+    let meta = SessionMeta {
+        ip: Some("203.0.113.7".into()),
+        user_agent: Some("Mozilla/5.0".into()),
+        device: Some("Firefox on Linux".into()),
+    };
+    let mut session = sessions.create(None, meta).await?;
+    let form_token = csrf::session_token(&mut session)?;
+    sessions.save(&mut session).await?;
+    println!("session {:?} created; CSRF token issued", session.handle());
+
+    // 2. The login POST: Fetch-Metadata check, CSRF token, rate limit, then log in.
+    let post = RequestParts {
+        method: "POST",
+        sec_fetch_site: Some("same-origin"),
+        origin: Some("https://app.example.com"),
+        host: Some("app.example.com"),
+    };
+    assert!(origin.check(&post).proceeds(), "same-origin POST passes");
+    let forged = RequestParts {
+        sec_fetch_site: Some("cross-site"),
+        origin: Some("https://evil.example"),
+        ..post
+    };
+    println!("cross-site POST: {:?}", origin.check(&forged));
+    assert!(csrf::verify_session_token(&session, &form_token));
+    let decision = login_limit.check("login:203.0.113.7", 1).await?;
+    println!(
+        "login attempt allowed: {} ({} left)",
+        decision.allowed, decision.remaining
+    );
+    let old_handle = session.handle();
+    sessions
+        .login(&mut session, SessionUser::new("user-42"))
         .await?;
-    let stale = PutOptions::new().ttl(ttl).if_version(current.version);
-    match store
-        .put_json("session:3f9a1c", &current.value, stale)
-        .await
-    {
-        Err(Error::VersionConflict {
-            expected, actual, ..
-        }) => {
-            println!(
-                "saved as version {v2}; a stale writer (expected {expected}, found {actual}) was refused"
-            )
-        }
+    println!(
+        "logged in: the id changed ({:?} -> {:?})",
+        old_handle,
+        session.handle()
+    );
+
+    // 3. A request changes the session; a stale concurrent copy is refused, not lost.
+    let mut a = sessions.load(session.id()).await?.expect("live");
+    let mut b = a.clone();
+    a.insert("cart", vec!["book"])?;
+    sessions.save(&mut a).await?;
+    b.insert("cart", vec!["pen"])?;
+    match sessions.save(&mut b).await {
+        Err(Error::VersionConflict { .. }) => println!(
+            "stale writer refused; the cart is {:?}",
+            a.get::<Vec<String>>("cart")?
+        ),
         other => panic!("expected a conflict, got {other:?}"),
     }
 
-    // 3. Rate limiting: 5 login attempts per minute per IP (GCRA), and a
-    //    plain fixed-window counter for comparison.
-    let limit = GcraParams::per_period(5, Duration::from_secs(60));
-    for attempt in 1..=6 {
-        let d = store.gcra("ratelimit:login:203.0.113.7", limit).await?;
+    // 4. Brute force: the sixth attempt in a minute is limited.
+    for attempt in 2..=6 {
+        let d = login_limit.check("login:203.0.113.7", 1).await?;
         println!(
-            "login attempt {attempt}: {} (remaining {}, retry after {:?})",
+            "login attempt {attempt}: {} (retry after {:?})",
             if d.allowed { "allowed" } else { "limited" },
-            d.remaining,
             d.retry_after
         );
     }
-    let hits = store
-        .incr("counter:api:user-42", 1, Some(Duration::from_secs(60)))
-        .await?;
-    println!(
-        "api counter = {} (window resets in {:?})",
-        hits.value,
-        hits.ttl.unwrap_or_default()
-    );
 
-    // 4. A single-use token (password reset, OAuth code): take() hands it out once.
-    store
-        .put(
-            "reset:9b2e",
-            b"user-42",
-            PutOptions::new().ttl(Duration::from_secs(900)),
+    // 5. An API token for scripts: shown once, stored only as a hash.
+    let tokens = ApiTokens::new(store.clone());
+    let issued = tokens
+        .issue(
+            NewToken::for_principal("user-42")
+                .scope("read")
+                .ttl(Duration::from_secs(86_400)),
         )
         .await?;
-    let first = store.take("reset:9b2e").await?;
-    let second = store.take("reset:9b2e").await?;
+    let who = tokens.verify(&issued.token).await?.expect("valid");
     println!(
-        "reset token: first use {}, second use {}",
-        if first.is_some() {
-            "accepted"
-        } else {
-            "rejected"
-        },
-        if second.is_some() {
-            "accepted"
-        } else {
-            "rejected"
-        }
+        "API token for {} with scopes {:?}",
+        who.principal, who.scopes
     );
 
-    // 5. Log out everywhere: one call removes every session of the user.
-    store
-        .put(
-            "session:77d0",
-            b"{}",
-            PutOptions::new().ttl(ttl).index("user:user-42"),
-        )
-        .await?;
-    println!(
-        "sessions of user-42: {:?}",
-        store.list_index("user:user-42").await?
-    );
-    let revoked = store.delete_index("user:user-42").await?;
-    println!("logged out everywhere: {revoked} sessions revoked");
-
-    let stats = store.stats().await?;
-    println!(
-        "stats: {} entries, {} hits, {} misses, {} sets, {} deletes",
-        stats.entries, stats.hits, stats.misses, stats.sets, stats.deletes
-    );
+    // 6. "Log out everywhere".
+    let devices = sessions.list_for_user("user-42").await?;
+    println!("{} session(s) for user-42; revoking all", devices.len());
+    sessions.revoke_all("user-42").await?;
+    assert!(sessions.load(session.id()).await?.is_none());
+    println!("done");
     Ok(())
 }

@@ -61,6 +61,10 @@ impl SqliteDriver {
         job: impl FnOnce(&mut Connection, &[String]) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         if self.inline {
+            // The statement never awaits, so spend tokio's cooperative budget:
+            // a loop of calls then yields now and then instead of starving
+            // the runtime's other tasks (timers included).
+            tokio::task::consume_budget().await;
             return job(&mut self.conn.lock(), &self.sql);
         }
         let conn = Arc::clone(&self.conn);
