@@ -169,6 +169,8 @@ macro_rules! modules_suite {
         $crate::__module_tests!($open; ratelimit;
             ratelimit_gcra_admits_exactly, ratelimit_fixed_window_admits_exactly,
             ratelimit_sliding_window_weighs_the_previous_window, ratelimit_blocked_keys_skip_the_store,
+            ratelimit_several_limits_are_all_or_nothing, ratelimit_blocks_escalate,
+            ratelimit_penalty_reward_and_quota,
         );
 
         /// Two store instances opened with the same prefix share the backend.

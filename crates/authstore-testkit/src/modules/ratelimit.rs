@@ -160,3 +160,106 @@ pub async fn ratelimit_blocked_keys_skip_the_store(store: Arc<dyn Store>, clock:
         "after retry_after the store decides again"
     );
 }
+
+/// Several limits on one key are all-or-nothing: a request refused by one
+/// consumes nothing from the others.
+pub async fn ratelimit_several_limits_are_all_or_nothing(store: Arc<dyn Store>, clock: FakeClock) {
+    let short = Limit::per(2, Duration::from_secs(1)).algorithm(Algorithm::FixedWindow);
+    let long = Limit::per(3, Duration::from_secs(3600)).algorithm(Algorithm::FixedWindow);
+    let limiter = RateLimiter::with_clock(Arc::clone(&store), short, clock.clone())
+        .with_limits(vec![short, long])
+        .unwrap();
+    align(&*store, &clock, Duration::from_secs(1)).await;
+    assert_eq!(
+        admitted(&limiter, "k", 5).await,
+        2,
+        "the per-second limit refuses the rest"
+    );
+    align(&*store, &clock, Duration::from_secs(1)).await;
+    // Refusals by the short limit took nothing from the long one: one more fits (2 + 1 = 3).
+    assert_eq!(admitted(&limiter, "k", 5).await, 1);
+    let refused = limiter.check("k", 1).await.unwrap();
+    assert_eq!(refused.limit, long, "the limit that decided");
+    let gcra_mix = RateLimiter::with_clock(Arc::clone(&store), short, clock.clone())
+        .with_limits(vec![short, Limit::per(3, Duration::from_secs(60))]);
+    assert!(
+        gcra_mix.is_err(),
+        "GCRA cannot join an all-or-nothing set yet"
+    );
+}
+
+/// Exceeding the limit blocks the key, longer for repeat offenders.
+pub async fn ratelimit_blocks_escalate(store: Arc<dyn Store>, clock: FakeClock) {
+    use authstore::ratelimit::Blocking;
+    let blocking = Blocking {
+        base: Duration::from_millis(400),
+        factor: 2,
+        max: Duration::from_secs(60),
+        memory: Duration::from_secs(3600),
+    };
+    let limiter = RateLimiter::with_clock(
+        Arc::clone(&store),
+        Limit::per(1, Duration::from_millis(100)),
+        clock.clone(),
+    )
+    .block_when_exceeded(blocking);
+    assert!(limiter.check("k", 1).await.unwrap().allowed);
+    let first = limiter.check("k", 1).await.unwrap();
+    assert!(
+        !first.allowed && first.retry_after >= Duration::from_millis(400),
+        "{first:?}"
+    );
+    pass_time(&*store, &clock, Duration::from_millis(200)).await;
+    assert!(
+        !limiter.check("k", 1).await.unwrap().allowed,
+        "still blocked, though the rate recovered"
+    );
+    pass_time(&*store, &clock, Duration::from_millis(300)).await;
+    assert!(
+        limiter.check("k", 1).await.unwrap().allowed,
+        "the block ended"
+    );
+    let second = limiter.check("k", 1).await.unwrap();
+    assert!(
+        !second.allowed && second.retry_after >= Duration::from_millis(800),
+        "escalated: {second:?}"
+    );
+}
+
+/// Penalty adds points and reward takes them off; a quota resolver gives keys their own limits.
+pub async fn ratelimit_penalty_reward_and_quota(store: Arc<dyn Store>, clock: FakeClock) {
+    let limit = Limit::per(3, Duration::from_secs(3600)).algorithm(Algorithm::FixedWindow);
+    let limiter = RateLimiter::with_clock(Arc::clone(&store), limit, clock.clone()).quota_resolver(
+        Arc::new(move |key: &str| {
+            key.starts_with("premium").then(|| {
+                vec![Limit::per(10, Duration::from_secs(3600)).algorithm(Algorithm::FixedWindow)]
+            })
+        }),
+    );
+    limiter.penalty("k", 2).await.unwrap();
+    assert_eq!(
+        admitted(&limiter, "k", 5).await,
+        1,
+        "the penalty used 2 of 3"
+    );
+    limiter.reward("k", 2).await.unwrap();
+    assert_eq!(
+        admitted(&limiter, "k", 5).await,
+        2,
+        "the reward gave 2 back"
+    );
+    assert_eq!(
+        admitted(&limiter, "premium-1", 12).await,
+        10,
+        "the resolver's quota"
+    );
+    let gcra = RateLimiter::with_clock(
+        Arc::clone(&store),
+        Limit::per(3, Duration::from_secs(60)),
+        clock,
+    );
+    assert!(
+        gcra.penalty("k", 1).await.is_err(),
+        "penalty needs a window algorithm"
+    );
+}

@@ -103,15 +103,49 @@ pub enum FailurePolicy {
 }
 
 /// Checks requests against a [`Limit`] per key. Cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RateLimiter {
     store: Arc<dyn Store>,
     local: Arc<dyn Store>,
     clock: SharedClock,
-    limit: Limit,
+    /// The limits every key gets unless the resolver says otherwise; the first is the primary.
+    limits: Arc<[Limit]>,
     prefix: Arc<str>,
     on_failure: FailurePolicy,
     blocked: Option<Arc<BlockedKeys>>,
+    blocking: Option<Blocking>,
+    resolver: Option<QuotaResolver>,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("store", &self.store)
+            .field("limits", &self.limits)
+            .field("namespace", &self.prefix)
+            .field("on_failure", &self.on_failure)
+            .field("blocking", &self.blocking)
+            .field("quota_resolver", &self.resolver.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Picks the limits of a key (e.g. by plan or tenant); `None` keeps the limiter's own.
+pub type QuotaResolver = Arc<dyn Fn(&str) -> Option<Vec<Limit>> + Send + Sync>;
+
+/// Blocking after the limit is exceeded: the key is refused for `base`,
+/// then `base × factor`, `base × factor²`, … (at most `max`) for each
+/// further refusal while earlier ones are remembered (`memory`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blocking {
+    /// The first block.
+    pub base: Duration,
+    /// Growth per repeated offence (1 = no escalation).
+    pub factor: u32,
+    /// The longest block.
+    pub max: Duration,
+    /// How long an offence counts towards escalation.
+    pub memory: Duration,
 }
 
 impl RateLimiter {
@@ -132,11 +166,37 @@ impl RateLimiter {
             store,
             local: Arc::new(local),
             clock,
-            limit,
+            limits: Arc::from(vec![limit]),
             prefix: "rl:".into(),
             on_failure: FailurePolicy::Error,
             blocked: None,
+            blocking: None,
+            resolver: None,
         }
+    }
+
+    /// Several limits on every key (e.g. 10 per second and 100 per minute),
+    /// checked all-or-nothing: a request refused by one consumes nothing
+    /// from the others. Window algorithms only.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for no limits or a GCRA limit among several.
+    pub fn with_limits(mut self, limits: Vec<Limit>) -> Result<Self> {
+        check_limits(&limits)?;
+        self.limits = Arc::from(limits);
+        Ok(self)
+    }
+
+    /// Blocks keys that exceed the limit, escalating for repeat offenders.
+    pub fn block_when_exceeded(mut self, blocking: Blocking) -> Self {
+        self.blocking = Some(blocking);
+        self
+    }
+
+    /// Picks each key's limits (a per-key quota); the result is checked like [`with_limits`](Self::with_limits).
+    pub fn quota_resolver(mut self, resolver: QuotaResolver) -> Self {
+        self.resolver = Some(resolver);
+        self
     }
 
     /// Key namespace of this limiter's state (default `rl:`); give each limiter its own.
@@ -162,9 +222,50 @@ impl RateLimiter {
         self
     }
 
-    /// The limit.
+    /// The primary limit.
     pub fn limit(&self) -> Limit {
-        self.limit
+        self.limits[0]
+    }
+
+    fn limits_for(&self, key: &str) -> Result<Arc<[Limit]>> {
+        match self.resolver.as_ref().and_then(|r| r(key)) {
+            Some(limits) => {
+                check_limits(&limits)?;
+                Ok(Arc::from(limits))
+            }
+            None => Ok(Arc::clone(&self.limits)),
+        }
+    }
+
+    /// Adds `points` to the key's count in every window limit (punish a bad request).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a GCRA limit; store errors.
+    pub async fn penalty(&self, key: &str, points: u32) -> Result<()> {
+        self.adjust(key, i64::from(points)).await
+    }
+
+    /// Takes `points` off the key's count in every window limit (reward a good request).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a GCRA limit; store errors.
+    pub async fn reward(&self, key: &str, points: u32) -> Result<()> {
+        self.adjust(key, -i64::from(points)).await
+    }
+
+    async fn adjust(&self, key: &str, delta: i64) -> Result<()> {
+        let limits = self.limits_for(key)?;
+        if limits.iter().any(|l| l.algorithm == Algorithm::Gcra) {
+            return Err(Error::InvalidArgument(
+                "penalty and reward need a window algorithm",
+            ));
+        }
+        let now = self.clock.now_millis();
+        for (i, limit) in limits.iter().enumerate() {
+            let (counter, ttl, _, _) = self.window_slot(key, i, limit, now);
+            self.store.incr(&counter, delta, Some(ttl)).await?;
+        }
+        Ok(())
     }
 
     /// Checks a request of `cost` units for `key`, spending them if allowed.
@@ -173,7 +274,8 @@ impl RateLimiter {
     /// [`Error::InvalidArgument`] for a cost above the limit; store errors
     /// under [`FailurePolicy::Error`].
     pub async fn check(&self, key: &str, cost: u32) -> Result<Decision> {
-        if cost > self.limit.requests {
+        let limits = self.limits_for(key)?;
+        if limits.iter().any(|l| cost > l.requests) {
             return Err(Error::InvalidArgument("cost exceeds the limit"));
         }
         let now = self.clock.now_millis();
@@ -181,9 +283,18 @@ impl RateLimiter {
             && let Some(until) = blocked.blocked_until(key, now)
         {
             let retry_after = Duration::from_millis(until - now);
-            return Ok(self.refused(retry_after, retry_after, false));
+            return Ok(self.refused(limits[0], retry_after, retry_after, false));
         }
-        let decision = match self.decide(&*self.store, key, cost, now).await {
+        if self.blocking.is_some()
+            && let Some(entry) = self
+                .store
+                .get(&format!("{}block:{key}", self.prefix))
+                .await?
+        {
+            let left = entry.ttl_at(self.clock.now()).unwrap_or(Duration::ZERO);
+            return Ok(self.refused(limits[0], left, left, false));
+        }
+        let decision = match self.decide(&*self.store, key, cost, now, &limits).await {
             Ok(d) => d,
             Err(e) => match self.on_failure {
                 FailurePolicy::Error => return Err(e),
@@ -192,77 +303,186 @@ impl RateLimiter {
                     remaining: 0,
                     reset_after: Duration::ZERO,
                     retry_after: Duration::ZERO,
-                    limit: self.limit,
+                    limit: limits[0],
                     degraded: true,
                 },
-                FailurePolicy::Closed => Decision {
-                    degraded: true,
-                    ..self.refused(self.limit.period, self.limit.period, true)
-                },
+                FailurePolicy::Closed => {
+                    self.refused(limits[0], limits[0].period, limits[0].period, true)
+                }
                 FailurePolicy::Local => Decision {
                     degraded: true,
-                    ..self.decide(&*self.local, key, cost, now).await?
+                    ..self.decide(&*self.local, key, cost, now, &limits).await?
                 },
             },
         };
-        if let Some(blocked) = &self.blocked
-            && !decision.allowed
-            && !decision.degraded
-        {
-            blocked.block(key, now + duration_to_millis(decision.retry_after), now);
+        let mut decision = decision;
+        if !decision.allowed && !decision.degraded {
+            if let Some(blocking) = self.blocking {
+                let block = self.block(key, blocking).await?;
+                decision.retry_after = decision.retry_after.max(block);
+                decision.reset_after = decision.reset_after.max(block);
+            }
+            if let Some(blocked) = &self.blocked {
+                blocked.block(key, now + duration_to_millis(decision.retry_after), now);
+            }
         }
         Ok(decision)
     }
 
-    fn refused(&self, retry_after: Duration, reset_after: Duration, degraded: bool) -> Decision {
+    /// Records an offence and blocks the key for the escalated duration; returns it.
+    async fn block(&self, key: &str, blocking: Blocking) -> Result<Duration> {
+        let strikes = self
+            .store
+            .incr(
+                &format!("{}strikes:{key}", self.prefix),
+                1,
+                Some(blocking.memory),
+            )
+            .await?
+            .value;
+        let exponent = u32::try_from(strikes.saturating_sub(1))
+            .unwrap_or(u32::MAX)
+            .min(32);
+        let factor = blocking.factor.max(1).saturating_pow(exponent);
+        let block = blocking.base.saturating_mul(factor).min(blocking.max);
+        if !block.is_zero() {
+            let options = crate::types::PutOptions::new().ttl(block);
+            self.store
+                .put(&format!("{}block:{key}", self.prefix), b"blocked", options)
+                .await?;
+        }
+        Ok(block)
+    }
+
+    fn refused(
+        &self,
+        limit: Limit,
+        retry_after: Duration,
+        reset_after: Duration,
+        degraded: bool,
+    ) -> Decision {
         Decision {
             allowed: false,
             remaining: 0,
             reset_after,
             retry_after,
-            limit: self.limit,
+            limit,
             degraded,
         }
     }
 
-    async fn decide(&self, store: &dyn Store, key: &str, cost: u32, now: u64) -> Result<Decision> {
-        match self.limit.algorithm {
-            Algorithm::Gcra => self.gcra(store, key, cost).await,
-            Algorithm::FixedWindow | Algorithm::SlidingWindow => {
-                self.window(store, key, cost, now).await
+    async fn decide(
+        &self,
+        store: &dyn Store,
+        key: &str,
+        cost: u32,
+        now: u64,
+        limits: &[Limit],
+    ) -> Result<Decision> {
+        match limits {
+            [limit] if limit.algorithm == Algorithm::Gcra => {
+                self.gcra(store, key, cost, *limit).await
             }
+            _ => self.windows(store, key, cost, now, limits).await,
         }
     }
 
-    async fn gcra(&self, store: &dyn Store, key: &str, cost: u32) -> Result<Decision> {
-        let params = GcraParams::per_period(self.limit.requests, self.limit.period).cost(cost);
+    async fn gcra(
+        &self,
+        store: &dyn Store,
+        key: &str,
+        cost: u32,
+        limit: Limit,
+    ) -> Result<Decision> {
+        let params = GcraParams::per_period(limit.requests, limit.period).cost(cost);
         let d = store.gcra(&format!("{}{key}", self.prefix), params).await?;
         Ok(Decision {
             allowed: d.allowed,
             remaining: d.remaining,
             reset_after: d.reset_after,
             retry_after: d.retry_after,
-            limit: self.limit,
+            limit,
             degraded: false,
         })
     }
 
-    /// Window counting: `incr` the current window's counter (atomic), decide,
-    /// and give the cost back if refused.
-    async fn window(&self, store: &dyn Store, key: &str, cost: u32, now: u64) -> Result<Decision> {
-        let period = duration_to_millis(self.limit.period).max(1);
+    /// The counter key, its TTL, the window index and the time into it, for limit `i`.
+    fn window_slot(
+        &self,
+        key: &str,
+        i: usize,
+        limit: &Limit,
+        now: u64,
+    ) -> (String, Duration, u64, u64) {
+        let period = duration_to_millis(limit.period).max(1);
         let index = now / period;
-        let elapsed = now % period;
-        let counter = |i: u64| format!("{}{key}@{i}", self.prefix);
+        // The first limit keeps the plain name, so a single-limit key reads `rl:<key>@<window>`.
+        let counter = match i {
+            0 => format!("{}{key}@{index}", self.prefix),
+            _ => format!("{}{key}#{i}@{index}", self.prefix),
+        };
         // A window's counter lives two periods, long enough to weigh it as the previous one.
-        let ttl = Duration::from_millis(period * 2);
-        let current = store
-            .incr(&counter(index), i64::from(cost), Some(ttl))
-            .await?
-            .value;
-        let previous_weight = match self.limit.algorithm {
+        (
+            counter,
+            Duration::from_millis(period * 2),
+            index,
+            now % period,
+        )
+    }
+
+    /// Window limits, all-or-nothing: count the request in every window;
+    /// if any refuses, give every count back.
+    async fn windows(
+        &self,
+        store: &dyn Store,
+        key: &str,
+        cost: u32,
+        now: u64,
+        limits: &[Limit],
+    ) -> Result<Decision> {
+        let mut counted = Vec::with_capacity(limits.len());
+        let mut verdict: Option<Decision> = None;
+        for (i, limit) in limits.iter().enumerate() {
+            let (counter, ttl, index, elapsed) = self.window_slot(key, i, limit, now);
+            let d = self
+                .window(store, key, i, *limit, cost, &counter, ttl, index, elapsed)
+                .await?;
+            counted.push((counter, ttl));
+            if !d.allowed {
+                // Refused: give the units back so a refusal consumes nothing.
+                for (counter, ttl) in counted {
+                    store.incr(&counter, -i64::from(cost), Some(ttl)).await?;
+                }
+                return Ok(d);
+            }
+            verdict = Some(match verdict {
+                Some(v) if v.remaining <= d.remaining => v,
+                _ => d,
+            });
+        }
+        verdict.ok_or(Error::InvalidArgument("a limiter needs at least one limit"))
+    }
+
+    /// One window limit: `incr` the current window's counter (atomic) and decide.
+    #[allow(clippy::too_many_arguments)]
+    async fn window(
+        &self,
+        store: &dyn Store,
+        key: &str,
+        i: usize,
+        limit: Limit,
+        cost: u32,
+        counter: &str,
+        ttl: Duration,
+        index: u64,
+        elapsed: u64,
+    ) -> Result<Decision> {
+        let period = duration_to_millis(limit.period).max(1);
+        let current = store.incr(counter, i64::from(cost), Some(ttl)).await?.value;
+        let previous_weight = match limit.algorithm {
             Algorithm::SlidingWindow if index > 0 => {
-                let previous = match store.get(&counter(index - 1)).await? {
+                let (previous_key, ..) = self.window_slot(key, i, &limit, (index - 1) * period);
+                let previous = match store.get(&previous_key).await? {
                     Some(e) => crate::decimal::canonical_i64(&e.value).unwrap_or(0),
                     None => 0,
                 };
@@ -270,23 +490,30 @@ impl RateLimiter {
             }
             _ => 0.0,
         };
-        let limit = f64::from(self.limit.requests);
         let used = previous_weight + current as f64;
         let reset_after = Duration::from_millis(period - elapsed);
-        if used <= limit {
+        if used <= f64::from(limit.requests) {
             return Ok(Decision {
                 allowed: true,
-                remaining: (limit - used).floor() as u32,
+                remaining: (f64::from(limit.requests) - used).floor() as u32,
                 reset_after,
                 retry_after: Duration::ZERO,
-                limit: self.limit,
+                limit,
                 degraded: false,
             });
         }
-        // Refused: give the units back so a refusal consumes nothing.
-        store
-            .incr(&counter(index), -i64::from(cost), Some(ttl))
-            .await?;
-        Ok(self.refused(reset_after, reset_after, false))
+        Ok(self.refused(limit, reset_after, reset_after, false))
     }
+}
+
+fn check_limits(limits: &[Limit]) -> Result<()> {
+    if limits.is_empty() {
+        return Err(Error::InvalidArgument("a limiter needs at least one limit"));
+    }
+    if limits.len() > 1 && limits.iter().any(|l| l.algorithm == Algorithm::Gcra) {
+        return Err(Error::InvalidArgument(
+            "several limits on one key are checked all-or-nothing with window algorithms only",
+        ));
+    }
+    Ok(())
 }
