@@ -19,6 +19,8 @@
 )]
 //! - [`open`]: a store from a URL such as `memory://?max_entries=100000`.
 //! - [`Clock`], [`SystemClock`], [`FakeClock`]: injected time.
+//! - Modules written once on the trait: [`session`], [`csrf`], [`ratelimit`],
+//!   [`tokens`], [`credentials`], [`audit`]; [`secret`] has their random ids and digests.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> authstore::Result<()> {
