@@ -227,14 +227,23 @@ impl RateLimiter {
         self.limits[0]
     }
 
-    fn limits_for(&self, key: &str) -> Result<Arc<[Limit]>> {
+    /// The key's limits: borrowed on the hot path (no shared refcount to bump).
+    fn limits_for(&self, key: &str) -> Result<std::borrow::Cow<'_, [Limit]>> {
         match self.resolver.as_ref().and_then(|r| r(key)) {
             Some(limits) => {
                 check_limits(&limits)?;
-                Ok(Arc::from(limits))
+                Ok(std::borrow::Cow::Owned(limits))
             }
-            None => Ok(Arc::clone(&self.limits)),
+            None => Ok(std::borrow::Cow::Borrowed(&self.limits)),
         }
+    }
+
+    /// `namespace + key`, built without the formatting machinery.
+    fn state_key(&self, key: &str) -> String {
+        let mut k = String::with_capacity(self.prefix.len() + key.len());
+        k.push_str(&self.prefix);
+        k.push_str(key);
+        k
     }
 
     /// Adds `points` to the key's count in every window limit (punish a bad request).
@@ -278,7 +287,14 @@ impl RateLimiter {
         if limits.iter().any(|l| cost > l.requests) {
             return Err(Error::InvalidArgument("cost exceeds the limit"));
         }
-        let now = self.clock.now_millis();
+        // GCRA alone reads time in the store; read the clock only when something here needs it.
+        let needs_now =
+            self.blocked.is_some() || limits.iter().any(|l| l.algorithm != Algorithm::Gcra);
+        let now = if needs_now {
+            self.clock.now_millis()
+        } else {
+            0
+        };
         if let Some(blocked) = &self.blocked
             && let Some(until) = blocked.blocked_until(key, now)
         {
@@ -395,7 +411,7 @@ impl RateLimiter {
         limit: Limit,
     ) -> Result<Decision> {
         let params = GcraParams::per_period(limit.requests, limit.period).cost(cost);
-        let d = store.gcra(&format!("{}{key}", self.prefix), params).await?;
+        let d = store.gcra(&self.state_key(key), params).await?;
         Ok(Decision {
             allowed: d.allowed,
             remaining: d.remaining,
