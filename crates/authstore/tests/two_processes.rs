@@ -40,6 +40,9 @@ async fn hammer(store: Arc<dyn Store>, key: &str, algorithm: Algorithm, at_ms: u
         store,
         Limit::per(LIMIT, Duration::from_secs(3600)).algorithm(algorithm),
     );
+    // Warm the connection up (a no-cost query), then start together with the other process.
+    limiter.check("warm-up", 0).await.expect("warm-up");
+    start_at(at_ms).await;
     let tasks: Vec<_> = (0..TASKS)
         .map(|_| {
             let (limiter, key) = (limiter.clone(), key.to_owned());
