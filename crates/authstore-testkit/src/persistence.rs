@@ -137,3 +137,35 @@ pub async fn two_stores_race(a: &dyn Store, b: &dyn Store) {
         N as i64
     );
 }
+
+/// With a background sweeper running (short interval, small batches), 30
+/// expired entries of 40 are physically removed, leaving the 10 live ones,
+/// and counted as expirations. `clock` must be the store's clock.
+///
+/// # Panics
+/// If the rows are not removed within 10 s.
+pub async fn sweeper_removes_expired_rows(store: &dyn Store, clock: &authstore::FakeClock) {
+    for i in 0..40 {
+        let ttl = Duration::from_secs(if i < 30 { 1 } else { 3600 });
+        store
+            .put(&format!("s:{i}"), b"v", PutOptions::new().ttl(ttl))
+            .await
+            .expect("put");
+    }
+    clock.advance(Duration::from_secs(2));
+    let started = std::time::Instant::now();
+    loop {
+        // `entries` counts stored rows, purged or not: it drops only when the sweeper deletes.
+        let stats = store.stats().await.expect("stats");
+        if stats.entries == 10 {
+            assert_eq!(stats.expirations, 30, "every removal counted");
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the sweeper left {} rows",
+            stats.entries
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -77,13 +77,15 @@ impl<D: Driver> SqlStore<D> {
         }))
     }
 
+    /// Runs `q` with `$1 key, $2 now`.
+    async fn key_statement(&self, q: Q, key: &str) -> Result<Vec<super::Row>> {
+        self.driver().query(q, self.key_now(key, self.now())).await
+    }
+
     /// Runs `q` (`$1 key, $2 now`), which returns at most one entry row.
     async fn entry_statement(&self, q: Q, key: &str) -> Result<Option<Entry>> {
         validate_key(key)?;
-        let rows = self
-            .driver()
-            .query(q, self.key_now(key, self.now()))
-            .await?;
+        let rows = self.key_statement(q, key).await?;
         rows.first()
             .map(|row| decode_entry(key, row, 0))
             .transpose()
@@ -159,10 +161,7 @@ impl<D: Driver> SqlStore<D> {
 
     pub(crate) async fn delete(&self, key: &str) -> Result<bool> {
         validate_key(key)?;
-        let rows = self
-            .driver()
-            .query(Q::Delete, self.key_now(key, self.now()))
-            .await?;
+        let rows = self.key_statement(Q::Delete, key).await?;
         let live = rows
             .iter()
             .any(|r| r.first().and_then(Cell::int) == Some(1));
@@ -174,10 +173,7 @@ impl<D: Driver> SqlStore<D> {
 
     pub(crate) async fn exists(&self, key: &str) -> Result<bool> {
         validate_key(key)?;
-        let rows = self
-            .driver()
-            .query(Q::Exists, self.key_now(key, self.now()))
-            .await?;
+        let rows = self.key_statement(Q::Exists, key).await?;
         Ok(!rows.is_empty())
     }
 
