@@ -148,6 +148,14 @@ pub enum Error {
         /// The URL scheme.
         scheme: String,
     },
+    /// A compare-and-set update lost to concurrent writers `attempts` times in a row and gave up. Nothing changed.
+    #[error("gave up on {key:?} after losing {attempts} write races to concurrent updates")]
+    Contended {
+        /// The key.
+        key: String,
+        /// How many attempts were made.
+        attempts: u32,
+    },
     /// The operation did not finish within its deadline.
     #[error("{backend}: operation timed out after {after:?}")]
     Timeout {

@@ -106,15 +106,26 @@ pub async fn ratelimit_two_stores_admit_exactly_the_limit(
     b: Arc<dyn Store>,
     clock: FakeClock,
 ) {
-    for algorithm in [
-        Algorithm::Gcra,
-        Algorithm::FixedWindow,
-        Algorithm::SlidingWindow,
-    ] {
-        let limit = Limit::per(100, Duration::from_secs(3600)).algorithm(algorithm);
-        let la = RateLimiter::with_clock(Arc::clone(&a), limit, clock.clone());
-        let lb = RateLimiter::with_clock(Arc::clone(&b), limit, clock.clone());
-        let key = format!("shared-{algorithm:?}");
+    let hour = Duration::from_secs(3600);
+    let cases = [
+        vec![Limit::per(100, hour)],
+        vec![Limit::per(100, hour).algorithm(Algorithm::FixedWindow)],
+        vec![Limit::per(100, hour).algorithm(Algorithm::SlidingWindow)],
+        // Several limits: one entry replaced by compare-and-set.
+        vec![
+            Limit::per(1000, hour).algorithm(Algorithm::FixedWindow),
+            Limit::per(100, hour),
+        ],
+    ];
+    for (case, limits) in cases.into_iter().enumerate() {
+        let limiter = |store: &Arc<dyn Store>| {
+            RateLimiter::with_clock(Arc::clone(store), limits[0], clock.clone())
+                .with_limits(limits.clone())
+                .unwrap()
+        };
+        let (la, lb) = (limiter(&a), limiter(&b));
+        let algorithm = limits.iter().map(|l| l.algorithm).collect::<Vec<_>>();
+        let key = format!("shared-{case}");
         let allowed = run_parallel(100, |i| {
             let (limiter, key) = (
                 if i % 2 == 0 { la.clone() } else { lb.clone() },
@@ -162,7 +173,7 @@ pub async fn ratelimit_blocked_keys_skip_the_store(store: Arc<dyn Store>, clock:
 }
 
 /// Several limits on one key are all-or-nothing: a request refused by one
-/// consumes nothing from the others.
+/// consumes nothing from the others, whatever their algorithms.
 pub async fn ratelimit_several_limits_are_all_or_nothing(store: Arc<dyn Store>, clock: FakeClock) {
     let short = Limit::per(2, Duration::from_secs(1)).algorithm(Algorithm::FixedWindow);
     let long = Limit::per(3, Duration::from_secs(3600)).algorithm(Algorithm::FixedWindow);
@@ -180,11 +191,36 @@ pub async fn ratelimit_several_limits_are_all_or_nothing(store: Arc<dyn Store>, 
     assert_eq!(admitted(&limiter, "k", 5).await, 1);
     let refused = limiter.check("k", 1).await.unwrap();
     assert_eq!(refused.limit, long, "the limit that decided");
-    let gcra_mix = RateLimiter::with_clock(Arc::clone(&store), short, clock.clone())
-        .with_limits(vec![short, Limit::per(3, Duration::from_secs(60))]);
+
+    // GCRA joins the set: 2 per 10 s (one unit back every 5 s), and at most 1 per second.
+    let smooth = Limit::per(2, Duration::from_secs(10));
+    let per_second = Limit::per(1, Duration::from_secs(1)).algorithm(Algorithm::FixedWindow);
+    let mixed = RateLimiter::with_clock(Arc::clone(&store), smooth, clock.clone())
+        .namespace("mix:")
+        .unwrap()
+        .with_limits(vec![smooth, per_second])
+        .unwrap();
+    align(&*store, &clock, Duration::from_secs(10)).await;
+    assert_eq!(
+        admitted(&mixed, "k", 5).await,
+        1,
+        "the per-second window refuses the rest"
+    );
+    assert_eq!(mixed.check("k", 1).await.unwrap().limit, per_second);
+    pass_time(&*store, &clock, Duration::from_secs(1)).await;
+    // Had any of the 5 refusals spent a GCRA unit, none would be left now.
     assert!(
-        gcra_mix.is_err(),
-        "GCRA cannot join an all-or-nothing set yet"
+        mixed.check("k", 1).await.unwrap().allowed,
+        "GCRA's second unit is still there"
+    );
+    pass_time(&*store, &clock, Duration::from_secs(1)).await;
+    let refused = mixed.check("k", 1).await.unwrap();
+    assert!(!refused.allowed);
+    assert_eq!(refused.limit, smooth, "now GCRA decides");
+    assert_eq!(
+        refused.retry_after,
+        Duration::from_secs(3),
+        "its next unit is back 5 s after the second one was spent"
     );
 }
 

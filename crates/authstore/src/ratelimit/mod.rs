@@ -18,8 +18,11 @@
 //! count with `incr`, which is atomic everywhere: every request gets a
 //! distinct count, so exactly `limit` requests per window are admitted
 //! however many clients race, across processes. A refused request's count
-//! is given back, so refusals do not consume the quota.
+//! is given back, so refusals do not consume the quota. Several limits on
+//! one key keep all their state in one entry replaced by compare-and-set
+//! (see `combined`), so they are decided together and atomically.
 
+mod combined;
 mod local;
 
 use std::sync::Arc;
@@ -86,6 +89,32 @@ pub struct Decision {
     pub limit: Limit,
     /// True when the store failed and the failure policy decided.
     pub degraded: bool,
+}
+
+impl Decision {
+    fn from_gcra(d: crate::types::GcraDecision, limit: Limit) -> Self {
+        Self {
+            allowed: d.allowed,
+            remaining: d.remaining,
+            reset_after: d.reset_after,
+            retry_after: d.retry_after,
+            limit,
+            degraded: false,
+        }
+    }
+
+    /// A window limit's verdict on `used` units (fractional for a sliding window).
+    fn from_window(limit: Limit, used: f64, reset_after: Duration) -> Self {
+        let allowed = used <= f64::from(limit.requests);
+        Self {
+            allowed,
+            remaining: (f64::from(limit.requests) - used).max(0.0).floor() as u32,
+            reset_after,
+            retry_after: if allowed { Duration::ZERO } else { reset_after },
+            limit,
+            degraded: false,
+        }
+    }
 }
 
 /// What to do when the store fails.
@@ -176,11 +205,17 @@ impl RateLimiter {
     }
 
     /// Several limits on every key (e.g. 10 per second and 100 per minute),
-    /// checked all-or-nothing: a request refused by one consumes nothing
-    /// from the others. Window algorithms only.
+    /// of any algorithms, checked all-or-nothing: a request refused by one
+    /// consumes nothing from the others.
+    ///
+    /// Their state is one entry, replaced by compare-and-set on its version:
+    /// two store round trips per check rather than one, and a check that
+    /// loses a race to a concurrent one on the same key starts again (after
+    /// [`combined::MAX_ATTEMPTS`] lost races it fails with
+    /// [`Error::Contended`]).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for no limits or a GCRA limit among several.
+    /// [`Error::InvalidArgument`] for no limits.
     pub fn with_limits(mut self, limits: Vec<Limit>) -> Result<Self> {
         check_limits(&limits)?;
         self.limits = Arc::from(limits);
@@ -269,11 +304,14 @@ impl RateLimiter {
                 "penalty and reward need a window algorithm",
             ));
         }
-        let now = self.clock.now_millis();
-        for (i, limit) in limits.iter().enumerate() {
-            let (counter, ttl, _, _) = self.window_slot(key, i, limit, now);
-            self.store.incr(&counter, delta, Some(ttl)).await?;
+        if limits.len() > 1 {
+            let state = combined::state_key(&self.prefix, key);
+            let change = combined::Change::Adjust(delta);
+            combined::run(&*self.store, &*self.clock, state, &limits, change).await?;
+            return Ok(());
         }
+        let (counter, ttl, _, _) = self.window_slot(key, &limits[0], self.clock.now_millis());
+        self.store.incr(&counter, delta, Some(ttl)).await?;
         Ok(())
     }
 
@@ -399,7 +437,12 @@ impl RateLimiter {
             [limit] if limit.algorithm == Algorithm::Gcra => {
                 self.gcra(store, key, cost, *limit).await
             }
-            _ => self.windows(store, key, cost, now, limits).await,
+            [limit] => self.window(store, key, *limit, cost, now).await,
+            _ => {
+                let state = combined::state_key(&self.prefix, key);
+                let change = combined::Change::Spend(cost);
+                combined::run(store, &*self.clock, state, limits, change).await
+            }
         }
     }
 
@@ -412,31 +455,14 @@ impl RateLimiter {
     ) -> Result<Decision> {
         let params = GcraParams::per_period(limit.requests, limit.period).cost(cost);
         let d = store.gcra(&self.state_key(key), params).await?;
-        Ok(Decision {
-            allowed: d.allowed,
-            remaining: d.remaining,
-            reset_after: d.reset_after,
-            retry_after: d.retry_after,
-            limit,
-            degraded: false,
-        })
+        Ok(Decision::from_gcra(d, limit))
     }
 
-    /// The counter key, its TTL, the window index and the time into it, for limit `i`.
-    fn window_slot(
-        &self,
-        key: &str,
-        i: usize,
-        limit: &Limit,
-        now: u64,
-    ) -> (String, Duration, u64, u64) {
+    /// The counter key of the window holding `now`, its TTL, the window index and the time into it.
+    fn window_slot(&self, key: &str, limit: &Limit, now: u64) -> (String, Duration, u64, u64) {
         let period = duration_to_millis(limit.period).max(1);
         let index = now / period;
-        // The first limit keeps the plain name, so a single-limit key reads `rl:<key>@<window>`.
-        let counter = match i {
-            0 => format!("{}{key}@{index}", self.prefix),
-            _ => format!("{}{key}#{i}@{index}", self.prefix),
-        };
+        let counter = format!("{}{key}@{index}", self.prefix);
         // A window's counter lives two periods, long enough to weigh it as the previous one.
         (
             counter,
@@ -446,90 +472,48 @@ impl RateLimiter {
         )
     }
 
-    /// Window limits, all-or-nothing: count the request in every window;
-    /// if any refuses, give every count back.
-    async fn windows(
-        &self,
-        store: &dyn Store,
-        key: &str,
-        cost: u32,
-        now: u64,
-        limits: &[Limit],
-    ) -> Result<Decision> {
-        let mut counted = Vec::with_capacity(limits.len());
-        let mut verdict: Option<Decision> = None;
-        for (i, limit) in limits.iter().enumerate() {
-            let (counter, ttl, index, elapsed) = self.window_slot(key, i, limit, now);
-            let d = self
-                .window(store, key, i, *limit, cost, &counter, ttl, index, elapsed)
-                .await?;
-            counted.push((counter, ttl));
-            if !d.allowed {
-                // Refused: give the units back so a refusal consumes nothing.
-                for (counter, ttl) in counted {
-                    store.incr(&counter, -i64::from(cost), Some(ttl)).await?;
-                }
-                return Ok(d);
-            }
-            verdict = Some(match verdict {
-                Some(v) if v.remaining <= d.remaining => v,
-                _ => d,
-            });
-        }
-        verdict.ok_or(Error::InvalidArgument("a limiter needs at least one limit"))
-    }
-
-    /// One window limit: `incr` the current window's counter (atomic) and decide.
-    #[allow(clippy::too_many_arguments)]
+    /// One window limit: `incr` the current window's counter (atomic) and
+    /// decide; a refused request's units are given back.
     async fn window(
         &self,
         store: &dyn Store,
         key: &str,
-        i: usize,
         limit: Limit,
         cost: u32,
-        counter: &str,
-        ttl: Duration,
-        index: u64,
-        elapsed: u64,
+        now: u64,
     ) -> Result<Decision> {
+        let (counter, ttl, index, elapsed) = self.window_slot(key, &limit, now);
         let period = duration_to_millis(limit.period).max(1);
-        let current = store.incr(counter, i64::from(cost), Some(ttl)).await?.value;
+        let current = store
+            .incr(&counter, i64::from(cost), Some(ttl))
+            .await?
+            .value;
         let previous_weight = match limit.algorithm {
             Algorithm::SlidingWindow if index > 0 => {
-                let (previous_key, ..) = self.window_slot(key, i, &limit, (index - 1) * period);
+                let (previous_key, ..) = self.window_slot(key, &limit, (index - 1) * period);
                 let previous = match store.get(&previous_key).await? {
-                    Some(e) => crate::decimal::canonical_i64(&e.value).unwrap_or(0),
+                    Some(e) => crate::decimal::canonical_i64(&e.value).ok_or_else(|| {
+                        Error::corrupt(Some(&previous_key), "window count is not a decimal")
+                    })?,
                     None => 0,
                 };
                 previous as f64 * (period - elapsed) as f64 / period as f64
             }
             _ => 0.0,
         };
-        let used = previous_weight + current as f64;
         let reset_after = Duration::from_millis(period - elapsed);
-        if used <= f64::from(limit.requests) {
-            return Ok(Decision {
-                allowed: true,
-                remaining: (f64::from(limit.requests) - used).floor() as u32,
-                reset_after,
-                retry_after: Duration::ZERO,
-                limit,
-                degraded: false,
-            });
+        let decision = Decision::from_window(limit, previous_weight + current as f64, reset_after);
+        if !decision.allowed {
+            // Refused: give the units back so a refusal consumes nothing.
+            store.incr(&counter, -i64::from(cost), Some(ttl)).await?;
         }
-        Ok(self.refused(limit, reset_after, reset_after, false))
+        Ok(decision)
     }
 }
 
 fn check_limits(limits: &[Limit]) -> Result<()> {
     if limits.is_empty() {
         return Err(Error::InvalidArgument("a limiter needs at least one limit"));
-    }
-    if limits.len() > 1 && limits.iter().any(|l| l.algorithm == Algorithm::Gcra) {
-        return Err(Error::InvalidArgument(
-            "several limits on one key are checked all-or-nothing with window algorithms only",
-        ));
     }
     Ok(())
 }
