@@ -93,6 +93,7 @@ macro_rules! conformance_suite {
             incr_non_counter_is_typed_error, incr_accepts_only_canonical_decimals,
             incr_overflow_changes_nothing,
             gcra_burst_then_deny, gcra_recovers_over_time, gcra_cost_and_query,
+            gcra_inline_agrees_with_gcra,
             // indexes
             index_lists_members, index_multiple_keys_per_entry, index_excludes_expired,
             index_follows_delete_and_take, index_follows_rewrite,

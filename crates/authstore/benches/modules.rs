@@ -85,12 +85,15 @@ fn main() {
     } else {
         (2_000_000, 5)
     };
+    // `-- ratelimit` or `-- session` runs one part only (for profiling).
+    let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let wanted = |part: &str| only.as_deref().is_none_or(|o| o == part);
     let keys = keys();
     let order = stream(ops);
     println!("# auth modules on MemoryStore vs governor ({ops} ops per run, median of {rounds})\n");
     println!("| case | threads | ops/s | vs governor |\n|---|---:|---:|---:|");
 
-    for threads in [1, 2] {
+    for threads in [1, 2].into_iter().filter(|_| wanted("ratelimit")) {
         let limiter = RateLimiter::new(
             store(),
             Limit::per(BURST, Duration::from_millis(u64::from(BURST))),
@@ -134,6 +137,9 @@ fn main() {
         );
     }
 
+    if !wanted("session") {
+        return;
+    }
     let sessions = SessionManager::new(store());
     let ids: Vec<SessionId> = (0..if test_mode { 100 } else { KEYS })
         .map(|i| {

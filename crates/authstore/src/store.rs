@@ -134,6 +134,16 @@ pub trait Store: Send + Sync + Debug + 'static {
     /// [`Error::NotACounter`](crate::Error::NotACounter) if `key` holds other data.
     async fn gcra(&self, key: &str, params: GcraParams) -> Result<GcraDecision>;
 
+    /// [`gcra`](Store::gcra) answered in place, for backends that need no
+    /// I/O for it (the memory store): `Some` with the same result `gcra`
+    /// would give, or `None` when the backend must be awaited. Callers on
+    /// a hot path try this first and skip the async call's allocation.
+    /// The default is `None`.
+    fn gcra_inline(&self, key: &str, params: GcraParams) -> Option<Result<GcraDecision>> {
+        let _ = (key, params);
+        None
+    }
+
     /// Keys of the live entries listed under `index_key`, sorted.
     async fn list_index(&self, index_key: &str) -> Result<Vec<String>>;
 

@@ -125,6 +125,40 @@ async fn expired_entries_are_evicted_before_live_ones_and_count_as_expired() {
 }
 
 #[tokio::test]
+async fn an_expired_counter_restarts_in_place_as_a_new_entry() {
+    let clock = FakeClock::new();
+    let store = bounded(100, EvictionPolicy::Lru, &clock);
+    let ttl = Duration::from_secs(1);
+    for _ in 0..3 {
+        store.incr("ctr:x", 5, Some(ttl)).await.unwrap();
+    }
+    store
+        .put(
+            "ctr:indexed",
+            b"7",
+            PutOptions::new().ttl(ttl).index("ix:a"),
+        )
+        .await
+        .unwrap();
+    let before = store.stats().await.unwrap();
+    clock.advance(ttl + Duration::from_millis(1));
+    let restarted = store.incr("ctr:x", 1, Some(ttl * 2)).await.unwrap();
+    assert_eq!(restarted.value, 1);
+    assert_eq!(restarted.ttl, Some(ttl * 2));
+    let entry = store.get("ctr:x").await.unwrap().unwrap();
+    assert_eq!((&entry.value[..], entry.version), (&b"1"[..], 1));
+    // An expired entry with index keys is replaced, and leaves its index.
+    assert_eq!(
+        store.incr("ctr:indexed", 2, Some(ttl)).await.unwrap().value,
+        2
+    );
+    assert!(store.list_index("ix:a").await.unwrap().is_empty());
+    let after = store.stats().await.unwrap();
+    assert_eq!(after.expirations, before.expirations + 2);
+    assert_eq!(after.entries, 2);
+}
+
+#[tokio::test]
 async fn sweeper_purges_in_the_background_and_stops_on_shutdown() {
     let clock = FakeClock::new();
     let store = MemoryStore::builder()

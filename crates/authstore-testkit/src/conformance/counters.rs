@@ -148,6 +148,33 @@ pub async fn gcra_burst_then_deny(store: &dyn Store, _clock: &FakeClock) {
     );
 }
 
+/// `gcra_inline`, where a backend offers it, decides exactly as `gcra`
+/// on the same state (backends that must be awaited return `None`).
+pub async fn gcra_inline_agrees_with_gcra(store: &dyn Store, _clock: &FakeClock) {
+    let p = GcraParams {
+        emission_interval: Duration::from_secs(10),
+        burst: 2,
+        cost: 1,
+    };
+    if store.gcra_inline("rl:inline", p).is_none() {
+        assert!(
+            store.gcra_inline("rl:inline", p.cost(2)).is_none(),
+            "a backend answers in place always or never"
+        );
+        return;
+    }
+    // The first inline call spent one unit; the rest alternate.
+    let second = store.gcra("rl:inline", p).await.unwrap();
+    assert!(second.allowed && second.remaining == 0);
+    let third = store.gcra_inline("rl:inline", p).unwrap().unwrap();
+    assert!(!third.allowed, "inline sees what gcra wrote");
+    assert_eq!(third, store.gcra("rl:inline", p).await.unwrap());
+    let too_costly = store.gcra_inline("rl:inline", p.cost(3)).unwrap();
+    assert!(matches!(too_costly, Err(Error::InvalidArgument(_))));
+    let bad_key = store.gcra_inline("no namespace", p).unwrap();
+    assert!(matches!(bad_key, Err(Error::InvalidKey { .. })));
+}
+
 /// GCRA lets one more request through per emission interval.
 pub async fn gcra_recovers_over_time(store: &dyn Store, clock: &FakeClock) {
     let p = GcraParams {

@@ -322,6 +322,23 @@ impl Engine {
                 shard.stamp(idx, self.tick(now));
                 shard.counts.sets += 1;
             }
+            // An expired counter without index keys is recreated in place
+            // (a rate-limit state that recovered and is hit again): same
+            // key, same size, so no allocation and nothing to unlink.
+            None if found.is_some_and(|idx| {
+                let record = shard.record(idx);
+                record.index_keys().next().is_none() && record.is_counter()
+            }) =>
+            {
+                let idx = found.expect("checked just above");
+                let record = shard.record_mut(idx);
+                record.set_counter(value);
+                record.set_version(1);
+                record.set_expires_at(expires_at);
+                shard.stamp(idx, self.tick(now));
+                shard.counts.expirations += 1;
+                shard.counts.sets += 1;
+            }
             _ => {
                 // New counter, or a decimal bytes entry turned into a counter
                 // (keeping its version sequence and index keys).

@@ -310,6 +310,14 @@ impl MemoryStore {
     fn now(&self) -> u64 {
         self.clock.now_millis()
     }
+
+    fn gcra_now(&self, key: &str, params: GcraParams) -> Result<GcraDecision> {
+        validate_key(key)?;
+        crate::gcra::validate(&params)?;
+        self.shared
+            .engine
+            .gcra(&self.prefix, key, &params, self.now())
+    }
 }
 
 /// Formats and parses the memory store's scan cursor: `shard.slot`.
@@ -392,11 +400,11 @@ impl Store for MemoryStore {
     }
 
     async fn gcra(&self, key: &str, params: GcraParams) -> Result<GcraDecision> {
-        validate_key(key)?;
-        crate::gcra::validate(&params)?;
-        self.shared
-            .engine
-            .gcra(&self.prefix, key, &params, self.now())
+        self.gcra_now(key, params)
+    }
+
+    fn gcra_inline(&self, key: &str, params: GcraParams) -> Option<Result<GcraDecision>> {
+        Some(self.gcra_now(key, params))
     }
 
     async fn list_index(&self, index_key: &str) -> Result<Vec<String>> {

@@ -204,6 +204,11 @@ impl Record {
 
     /// Overwrites the value of a counter record in place.
     /// Returns false if this is not a counter record (the caller must rebuild it).
+    /// Whether the value is a counter.
+    pub(crate) fn is_counter(&self) -> bool {
+        self.0[16] == KIND_COUNTER
+    }
+
     pub(crate) fn set_counter(&mut self, n: i64) -> bool {
         if self.0[16] != KIND_COUNTER {
             return false;

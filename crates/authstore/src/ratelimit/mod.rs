@@ -159,6 +159,11 @@ impl std::fmt::Debug for RateLimiter {
     }
 }
 
+thread_local! {
+    /// The namespaced key of an in-place GCRA check, reused so that checks do not allocate.
+    static STATE_KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 /// Picks the limits of a key (e.g. by plan or tenant); `None` keeps the limiter's own.
 pub type QuotaResolver = Arc<dyn Fn(&str) -> Option<Vec<Limit>> + Send + Sync>;
 
@@ -321,18 +326,44 @@ impl RateLimiter {
     /// [`Error::InvalidArgument`] for a cost above the limit; store errors
     /// under [`FailurePolicy::Error`].
     pub async fn check(&self, key: &str, cost: u32) -> Result<Decision> {
+        // The common case, one GCRA limit and no extras, is one store call
+        // in a small future; everything else is boxed so it does not weigh on it.
+        if let Some(limit) = self.plain_gcra() {
+            if cost > limit.requests {
+                return Err(Error::InvalidArgument("cost exceeds the limit"));
+            }
+            return match self.gcra(&*self.store, key, cost, limit).await {
+                Ok(decision) => Ok(decision),
+                Err(e) => {
+                    let now = self.clock.now_millis();
+                    Box::pin(self.on_failure(e, key, cost, now, &[limit])).await
+                }
+            };
+        }
+        Box::pin(self.check_general(key, cost)).await
+    }
+
+    /// The single GCRA limit, when no resolver, blocking or cache is configured.
+    fn plain_gcra(&self) -> Option<Limit> {
+        match &*self.limits {
+            [limit]
+                if limit.algorithm == Algorithm::Gcra
+                    && self.resolver.is_none()
+                    && self.blocked.is_none()
+                    && self.blocking.is_none() =>
+            {
+                Some(*limit)
+            }
+            _ => None,
+        }
+    }
+
+    async fn check_general(&self, key: &str, cost: u32) -> Result<Decision> {
         let limits = self.limits_for(key)?;
         if limits.iter().any(|l| cost > l.requests) {
             return Err(Error::InvalidArgument("cost exceeds the limit"));
         }
-        // GCRA alone reads time in the store; read the clock only when something here needs it.
-        let needs_now =
-            self.blocked.is_some() || limits.iter().any(|l| l.algorithm != Algorithm::Gcra);
-        let now = if needs_now {
-            self.clock.now_millis()
-        } else {
-            0
-        };
+        let now = self.clock.now_millis();
         if let Some(blocked) = &self.blocked
             && let Some(until) = blocked.blocked_until(key, now)
         {
@@ -348,28 +379,10 @@ impl RateLimiter {
             let left = entry.ttl_at(self.clock.now()).unwrap_or(Duration::ZERO);
             return Ok(self.refused(limits[0], left, left, false));
         }
-        let decision = match self.decide(&*self.store, key, cost, now, &limits).await {
+        let mut decision = match self.decide(&*self.store, key, cost, now, &limits).await {
             Ok(d) => d,
-            Err(e) => match self.on_failure {
-                FailurePolicy::Error => return Err(e),
-                FailurePolicy::Open => Decision {
-                    allowed: true,
-                    remaining: 0,
-                    reset_after: Duration::ZERO,
-                    retry_after: Duration::ZERO,
-                    limit: limits[0],
-                    degraded: true,
-                },
-                FailurePolicy::Closed => {
-                    self.refused(limits[0], limits[0].period, limits[0].period, true)
-                }
-                FailurePolicy::Local => Decision {
-                    degraded: true,
-                    ..self.decide(&*self.local, key, cost, now, &limits).await?
-                },
-            },
+            Err(e) => self.on_failure(e, key, cost, now, &limits).await?,
         };
-        let mut decision = decision;
         if !decision.allowed && !decision.degraded {
             if let Some(blocking) = self.blocking {
                 let block = self.block(key, blocking).await?;
@@ -381,6 +394,34 @@ impl RateLimiter {
             }
         }
         Ok(decision)
+    }
+
+    /// The decision when the store failed, as the failure policy says.
+    async fn on_failure(
+        &self,
+        error: Error,
+        key: &str,
+        cost: u32,
+        now: u64,
+        limits: &[Limit],
+    ) -> Result<Decision> {
+        let primary = limits[0];
+        Ok(match self.on_failure {
+            FailurePolicy::Error => return Err(error),
+            FailurePolicy::Open => Decision {
+                allowed: true,
+                remaining: 0,
+                reset_after: Duration::ZERO,
+                retry_after: Duration::ZERO,
+                limit: primary,
+                degraded: true,
+            },
+            FailurePolicy::Closed => self.refused(primary, primary.period, primary.period, true),
+            FailurePolicy::Local => Decision {
+                degraded: true,
+                ..self.decide(&*self.local, key, cost, now, limits).await?
+            },
+        })
     }
 
     /// Records an offence and blocks the key for the escalated duration; returns it.
@@ -454,7 +495,18 @@ impl RateLimiter {
         limit: Limit,
     ) -> Result<Decision> {
         let params = GcraParams::per_period(limit.requests, limit.period).cost(cost);
-        let d = store.gcra(&self.state_key(key), params).await?;
+        // An in-process store answers in place: the key is joined in a
+        // reused per-thread buffer and no future is boxed.
+        let inline = STATE_KEY.with_borrow_mut(|joined| {
+            joined.clear();
+            joined.push_str(&self.prefix);
+            joined.push_str(key);
+            store.gcra_inline(joined, params)
+        });
+        let d = match inline {
+            Some(d) => d?,
+            None => store.gcra(&self.state_key(key), params).await?,
+        };
         Ok(Decision::from_gcra(d, limit))
     }
 
