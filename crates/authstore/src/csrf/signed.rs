@@ -60,6 +60,48 @@ impl KeyRing {
         Ok(self)
     }
 
+    /// Signs `value` for `purpose` (e.g. `"session-cookie"`) with the newest
+    /// key: `value.keyid.mac`. The value must not be empty.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if the ring is empty.
+    pub fn sign(&self, purpose: &str, value: &str) -> Result<String> {
+        let key = self
+            .keys
+            .last()
+            .ok_or(Error::InvalidArgument("the key ring is empty"))?;
+        let mac = Self::purpose_mac(key, purpose, value)?;
+        Ok(format!(
+            "{value}.{}.{}",
+            key.id,
+            URL_SAFE_NO_PAD.encode(mac)
+        ))
+    }
+
+    /// The value of a [`sign`](Self::sign)ed string if a key of the ring
+    /// signed it for `purpose` (compared in constant time).
+    pub fn verify<'a>(&self, purpose: &str, signed: &'a str) -> Option<&'a str> {
+        let mut parts = signed.rsplitn(3, '.');
+        let (Some(mac), Some(kid), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
+            return None;
+        };
+        let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
+        let valid = self.keys.iter().filter(|k| k.id == kid).any(|k| {
+            Self::purpose_mac(k, purpose, value).is_ok_and(|m| secret::constant_time_eq(&m, &mac))
+        });
+        (valid && !value.is_empty()).then_some(value)
+    }
+
+    fn purpose_mac(key: &Key, purpose: &str, value: &str) -> Result<Vec<u8>> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key.secret)
+            .map_err(|_| Error::InvalidArgument("bad HMAC key"))?;
+        mac.update(b"authstore-signed-v1\0");
+        mac.update(purpose.as_bytes());
+        mac.update(b"\0");
+        mac.update(value.as_bytes());
+        Ok(mac.finalize().into_bytes().to_vec())
+    }
+
     fn mac(key: &Key, binding: &str, nonce: &str) -> Result<Vec<u8>> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&key.secret)
             .map_err(|_| Error::InvalidArgument("bad HMAC key"))?;
@@ -149,6 +191,23 @@ mod tests {
             !only_new.verify("s", &t1),
             "a dropped key no longer verifies"
         );
+    }
+
+    #[test]
+    fn signed_values_verify_per_purpose_and_across_rotation() {
+        let ring = KeyRing::new().with_key("k1", &[1; 32]).unwrap();
+        let signed = ring.sign("cookie", "abc.def").unwrap();
+        assert!(signed.starts_with("abc.def.k1."));
+        assert_eq!(ring.verify("cookie", &signed), Some("abc.def"));
+        assert_eq!(ring.verify("other", &signed), None, "bound to its purpose");
+        let rotated = ring.with_key("k2", &[2; 32]).unwrap();
+        assert_eq!(rotated.verify("cookie", &signed), Some("abc.def"));
+        assert!(rotated.sign("cookie", "x").unwrap().starts_with("x.k2."));
+        let tampered = signed.replacen("abc", "abd", 1);
+        assert_eq!(rotated.verify("cookie", &tampered), None);
+        for bad in ["", "x", "x.k1", ".k1.AAAA", "x.k1.!!"] {
+            assert_eq!(rotated.verify("cookie", bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -219,6 +219,7 @@ impl SessionManager {
                         version,
                         expires_at: Some(millis_to_system_time(now + duration_to_millis(ttl))),
                         changed: false,
+                        extended: false,
                     });
                 }
                 Err(Error::AlreadyExists { .. }) => continue,
@@ -251,6 +252,7 @@ impl SessionManager {
             return Ok(None);
         }
         let mut expires_at = found.expires_at;
+        let mut extended = false;
         let idle = self.config.idle_timeout.as_secs_f64();
         let left = found
             .expires_at
@@ -261,6 +263,7 @@ impl SessionManager {
             && self.store.touch(&key, ttl).await?
         {
             expires_at = Some(millis_to_system_time(now + duration_to_millis(ttl)));
+            extended = true;
         }
         Ok(Some(Session {
             id: id.clone(),
@@ -268,6 +271,7 @@ impl SessionManager {
             version: found.version,
             expires_at,
             changed: false,
+            extended,
         }))
     }
 

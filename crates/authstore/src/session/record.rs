@@ -141,6 +141,8 @@ pub struct Session {
     pub(crate) version: u64,
     pub(crate) expires_at: Option<SystemTime>,
     pub(crate) changed: bool,
+    /// Whether the load that produced this copy extended the idle expiry.
+    pub(crate) extended: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -156,6 +158,12 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
+    /// Whether the [`load`](super::SessionManager::load) that returned this
+    /// session extended its idle expiry (so a cookie's `Max-Age` should follow).
+    pub fn was_extended(&self) -> bool {
+        self.extended
+    }
+
     /// The secret id (for the cookie).
     pub fn id(&self) -> &SessionId {
         &self.id

@@ -1,0 +1,28 @@
+//! axum/tower integration for authstore: a lazy, versioned [`Session`] with a hardened cookie, CSRF protection, rate limiting with standard headers, and a ready-made session HTTP API.
+//!
+//! ```no_run
+//! use authstore::session::SessionManager;
+//! use authstore_axum::{Session, SessionLayer};
+//! use axum::{Router, routing::get};
+//!
+//! async fn counter(session: Session) -> Result<String, authstore_axum::Error> {
+//!     let n: u64 = session.get("n").await?.unwrap_or(0) + 1;
+//!     session.insert("n", n).await?;
+//!     Ok(format!("visit {n}"))
+//! }
+//!
+//! # #[tokio::main] async fn main() -> authstore::Result<()> {
+//! let store = authstore::open("memory://").await?;
+//! let app = Router::new()
+//!     .route("/", get(counter))
+//!     .layer(SessionLayer::new(SessionManager::new(store)));
+//! # let _ = app; Ok(()) }
+//! ```
+
+mod error;
+pub mod session;
+
+pub use error::Error;
+pub use session::{
+    ConflictPolicy, CookieConfig, RequireSession, RequireUser, SameSite, Session, SessionLayer,
+};
