@@ -13,7 +13,7 @@
 //!
 //! # #[tokio::main] async fn main() -> authstore::Result<()> {
 //! let store = authstore::open("memory://").await?;
-//! let app = Router::new()
+//! let app: Router = Router::new()
 //!     .route("/", get(counter))
 //!     .layer(SessionLayer::new(SessionManager::new(store)));
 //! # let _ = app; Ok(()) }
