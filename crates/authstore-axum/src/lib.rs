@@ -19,9 +19,11 @@
 //! # let _ = app; Ok(()) }
 //! ```
 
+pub mod csrf;
 mod error;
 pub mod session;
 
+pub use csrf::{CsrfLayer, CsrfToken, CsrfTokens};
 pub use error::Error;
 pub use session::{
     ConflictPolicy, CookieConfig, RequireSession, RequireUser, SameSite, Session, SessionLayer,
