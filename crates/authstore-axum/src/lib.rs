@@ -19,10 +19,12 @@
 //! # let _ = app; Ok(()) }
 //! ```
 
+pub mod api;
 pub mod csrf;
 mod error;
 pub mod session;
 
+pub use api::session_api;
 pub use csrf::{CsrfLayer, CsrfToken, CsrfTokens};
 pub use error::Error;
 pub use session::{

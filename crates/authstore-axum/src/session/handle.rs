@@ -248,6 +248,25 @@ impl Session {
         Ok(state.session.as_ref().map(StoredSession::handle))
     }
 
+    /// Runs `f` on the loaded session (`None` when there is none), for
+    /// read access to everything the stored session offers.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn inspect<R>(
+        &self,
+        f: impl FnOnce(Option<&StoredSession>) -> R,
+    ) -> Result<R, Error> {
+        let state = self.state().await?;
+        Ok(f(state.session.as_ref()))
+    }
+
+    /// The session manager behind this session (for listing and revoking
+    /// other sessions of the user, stats, …).
+    pub fn manager(&self) -> &authstore::session::SessionManager {
+        &self.inner.shared.manager
+    }
+
     /// Runs `f` on the stored session, creating it if needed, for
     /// operations of the `authstore` API that take one (e.g.
     /// [`authstore::csrf::session_token`]). Changes `f` makes to the data
