@@ -22,11 +22,13 @@
 pub mod api;
 pub mod csrf;
 mod error;
+pub mod ratelimit;
 pub mod session;
 
 pub use api::session_api;
 pub use csrf::{CsrfLayer, CsrfToken, CsrfTokens};
 pub use error::Error;
+pub use ratelimit::{ClientIp, KeyExtractor, RateLimitLayer, TrustedProxies};
 pub use session::{
     ConflictPolicy, CookieConfig, RequireSession, RequireUser, SameSite, Session, SessionLayer,
 };

@@ -262,6 +262,11 @@ impl RateLimiter {
         self
     }
 
+    /// What this limiter does when its store fails.
+    pub fn failure_policy(&self) -> &FailurePolicy {
+        &self.on_failure
+    }
+
     /// The primary limit.
     pub fn limit(&self) -> Limit {
         self.limits[0]
