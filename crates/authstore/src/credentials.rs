@@ -13,13 +13,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditEvent, AuditSink, NoAudit, Outcome, emit};
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::error::{Error, Result};
+use crate::password::SecretHasher;
 use crate::ext::StoreExt;
 use crate::store::Store;
 use crate::types::{GcraParams, PutOptions};
@@ -83,9 +82,7 @@ pub struct Credentials {
     store: Arc<dyn Store>,
     clock: SharedClock,
     config: CredentialsConfig,
-    argon: Arc<Argon2<'static>>,
-    /// Verified against when the user does not exist, so both paths cost the same.
-    dummy_hash: Arc<str>,
+    hasher: SecretHasher,
     audit: Arc<dyn AuditSink>,
 }
 
@@ -119,26 +116,12 @@ impl Credentials {
         config: CredentialsConfig,
         clock: impl Clock,
     ) -> Result<Self> {
-        let params = Params::new(
-            config.memory_kib,
-            config.iterations,
-            config.parallelism,
-            None,
-        )
-        .map_err(|_| Error::InvalidArgument("argon2 parameters out of range"))?;
-        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let salt = SaltString::encode_b64(&crate::secret::random_bytes()?[..16])
-            .map_err(|_| Error::InvalidArgument("salt"))?;
-        let dummy_hash = argon
-            .hash_password(b"authstore-dummy-password", &salt)
-            .map_err(|_| Error::InvalidArgument("argon2 could not hash"))?
-            .to_string();
+        let hasher = SecretHasher::new(config.memory_kib, config.iterations, config.parallelism)?;
         Ok(Self {
             store,
             clock: Arc::new(clock),
             config,
-            argon: Arc::new(argon),
-            dummy_hash: dummy_hash.into(),
+            hasher,
             audit: Arc::new(NoAudit),
         })
     }
@@ -168,32 +151,6 @@ impl Credentials {
         }
     }
 
-    /// Hashes on a blocking thread: argon2id is deliberately slow.
-    async fn hash(&self, password: &str) -> Result<String> {
-        let (argon, password) = (Arc::clone(&self.argon), password.to_owned());
-        let salt = SaltString::encode_b64(&crate::secret::random_bytes()?[..16])
-            .map_err(|_| Error::InvalidArgument("salt"))?;
-        tokio::task::spawn_blocking(move || {
-            argon
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|_| Error::InvalidArgument("argon2 could not hash the password"))
-        })
-        .await
-        .map_err(|e| Error::backend("argon2", e))?
-    }
-
-    async fn verify(&self, hash: String, password: &str) -> Result<bool> {
-        let (argon, password) = (Arc::clone(&self.argon), password.to_owned());
-        tokio::task::spawn_blocking(move || {
-            let parsed = PasswordHash::new(&hash)
-                .map_err(|_| Error::corrupt(None, "stored password hash is not a PHC string"))?;
-            Ok(argon.verify_password(password.as_bytes(), &parsed).is_ok())
-        })
-        .await
-        .map_err(|e| Error::backend("argon2", e))?
-    }
-
     /// Registers `username` (create-only) for `user_id` with `password`.
     ///
     /// # Errors
@@ -208,7 +165,7 @@ impl Credentials {
         let record = CredentialRecord {
             user_id: user_id.to_owned(),
             username: username.trim().to_owned(),
-            hash: self.hash(password).await?,
+            hash: self.hasher.hash(password).await?,
             created_at: self.clock.now_millis(),
         };
         self.store
@@ -253,10 +210,11 @@ impl Credentials {
             .get_json::<CredentialRecord>(&Self::key(username))
             .await?;
         let (hash, user_id) = match record {
-            Some(found) => (found.value.hash, Some(found.value.user_id)),
-            None => (self.dummy_hash.to_string(), None),
+            Some(found) => (Some(found.value.hash), Some(found.value.user_id)),
+            None => (None, None),
         };
-        let ok = self.verify(hash, password).await?;
+        // Unknown users are checked against a dummy hash: the same cost.
+        let ok = self.hasher.verify(hash.as_deref(), password).await?;
         match user_id {
             Some(user_id) if ok => {
                 self.audit_login(username, Outcome::Success).await;
@@ -292,7 +250,7 @@ impl Credentials {
             .await?
             .ok_or_else(|| Error::NotFound { key: key.clone() })?;
         let mut record = found.value;
-        record.hash = self.hash(new).await?;
+        record.hash = self.hasher.hash(new).await?;
         self.store
             .put_json(&key, &record, PutOptions::new().if_version(found.version))
             .await
