@@ -45,6 +45,7 @@ mod ext;
 pub mod gcra;
 mod key;
 pub mod memory;
+pub mod oauth;
 pub mod password;
 mod open;
 #[cfg(feature = "postgres")]

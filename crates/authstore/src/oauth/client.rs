@@ -1,0 +1,441 @@
+//! OAuth clients: registration, secrets as argon2id, authentication in constant time, and exact redirect-URI matching (loopback ports may vary, RFC 8252).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{OAuth, OAuthError};
+use crate::ext::StoreExt;
+use crate::secret;
+use crate::types::PutOptions;
+
+/// A grant type a client may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    /// `authorization_code` (with PKCE).
+    AuthorizationCode,
+    /// `refresh_token`.
+    RefreshToken,
+    /// `client_credentials` (confidential clients only).
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// The RFC name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+/// How a client authenticates at the token endpoint (`token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// A public client: no secret.
+    None,
+    /// HTTP Basic with the client id and secret.
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+}
+
+impl AuthMethod {
+    /// The RFC name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+        }
+    }
+}
+
+/// A registered client. Its secret is stored only as an argon2id hash and
+/// never appears in `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    /// The public client id.
+    pub client_id: String,
+    /// A display name for the consent screen.
+    pub name: String,
+    /// argon2id hash of the secret (confidential clients).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret_hash: Option<String>,
+    /// Registered redirect URIs, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// Scopes the client may request.
+    pub scopes: Vec<String>,
+    /// Grant types the client may use.
+    pub grant_types: Vec<GrantType>,
+    /// How it authenticates.
+    pub auth_method: AuthMethod,
+    /// Registration time, seconds since the epoch.
+    pub created_at: u64,
+    /// When the secret expires, seconds since the epoch (`None` = never; RFC 7591's 0).
+    #[serde(default)]
+    pub secret_expires_at: Option<u64>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("client_id", &self.client_id)
+            .field("name", &self.name)
+            .field("confidential", &self.secret_hash.is_some())
+            .field("redirect_uris", &self.redirect_uris)
+            .field("scopes", &self.scopes)
+            .field("grant_types", &self.grant_types)
+            .field("auth_method", &self.auth_method)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Whether the client has a secret.
+    pub fn is_confidential(&self) -> bool {
+        self.secret_hash.is_some()
+    }
+
+    /// Whether the client may use `grant`.
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// Whether `uri` is one of the client's redirect URIs (see [`redirect_uri_matches`]).
+    pub fn accepts_redirect(&self, uri: &str) -> bool {
+        self.redirect_uris
+            .iter()
+            .any(|registered| redirect_uri_matches(registered, uri))
+    }
+}
+
+/// What to register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewClient {
+    /// Display name.
+    pub name: String,
+    /// Redirect URIs (https, loopback http, or a private-use scheme for native apps).
+    pub redirect_uris: Vec<String>,
+    /// Scopes it may request (empty: none but the defaults the server grants).
+    pub scopes: Vec<String>,
+    /// Grant types.
+    pub grant_types: Vec<GrantType>,
+    /// Authentication method; [`AuthMethod::None`] makes a public client.
+    pub auth_method: AuthMethod,
+    /// How long the secret is valid (`None` = no expiry).
+    pub secret_ttl: Option<Duration>,
+}
+
+impl NewClient {
+    /// A public client (no secret) for the code flow with refresh tokens.
+    pub fn public(name: &str, redirect_uri: &str) -> Self {
+        Self {
+            name: name.into(),
+            redirect_uris: vec![redirect_uri.into()],
+            scopes: Vec::new(),
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            auth_method: AuthMethod::None,
+            secret_ttl: None,
+        }
+    }
+
+    /// A confidential client (`client_secret_basic`) for the code flow, refresh and client credentials.
+    pub fn confidential(name: &str, redirect_uri: &str) -> Self {
+        Self {
+            auth_method: AuthMethod::ClientSecretBasic,
+            grant_types: vec![
+                GrantType::AuthorizationCode,
+                GrantType::RefreshToken,
+                GrantType::ClientCredentials,
+            ],
+            ..Self::public(name, redirect_uri)
+        }
+    }
+}
+
+/// A client just registered, with its secret in the clear: shown once, never stored.
+#[derive(Clone)]
+pub struct RegisteredClient {
+    /// The client.
+    pub client: Client,
+    /// The secret (confidential clients), to hand to the client's owner once.
+    pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for RegisteredClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisteredClient")
+            .field("client", &self.client)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+/// Whether a presented redirect URI matches a registered one: exactly, or,
+/// for a loopback `http` URI (`127.0.0.1`, `[::1]`, `localhost`), exactly
+/// but for the port, which native apps pick at run time (RFC 8252 §7.3).
+pub fn redirect_uri_matches(registered: &str, presented: &str) -> bool {
+    if registered == presented {
+        return true;
+    }
+    match (loopback_parts(registered), loopback_parts(presented)) {
+        (Some((host_a, path_a)), Some((host_b, path_b))) => host_a == host_b && path_a == path_b,
+        _ => false,
+    }
+}
+
+/// `(host, path-and-query)` of an `http://` loopback URI, without the port.
+fn loopback_parts(uri: &str) -> Option<(&str, &str)> {
+    let rest = uri.strip_prefix("http://")?;
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    if authority.contains('@') {
+        return None;
+    }
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        let end = v6.find(']')?;
+        &authority[..end + 2]
+    } else {
+        authority.split(':').next()?
+    };
+    let port = &authority[host.len()..];
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| p.parse::<u16>().is_ok());
+    (port_ok && matches!(host, "127.0.0.1" | "[::1]" | "localhost")).then_some((host, path))
+}
+
+fn validate_redirect_uri(uri: &str) -> Result<(), OAuthError> {
+    let bad = |why: &str| Err(OAuthError::InvalidRedirectUri(format!("{uri:?}: {why}")));
+    if uri.len() > 2048 {
+        return bad("longer than 2048 bytes");
+    }
+    if uri.contains('#') {
+        return bad("a redirect URI must not have a fragment");
+    }
+    if uri.chars().any(|c| c.is_control() || c == ' ') {
+        return bad("control characters or spaces");
+    }
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return bad("not an absolute URI");
+    };
+    match scheme {
+        "https" if rest.starts_with("//") && rest.len() > 2 => Ok(()),
+        "http" if loopback_parts(uri).is_some() => Ok(()),
+        "http" => bad("plain http is only allowed for loopback addresses"),
+        // A private-use scheme of a native app (RFC 8252 §7.1): reverse-DNS-like.
+        s if s.contains('.')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
+            Ok(())
+        }
+        _ => bad("use https, loopback http, or a reverse-domain private-use scheme"),
+    }
+}
+
+fn now_secs(oauth: &OAuth) -> u64 {
+    oauth.now() / 1000
+}
+
+impl OAuth {
+    fn client_key(client_id: &str) -> String {
+        format!("oauth-client:{client_id}")
+    }
+
+    /// Registers a client (RFC 7591 rules): validates its redirect URIs and
+    /// grant types, draws a 256-bit client id and, for a confidential
+    /// client, a 256-bit secret stored as argon2id.
+    ///
+    /// # Errors
+    /// [`OAuthError::InvalidRedirectUri`], [`OAuthError::InvalidClientMetadata`]; store errors.
+    pub async fn register_client(&self, new: NewClient) -> Result<RegisteredClient, OAuthError> {
+        let meta = |why: &str| Err(OAuthError::InvalidClientMetadata(why.into()));
+        if new.name.trim().is_empty() || new.name.len() > 200 {
+            return meta("client_name must be 1 to 200 bytes");
+        }
+        if new.grant_types.is_empty() {
+            return meta("at least one grant type is required");
+        }
+        let public = new.auth_method == AuthMethod::None;
+        if public && new.grant_types.contains(&GrantType::ClientCredentials) {
+            return meta("client_credentials needs a confidential client");
+        }
+        if new.grant_types.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
+            return meta("authorization_code needs at least one redirect URI");
+        }
+        if new.redirect_uris.len() > 20 || new.scopes.len() > 100 {
+            return meta("at most 20 redirect URIs and 100 scopes");
+        }
+        for uri in &new.redirect_uris {
+            validate_redirect_uri(uri)?;
+        }
+        if let Some(bad) = new.scopes.iter().find(|s| !is_scope_token(s)) {
+            return Err(OAuthError::InvalidClientMetadata(format!(
+                "bad scope {bad:?}"
+            )));
+        }
+        let secret = if public {
+            None
+        } else {
+            Some(secret::random_token()?)
+        };
+        let secret_hash = match &secret {
+            Some(s) => Some(self.hasher.hash(s).await?),
+            None => None,
+        };
+        let now = now_secs(self);
+        let client = Client {
+            client_id: secret::random_token()?,
+            name: new.name.trim().to_owned(),
+            secret_hash,
+            redirect_uris: new.redirect_uris,
+            scopes: new.scopes,
+            grant_types: new.grant_types,
+            auth_method: new.auth_method,
+            created_at: now,
+            secret_expires_at: new
+                .secret_ttl
+                .filter(|_| !public)
+                .map(|ttl| now + ttl.as_secs().max(1)),
+        };
+        self.store
+            .put_json(
+                &Self::client_key(&client.client_id),
+                &client,
+                PutOptions::new().create_only(),
+            )
+            .await?;
+        Ok(RegisteredClient { client, secret })
+    }
+
+    /// The client with this id, if registered.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn client(&self, client_id: &str) -> Result<Option<Client>, OAuthError> {
+        if !is_scope_token(client_id) || client_id.len() > 128 {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .get_json::<Client>(&Self::client_key(client_id))
+            .await?
+            .map(|found| found.value))
+    }
+
+    /// Deletes a client. Its grants stay until they expire or are revoked.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn delete_client(&self, client_id: &str) -> Result<bool, OAuthError> {
+        Ok(self.store.delete(&Self::client_key(client_id)).await?)
+    }
+
+    /// Authenticates a client: a confidential client must present its
+    /// unexpired secret, a public one none. An unknown client costs the same
+    /// argon2id verification as a known one.
+    ///
+    /// # Errors
+    /// [`OAuthError::InvalidClient`]; store errors.
+    pub async fn authenticate_client(
+        &self,
+        client_id: &str,
+        secret: Option<&str>,
+    ) -> Result<Client, OAuthError> {
+        let client = self.client(client_id).await?;
+        let hash = client.as_ref().and_then(|c| c.secret_hash.clone());
+        match (client, secret) {
+            (Some(client), None) if client.secret_hash.is_none() => Ok(client),
+            (client, Some(secret)) => {
+                let matched = self.hasher.verify(hash.as_deref(), secret).await?;
+                let client = client
+                    .filter(|_| matched)
+                    .ok_or(OAuthError::InvalidClient)?;
+                let expired = client
+                    .secret_expires_at
+                    .is_some_and(|at| at <= now_secs(self));
+                if expired {
+                    Err(OAuthError::InvalidClient)
+                } else {
+                    Ok(client)
+                }
+            }
+            _ => Err(OAuthError::InvalidClient),
+        }
+    }
+}
+
+/// A scope or id token: printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3).
+pub(crate) fn is_scope_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == b'!' || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_ports_may_vary_and_nothing_else() {
+        let reg = "http://127.0.0.1/callback";
+        assert!(redirect_uri_matches(reg, "http://127.0.0.1:51234/callback"));
+        assert!(redirect_uri_matches(
+            "http://[::1]:80/cb",
+            "http://[::1]:9/cb"
+        ));
+        assert!(redirect_uri_matches(
+            "http://localhost/cb",
+            "http://localhost:3000/cb"
+        ));
+        assert!(!redirect_uri_matches(reg, "http://127.0.0.1:5/callback/x"));
+        assert!(!redirect_uri_matches(reg, "http://127.0.0.2:5/callback"));
+        assert!(!redirect_uri_matches(
+            reg,
+            "http://127.0.0.1:notaport/callback"
+        ));
+        assert!(!redirect_uri_matches(
+            reg,
+            "http://user@127.0.0.1:5/callback"
+        ));
+        let https = "https://app.example/cb";
+        assert!(redirect_uri_matches(https, https));
+        assert!(!redirect_uri_matches(https, "https://app.example:444/cb"));
+        assert!(!redirect_uri_matches(https, "https://app.example/cb?x=1"));
+    }
+
+    #[test]
+    fn redirect_uris_are_validated() {
+        for ok in [
+            "https://app.example/cb",
+            "http://127.0.0.1/cb",
+            "com.example.app:/oauth",
+        ] {
+            assert!(validate_redirect_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://app.example/cb",
+            "https://app.example/cb#frag",
+            "javascript:alert(1)",
+            "cb",
+            "https://",
+            "https://a b",
+        ] {
+            assert!(validate_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn scope_tokens() {
+        assert!(is_scope_token("read:items"));
+        assert!(!is_scope_token("two words"));
+        assert!(!is_scope_token("quote\""));
+        assert!(!is_scope_token(""));
+    }
+}

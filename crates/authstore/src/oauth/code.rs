@@ -1,0 +1,351 @@
+//! Grants and authorization codes: a code is bound to its client, redirect URI, PKCE challenge (S256), scope, resource and subject, redeemed once by compare-and-set, and kept as a tombstone whose second redemption revokes the grant.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{Client, GrantType, OAuth, OAuthError, TokenResponse, grant_index};
+use crate::ext::StoreExt;
+use crate::secret;
+use crate::types::PutOptions;
+
+/// Lost compare-and-set races after which a redemption gives up.
+const CAS_ATTEMPTS: usize = 64;
+
+/// An approved authorization request, ready to become a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationRequest {
+    /// The client.
+    pub client_id: String,
+    /// The redirect URI the request named (must be one of the client's).
+    pub redirect_uri: String,
+    /// Granted scopes (a subset of the client's).
+    pub scope: Vec<String>,
+    /// The PKCE S256 challenge: base64url(SHA-256(verifier)), 43 characters.
+    pub code_challenge: String,
+    /// The RFC 8707 resource the tokens are for.
+    pub resource: Option<String>,
+    /// The user who approved it.
+    pub subject: String,
+}
+
+/// The PKCE S256 challenge of `verifier`.
+pub fn pkce_challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// A PKCE verifier: 43 to 128 unreserved characters (RFC 7636 §4.1).
+fn is_verifier(v: &str) -> bool {
+    (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// A grant: what a user approved for a client. Its artefacts are listed under its index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct GrantRecord {
+    pub(crate) client_id: String,
+    pub(crate) subject: Option<String>,
+    pub(crate) scope: Vec<String>,
+    pub(crate) resource: Option<String>,
+    pub(crate) created_at: u64,
+    #[serde(default)]
+    pub(crate) revoked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct CodeRecord {
+    grant_id: String,
+    client_id: String,
+    redirect_uri: String,
+    code_challenge: String,
+    #[serde(default)]
+    used: bool,
+}
+
+impl OAuth {
+    pub(crate) fn grant_key(grant_id: &str) -> String {
+        format!("oauth-grant:{grant_id}")
+    }
+
+    /// The grant, if it exists and is not revoked.
+    pub(crate) async fn live_grant(
+        &self,
+        grant_id: &str,
+    ) -> Result<Option<GrantRecord>, OAuthError> {
+        let found = self
+            .store
+            .get_json::<GrantRecord>(&Self::grant_key(grant_id))
+            .await?;
+        Ok(found.map(|f| f.value).filter(|g| !g.revoked))
+    }
+
+    /// Revokes a grant and everything issued under it: marks it revoked
+    /// (so tokens written by a request still in flight are refused too),
+    /// then deletes its codes and tokens. Returns whether it was live.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn revoke_grant(&self, grant_id: &str) -> Result<bool, OAuthError> {
+        let key = Self::grant_key(grant_id);
+        let mut was_live = false;
+        for _ in 0..CAS_ATTEMPTS {
+            let Some(found) = self.store.get_json::<GrantRecord>(&key).await? else {
+                break;
+            };
+            if found.value.revoked {
+                break;
+            }
+            let mut grant = found.value;
+            grant.revoked = true;
+            let ttl = found
+                .expires_at
+                .and_then(|at| {
+                    at.duration_since(crate::clock::millis_to_system_time(self.now()))
+                        .ok()
+                })
+                .unwrap_or(self.config.refresh_token_ttl)
+                .max(Duration::from_secs(1));
+            let options = PutOptions::new().ttl(ttl).if_version(found.version);
+            match self.store.put_json(&key, &grant, options).await {
+                Ok(_) => {
+                    was_live = true;
+                    break;
+                }
+                Err(e) if e.is_condition_failed() => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.store.delete_index(&grant_index(grant_id)).await?;
+        Ok(was_live)
+    }
+
+    /// Issues an authorization code for an approved request: checks the
+    /// client, redirect URI, scopes and challenge, creates the grant and
+    /// stores the code (only its SHA-256) for [`OAuthConfig::code_ttl`](super::OAuthConfig::code_ttl).
+    ///
+    /// # Errors
+    /// [`OAuthError::InvalidRequest`], [`OAuthError::UnauthorizedClient`],
+    /// [`OAuthError::InvalidScope`]; store errors.
+    pub async fn issue_code(&self, req: &AuthorizationRequest) -> Result<String, OAuthError> {
+        let client = self
+            .client(&req.client_id)
+            .await?
+            .ok_or_else(|| OAuthError::InvalidRequest("unknown client_id".into()))?;
+        if !client.allows(GrantType::AuthorizationCode) {
+            return Err(OAuthError::UnauthorizedClient(
+                "the client may not use the code flow",
+            ));
+        }
+        if !client.accepts_redirect(&req.redirect_uri) {
+            return Err(OAuthError::InvalidRequest(
+                "redirect_uri is not registered".into(),
+            ));
+        }
+        if req.code_challenge.len() != 43 || URL_SAFE_NO_PAD.decode(&req.code_challenge).is_err() {
+            return Err(OAuthError::InvalidRequest(
+                "code_challenge must be an S256 challenge".into(),
+            ));
+        }
+        check_scope(&client, &req.scope)?;
+        if req.subject.is_empty() || req.subject.len() > 256 {
+            return Err(OAuthError::InvalidRequest("bad subject".into()));
+        }
+        let now = self.now();
+        let grant_id = secret::random_token()?;
+        let grant = GrantRecord {
+            client_id: client.client_id.clone(),
+            subject: Some(req.subject.clone()),
+            scope: req.scope.clone(),
+            resource: req.resource.clone(),
+            created_at: now,
+            revoked: false,
+        };
+        let grant_ttl = self
+            .config
+            .refresh_token_ttl
+            .max(self.config.code_tombstone_ttl);
+        self.store
+            .put_json(
+                &Self::grant_key(&grant_id),
+                &grant,
+                PutOptions::new().ttl(grant_ttl).create_only(),
+            )
+            .await?;
+        let code = secret::random_token()?;
+        let record = CodeRecord {
+            grant_id,
+            client_id: client.client_id,
+            redirect_uri: req.redirect_uri.clone(),
+            code_challenge: req.code_challenge.clone(),
+            used: false,
+        };
+        self.store
+            .put_json(
+                &code_key(&code),
+                &record,
+                PutOptions::new().ttl(self.config.code_ttl).create_only(),
+            )
+            .await?;
+        Ok(code)
+    }
+
+    /// Redeems a code for tokens. The checks (client, redirect URI, PKCE
+    /// verifier) come first and do not consume the code; then the code is
+    /// marked used by compare-and-set, so of concurrent redemptions exactly
+    /// one wins. A code already used is reuse: the grant and every token
+    /// issued under it are revoked.
+    ///
+    /// # Errors
+    /// [`OAuthError::InvalidGrant`] (unknown, expired, reused, or bound to
+    /// another client, redirect URI or verifier); store errors.
+    pub async fn exchange_code(
+        &self,
+        client: &Client,
+        code: &str,
+        redirect_uri: &str,
+        verifier: &str,
+    ) -> Result<TokenResponse, OAuthError> {
+        if !client.allows(GrantType::AuthorizationCode) {
+            return Err(OAuthError::UnauthorizedClient(
+                "the client may not use the code flow",
+            ));
+        }
+        if !secret::is_token_shaped(code) {
+            return Err(OAuthError::InvalidGrant("unknown or expired code"));
+        }
+        let key = code_key(code);
+        for _ in 0..CAS_ATTEMPTS {
+            let Some(found) = self.store.get_json::<CodeRecord>(&key).await? else {
+                return Err(OAuthError::InvalidGrant("unknown or expired code"));
+            };
+            let record = found.value;
+            if record.used {
+                self.revoke_grant(&record.grant_id).await?;
+                return Err(OAuthError::InvalidGrant(
+                    "the code was already used; its grant is revoked",
+                ));
+            }
+            if record.client_id != client.client_id {
+                return Err(OAuthError::InvalidGrant(
+                    "the code belongs to another client",
+                ));
+            }
+            if record.redirect_uri != redirect_uri {
+                return Err(OAuthError::InvalidGrant(
+                    "redirect_uri differs from the authorization request",
+                ));
+            }
+            if !is_verifier(verifier)
+                || !secret::constant_time_eq(
+                    pkce_challenge(verifier).as_bytes(),
+                    record.code_challenge.as_bytes(),
+                )
+            {
+                return Err(OAuthError::InvalidGrant("the PKCE verifier does not match"));
+            }
+            let used = CodeRecord {
+                used: true,
+                ..record
+            };
+            let options = PutOptions::new()
+                .ttl(self.config.code_tombstone_ttl)
+                .if_version(found.version);
+            match self.store.put_json(&key, &used, options).await {
+                Ok(_) => return self.tokens_for_grant(client, &used.grant_id).await,
+                Err(e) if e.is_condition_failed() => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(OAuthError::InvalidGrant(
+            "the code is being redeemed concurrently",
+        ))
+    }
+
+    /// Remembers that `subject` approved `scopes` for `client_id`.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn remember_consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+        scopes: &[String],
+        ttl: Duration,
+    ) -> Result<(), OAuthError> {
+        self.store
+            .put_json(
+                &consent_key(subject, client_id),
+                &scopes,
+                PutOptions::new()
+                    .ttl(ttl)
+                    .index(format!("oauth-consents:{subject}")),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Whether `subject` has a remembered consent covering `scopes` for `client_id`.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn has_consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+        scopes: &[String],
+    ) -> Result<bool, OAuthError> {
+        let found = self
+            .store
+            .get_json::<Vec<String>>(&consent_key(subject, client_id))
+            .await?;
+        Ok(found.is_some_and(|f| scopes.iter().all(|s| f.value.contains(s))))
+    }
+
+    /// Forgets a remembered consent; the next authorization asks again.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn revoke_consent(&self, subject: &str, client_id: &str) -> Result<bool, OAuthError> {
+        Ok(self.store.delete(&consent_key(subject, client_id)).await?)
+    }
+}
+
+fn code_key(code: &str) -> String {
+    format!("oauth-code:{}", secret::sha256_hex(code))
+}
+
+fn consent_key(subject: &str, client_id: &str) -> String {
+    format!("oauth-consent:{subject}|{client_id}")
+}
+
+/// Every requested scope must be one the client may request.
+pub(crate) fn check_scope(client: &Client, scope: &[String]) -> Result<(), OAuthError> {
+    match scope.iter().find(|s| !client.scopes.contains(s)) {
+        Some(s) => Err(OAuthError::InvalidScope(format!(
+            "{s:?} is not allowed for this client"
+        ))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_matches_rfc_7636_appendix_b() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        assert_eq!(
+            pkce_challenge(verifier),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        assert!(is_verifier(verifier));
+        assert!(!is_verifier("short"));
+        assert!(!is_verifier(&"a".repeat(129)));
+        assert!(!is_verifier(&format!("{}!", "a".repeat(43))));
+    }
+}

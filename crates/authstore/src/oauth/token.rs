@@ -1,0 +1,489 @@
+//! Access and refresh tokens: issued under a grant, refresh tokens rotated by compare-and-set on the grant's head (one live chain, a grace window for lost responses, reuse revokes the grant), RFC 7009 revocation and RFC 7662 introspection.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::code::{GrantRecord, check_scope};
+use super::{Client, GrantType, OAuth, OAuthError, grant_index};
+use crate::clock::duration_to_millis;
+use crate::ext::StoreExt;
+use crate::secret;
+use crate::types::PutOptions;
+
+/// Lost compare-and-set races after which a refresh gives up.
+const CAS_ATTEMPTS: usize = 1000;
+
+/// A token endpoint response (RFC 6749 §5.1). Tokens never appear in `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct TokenResponse {
+    /// The access token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The refresh token, when the client may refresh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+/// What introspection says of an active token (RFC 7662).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenInfo {
+    /// Always true (inactive tokens are `None`).
+    pub active: bool,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user, for tokens of a user's grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// Space-separated scopes.
+    pub scope: String,
+    /// `access_token` or `refresh_token`.
+    pub token_type: &'static str,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// Issue time, seconds since the epoch.
+    pub iat: u64,
+    /// The resource (RFC 8707) the token is for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+}
+
+/// What a revocation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// The token (and, for a refresh token, its whole grant) is revoked.
+    Revoked,
+    /// No such live token (RFC 7009 still answers 200).
+    NotFound,
+    /// The token belongs to another client; nothing was revoked.
+    WrongClient,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct AccessRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    grant_id: Option<String>,
+    client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    subject: Option<String>,
+    scope: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resource: Option<String>,
+    issued_at: u64,
+    expires_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct RefreshRecord {
+    grant_id: String,
+    client_id: String,
+    issued_at: u64,
+}
+
+/// The grant's refresh chain: the one live refresh token (by hash) and the one it replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Head {
+    head: String,
+    #[serde(default)]
+    previous: Option<String>,
+    #[serde(default)]
+    rotated_at: u64,
+}
+
+fn access_key(hash: &str) -> String {
+    format!("oauth-at:{hash}")
+}
+
+fn refresh_key(hash: &str) -> String {
+    format!("oauth-rt:{hash}")
+}
+
+fn head_key(grant_id: &str) -> String {
+    format!("oauth-rt-head:{grant_id}")
+}
+
+impl OAuth {
+    /// Stores a new access token; returns it.
+    async fn new_access_token(&self, record: &AccessRecord) -> Result<String, OAuthError> {
+        let token = secret::random_token()?;
+        let mut options = PutOptions::new()
+            .ttl(self.config.access_token_ttl)
+            .create_only();
+        if let Some(grant_id) = &record.grant_id {
+            options = options.index(grant_index(grant_id));
+        }
+        self.store
+            .put_json(&access_key(&secret::sha256_hex(&token)), record, options)
+            .await?;
+        Ok(token)
+    }
+
+    /// Stores a new refresh token of a grant; returns it and its hash.
+    async fn new_refresh_token(
+        &self,
+        grant_id: &str,
+        client_id: &str,
+    ) -> Result<(String, String), OAuthError> {
+        let token = secret::random_token()?;
+        let hash = secret::sha256_hex(&token);
+        let record = RefreshRecord {
+            grant_id: grant_id.to_owned(),
+            client_id: client_id.to_owned(),
+            issued_at: self.now(),
+        };
+        let options = PutOptions::new()
+            .ttl(self.config.refresh_token_ttl)
+            .create_only()
+            .index(grant_index(grant_id));
+        self.store
+            .put_json(&refresh_key(&hash), &record, options)
+            .await?;
+        Ok((token, hash))
+    }
+
+    fn access_record(
+        &self,
+        grant_id: Option<&str>,
+        client_id: &str,
+        grant: Option<&GrantRecord>,
+        scope: &[String],
+    ) -> AccessRecord {
+        let now = self.now();
+        AccessRecord {
+            grant_id: grant_id.map(str::to_owned),
+            client_id: client_id.to_owned(),
+            subject: grant.and_then(|g| g.subject.clone()),
+            scope: scope.to_vec(),
+            resource: grant.and_then(|g| g.resource.clone()),
+            issued_at: now,
+            expires_at: now + duration_to_millis(self.config.access_token_ttl),
+        }
+    }
+
+    fn response(
+        &self,
+        access_token: String,
+        refresh_token: Option<String>,
+        scope: &[String],
+    ) -> TokenResponse {
+        TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.config.access_token_ttl.as_secs(),
+            refresh_token,
+            scope: scope.join(" "),
+        }
+    }
+
+    /// Refuses tokens written while a concurrent request revoked the grant.
+    async fn confirm_grant(&self, grant_id: &str) -> Result<(), OAuthError> {
+        if self.live_grant(grant_id).await?.is_none() {
+            self.store.delete_index(&grant_index(grant_id)).await?;
+            return Err(OAuthError::InvalidGrant("the grant was revoked"));
+        }
+        Ok(())
+    }
+
+    /// The first tokens of a grant, after its code was redeemed.
+    pub(crate) async fn tokens_for_grant(
+        &self,
+        client: &Client,
+        grant_id: &str,
+    ) -> Result<TokenResponse, OAuthError> {
+        let grant = self
+            .live_grant(grant_id)
+            .await?
+            .ok_or(OAuthError::InvalidGrant("the grant was revoked"))?;
+        let record = self.access_record(
+            Some(grant_id),
+            &client.client_id,
+            Some(&grant),
+            &grant.scope,
+        );
+        let access = self.new_access_token(&record).await?;
+        let refresh = if client.allows(GrantType::RefreshToken) {
+            let (token, hash) = self.new_refresh_token(grant_id, &client.client_id).await?;
+            let head = Head {
+                head: hash,
+                previous: None,
+                rotated_at: 0,
+            };
+            let options = PutOptions::new()
+                .ttl(self.config.refresh_token_ttl)
+                .create_only()
+                .index(grant_index(grant_id));
+            self.store
+                .put_json(&head_key(grant_id), &head, options)
+                .await?;
+            Some(token)
+        } else {
+            None
+        };
+        self.confirm_grant(grant_id).await?;
+        Ok(self.response(access, refresh, &grant.scope))
+    }
+
+    /// Exchanges a refresh token for new tokens, rotating it.
+    ///
+    /// The grant's head names its one live refresh token; rotation replaces
+    /// it by compare-and-set, so concurrent refreshes never fork the chain.
+    /// The token the head replaced may be used again within
+    /// [`refresh_grace`](super::OAuthConfig::refresh_grace) of that rotation
+    /// (a client retrying after a lost response): the chain rotates again
+    /// and the unused successor dies. Any other use of an old token is reuse
+    /// and revokes the grant. `scope` may narrow the grant's scopes.
+    ///
+    /// # Errors
+    /// [`OAuthError::InvalidGrant`], [`OAuthError::InvalidScope`],
+    /// [`OAuthError::UnauthorizedClient`]; store errors.
+    pub async fn refresh(
+        &self,
+        client: &Client,
+        refresh_token: &str,
+        scope: Option<&[String]>,
+    ) -> Result<TokenResponse, OAuthError> {
+        if !client.allows(GrantType::RefreshToken) {
+            return Err(OAuthError::UnauthorizedClient("the client may not refresh"));
+        }
+        let unknown = OAuthError::InvalidGrant("unknown, expired or revoked refresh token");
+        if !secret::is_token_shaped(refresh_token) {
+            return Err(unknown);
+        }
+        let hash = secret::sha256_hex(refresh_token);
+        let Some(record) = self
+            .store
+            .get_json::<RefreshRecord>(&refresh_key(&hash))
+            .await?
+        else {
+            return Err(unknown);
+        };
+        let record = record.value;
+        if record.client_id != client.client_id {
+            return Err(OAuthError::InvalidGrant(
+                "the refresh token belongs to another client",
+            ));
+        }
+        let grant = self.live_grant(&record.grant_id).await?.ok_or(unknown)?;
+        let scope = match scope {
+            Some(requested) if requested.iter().any(|s| !grant.scope.contains(s)) => {
+                return Err(OAuthError::InvalidScope(
+                    "a refresh cannot widen the grant's scopes".into(),
+                ));
+            }
+            Some(requested) if !requested.is_empty() => requested.to_vec(),
+            _ => grant.scope.clone(),
+        };
+        check_scope(client, &scope)?;
+        let grace = duration_to_millis(self.config.refresh_grace);
+        for _ in 0..CAS_ATTEMPTS {
+            let Some(found) = self
+                .store
+                .get_json::<Head>(&head_key(&record.grant_id))
+                .await?
+            else {
+                return Err(OAuthError::InvalidGrant(
+                    "unknown, expired or revoked refresh token",
+                ));
+            };
+            let now = self.now();
+            let head = found.value;
+            let rotated_at = if head.head == hash {
+                now
+            } else if head.previous.as_deref() == Some(hash.as_str())
+                && grace > 0
+                && now.saturating_sub(head.rotated_at) <= grace
+            {
+                head.rotated_at
+            } else {
+                self.revoke_grant(&record.grant_id).await?;
+                return Err(OAuthError::InvalidGrant(
+                    "refresh token reuse; the grant is revoked",
+                ));
+            };
+            let (token, next) = self
+                .new_refresh_token(&record.grant_id, &client.client_id)
+                .await?;
+            let moved = Head {
+                head: next.clone(),
+                previous: Some(hash.clone()),
+                rotated_at,
+            };
+            let options = PutOptions::new()
+                .ttl(self.config.refresh_token_ttl)
+                .if_version(found.version)
+                .index(grant_index(&record.grant_id));
+            match self
+                .store
+                .put_json(&head_key(&record.grant_id), &moved, options)
+                .await
+            {
+                Ok(_) => {
+                    let access_record = self.access_record(
+                        Some(&record.grant_id),
+                        &client.client_id,
+                        Some(&grant),
+                        &scope,
+                    );
+                    let access = self.new_access_token(&access_record).await?;
+                    self.confirm_grant(&record.grant_id).await?;
+                    return Ok(self.response(access, Some(token), &scope));
+                }
+                Err(e) if e.is_condition_failed() => {
+                    // Lost the race: this successor never becomes the head.
+                    self.store.delete(&refresh_key(&next)).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(OAuthError::InvalidGrant(
+            "the refresh token is being used concurrently",
+        ))
+    }
+
+    /// Client credentials grant: an access token for the client itself.
+    ///
+    /// # Errors
+    /// [`OAuthError::UnauthorizedClient`] unless the client is confidential
+    /// and allowed the grant; [`OAuthError::InvalidScope`]; store errors.
+    pub async fn client_credentials(
+        &self,
+        client: &Client,
+        scope: Option<&[String]>,
+    ) -> Result<TokenResponse, OAuthError> {
+        if !client.is_confidential() || !client.allows(GrantType::ClientCredentials) {
+            return Err(OAuthError::UnauthorizedClient(
+                "the client may not use client_credentials",
+            ));
+        }
+        let scope = match scope {
+            Some(s) if !s.is_empty() => s.to_vec(),
+            _ => client.scopes.clone(),
+        };
+        check_scope(client, &scope)?;
+        let record = self.access_record(None, &client.client_id, None, &scope);
+        let access = self.new_access_token(&record).await?;
+        Ok(self.response(access, None, &scope))
+    }
+
+    /// What an active access or refresh token stands for; `None` for an
+    /// unknown, expired or revoked one, or a refresh token already rotated.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn introspect(&self, token: &str) -> Result<Option<TokenInfo>, OAuthError> {
+        if !secret::is_token_shaped(token) {
+            return Ok(None);
+        }
+        let hash = secret::sha256_hex(token);
+        if let Some(found) = self
+            .store
+            .get_json::<AccessRecord>(&access_key(&hash))
+            .await?
+        {
+            let r = found.value;
+            if let Some(grant_id) = &r.grant_id
+                && self.live_grant(grant_id).await?.is_none()
+            {
+                return Ok(None);
+            }
+            return Ok(Some(TokenInfo {
+                active: true,
+                client_id: r.client_id,
+                sub: r.subject,
+                scope: r.scope.join(" "),
+                token_type: "access_token",
+                exp: r.expires_at / 1000,
+                iat: r.issued_at / 1000,
+                aud: r.resource,
+            }));
+        }
+        let Some(found) = self
+            .store
+            .get_json::<RefreshRecord>(&refresh_key(&hash))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let r = found.value;
+        let head = self.store.get_json::<Head>(&head_key(&r.grant_id)).await?;
+        if head.is_none_or(|h| h.value.head != hash) {
+            return Ok(None);
+        }
+        let Some(grant) = self.live_grant(&r.grant_id).await? else {
+            return Ok(None);
+        };
+        let exp = found
+            .expires_at
+            .map_or(0, |at| crate::clock::system_time_to_millis(at) / 1000);
+        Ok(Some(TokenInfo {
+            active: true,
+            client_id: r.client_id,
+            sub: grant.subject,
+            scope: grant.scope.join(" "),
+            token_type: "refresh_token",
+            exp,
+            iat: r.issued_at / 1000,
+            aud: grant.resource,
+        }))
+    }
+
+    /// RFC 7009 revocation by `client`: looks the token up as either type
+    /// whatever the hint. An access token is deleted; a refresh token
+    /// revokes its whole grant, access tokens included.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn revoke(&self, client: &Client, token: &str) -> Result<RevokeOutcome, OAuthError> {
+        if !secret::is_token_shaped(token) {
+            return Ok(RevokeOutcome::NotFound);
+        }
+        let hash = secret::sha256_hex(token);
+        if let Some(found) = self
+            .store
+            .get_json::<AccessRecord>(&access_key(&hash))
+            .await?
+        {
+            if found.value.client_id != client.client_id {
+                return Ok(RevokeOutcome::WrongClient);
+            }
+            self.store.delete(&access_key(&hash)).await?;
+            return Ok(RevokeOutcome::Revoked);
+        }
+        if let Some(found) = self
+            .store
+            .get_json::<RefreshRecord>(&refresh_key(&hash))
+            .await?
+        {
+            if found.value.client_id != client.client_id {
+                return Ok(RevokeOutcome::WrongClient);
+            }
+            self.revoke_grant(&found.value.grant_id).await?;
+            return Ok(RevokeOutcome::Revoked);
+        }
+        Ok(RevokeOutcome::NotFound)
+    }
+
+    /// How long a remembered consent lasts by default (90 days).
+    pub fn default_consent_ttl() -> Duration {
+        Duration::from_secs(90 * 24 * 3600)
+    }
+}
