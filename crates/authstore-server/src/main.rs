@@ -1,0 +1,3 @@
+//! The `authstore` binary (being written).
+
+fn main() {}

@@ -1,0 +1,83 @@
+//! The OAuth 2.1 HTTP surface: discovery documents (RFC 8414, RFC 9728), the token, revocation, introspection and registration endpoints, the JWK set, and the pages.
+
+mod register;
+mod token;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::StatusCode;
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// Every OAuth route and page, on `state`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(protected_resource),
+        )
+        .route("/token", post(token::token))
+        .route("/revoke", post(token::revoke))
+        .route("/introspect", post(token::introspect))
+        .route("/register", post(register::register))
+        .route("/jwks", get(jwks))
+        .merge(crate::pages::router(&state))
+        .with_state(state)
+}
+
+/// RFC 8414 authorization server metadata; `issuer` is the configured issuer.
+async fn metadata(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let settings = state.settings();
+    let issuer = &settings.issuer;
+    let mut doc = json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "revocation_endpoint": format!("{issuer}/revoke"),
+        "introspection_endpoint": format!("{issuer}/introspect"),
+        "jwks_uri": format!("{issuer}/jwks"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": settings.scopes_supported,
+        "authorization_response_iss_parameter_supported": true,
+    });
+    if settings.registration {
+        doc["registration_endpoint"] = json!(format!("{issuer}/register"));
+    }
+    Json(doc)
+}
+
+/// RFC 9728 protected resource metadata, for the configured resource.
+async fn protected_resource(State(state): State<AppState>) -> Response {
+    let settings = state.settings();
+    match &settings.resource {
+        Some(resource) => Json(json!({
+            "resource": resource,
+            "authorization_servers": [settings.issuer],
+            "scopes_supported": settings.scopes_supported,
+            "bearer_methods_supported": ["header"],
+        }))
+        .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "not_found", "error_description": "no protected resource is configured" })),
+        )
+            .into_response(),
+    }
+}
+
+/// The JWK set. Access tokens are opaque (JWT access tokens are not
+/// implemented yet), so it holds no keys.
+async fn jwks() -> Json<serde_json::Value> {
+    Json(json!({ "keys": [] }))
+}

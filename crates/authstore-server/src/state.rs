@@ -1,0 +1,190 @@
+//! [`AppState`]: the store, the OAuth state, users, sessions, limiters and settings every endpoint shares.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use authstore::credentials::{Credentials, CredentialsConfig};
+use authstore::oauth::{OAuth, OAuthConfig};
+use authstore::ratelimit::{Limit, RateLimiter};
+use authstore::session::SessionManager;
+use authstore::{Clock, SharedClock, Store, SystemClock};
+
+use crate::metrics::Metrics;
+
+/// Server settings (from the CLI or the config file).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The issuer URL (RFC 8414 `issuer`, RFC 9207 `iss`), without a trailing slash.
+    pub issuer: String,
+    /// The protected resource advertised at `/.well-known/oauth-protected-resource`, if any.
+    pub resource: Option<String>,
+    /// Scopes the server advertises.
+    pub scopes_supported: Vec<String>,
+    /// Whether `/register` (RFC 7591) is open.
+    pub registration: bool,
+    /// Lifetime of secrets of dynamically registered clients (`None` = no expiry).
+    pub registered_secret_ttl: Option<Duration>,
+    /// Dynamic registrations allowed per client IP per hour.
+    pub registrations_per_hour: u32,
+    /// Login attempts allowed per client IP per minute, and per user per minute.
+    pub logins_per_minute: u32,
+    /// How long a remembered consent lasts.
+    pub consent_ttl: Duration,
+    /// Plain-http development: cookies without `Secure` and the `__Host-` prefix.
+    pub dev_cookies: bool,
+    /// OAuth lifetimes and secret hashing cost.
+    pub oauth: OAuthConfig,
+    /// Password hashing cost and lockout.
+    pub credentials: CredentialsConfig,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            resource: None,
+            scopes_supported: vec!["openid".into(), "profile".into(), "offline_access".into()],
+            registration: true,
+            registered_secret_ttl: Some(Duration::from_secs(90 * 24 * 3600)),
+            registrations_per_hour: 20,
+            logins_per_minute: 10,
+            consent_ttl: Duration::from_secs(90 * 24 * 3600),
+            dev_cookies: false,
+            oauth: OAuthConfig::default(),
+            credentials: CredentialsConfig::default(),
+        }
+    }
+}
+
+/// Everything the endpoints share. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    oauth: OAuth,
+    credentials: Credentials,
+    sessions: SessionManager,
+    login_by_ip: RateLimiter,
+    login_by_user: RateLimiter,
+    registrations: RateLimiter,
+    metrics: Metrics,
+    settings: Settings,
+}
+
+impl AppState {
+    /// State on `store` with the system clock.
+    ///
+    /// # Errors
+    /// Invalid argon2 parameters or limiter namespaces.
+    pub fn new(store: Arc<dyn Store>, settings: Settings) -> authstore::Result<Self> {
+        Self::with_clock(store, settings, SystemClock)
+    }
+
+    /// State on `store`, judging time by `clock` (use the store's).
+    ///
+    /// # Errors
+    /// Invalid argon2 parameters or limiter namespaces.
+    pub fn with_clock(
+        store: Arc<dyn Store>,
+        mut settings: Settings,
+        clock: impl Clock,
+    ) -> authstore::Result<Self> {
+        settings.issuer = settings.issuer.trim_end_matches('/').to_owned();
+        let clock: SharedClock = Arc::new(clock);
+        let oauth = OAuth::with_config(
+            Arc::clone(&store),
+            settings.oauth.clone(),
+            Arc::clone(&clock),
+        )?;
+        let credentials = Credentials::with_config(
+            Arc::clone(&store),
+            settings.credentials.clone(),
+            Arc::clone(&clock),
+        )?;
+        let sessions =
+            SessionManager::with_config(Arc::clone(&store), Default::default(), Arc::clone(&clock));
+        let per_minute = Limit::per(settings.logins_per_minute.max(1), Duration::from_secs(60));
+        let limiter = |limit: Limit, namespace: &str| {
+            RateLimiter::with_clock(Arc::clone(&store), limit, Arc::clone(&clock))
+                .namespace(namespace)
+        };
+        let login_by_ip = limiter(per_minute, "rl-login-ip:")?;
+        let login_by_user = limiter(per_minute, "rl-login-user:")?;
+        let registrations = limiter(
+            Limit::per(
+                settings.registrations_per_hour.max(1),
+                Duration::from_secs(3600),
+            ),
+            "rl-register:",
+        )?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                oauth,
+                credentials,
+                sessions,
+                login_by_ip,
+                login_by_user,
+                registrations,
+                metrics: Metrics::new(),
+                settings,
+            }),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.inner.clock
+    }
+
+    /// The OAuth grant state.
+    pub fn oauth(&self) -> &OAuth {
+        &self.inner.oauth
+    }
+
+    /// Users and passwords.
+    pub fn credentials(&self) -> &Credentials {
+        &self.inner.credentials
+    }
+
+    /// Login sessions of the server's own pages.
+    pub fn sessions(&self) -> &SessionManager {
+        &self.inner.sessions
+    }
+
+    /// Login attempts per client IP.
+    pub fn login_by_ip(&self) -> &RateLimiter {
+        &self.inner.login_by_ip
+    }
+
+    /// Login attempts per username.
+    pub fn login_by_user(&self) -> &RateLimiter {
+        &self.inner.login_by_user
+    }
+
+    /// Dynamic registrations per client IP.
+    pub fn registrations(&self) -> &RateLimiter {
+        &self.inner.registrations
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+}

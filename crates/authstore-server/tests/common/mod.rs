@@ -1,0 +1,244 @@
+//! Shared by the server's integration tests: a server on a free port, a plain HTTP client, and the sign-in and consent forms submitted as a browser submits them.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use authstore::Store;
+use authstore::credentials::CredentialsConfig;
+use authstore::oauth::OAuthConfig;
+use authstore_server::{AppState, Settings};
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use http::{Method, Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+pub const USER: &str = "ada";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Cheap hashing for tests; production uses the OWASP defaults.
+pub fn settings(issuer: &str) -> Settings {
+    Settings {
+        issuer: issuer.to_owned(),
+        scopes_supported: vec!["read".into(), "write".into()],
+        oauth: OAuthConfig {
+            secret_hash_memory_kib: 1024,
+            secret_hash_iterations: 1,
+            ..OAuthConfig::default()
+        },
+        credentials: CredentialsConfig {
+            memory_kib: 1024,
+            iterations: 1,
+            ..CredentialsConfig::default()
+        },
+        ..Settings::default()
+    }
+}
+
+pub struct Server {
+    pub base: String,
+    pub state: AppState,
+}
+
+/// The OAuth router on `store`, served on a free loopback port, with the test user registered.
+pub async fn start(store: Arc<dyn Store>, tweak: impl FnOnce(&mut Settings)) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let mut settings = settings(&base);
+    tweak(&mut settings);
+    let state = AppState::new(store, settings).unwrap();
+    state
+        .credentials()
+        .register_user(USER, "u-ada", PASSWORD)
+        .await
+        .unwrap();
+    let app = authstore_server::router(state.clone());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    Server { base, state }
+}
+
+/// A plain HTTP/1 client.
+pub fn http() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// Sends a request; returns status, headers and body text.
+pub async fn send(req: Request<Full<Bytes>>) -> Response<String> {
+    let res = http().request(req).await.expect("the server answers");
+    let (parts, body) = res.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    Response::from_parts(parts, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// `oauth2`'s HTTP client: the same hyper client.
+///
+/// `oauth2` insists on an `https` revocation URL (RFC 7009 §2); the test
+/// server speaks plain HTTP on loopback, so `https://127.0.0.1` is sent
+/// there as `http://`, as a TLS-terminating proxy in front of it would.
+pub async fn oauth_http(req: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, std::io::Error> {
+    let (mut parts, body) = req.into_parts();
+    let uri = parts.uri.to_string();
+    if let Some(rest) = uri.strip_prefix("https://127.0.0.1:") {
+        parts.uri = format!("http://127.0.0.1:{rest}")
+            .parse()
+            .map_err(std::io::Error::other)?;
+    }
+    let res = http()
+        .request(Request::from_parts(parts, Full::new(Bytes::from(body))))
+        .await
+        .map_err(std::io::Error::other)?;
+    let (parts, body) = res.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map_err(std::io::Error::other)?
+        .to_bytes();
+    Ok(Response::from_parts(parts, bytes.to_vec()))
+}
+
+/// The value of `name="…" value="…"` in a page.
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no field {name} in {html}"))
+        + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end]
+        .replace("&#x2f;", "/")
+        .replace("&#x2F;", "/")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// A browser's cookie jar, reduced to the one session cookie.
+#[derive(Default)]
+pub struct Browser {
+    pub cookie: Option<String>,
+    pub origin: String,
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Self {
+        Self {
+            cookie: None,
+            origin: base.to_owned(),
+        }
+    }
+
+    pub async fn get(&mut self, url: &str) -> Response<String> {
+        self.go(Method::GET, url, None).await
+    }
+
+    pub async fn post_form(&mut self, url: &str, pairs: &[(&str, &str)]) -> Response<String> {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        self.go(Method::POST, url, Some(body)).await
+    }
+
+    async fn go(&mut self, method: Method, url: &str, body: Option<String>) -> Response<String> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(url)
+            .header("sec-fetch-site", "same-origin");
+        if let Some(c) = &self.cookie {
+            req = req.header(COOKIE, c);
+        }
+        if body.is_some() {
+            req = req
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(ORIGIN, &self.origin);
+        }
+        let res = send(
+            req.body(Full::new(Bytes::from(body.unwrap_or_default())))
+                .unwrap(),
+        )
+        .await;
+        if let Some(set) = res.headers().get(SET_COOKIE) {
+            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+            self.cookie = if set.to_str().unwrap().contains("Max-Age=0") {
+                None
+            } else {
+                Some(pair)
+            };
+        }
+        res
+    }
+
+    /// Follows `/authorize?…` through sign-in and consent; returns the final redirect's Location.
+    pub async fn authorize(&mut self, authorize_url: &str) -> String {
+        let page = self.get(authorize_url).await;
+        let mut page = if page.body().contains("id=\"login\"") {
+            let (csrf, return_to) = (
+                hidden(page.body(), "_csrf"),
+                hidden(page.body(), "return_to"),
+            );
+            let login_url = format!("{}/login", self.origin);
+            let res = self
+                .post_form(
+                    &login_url,
+                    &[
+                        ("_csrf", &csrf),
+                        ("return_to", &return_to),
+                        ("username", USER),
+                        ("password", PASSWORD),
+                    ],
+                )
+                .await;
+            assert_eq!(res.status(), 303, "signed in: {}", res.body());
+            let next = res.headers()[LOCATION].to_str().unwrap().to_owned();
+            self.get(&format!("{}{next}", self.origin)).await
+        } else {
+            page
+        };
+        if page.status() == 303 {
+            return page.headers()[LOCATION].to_str().unwrap().to_owned();
+        }
+        assert!(
+            page.body().contains("id=\"consent\""),
+            "the consent page: {}",
+            page.body()
+        );
+        let body = std::mem::take(page.body_mut());
+        let mut fields: Vec<(String, String)> = Vec::new();
+        for name in [
+            "_csrf",
+            "response_type",
+            "client_id",
+            "redirect_uri",
+            "scope",
+            "state",
+            "code_challenge",
+            "code_challenge_method",
+            "resource",
+        ] {
+            if body.contains(&format!("name=\"{name}\" value=\"")) {
+                fields.push((name.to_owned(), hidden(&body, name)));
+            }
+        }
+        fields.push(("decision".into(), "approve".into()));
+        let pairs: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let res = self
+            .post_form(&format!("{}/authorize", self.origin), &pairs)
+            .await;
+        assert_eq!(res.status(), 303, "consent accepted: {}", res.body());
+        res.headers()[LOCATION].to_str().unwrap().to_owned()
+    }
+}
