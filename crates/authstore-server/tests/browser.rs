@@ -1,0 +1,425 @@
+//! The authorization code flow in headless Chromium with JavaScript disabled (driven by chromedriver): the sign-in and consent pages work as plain HTML forms, the redirect carries `code`, `state` and `iss`, the session cookie is stored with its flags, and the code redeems at `/token` with the PKCE verifier.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`scripts/test` installs
+//! them and sets `AUTHSTORE_REQUIRE_BROWSER=1`, which turns a missing
+//! browser into a failure). Without them, and without that variable, the
+//! test prints why it skips.
+
+mod common;
+
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use authstore::MemoryStore;
+use authstore::oauth::NewClient;
+use axum::extract::{RawQuery, State};
+use axum::response::Html;
+use axum::routing::get;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::{PASSWORD, USER, send, start};
+use fantoccini::{Client, ClientBuilder, Locator};
+use http::Request;
+use http_body_util::Full;
+use serde_json::json;
+
+/// The browser and its driver, from `CHROMIUM`/`CHROMEDRIVER` or Debian's paths.
+fn browser_tools() -> Option<(PathBuf, PathBuf)> {
+    let pick = |var: &str, default: &str| {
+        let path = std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from);
+        path.exists().then_some(path)
+    };
+    Some((
+        pick("CHROMIUM", "/usr/bin/chromium")?,
+        pick("CHROMEDRIVER", "/usr/bin/chromedriver")?,
+    ))
+}
+
+/// Kills the driver when the test ends, however it ends.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_driver(chromedriver: &PathBuf) -> (Driver, u16) {
+    let port = free_port();
+    let child = Command::new(chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver(child);
+    // Waiting for a process to listen, not for a TTL.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not start listening"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (driver, port)
+}
+
+/// A fresh headless browser with its own profile; `javascript` false
+/// blocks scripts on every page through the content-settings policy.
+async fn browser(
+    driver_port: u16,
+    chromium: &PathBuf,
+    profile: &tempfile::TempDir,
+    javascript: bool,
+) -> Client {
+    let args = json!([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        format!("--user-data-dir={}", profile.path().display()),
+    ]);
+    let mut options = json!({ "binary": chromium, "args": args });
+    if !javascript {
+        options["prefs"] = json!({ "profile.managed_default_content_settings.javascript": 2 });
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), options);
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{driver_port}"))
+        .await
+        .expect("a browser session")
+}
+
+/// Polls `check` until it holds (a page navigating after a click), for at most 30 s.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What the client's redirect target saw: the callback queries, and how
+/// often a browser fetched the probe page's external script.
+#[derive(Default)]
+struct Seen {
+    callbacks: Vec<String>,
+    script_fetches: usize,
+}
+
+/// A page that tells whether scripts run in the browser that loads it: a
+/// browser with scripting disabled never fetches `/probe.js` (HTML
+/// "prepare the script element" stops first), leaves the paragraph as
+/// served and renders the `<noscript>` content as elements.
+const PROBE_PAGE: &str = r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>client</title></head>
+<body>
+<p id="script">scripts did not run</p>
+<noscript><p id="noscript">scripting is disabled</p></noscript>
+<script src="/probe.js"></script>
+</body></html>"#;
+
+/// The client's side: `/callback` records its query; both pages are the probe.
+async fn start_client_site() -> (u16, Arc<Mutex<Seen>>) {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let app = axum::Router::new()
+        .route(
+            "/callback",
+            get(
+                |State(seen): State<Arc<Mutex<Seen>>>, RawQuery(query): RawQuery| async move {
+                    seen.lock()
+                        .unwrap()
+                        .callbacks
+                        .push(query.unwrap_or_default());
+                    Html(PROBE_PAGE)
+                },
+            ),
+        )
+        .route("/probe", get(|| async { Html(PROBE_PAGE) }))
+        .route(
+            "/probe.js",
+            get(|State(seen): State<Arc<Mutex<Seen>>>| async move {
+                seen.lock().unwrap().script_fetches += 1;
+                (
+                    [(http::header::CONTENT_TYPE, "text/javascript")],
+                    "document.getElementById('script').textContent = 'scripts ran';",
+                )
+            }),
+        )
+        .with_state(Arc::clone(&seen));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, seen)
+}
+
+/// Whether the page now shown ran its scripts: (the paragraph's text, whether `<noscript>` rendered).
+async fn probe_result(browser: &Client) -> (String, bool) {
+    let text = browser
+        .find(Locator::Id("script"))
+        .await
+        .expect("the probe page")
+        .text()
+        .await
+        .unwrap();
+    let noscript = browser.find(Locator::Id("noscript")).await.is_ok();
+    (text, noscript)
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// RFC 7636 S256: base64url(SHA-256(verifier)).
+fn s256(verifier: &str) -> String {
+    let hex = authstore::secret::sha256_hex(verifier);
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+async fn text_of(browser: &Client, id: &str) -> String {
+    browser
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id} on the page: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_without_javascript_signs_in_consents_and_the_code_redeems() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        assert!(
+            std::env::var_os("AUTHSTORE_REQUIRE_BROWSER").is_none(),
+            "AUTHSTORE_REQUIRE_BROWSER is set but chromium/chromedriver are missing"
+        );
+        eprintln!(
+            "SKIP browser test: /usr/bin/chromium or /usr/bin/chromedriver is missing (apt-get install chromium chromium-driver; scripts/test does)"
+        );
+        return;
+    };
+    // `localhost` is a secure context for Chromium, so it keeps the
+    // `Secure`, `__Host-` session cookie over plain http.
+    let server = start(Arc::new(MemoryStore::builder().build().unwrap()), |s| {
+        s.issuer = s.issuer.replace("127.0.0.1", "localhost");
+    })
+    .await;
+    let issuer = server.state.settings().issuer.clone();
+    assert!(issuer.starts_with("http://localhost:"), "{issuer}");
+
+    let (client_port, seen) = start_client_site().await;
+    let redirect_uri = format!("http://127.0.0.1:{client_port}/callback");
+    let mut new = NewClient::public("Browser Test App", &redirect_uri);
+    new.scopes = vec!["read".into()];
+    let client_id = server
+        .state
+        .oauth()
+        .register_client(new)
+        .await
+        .unwrap()
+        .client
+        .client_id;
+
+    let (_driver, driver_port) = start_driver(&chromedriver).await;
+
+    // The probe detects scripts: a browser with JavaScript on runs it...
+    let control_profile = tempfile::tempdir().unwrap();
+    let control = browser(driver_port, &chromium, &control_profile, true).await;
+    control
+        .goto(&format!("http://127.0.0.1:{client_port}/probe"))
+        .await
+        .unwrap();
+    assert_eq!(
+        probe_result(&control).await,
+        ("scripts ran".to_owned(), false),
+        "the probe sees scripts in a browser that runs them"
+    );
+    assert_eq!(seen.lock().unwrap().script_fetches, 1);
+    control.close().await.unwrap();
+
+    // ...and the browser under test runs none.
+    let profile = tempfile::tempdir().unwrap();
+    let b = browser(driver_port, &chromium, &profile, false).await;
+    b.goto(&format!("http://127.0.0.1:{client_port}/probe"))
+        .await
+        .unwrap();
+    assert_eq!(
+        probe_result(&b).await,
+        ("scripts did not run".to_owned(), true),
+        "JavaScript is disabled in the browser under test"
+    );
+
+    let verifier = authstore::secret::random_token().unwrap();
+    let authorize_url = {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &client_id)
+            .append_pair("redirect_uri", &redirect_uri)
+            .append_pair("code_challenge", &s256(&verifier))
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("state", "xyz")
+            .append_pair("scope", "read")
+            .finish();
+        format!("{issuer}/authorize?{query}")
+    };
+    b.goto(&authorize_url).await.unwrap();
+
+    // The sign-in page, for this client.
+    let form = b
+        .wait()
+        .for_element(Locator::Id("login"))
+        .await
+        .expect("the sign-in page");
+    assert_eq!(text_of(&b, "client-name").await, "Browser Test App");
+    form.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys(USER)
+        .await
+        .unwrap();
+    form.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    form.find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // The consent page, back on /authorize with the same request.
+    b.wait()
+        .for_element(Locator::Id("consent"))
+        .await
+        .expect("signed in: the consent page");
+    let url = b.current_url().await.unwrap();
+    assert_eq!(url.path(), "/authorize", "{url}");
+    assert_eq!(text_of(&b, "user").await, USER);
+    assert_eq!(text_of(&b, "scopes").await, "read");
+    assert_eq!(text_of(&b, "redirect").await, redirect_uri);
+
+    // The session cookie as the browser stored it.
+    let cookie = b
+        .get_named_cookie("__Host-authstore")
+        .await
+        .expect("the session cookie");
+    assert_eq!(cookie.http_only(), Some(true), "HttpOnly");
+    assert_eq!(cookie.secure(), Some(true), "Secure");
+    assert_eq!(
+        format!("{:?}", cookie.same_site()),
+        "Some(Lax)",
+        "SameSite=Lax"
+    );
+    assert_eq!(cookie.path(), Some("/"), "Path=/");
+    assert_eq!(
+        cookie.domain(),
+        Some("localhost"),
+        "a host-only cookie of the issuer's host"
+    );
+
+    b.find(Locator::Id("approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually("the browser lands on the client's redirect URI", || async {
+        !seen.lock().unwrap().callbacks.is_empty()
+    })
+    .await;
+    let callbacks = seen.lock().unwrap().callbacks.clone();
+    assert_eq!(callbacks.len(), 1, "one redirect: {callbacks:?}");
+    let query = &callbacks[0];
+    assert_eq!(
+        query_param(query, "state").as_deref(),
+        Some("xyz"),
+        "{query}"
+    );
+    assert_eq!(
+        query_param(query, "iss").as_deref(),
+        Some(issuer.as_str()),
+        "RFC 9207 iss: {query}"
+    );
+    assert_eq!(query_param(query, "error"), None, "{query}");
+    let code = query_param(query, "code").expect("a code");
+    let landed = b.current_url().await.unwrap();
+    assert_eq!(
+        landed.as_str(),
+        format!("{redirect_uri}?{query}"),
+        "the browser shows the redirect"
+    );
+    // The whole flow ran with scripts off: the landing page ran none either.
+    assert_eq!(
+        probe_result(&b).await,
+        ("scripts did not run".to_owned(), true)
+    );
+    assert_eq!(
+        seen.lock().unwrap().script_fetches,
+        1,
+        "only the control browser ever fetched a script"
+    );
+    b.close().await.unwrap();
+
+    // The code redeems once, with the verifier, over plain HTTP.
+    let exchange = || {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "authorization_code")
+            .append_pair("code", &code)
+            .append_pair("redirect_uri", &redirect_uri)
+            .append_pair("client_id", &client_id)
+            .append_pair("code_verifier", &verifier)
+            .finish();
+        Request::post(format!("{}/token", server.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Full::new(body.into()))
+            .unwrap()
+    };
+    let res = send(exchange()).await;
+    assert_eq!(res.status(), 200, "{}", res.body());
+    let tokens: serde_json::Value = serde_json::from_str(res.body()).unwrap();
+    let access = tokens["access_token"].as_str().expect("an access token");
+    assert!(!access.is_empty());
+    assert_eq!(tokens["token_type"], "Bearer", "{tokens}");
+    assert_eq!(tokens["scope"], "read", "{tokens}");
+    assert!(tokens["expires_in"].as_u64().unwrap() > 0, "{tokens}");
+    let again = send(exchange()).await;
+    assert_eq!(again.status(), 400, "a code redeems once: {}", again.body());
+    assert!(again.body().contains("invalid_grant"), "{}", again.body());
+}
