@@ -4,7 +4,7 @@
 //!   [`Store`](authstore::Store) contract, and [`conformance_suite!`] to run
 //!   them all as `#[tokio::test]`s for a backend.
 //! - [`harness`]: private `redis-server` and PostgreSQL processes for tests.
-//! - [`modules`]: suites of the auth modules (sessions, CSRF, rate limits, API tokens, credentials, audit) and
+//! - [`modules`]: suites of the auth modules (sessions, CSRF, rate limits, API tokens, credentials, audit, OAuth) and
 //!   [`modules_suite!`] to run them on a backend.
 //! - [`persistence`]: durability across a restart and races between two
 //!   stores on one database, for backends that persist.
@@ -140,7 +140,7 @@ macro_rules! __conformance_tests {
     };
 }
 
-/// Instantiates every auth-module check (sessions, CSRF, rate limits, API tokens, credentials, audit) as a
+/// Instantiates every auth-module check (sessions, CSRF, rate limits, API tokens, credentials, audit, OAuth) as a
 /// `#[tokio::test]`, with the same `open` as [`conformance_suite!`].
 #[macro_export]
 macro_rules! modules_suite {
@@ -173,6 +173,19 @@ macro_rules! modules_suite {
             ratelimit_several_limits_are_all_or_nothing, ratelimit_blocks_escalate,
             ratelimit_penalty_reward_and_quota,
         );
+        $crate::__module_tests!($open; oauth;
+            oauth_code_flow_public_and_confidential, oauth_redirect_uri_is_checked_at_issue_and_exchange,
+            oauth_pkce_is_required_and_checked, oauth_code_reuse_revokes_the_grant,
+            oauth_expired_code_is_refused, oauth_code_of_another_client_is_invalid_grant,
+            oauth_revoke_checks_the_client, oauth_garbage_inputs_are_errors,
+            oauth_refresh_reuse_revokes_the_grant, oauth_refresh_retry_within_grace_keeps_one_chain,
+            oauth_revoking_a_refresh_token_revokes_the_grant, oauth_refresh_scope_can_narrow_not_widen,
+            oauth_refresh_keeps_the_grant_alive, oauth_client_authentication,
+            oauth_client_debug_hides_secrets, oauth_client_credentials_grant,
+            oauth_consent_is_remembered_and_revoked, oauth_concurrent_code_redemption_has_one_winner,
+            oauth_concurrent_refresh_within_grace_keeps_one_chain,
+            oauth_concurrent_refresh_without_grace_revokes_the_grant,
+        );
 
         /// Two store instances opened with the same prefix share the backend.
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,6 +195,16 @@ macro_rules! modules_suite {
             let a = ($open)(prefix.clone(), clock.clone()).await;
             let b = ($open)(prefix, clock.clone()).await;
             $crate::modules::ratelimit::ratelimit_two_stores_admit_exactly_the_limit(a, b, clock).await;
+        }
+
+        /// Two store instances opened with the same prefix race to redeem one OAuth code.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn oauth_two_stores_redeem_a_code_once() {
+            let clock = ::authstore::FakeClock::new();
+            let prefix = $crate::unique_prefix("oauth_two_stores");
+            let a = ($open)(prefix.clone(), clock.clone()).await;
+            let b = ($open)(prefix, clock.clone()).await;
+            $crate::modules::oauth::oauth_two_stores_redeem_a_code_once(a, b, clock).await;
         }
     };
 }

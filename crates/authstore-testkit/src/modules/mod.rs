@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod credentials;
 pub mod csrf;
+pub mod oauth;
 pub mod ratelimit;
 pub mod session;
 pub mod tokens;

@@ -67,6 +67,16 @@ struct CodeRecord {
 }
 
 impl OAuth {
+    /// How long a grant record lives after its creation or its last
+    /// refresh: as long as anything issued under it can (a refresh token,
+    /// an access token, the code's tombstone).
+    pub(crate) fn grant_ttl(&self) -> Duration {
+        self.config
+            .refresh_token_ttl
+            .max(self.config.code_tombstone_ttl)
+            .max(self.config.access_token_ttl)
+    }
+
     pub(crate) fn grant_key(grant_id: &str) -> String {
         format!("oauth-grant:{grant_id}")
     }
@@ -85,7 +95,10 @@ impl OAuth {
 
     /// Revokes a grant and everything issued under it: marks it revoked
     /// (so tokens written by a request still in flight are refused too),
-    /// then deletes its codes and tokens. Returns whether it was live.
+    /// then deletes its tokens and refresh head. Its code is not deleted: a
+    /// redeemed code's tombstone stays to catch reuse, and an unredeemed one
+    /// can no longer be redeemed because the grant is not live. Returns
+    /// whether it was live.
     ///
     /// # Errors
     /// Store errors.
@@ -164,15 +177,11 @@ impl OAuth {
             created_at: now,
             revoked: false,
         };
-        let grant_ttl = self
-            .config
-            .refresh_token_ttl
-            .max(self.config.code_tombstone_ttl);
         self.store
             .put_json(
                 &Self::grant_key(&grant_id),
                 &grant,
-                PutOptions::new().ttl(grant_ttl).create_only(),
+                PutOptions::new().ttl(self.grant_ttl()).create_only(),
             )
             .await?;
         let code = secret::random_token()?;
@@ -194,10 +203,18 @@ impl OAuth {
     }
 
     /// Redeems a code for tokens. The checks (client, redirect URI, PKCE
-    /// verifier) come first and do not consume the code; then the code is
-    /// marked used by compare-and-set, so of concurrent redemptions exactly
-    /// one wins. A code already used is reuse: the grant and every token
-    /// issued under it are revoked.
+    /// verifier, a live grant) come first and do not consume the code; then
+    /// the code is marked used by compare-and-set, so of concurrent
+    /// redemptions exactly one wins. A code already used is reuse: the grant
+    /// and every token issued under it are revoked. Every redemption that
+    /// loses the compare-and-set reads the code again, finds it used, and so
+    /// revokes the grant too.
+    ///
+    /// The winner of the compare-and-set always gets its tokens, even when a
+    /// concurrent reuse revokes the grant while they are written: that is
+    /// the outcome of the same requests one after the other (redeemed, then
+    /// reused, so revoked). Such tokens are inactive at once, because
+    /// introspection and refresh check the grant.
     ///
     /// # Errors
     /// [`OAuthError::InvalidGrant`] (unknown, expired, reused, or bound to
@@ -247,6 +264,11 @@ impl OAuth {
             {
                 return Err(OAuthError::InvalidGrant("the PKCE verifier does not match"));
             }
+            // Read after the code: if the code is still unused at the
+            // compare-and-set, the redemption took effect at this read.
+            let Some(grant) = self.live_grant(&record.grant_id).await? else {
+                return Err(OAuthError::InvalidGrant("the grant was revoked"));
+            };
             let used = CodeRecord {
                 used: true,
                 ..record
@@ -255,7 +277,7 @@ impl OAuth {
                 .ttl(self.config.code_tombstone_ttl)
                 .if_version(found.version);
             match self.store.put_json(&key, &used, options).await {
-                Ok(_) => return self.tokens_for_grant(client, &used.grant_id).await,
+                Ok(_) => return self.tokens_for_grant(client, &used.grant_id, &grant).await,
                 Err(e) if e.is_condition_failed() => continue,
                 Err(e) => return Err(e.into()),
             }

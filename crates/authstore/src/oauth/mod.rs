@@ -62,7 +62,8 @@ pub struct OAuthConfig {
     pub code_tombstone_ttl: Duration,
     /// Access tokens live this long (default 1 h).
     pub access_token_ttl: Duration,
-    /// Refresh tokens live this long, and a grant at most this long after its last refresh (default 30 days).
+    /// Refresh tokens live this long, and so does a grant after its creation
+    /// or its last refresh: each refresh extends it (default 30 days).
     pub refresh_token_ttl: Duration,
     /// A refresh token used again within this long after its rotation is taken
     /// as a retry of a lost response and rotates the chain again; later it is

@@ -109,6 +109,40 @@ struct Head {
     rotated_at: u64,
 }
 
+/// The scopes of a refresh: `requested` may narrow the grant's, never widen them.
+fn refresh_scope(
+    client: &Client,
+    grant: &GrantRecord,
+    requested: Option<&[String]>,
+) -> Result<Vec<String>, OAuthError> {
+    let scope = match requested {
+        Some(requested) if requested.iter().any(|s| !grant.scope.contains(s)) => {
+            return Err(OAuthError::InvalidScope(
+                "a refresh cannot widen the grant's scopes".into(),
+            ));
+        }
+        Some(requested) if !requested.is_empty() => requested.to_vec(),
+        _ => grant.scope.clone(),
+    };
+    check_scope(client, &scope)?;
+    Ok(scope)
+}
+
+/// Yields after the first lost rotation race; after more, sleeps a random
+/// time of up to 2 ms per lost race (at most 20 ms), so that many
+/// concurrent refreshes of one token take turns instead of all retrying at
+/// once (each success is one compare-and-set on the head, which every other
+/// contender then loses).
+async fn back_off(attempt: usize) {
+    if attempt == 0 {
+        tokio::task::yield_now().await;
+        return;
+    }
+    let cap = attempt.min(10) as u64 * 2000;
+    let jitter = getrandom::u64().unwrap_or(attempt as u64) % cap;
+    tokio::time::sleep(Duration::from_micros(jitter)).await;
+}
+
 fn access_key(hash: &str) -> String {
     format!("oauth-at:{hash}")
 }
@@ -145,6 +179,17 @@ impl OAuth {
     ) -> Result<(String, String), OAuthError> {
         let token = secret::random_token()?;
         let hash = secret::sha256_hex(&token);
+        self.store_refresh_token(&hash, grant_id, client_id).await?;
+        Ok((token, hash))
+    }
+
+    /// Stores the record of a refresh token (by its hash).
+    async fn store_refresh_token(
+        &self,
+        hash: &str,
+        grant_id: &str,
+        client_id: &str,
+    ) -> Result<(), OAuthError> {
         let record = RefreshRecord {
             grant_id: grant_id.to_owned(),
             client_id: client_id.to_owned(),
@@ -155,9 +200,9 @@ impl OAuth {
             .create_only()
             .index(grant_index(grant_id));
         self.store
-            .put_json(&refresh_key(&hash), &record, options)
+            .put_json(&refresh_key(hash), &record, options)
             .await?;
-        Ok((token, hash))
+        Ok(())
     }
 
     fn access_record(
@@ -203,22 +248,21 @@ impl OAuth {
         Ok(())
     }
 
-    /// The first tokens of a grant, after its code was redeemed.
+    /// The first tokens of a grant, after its code was redeemed (`grant`
+    /// was live when the redemption took effect).
+    ///
+    /// Not refused when a concurrent reuse revoked the grant meanwhile (see
+    /// [`exchange_code`](OAuth::exchange_code)): the tokens are then dead
+    /// on arrival, and whatever was written after the revocation swept the
+    /// grant's index is swept again.
     pub(crate) async fn tokens_for_grant(
         &self,
         client: &Client,
         grant_id: &str,
+        grant: &GrantRecord,
     ) -> Result<TokenResponse, OAuthError> {
-        let grant = self
-            .live_grant(grant_id)
-            .await?
-            .ok_or(OAuthError::InvalidGrant("the grant was revoked"))?;
-        let record = self.access_record(
-            Some(grant_id),
-            &client.client_id,
-            Some(&grant),
-            &grant.scope,
-        );
+        let record =
+            self.access_record(Some(grant_id), &client.client_id, Some(grant), &grant.scope);
         let access = self.new_access_token(&record).await?;
         let refresh = if client.allows(GrantType::RefreshToken) {
             let (token, hash) = self.new_refresh_token(grant_id, &client.client_id).await?;
@@ -238,7 +282,9 @@ impl OAuth {
         } else {
             None
         };
-        self.confirm_grant(grant_id).await?;
+        if self.live_grant(grant_id).await?.is_none() {
+            self.store.delete_index(&grant_index(grant_id)).await?;
+        }
         Ok(self.response(access, refresh, &grant.scope))
     }
 
@@ -250,7 +296,14 @@ impl OAuth {
     /// [`refresh_grace`](super::OAuthConfig::refresh_grace) of that rotation
     /// (a client retrying after a lost response): the chain rotates again
     /// and the unused successor dies. Any other use of an old token is reuse
-    /// and revokes the grant. `scope` may narrow the grant's scopes.
+    /// and revokes the grant, whatever scope it asks for. `scope` may narrow
+    /// the grant's scopes. Each refresh extends the grant's lifetime to
+    /// [`refresh_token_ttl`](super::OAuthConfig::refresh_token_ttl).
+    ///
+    /// A refresh that loses the compare-and-set reads the head again (after
+    /// a short random back-off from its second loss on); so many concurrent
+    /// refreshes of one token within the grace window all succeed in turn,
+    /// each rotating the chain, and only the last one's token stays active.
     ///
     /// # Errors
     /// [`OAuthError::InvalidGrant`], [`OAuthError::InvalidScope`],
@@ -283,18 +336,9 @@ impl OAuth {
             ));
         }
         let grant = self.live_grant(&record.grant_id).await?.ok_or(unknown)?;
-        let scope = match scope {
-            Some(requested) if requested.iter().any(|s| !grant.scope.contains(s)) => {
-                return Err(OAuthError::InvalidScope(
-                    "a refresh cannot widen the grant's scopes".into(),
-                ));
-            }
-            Some(requested) if !requested.is_empty() => requested.to_vec(),
-            _ => grant.scope.clone(),
-        };
-        check_scope(client, &scope)?;
+        let requested = scope;
         let grace = duration_to_millis(self.config.refresh_grace);
-        for _ in 0..CAS_ATTEMPTS {
+        for attempt in 0..CAS_ATTEMPTS {
             let Some(found) = self
                 .store
                 .get_json::<Head>(&head_key(&record.grant_id))
@@ -319,9 +363,13 @@ impl OAuth {
                     "refresh token reuse; the grant is revoked",
                 ));
             };
-            let (token, next) = self
-                .new_refresh_token(&record.grant_id, &client.client_id)
-                .await?;
+            // Checked after reuse detection, so that a replayed token
+            // revokes its grant whatever scope it asks for.
+            let scope = refresh_scope(client, &grant, requested)?;
+            // The successor's record is written only once it is the head,
+            // so a lost race costs no write; until then nobody holds it.
+            let token = secret::random_token()?;
+            let next = secret::sha256_hex(&token);
             let moved = Head {
                 head: next.clone(),
                 previous: Some(hash.clone()),
@@ -343,14 +391,23 @@ impl OAuth {
                         Some(&grant),
                         &scope,
                     );
-                    let access = self.new_access_token(&access_record).await?;
+                    // Three independent writes, sent together: the new
+                    // refresh token, the new access token, and the grant's
+                    // lifetime extended from this refresh.
+                    let (_, access, _) = tokio::try_join!(
+                        self.store_refresh_token(&next, &record.grant_id, &client.client_id),
+                        self.new_access_token(&access_record),
+                        async {
+                            self.store
+                                .touch(&Self::grant_key(&record.grant_id), self.grant_ttl())
+                                .await
+                                .map_err(OAuthError::from)
+                        },
+                    )?;
                     self.confirm_grant(&record.grant_id).await?;
                     return Ok(self.response(access, Some(token), &scope));
                 }
-                Err(e) if e.is_condition_failed() => {
-                    // Lost the race: this successor never becomes the head.
-                    self.store.delete(&refresh_key(&next)).await?;
-                }
+                Err(e) if e.is_condition_failed() => back_off(attempt).await,
                 Err(e) => return Err(e.into()),
             }
         }
