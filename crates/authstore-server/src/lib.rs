@@ -1,8 +1,18 @@
 //! authstore's OAuth 2.1 authorization server: the HTTP endpoints, login and consent pages, operations endpoints and the `authstore` CLI, on any authstore store.
 
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod config_file;
+pub mod duration;
+pub mod health;
+pub mod http_metrics;
+pub mod metered;
 pub mod metrics;
 pub mod oauth_http;
 mod pages;
+pub mod provision;
+pub mod serve;
 pub mod state;
 
 pub use oauth_http::router;

@@ -63,7 +63,13 @@ impl Metrics {
     /// Records one answered HTTP request. `route` is the matched route
     /// pattern (`/token`, `/users/{id}`), never the raw path, so the label
     /// set stays bounded.
-    pub fn record_request(&self, method: &Method, route: &str, status: StatusCode, elapsed: Duration) {
+    pub fn record_request(
+        &self,
+        method: &Method,
+        route: &str,
+        status: StatusCode,
+        elapsed: Duration,
+    ) {
         let method = bounded_method(method);
         let series = self.route_series(method, route);
         series.latency.observe(elapsed);
@@ -77,7 +83,11 @@ impl Metrics {
 
     /// Requests answered so far on `route` with `status` (any method).
     pub fn requests(&self, route: &str, status: StatusCode) -> u64 {
-        let routes = self.inner.routes.read().unwrap_or_else(PoisonError::into_inner);
+        let routes = self
+            .inner
+            .routes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         routes
             .iter()
             .filter(|((_, r), _)| r == route)
@@ -96,15 +106,27 @@ impl Metrics {
     /// Marks a request in flight until the guard drops.
     pub(crate) fn start_request(&self) -> InFlightGuard {
         self.inner.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlightGuard { metrics: self.clone() }
+        InFlightGuard {
+            metrics: self.clone(),
+        }
     }
 
     fn route_series(&self, method: Method, route: &str) -> Arc<RouteSeries> {
         let key = (method, route.to_owned());
-        if let Some(found) = self.inner.routes.read().unwrap_or_else(PoisonError::into_inner).get(&key) {
+        if let Some(found) = self
+            .inner
+            .routes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
             return Arc::clone(found);
         }
-        let mut routes = self.inner.routes.write().unwrap_or_else(PoisonError::into_inner);
+        let mut routes = self
+            .inner
+            .routes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         Arc::clone(routes.entry(key).or_insert_with(|| {
             Arc::new(RouteSeries {
                 latency: Histogram::new(HTTP_BUCKETS),
@@ -129,8 +151,18 @@ impl Metrics {
              authstore_build_info{{version=\"{}\"}} 1",
             env!("CARGO_PKG_VERSION")
         );
-        counter(out, "authstore_grants_issued_total", "OAuth grants issued.", self.grants_issued());
-        counter(out, "authstore_grants_revoked_total", "OAuth grants revoked.", self.grants_revoked());
+        counter(
+            out,
+            "authstore_grants_issued_total",
+            "OAuth grants issued.",
+            self.grants_issued(),
+        );
+        counter(
+            out,
+            "authstore_grants_revoked_total",
+            "OAuth grants revoked.",
+            self.grants_revoked(),
+        );
         let _ = writeln!(
             out,
             "# HELP authstore_http_requests_in_flight HTTP requests being handled.\n\
@@ -138,15 +170,24 @@ impl Metrics {
              authstore_http_requests_in_flight {}",
             self.in_flight()
         );
-        let routes = self.inner.routes.read().unwrap_or_else(PoisonError::into_inner);
+        let routes = self
+            .inner
+            .routes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         let mut sorted: Vec<_> = routes.iter().collect();
-        sorted.sort_by(|a, b| (a.0.1.as_str(), a.0.0.as_str()).cmp(&(b.0.1.as_str(), b.0.0.as_str())));
+        sorted.sort_by(|a, b| {
+            (a.0.1.as_str(), a.0.0.as_str()).cmp(&(b.0.1.as_str(), b.0.0.as_str()))
+        });
         out.push_str(
             "# HELP authstore_http_requests_total HTTP requests answered, by method, matched route and status.\n\
              # TYPE authstore_http_requests_total counter\n",
         );
         for ((method, route), series) in &sorted {
-            let statuses = series.statuses.lock().unwrap_or_else(PoisonError::into_inner);
+            let statuses = series
+                .statuses
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             for (status, count) in statuses.iter() {
                 let _ = writeln!(
                     out,
@@ -162,7 +203,9 @@ impl Metrics {
         );
         for ((method, route), series) in &sorted {
             let labels = format!("method=\"{}\",route=\"{}\"", method.as_str(), escape(route));
-            series.latency.render(out, "authstore_http_request_duration_seconds", &labels);
+            series
+                .latency
+                .render(out, "authstore_http_request_duration_seconds", &labels);
         }
     }
 }
@@ -194,12 +237,18 @@ fn bounded_method(method: &Method) -> Method {
 }
 
 fn counter(out: &mut String, name: &str, help: &str, value: u64) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+    );
 }
 
 /// A label value escaped for the text format (`\`, `"` and newlines).
 pub(crate) fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// A histogram with fixed buckets; observations are lock-free.
@@ -222,7 +271,11 @@ impl Histogram {
 
     pub(crate) fn observe(&self, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
-        let slot = self.bounds.iter().position(|&b| secs <= b).unwrap_or(self.bounds.len());
+        let slot = self
+            .bounds
+            .iter()
+            .position(|&b| secs <= b)
+            .unwrap_or(self.bounds.len());
         self.counts[slot].fetch_add(1, Ordering::Relaxed);
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
@@ -237,11 +290,17 @@ impl Histogram {
         let mut cumulative = 0;
         for (i, count) in self.counts.iter().enumerate() {
             cumulative += count.load(Ordering::Relaxed);
-            let le = self.bounds.get(i).map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
+            let le = self
+                .bounds
+                .get(i)
+                .map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
             let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
         }
         let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}\n{name}_count{{{labels}}} {cumulative}");
+        let _ = writeln!(
+            out,
+            "{name}_sum{{{labels}}} {sum}\n{name}_count{{{labels}}} {cumulative}"
+        );
     }
 }
 
@@ -267,13 +326,32 @@ mod tests {
     #[test]
     fn requests_are_counted_by_route_and_status() {
         let m = Metrics::new();
-        m.record_request(&Method::GET, "/health", StatusCode::OK, Duration::from_millis(1));
-        m.record_request(&Method::GET, "/health", StatusCode::OK, Duration::from_millis(1));
-        m.record_request(&Method::from_bytes(b"BREW").unwrap(), "/health", StatusCode::OK, Duration::ZERO);
+        m.record_request(
+            &Method::GET,
+            "/health",
+            StatusCode::OK,
+            Duration::from_millis(1),
+        );
+        m.record_request(
+            &Method::GET,
+            "/health",
+            StatusCode::OK,
+            Duration::from_millis(1),
+        );
+        m.record_request(
+            &Method::from_bytes(b"BREW").unwrap(),
+            "/health",
+            StatusCode::OK,
+            Duration::ZERO,
+        );
         assert_eq!(m.requests("/health", StatusCode::OK), 3);
         let text = m.render();
-        assert!(text.contains("authstore_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 2"));
-        assert!(text.contains("authstore_http_requests_total{method=\"OTHER\",route=\"/health\",status=\"200\"} 1"));
+        assert!(text.contains(
+            "authstore_http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 2"
+        ));
+        assert!(text.contains(
+            "authstore_http_requests_total{method=\"OTHER\",route=\"/health\",status=\"200\"} 1"
+        ));
         assert!(text.contains("authstore_grants_issued_total 0"));
         assert_eq!(escape("a\"b\\c\n"), "a\\\"b\\\\c\\n");
     }

@@ -1,0 +1,319 @@
+//! The TOML config file as written ([`ConfigFile`]), durations like `"90d"`, and its mapping onto [`Settings`].
+
+use std::time::Duration;
+
+use authstore::oauth::GrantType;
+use serde::Deserialize;
+
+use crate::config::{ConfigError, bad};
+use crate::duration::{ConfigDuration, SecretTtl};
+use crate::state::Settings;
+
+/// The config file. Every key is optional; unknown keys are errors.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Store URL (`memory://`, `redis://…`, `postgres://…`, `sqlite://path`).
+    pub store: Option<String>,
+    /// Listen address, `IP:PORT`.
+    pub listen: Option<String>,
+    /// Issuer URL.
+    pub issuer: Option<String>,
+    /// Protected resource advertised in metadata.
+    pub resource: Option<String>,
+    /// Scopes advertised.
+    pub scopes_supported: Option<Vec<String>>,
+    /// Cookies without `Secure` and `__Host-` (plain-http development only).
+    pub dev_cookies: Option<bool>,
+    /// How long a remembered consent lasts.
+    pub consent_ttl: Option<ConfigDuration>,
+    /// How long in-flight requests may drain on shutdown.
+    pub shutdown_timeout: Option<ConfigDuration>,
+    /// `[registration]`.
+    #[serde(default)]
+    pub registration: RegistrationSection,
+    /// `[rate_limits]`.
+    #[serde(default)]
+    pub rate_limits: RateLimitsSection,
+    /// `[tokens]`.
+    #[serde(default)]
+    pub tokens: TokensSection,
+    /// `[hashing]`.
+    #[serde(default)]
+    pub hashing: HashingSection,
+    /// `[lockout]`.
+    #[serde(default)]
+    pub lockout: LockoutSection,
+    /// `[[users]]`.
+    #[serde(default)]
+    pub(crate) users: Vec<RawUser>,
+    /// `[[clients]]`.
+    #[serde(default)]
+    pub(crate) clients: Vec<RawClient>,
+}
+
+/// `[registration]`: dynamic client registration (RFC 7591).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationSection {
+    /// Whether `/register` is open.
+    pub enabled: Option<bool>,
+    /// Lifetime of registered clients' secrets: a duration, or `"never"`.
+    pub secret_ttl: Option<SecretTtl>,
+}
+
+/// `[rate_limits]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsSection {
+    /// Login attempts per client IP, and per user, per minute.
+    pub logins_per_minute: Option<u32>,
+    /// Dynamic registrations per client IP per hour.
+    pub registrations_per_hour: Option<u32>,
+}
+
+/// `[tokens]`: OAuth lifetimes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensSection {
+    /// Authorization code lifetime.
+    pub code_ttl: Option<ConfigDuration>,
+    /// How long a redeemed code's tombstone catches reuse.
+    pub code_tombstone_ttl: Option<ConfigDuration>,
+    /// Access token lifetime.
+    pub access_token_ttl: Option<ConfigDuration>,
+    /// Refresh token lifetime.
+    pub refresh_token_ttl: Option<ConfigDuration>,
+    /// Retry window for a rotated refresh token (0 disables).
+    pub refresh_grace: Option<ConfigDuration>,
+}
+
+/// `[hashing]`: argon2id cost of passwords and client secrets.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HashingSection {
+    /// Memory in KiB.
+    pub memory_kib: Option<u32>,
+    /// Passes.
+    pub iterations: Option<u32>,
+}
+
+/// `[lockout]`: password failure budget.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockoutSection {
+    /// Failures allowed in a burst.
+    pub max_failures: Option<u32>,
+    /// Time for one failure to be forgiven.
+    pub failure_forgiven_after: Option<ConfigDuration>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUser {
+    pub(crate) name: String,
+    pub(crate) user_id: Option<String>,
+    pub(crate) password: Option<String>,
+    pub(crate) password_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawClient {
+    pub(crate) name: String,
+    pub(crate) client_id: Option<String>,
+    #[serde(default)]
+    pub(crate) redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub(crate) scopes: Vec<String>,
+    pub(crate) grant_types: Option<Vec<GrantType>>,
+    #[serde(default)]
+    pub(crate) public: bool,
+    pub(crate) secret: Option<String>,
+    pub(crate) secret_env: Option<String>,
+}
+
+impl ConfigFile {
+    /// Parses TOML text; `origin` names it in errors. Errors give the line and
+    /// column but never echo the offending line (it may hold a secret).
+    ///
+    /// # Errors
+    /// Syntax errors, unknown keys, wrong types.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e: toml::de::Error| {
+            let at = e.span().map_or_else(String::new, |span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!(" (line {line}, column {column})")
+            });
+            ConfigError(format!(
+                "invalid config file {origin}{at}: {}",
+                hide_value(e.message().trim())
+            ))
+        })
+    }
+
+    /// The [`Settings`] this file describes, on top of the defaults.
+    pub(crate) fn settings(
+        &self,
+        issuer: String,
+        warnings: &mut Vec<String>,
+    ) -> Result<Settings, ConfigError> {
+        let issuer = issuer.trim_end_matches('/').to_owned();
+        check_url("issuer", &issuer)?;
+        if issuer.starts_with("http://") && !is_loopback_url(&issuer) {
+            warnings.push(format!(
+                "issuer {issuer} is plain http: use https outside development"
+            ));
+        }
+        let mut s = Settings {
+            issuer,
+            ..Settings::default()
+        };
+        if let Some(resource) = &self.resource {
+            check_url("resource", resource)?;
+            s.resource = Some(resource.clone());
+        }
+        if let Some(scopes) = &self.scopes_supported {
+            s.scopes_supported = scopes.clone();
+        }
+        set(&mut s.dev_cookies, self.dev_cookies);
+        set(&mut s.registration, self.registration.enabled);
+        if let Some(ttl) = self.registration.secret_ttl {
+            s.registered_secret_ttl = ttl.0;
+        }
+        set(
+            &mut s.consent_ttl,
+            positive("consent_ttl", self.consent_ttl)?,
+        );
+        set(
+            &mut s.logins_per_minute,
+            at_least_one(
+                "rate_limits.logins_per_minute",
+                self.rate_limits.logins_per_minute,
+            )?,
+        );
+        set(
+            &mut s.registrations_per_hour,
+            at_least_one(
+                "rate_limits.registrations_per_hour",
+                self.rate_limits.registrations_per_hour,
+            )?,
+        );
+        let t = &self.tokens;
+        set(
+            &mut s.oauth.code_ttl,
+            positive("tokens.code_ttl", t.code_ttl)?,
+        );
+        set(
+            &mut s.oauth.code_tombstone_ttl,
+            positive("tokens.code_tombstone_ttl", t.code_tombstone_ttl)?,
+        );
+        set(
+            &mut s.oauth.access_token_ttl,
+            positive("tokens.access_token_ttl", t.access_token_ttl)?,
+        );
+        set(
+            &mut s.oauth.refresh_token_ttl,
+            positive("tokens.refresh_token_ttl", t.refresh_token_ttl)?,
+        );
+        set(&mut s.oauth.refresh_grace, t.refresh_grace.map(|d| d.0));
+        if let Some(kib) = self.hashing.memory_kib {
+            if !(8..=4 * 1024 * 1024).contains(&kib) {
+                return bad("hashing.memory_kib must be between 8 and 4194304");
+            }
+            s.oauth.secret_hash_memory_kib = kib;
+            s.credentials.memory_kib = kib;
+        }
+        if let Some(iterations) = at_least_one("hashing.iterations", self.hashing.iterations)? {
+            s.oauth.secret_hash_iterations = iterations;
+            s.credentials.iterations = iterations;
+        }
+        set(
+            &mut s.credentials.max_failures,
+            at_least_one("lockout.max_failures", self.lockout.max_failures)?,
+        );
+        set(
+            &mut s.credentials.failure_forgiven_after,
+            positive(
+                "lockout.failure_forgiven_after",
+                self.lockout.failure_forgiven_after,
+            )?,
+        );
+        Ok(s)
+    }
+}
+
+/// serde's "invalid type: string \"hunter2\", expected …" without the value, which may be a secret.
+fn hide_value(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix)
+            && let Some((found, expected)) = rest.split_once(", expected ")
+        {
+            let kind = found.split([' ', '`', '"']).next().unwrap_or("value");
+            return format!("{prefix}{kind}, expected {expected}");
+        }
+    }
+    message.to_owned()
+}
+
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *field = value;
+    }
+}
+
+fn positive(key: &str, value: Option<ConfigDuration>) -> Result<Option<Duration>, ConfigError> {
+    match value {
+        Some(d) if d.0.is_zero() => bad(format!("{key} must be greater than zero")),
+        other => Ok(other.map(|d| d.0)),
+    }
+}
+
+fn at_least_one(key: &str, value: Option<u32>) -> Result<Option<u32>, ConfigError> {
+    match value {
+        Some(0) => bad(format!("{key} must be at least 1")),
+        other => Ok(other),
+    }
+}
+
+/// An absolute `http(s)://host…` URL without query or fragment.
+fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let Some(rest) = rest else {
+        return bad(format!(
+            "{key} {url:?} must start with https:// (or http:// for development)"
+        ));
+    };
+    if rest.is_empty() || rest.starts_with('/') {
+        return bad(format!("{key} {url:?} has no host"));
+    }
+    if url.contains('#')
+        || url.contains('?')
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return bad(format!(
+            "{key} {url:?} must not have a query, fragment or spaces"
+        ));
+    }
+    Ok(())
+}
+
+fn is_loopback_url(url: &str) -> bool {
+    let authority = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}

@@ -1,0 +1,153 @@
+//! The operations endpoints: `GET /health` (store health and latency, JSON, 503 when down) and `GET /metrics` (Prometheus text).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use authstore::Store;
+use axum::Router;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+
+use crate::metered::StoreMetrics;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+
+/// A health check slower than this reports the store down.
+pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The Prometheus text exposition content type.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// What the operations endpoints read.
+#[derive(Debug, Clone)]
+pub struct Ops {
+    store: Arc<dyn Store>,
+    metrics: Metrics,
+    store_metrics: Option<StoreMetrics>,
+}
+
+impl Ops {
+    /// Endpoints over `store`, rendering `metrics` and, if the store is a
+    /// [`MeteredStore`](crate::metered::MeteredStore), its `store_metrics`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        metrics: Metrics,
+        store_metrics: Option<StoreMetrics>,
+    ) -> Self {
+        Self {
+            store,
+            metrics,
+            store_metrics,
+        }
+    }
+
+    /// Endpoints over the state's store and metrics.
+    pub fn from_state(state: &AppState, store_metrics: Option<StoreMetrics>) -> Self {
+        Self::new(
+            Arc::clone(state.store()),
+            state.metrics().clone(),
+            store_metrics,
+        )
+    }
+
+    /// The router: `GET /health` and `GET /metrics`.
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/health", get(health))
+            .route("/metrics", get(metrics))
+            .with_state(self)
+    }
+
+    /// Every metric in the Prometheus text format.
+    pub fn render_metrics(&self) -> String {
+        let mut out = String::with_capacity(8192);
+        self.metrics.render_into(&mut out);
+        if let Some(store_metrics) = &self.store_metrics {
+            store_metrics.render_into(&mut out);
+        }
+        out
+    }
+}
+
+/// The body of `GET /health`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthReport {
+    /// `"ok"` or `"unavailable"`.
+    pub status: &'static str,
+    /// The server version.
+    pub version: &'static str,
+    /// The store's answer.
+    pub store: StoreHealth,
+}
+
+/// The store part of [`HealthReport`].
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreHealth {
+    /// The backend name.
+    pub backend: &'static str,
+    /// Whether it answered correctly.
+    pub ok: bool,
+    /// How long the check took, in milliseconds.
+    pub latency_ms: f64,
+    /// What went wrong, when not ok.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Checks the store (at most [`HEALTH_TIMEOUT`]).
+pub async fn check(store: &dyn Store) -> HealthReport {
+    let (ok, latency, detail) = match tokio::time::timeout(HEALTH_TIMEOUT, store.health()).await {
+        Ok(health) => (health.ok, health.latency, health.detail),
+        Err(_) => (
+            false,
+            HEALTH_TIMEOUT,
+            Some(format!("no answer within {HEALTH_TIMEOUT:?}")),
+        ),
+    };
+    HealthReport {
+        status: if ok { "ok" } else { "unavailable" },
+        version: env!("CARGO_PKG_VERSION"),
+        store: StoreHealth {
+            backend: store.backend(),
+            ok,
+            latency_ms: latency.as_secs_f64() * 1000.0,
+            detail,
+        },
+    }
+}
+
+async fn health(State(ops): State<Ops>) -> Response {
+    let report = check(&*ops.store).await;
+    let status = if report.store.ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    if !report.store.ok {
+        tracing::warn!(
+            backend = report.store.backend,
+            detail = report.store.detail.as_deref().unwrap_or(""),
+            "store unhealthy"
+        );
+    }
+    let mut response = (status, axum::Json(report)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn metrics(State(ops): State<Ops>) -> Response {
+    let mut response = ops.render_metrics().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(METRICS_CONTENT_TYPE),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
