@@ -5,8 +5,11 @@
 //! `client_id` is registered once with `OAuth::register_client`, and the id it
 //! drew is remembered under `server-provisioned-client:<base64url(name)>`, so a
 //! restart on a persistent store finds it instead of registering a duplicate.
+//! A client with a fixed `client_id` (and, if confidential, a configured
+//! secret) is written with `OAuth::put_client`: created, replaced when the
+//! config changed, left alone when it matches.
 
-use authstore::oauth::{AuthMethod, Client, NewClient, OAuthError};
+use authstore::oauth::{AuthMethod, Client, NewClient, OAuthError, Upserted};
 use authstore::{Error, PutOptions, StoreExt};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -22,6 +25,8 @@ pub enum Outcome {
     Created,
     /// It already existed and was left alone.
     Existing,
+    /// A client with a fixed id existed with other settings and was replaced by the configured one.
+    Updated,
 }
 
 /// What provisioning did.
@@ -83,9 +88,8 @@ pub fn marker_key(name: &str) -> String {
 /// start and from several instances at once: nothing is duplicated, and
 /// what exists is left as it is.
 ///
-/// Clients with a fixed `client_id` or a configured secret (confidential
-/// clients) are refused before anything is written: registering a given id or
-/// secret needs an `OAuth` API that does not exist yet.
+/// A configured secret without a fixed `client_id` is refused before
+/// anything is written (the secret must belong to a known id).
 ///
 /// # Errors
 /// [`ProvisionError::Invalid`] for unsupported or invalid entries (bad
@@ -97,11 +101,10 @@ pub async fn provision(
 ) -> Result<ProvisionReport, ProvisionError> {
     if let Some(spec) = clients
         .iter()
-        .find(|c| c.client_id.is_some() || c.secret.is_some())
+        .find(|c| c.client_id.is_none() && c.secret.is_some())
     {
         return Err(ProvisionError::Invalid(format!(
-            "[[clients]] {:?}: a fixed client_id or a configured secret cannot be provisioned by this version \
-             (only public clients without client_id can); register it once with `authstore client add` instead",
+            "[[clients]] {:?}: a configured secret needs a fixed client_id",
             spec.name
         )));
     }
@@ -111,6 +114,24 @@ pub async fn provision(
         report.users.push((user.name.clone(), outcome));
     }
     for spec in clients {
+        if let Some(client_id) = &spec.client_id {
+            let what = format!("[[clients]] {:?}", spec.name);
+            let (client, upserted) = state
+                .oauth()
+                .put_client(client_id, new_client(spec), spec.secret.as_deref())
+                .await
+                .map_err(|e| oauth_error(&what, e))?;
+            let outcome = match upserted {
+                Upserted::Created => Outcome::Created,
+                Upserted::Updated => Outcome::Updated,
+                Upserted::Unchanged => Outcome::Existing,
+            };
+            tracing::info!(client = %spec.name, %client_id, ?outcome, "provisioned client with a fixed id");
+            report
+                .clients
+                .push((spec.name.clone(), client.client_id, outcome));
+            continue;
+        }
         let (client, outcome) = provision_client(state, spec).await?;
         if let Some(fields) = drift(&client, spec) {
             tracing::warn!(

@@ -170,27 +170,21 @@ async fn drift_is_reported_and_a_deleted_client_comes_back() {
 async fn unsupported_or_invalid_entries_fail_before_writing() {
     let store = authstore::open("memory://").await.unwrap();
     let state = state_on(&store);
-    let fixed = ClientSpec {
-        client_id: Some("fixed-id".into()),
-        ..public_client("fixed", "https://a.example/cb")
-    };
-    let confidential = ClientSpec {
+    let secret_without_id = ClientSpec {
         public: false,
-        secret: Some("s3cret".into()),
+        secret: Some("s3cret-s3cret-s3cret-s3cret-s3cret".into()),
         ..public_client("conf", "https://a.example/cb")
     };
-    for spec in [fixed, confidential] {
-        let error = provision(&state, &[user("carol", "pw")], &[spec])
-            .await
-            .unwrap_err();
-        let ProvisionError::Invalid(message) = error else {
-            panic!("{error:?}")
-        };
-        assert!(
-            message.contains("authstore client add") && !message.contains("s3cret"),
-            "{message}"
-        );
-    }
+    let error = provision(&state, &[user("carol", "pw")], &[secret_without_id])
+        .await
+        .unwrap_err();
+    let ProvisionError::Invalid(message) = error else {
+        panic!("{error:?}")
+    };
+    assert!(
+        message.contains("client_id") && !message.contains("s3cret"),
+        "{message}"
+    );
     assert_eq!(count(&store, "").await, 0, "nothing written");
     let bad_uri = public_client("bad", "http://not-loopback.example/cb");
     let error = provision(&state, &[], &[bad_uri]).await.unwrap_err();
@@ -223,4 +217,62 @@ async fn a_store_failure_is_a_store_error() {
     .await
     .unwrap_err();
     assert!(matches!(error, ProvisionError::Store(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn fixed_id_clients_are_created_replaced_and_left_alone() {
+    let store = authstore::open("memory://").await.unwrap();
+    let state = state_on(&store);
+    let secret = "a-configured-secret-of-enough-length-0123";
+    let spec = ClientSpec {
+        client_id: Some("billing-api".into()),
+        public: false,
+        secret: Some(secret.into()),
+        ..public_client("billing", "https://billing.example/cb")
+    };
+    let first = provision(&state, &[], std::slice::from_ref(&spec))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.clients[0],
+        ("billing".into(), "billing-api".into(), Outcome::Created)
+    );
+    let again = provision(&state, &[], std::slice::from_ref(&spec))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.clients[0].2,
+        Outcome::Existing,
+        "the same config writes nothing"
+    );
+    let client = state
+        .oauth()
+        .authenticate_client("billing-api", Some(secret))
+        .await
+        .unwrap();
+    assert!(client.is_confidential());
+    let moved = ClientSpec {
+        redirect_uris: vec!["https://billing.example/new".into()],
+        ..spec.clone()
+    };
+    let changed = provision(&state, &[], &[moved]).await.unwrap();
+    assert_eq!(changed.clients[0].2, Outcome::Updated);
+    let stored = state.oauth().client("billing-api").await.unwrap().unwrap();
+    assert_eq!(stored.redirect_uris, ["https://billing.example/new"]);
+    assert!(
+        state
+            .oauth()
+            .authenticate_client("billing-api", Some("wrong"))
+            .await
+            .is_err()
+    );
+    let short = ClientSpec {
+        secret: Some("short".into()),
+        ..spec
+    };
+    let error = provision(&state, &[], &[short]).await.unwrap_err();
+    assert!(
+        matches!(&error, ProvisionError::Invalid(m) if m.contains("32")),
+        "{error:?}"
+    );
 }

@@ -158,6 +158,17 @@ impl NewClient {
     }
 }
 
+/// What [`OAuth::put_client`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upserted {
+    /// The client did not exist.
+    Created,
+    /// The stored client differed and was replaced.
+    Updated,
+    /// The stored client already matched; nothing was written.
+    Unchanged,
+}
+
 /// A client just registered, with its secret in the clear: shown once, never stored.
 #[derive(Clone)]
 pub struct RegisteredClient {
@@ -239,6 +250,36 @@ fn validate_redirect_uri(uri: &str) -> Result<(), OAuthError> {
     }
 }
 
+/// The registration rules (RFC 7591) every new or replaced client follows.
+fn validate_new(new: &NewClient) -> Result<(), OAuthError> {
+    let meta = |why: &str| Err(OAuthError::InvalidClientMetadata(why.into()));
+    if new.name.trim().is_empty() || new.name.len() > 200 {
+        return meta("client_name must be 1 to 200 bytes");
+    }
+    if new.grant_types.is_empty() {
+        return meta("at least one grant type is required");
+    }
+    let public = new.auth_method == AuthMethod::None;
+    if public && new.grant_types.contains(&GrantType::ClientCredentials) {
+        return meta("client_credentials needs a confidential client");
+    }
+    if new.grant_types.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
+        return meta("authorization_code needs at least one redirect URI");
+    }
+    if new.redirect_uris.len() > 20 || new.scopes.len() > 100 {
+        return meta("at most 20 redirect URIs and 100 scopes");
+    }
+    for uri in &new.redirect_uris {
+        validate_redirect_uri(uri)?;
+    }
+    if let Some(bad) = new.scopes.iter().find(|s| !is_scope_token(s)) {
+        return Err(OAuthError::InvalidClientMetadata(format!(
+            "bad scope {bad:?}"
+        )));
+    }
+    Ok(())
+}
+
 fn now_secs(oauth: &OAuth) -> u64 {
     oauth.now() / 1000
 }
@@ -255,31 +296,8 @@ impl OAuth {
     /// # Errors
     /// [`OAuthError::InvalidRedirectUri`], [`OAuthError::InvalidClientMetadata`]; store errors.
     pub async fn register_client(&self, new: NewClient) -> Result<RegisteredClient, OAuthError> {
-        let meta = |why: &str| Err(OAuthError::InvalidClientMetadata(why.into()));
-        if new.name.trim().is_empty() || new.name.len() > 200 {
-            return meta("client_name must be 1 to 200 bytes");
-        }
-        if new.grant_types.is_empty() {
-            return meta("at least one grant type is required");
-        }
+        validate_new(&new)?;
         let public = new.auth_method == AuthMethod::None;
-        if public && new.grant_types.contains(&GrantType::ClientCredentials) {
-            return meta("client_credentials needs a confidential client");
-        }
-        if new.grant_types.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
-            return meta("authorization_code needs at least one redirect URI");
-        }
-        if new.redirect_uris.len() > 20 || new.scopes.len() > 100 {
-            return meta("at most 20 redirect URIs and 100 scopes");
-        }
-        for uri in &new.redirect_uris {
-            validate_redirect_uri(uri)?;
-        }
-        if let Some(bad) = new.scopes.iter().find(|s| !is_scope_token(s)) {
-            return Err(OAuthError::InvalidClientMetadata(format!(
-                "bad scope {bad:?}"
-            )));
-        }
         let secret = if public {
             None
         } else {
@@ -312,6 +330,100 @@ impl OAuth {
             )
             .await?;
         Ok(RegisteredClient { client, secret })
+    }
+
+    /// Creates or replaces the client under a given `client_id` with a
+    /// given secret, for clients declared in configuration. Validated like
+    /// [`register_client`](Self::register_client); the secret of a
+    /// confidential client must be at least 32 characters and is stored as
+    /// argon2id. An existing client whose metadata is the same and whose
+    /// stored hash verifies `secret` is left untouched, so applying the same
+    /// configuration again writes nothing. A replacement keeps `created_at`
+    /// and is written with the version check.
+    ///
+    /// # Errors
+    /// [`OAuthError::InvalidClientMetadata`], [`OAuthError::InvalidRedirectUri`]; store errors.
+    pub async fn put_client(
+        &self,
+        client_id: &str,
+        new: NewClient,
+        secret: Option<&str>,
+    ) -> Result<(Client, Upserted), OAuthError> {
+        validate_new(&new)?;
+        if !is_scope_token(client_id) || client_id.len() > 128 {
+            return Err(OAuthError::InvalidClientMetadata(
+                "client_id must be 1 to 128 printable characters".into(),
+            ));
+        }
+        let public = new.auth_method == AuthMethod::None;
+        match (public, secret) {
+            (true, Some(_)) => {
+                return Err(OAuthError::InvalidClientMetadata(
+                    "a public client has no secret".into(),
+                ));
+            }
+            (false, None) => {
+                return Err(OAuthError::InvalidClientMetadata(
+                    "a confidential client needs a secret".into(),
+                ));
+            }
+            (false, Some(s)) if s.chars().count() < 32 => {
+                return Err(OAuthError::InvalidClientMetadata(
+                    "a client secret needs at least 32 characters".into(),
+                ));
+            }
+            _ => {}
+        }
+        let key = Self::client_key(client_id);
+        for _ in 0..4 {
+            let existing = self.store.get_json::<Client>(&key).await?;
+            let kept_hash = match (&existing, secret) {
+                (Some(found), Some(s))
+                    if self
+                        .hasher
+                        .verify(found.value.secret_hash.as_deref(), s)
+                        .await? =>
+                {
+                    found.value.secret_hash.clone()
+                }
+                _ => None,
+            };
+            let secret_hash = match (kept_hash.clone(), secret) {
+                (Some(hash), _) => Some(hash),
+                (None, Some(s)) => Some(self.hasher.hash(s).await?),
+                (None, None) => None,
+            };
+            let client = Client {
+                client_id: client_id.to_owned(),
+                name: new.name.trim().to_owned(),
+                secret_hash,
+                redirect_uris: new.redirect_uris.clone(),
+                scopes: new.scopes.clone(),
+                grant_types: new.grant_types.clone(),
+                auth_method: new.auth_method,
+                created_at: existing
+                    .as_ref()
+                    .map_or_else(|| now_secs(self), |f| f.value.created_at),
+                secret_expires_at: None,
+            };
+            let (options, outcome) = match &existing {
+                Some(found) if found.value == client => return Ok((client, Upserted::Unchanged)),
+                Some(found) => (
+                    PutOptions::new().if_version(found.version),
+                    Upserted::Updated,
+                ),
+                None => (PutOptions::new().create_only(), Upserted::Created),
+            };
+            match self.store.put_json(&key, &client, options).await {
+                Ok(_) => return Ok((client, outcome)),
+                Err(e) if e.is_condition_failed() => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(OAuthError::Store(crate::error::Error::Contended {
+            key,
+            attempts: 4,
+        }))
     }
 
     /// The client with this id, if registered.

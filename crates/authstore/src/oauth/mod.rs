@@ -42,7 +42,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use client::{
-    AuthMethod, Client, GrantType, NewClient, RegisteredClient, redirect_uri_matches,
+    AuthMethod, Client, GrantType, NewClient, RegisteredClient, Upserted, redirect_uri_matches,
 };
 pub use code::{AuthorizationRequest, pkce_challenge};
 pub use error::OAuthError;
