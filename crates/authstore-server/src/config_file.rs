@@ -86,6 +86,8 @@ pub struct TokensSection {
     pub refresh_token_ttl: Option<ConfigDuration>,
     /// Retry window for a rotated refresh token (0 disables).
     pub refresh_grace: Option<ConfigDuration>,
+    /// Access token format: `"opaque"` (the default) or `"jwt"` (RFC 9068, Ed25519).
+    pub format: Option<String>,
 }
 
 /// `[hashing]`: argon2id cost of passwords and client secrets.
@@ -219,6 +221,11 @@ impl ConfigFile {
             positive("tokens.refresh_token_ttl", t.refresh_token_ttl)?,
         );
         set(&mut s.oauth.refresh_grace, t.refresh_grace.map(|d| d.0));
+        match t.format.as_deref() {
+            None | Some("opaque") => {}
+            Some("jwt") => s.jwt_access_tokens = true,
+            Some(_) => return bad("tokens.format must be \"opaque\" or \"jwt\""),
+        }
         if let Some(kib) = self.hashing.memory_kib {
             if !(8..=4 * 1024 * 1024).contains(&kib) {
                 return bad("hashing.memory_kib must be between 8 and 4194304");

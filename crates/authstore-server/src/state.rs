@@ -32,6 +32,9 @@ pub struct Settings {
     pub consent_ttl: Duration,
     /// Plain-http development: cookies without `Secure` and the `__Host-` prefix.
     pub dev_cookies: bool,
+    /// Issue RFC 9068 JWT access tokens (Ed25519, keys in the store, published at `/jwks`)
+    /// instead of opaque ones.
+    pub jwt_access_tokens: bool,
     /// OAuth lifetimes and secret hashing cost.
     pub oauth: OAuthConfig,
     /// Password hashing cost and lockout.
@@ -50,6 +53,7 @@ impl Default for Settings {
             logins_per_minute: 10,
             consent_ttl: Duration::from_secs(90 * 24 * 3600),
             dev_cookies: false,
+            jwt_access_tokens: false,
             oauth: OAuthConfig::default(),
             credentials: CredentialsConfig::default(),
         }
@@ -95,6 +99,9 @@ impl AppState {
         clock: impl Clock,
     ) -> authstore::Result<Self> {
         settings.issuer = settings.issuer.trim_end_matches('/').to_owned();
+        if settings.jwt_access_tokens {
+            settings.oauth.jwt_issuer = Some(settings.issuer.clone());
+        }
         let clock: SharedClock = Arc::new(clock);
         let oauth = OAuth::with_config(
             Arc::clone(&store),

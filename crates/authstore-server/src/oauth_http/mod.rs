@@ -76,8 +76,11 @@ async fn protected_resource(State(state): State<AppState>) -> Response {
     }
 }
 
-/// The JWK set. Access tokens are opaque (JWT access tokens are not
-/// implemented yet), so it holds no keys.
-async fn jwks() -> Json<serde_json::Value> {
-    Json(json!({ "keys": [] }))
+/// The JWK set: the Ed25519 keys that sign JWT access tokens (empty until
+/// the first one is issued, and always with opaque tokens).
+async fn jwks(State(state): State<AppState>) -> Response {
+    match state.oauth().jwks().await {
+        Ok(set) => Json(set).into_response(),
+        Err(e) => token::OAuthReply::from(e).into_response(),
+    }
 }

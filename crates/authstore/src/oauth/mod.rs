@@ -36,6 +36,7 @@
 mod client;
 mod code;
 mod error;
+mod jwt;
 mod token;
 
 use std::sync::Arc;
@@ -69,6 +70,11 @@ pub struct OAuthConfig {
     /// as a retry of a lost response and rotates the chain again; later it is
     /// reuse, which revokes the grant (default 10 s; zero disables retries).
     pub refresh_grace: Duration,
+    /// When set, access tokens are RFC 9068 JWTs signed with Ed25519, with
+    /// this `iss` (the default `None` issues opaque 256-bit tokens). Either
+    /// way the token is recorded by its SHA-256, so revocation and
+    /// introspection behave the same.
+    pub jwt_issuer: Option<String>,
     /// argon2id memory (KiB) and passes for client secrets (default 19,456 and 2).
     pub secret_hash_memory_kib: u32,
     /// argon2id passes for client secrets (default 2).
@@ -83,6 +89,7 @@ impl Default for OAuthConfig {
             access_token_ttl: Duration::from_secs(3600),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             refresh_grace: Duration::from_secs(10),
+            jwt_issuer: None,
             secret_hash_memory_kib: 19_456,
             secret_hash_iterations: 2,
         }

@@ -158,7 +158,23 @@ fn head_key(grant_id: &str) -> String {
 impl OAuth {
     /// Stores a new access token; returns it.
     async fn new_access_token(&self, record: &AccessRecord) -> Result<String, OAuthError> {
-        let token = secret::random_token()?;
+        let token = match &self.config.jwt_issuer {
+            Some(issuer) => {
+                // RFC 9068 §2.2: a client's own token has the client as subject.
+                let claims = serde_json::json!({
+                    "iss": issuer,
+                    "sub": record.subject.as_deref().unwrap_or(&record.client_id),
+                    "aud": record.resource.as_deref().unwrap_or(issuer),
+                    "client_id": record.client_id,
+                    "scope": record.scope.join(" "),
+                    "iat": record.issued_at / 1000,
+                    "exp": record.expires_at / 1000,
+                    "jti": secret::random_token()?,
+                });
+                self.sign_jwt(&claims).await?
+            }
+            None => secret::random_token()?,
+        };
         let mut options = PutOptions::new()
             .ttl(self.config.access_token_ttl)
             .create_only();
@@ -447,7 +463,7 @@ impl OAuth {
     /// # Errors
     /// Store errors.
     pub async fn introspect(&self, token: &str) -> Result<Option<TokenInfo>, OAuthError> {
-        if !secret::is_token_shaped(token) {
+        if !secret::is_token_shaped(token) && !super::jwt::is_jwt_shaped(token) {
             return Ok(None);
         }
         let hash = secret::sha256_hex(token);
@@ -510,7 +526,7 @@ impl OAuth {
     /// # Errors
     /// Store errors.
     pub async fn revoke(&self, client: &Client, token: &str) -> Result<RevokeOutcome, OAuthError> {
-        if !secret::is_token_shaped(token) {
+        if !secret::is_token_shaped(token) && !super::jwt::is_jwt_shaped(token) {
             return Ok(RevokeOutcome::NotFound);
         }
         let hash = secret::sha256_hex(token);
