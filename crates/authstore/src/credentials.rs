@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::audit::{AuditEvent, AuditSink, NoAudit, Outcome, emit};
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::error::{Error, Result};
-use crate::password::SecretHasher;
 use crate::ext::StoreExt;
+use crate::password::SecretHasher;
 use crate::store::Store;
 use crate::types::{GcraParams, PutOptions};
 

@@ -46,8 +46,8 @@ pub mod gcra;
 mod key;
 pub mod memory;
 pub mod oauth;
-pub mod password;
 mod open;
+pub mod password;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod ratelimit;
