@@ -216,7 +216,7 @@ impl RateLimiter {
     /// Their state is one entry, replaced by compare-and-set on its version:
     /// two store round trips per check rather than one, and a check that
     /// loses a race to a concurrent one on the same key starts again (after
-    /// [`combined::MAX_ATTEMPTS`] lost races it fails with
+    /// 1,000 lost races in a row it fails with
     /// [`Error::Contended`]).
     ///
     /// # Errors
