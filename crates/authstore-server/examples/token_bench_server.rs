@@ -1,0 +1,245 @@
+//! Benchmark server for `benches/peers/oauth-bench.sh`: the real OAuth router
+//! (`authstore_server::router`) with two pre-registered clients, plus a
+//! **bench-only** route that mints authorization codes without the pages.
+//!
+//! ```text
+//! cargo run --release -p authstore-server --example token_bench_server -- \
+//!     --listen 127.0.0.1:3000 --store memory://        # or redis://127.0.0.1:PORT
+//! ```
+//!
+//! At start it registers, through `OAuth::register_client`:
+//! - a confidential client (`client_secret_basic`; its secret is stored as
+//!   argon2id with the server's default cost, `OAuthConfig::default()`:
+//!   19,456 KiB, 2 passes, 1 lane), and
+//! - a public client (`token_endpoint_auth_method=none`, PKCE only),
+//!
+//! both for the code flow with refresh tokens, scope `offline_access`, and the
+//! redirect URI `https://client.example/callback`.
+//!
+//! The bench-only routes (they exist in this example only, never in the library):
+//! - `GET /bench/clients`: `key=value` lines with the clients' ids, the
+//!   confidential client's secret and the redirect URI.
+//! - `POST /bench/codes?n=N&client=confidential|public`: mints `N` fresh
+//!   codes with `OAuth::issue_code` (what the consent page calls when a user
+//!   approves), each with its own PKCE S256 verifier, for the subject `u-bench`
+//!   and scope `offline_access`; answers one `code verifier` line per code.
+//!
+//! Codes live `--code-ttl-secs` (default 600, instead of the server's 60) so
+//! that a batch minted before a timed run is still redeemable at its end.
+//! Everything else is the server's default configuration.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use authstore::oauth::{AuthorizationRequest, NewClient, OAuthConfig, pkce_challenge};
+use authstore_server::{AppState, Settings};
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::routing::{get, post};
+use http::StatusCode;
+use serde::Deserialize;
+
+const REDIRECT_URI: &str = "https://client.example/callback";
+const SCOPE: &str = "offline_access";
+const SUBJECT: &str = "u-bench";
+/// Largest batch one `/bench/codes` call mints.
+const MAX_BATCH: usize = 2_000_000;
+/// Codes minted concurrently.
+const MINT_TASKS: usize = 64;
+
+/// The clients registered at start.
+struct BenchClients {
+    confidential_id: String,
+    confidential_secret: String,
+    public_id: String,
+}
+
+#[derive(Clone)]
+struct BenchState {
+    app: AppState,
+    clients: Arc<BenchClients>,
+}
+
+/// BENCH ONLY: `GET /bench/clients`.
+async fn bench_clients(State(bench): State<BenchState>) -> String {
+    let c = &bench.clients;
+    format!(
+        "confidential_id={}\nconfidential_secret={}\npublic_id={}\nredirect_uri={REDIRECT_URI}\nscope={SCOPE}\n",
+        c.confidential_id, c.confidential_secret, c.public_id
+    )
+}
+
+#[derive(Deserialize)]
+struct CodesQuery {
+    n: usize,
+    client: String,
+}
+
+/// BENCH ONLY: `POST /bench/codes?n=N&client=confidential|public`.
+async fn bench_codes(
+    State(bench): State<BenchState>,
+    Query(query): Query<CodesQuery>,
+) -> Result<String, (StatusCode, String)> {
+    let bad = |why: String| (StatusCode::BAD_REQUEST, why);
+    if query.n == 0 || query.n > MAX_BATCH {
+        return Err(bad(format!("n must be 1 to {MAX_BATCH}")));
+    }
+    let client_id = match query.client.as_str() {
+        "confidential" => bench.clients.confidential_id.clone(),
+        "public" => bench.clients.public_id.clone(),
+        other => return Err(bad(format!("unknown client {other:?}"))),
+    };
+    let tasks = MINT_TASKS.min(query.n);
+    let mut set = tokio::task::JoinSet::new();
+    for t in 0..tasks {
+        let count = query.n / tasks + usize::from(t < query.n % tasks);
+        let oauth = bench.app.oauth().clone();
+        let client_id = client_id.clone();
+        set.spawn(async move {
+            let mut lines = String::with_capacity(count * 88);
+            for _ in 0..count {
+                let verifier = authstore::secret::random_token().map_err(|e| e.to_string())?;
+                let request = AuthorizationRequest {
+                    client_id: client_id.clone(),
+                    redirect_uri: REDIRECT_URI.into(),
+                    scope: vec![SCOPE.into()],
+                    code_challenge: pkce_challenge(&verifier),
+                    resource: None,
+                    subject: SUBJECT.into(),
+                };
+                let code = oauth
+                    .issue_code(&request)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                lines.push_str(&code);
+                lines.push(' ');
+                lines.push_str(&verifier);
+                lines.push('\n');
+            }
+            Ok::<_, String>(lines)
+        });
+    }
+    let mut out = String::with_capacity(query.n * 88);
+    while let Some(joined) = set.join_next().await {
+        let lines = joined
+            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        out.push_str(&lines);
+    }
+    Ok(out)
+}
+
+struct Args {
+    store: String,
+    listen: String,
+    code_ttl: Duration,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        store: "memory://".into(),
+        listen: "127.0.0.1:3000".into(),
+        code_ttl: Duration::from_secs(600),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--store" => args.store = value()?,
+            "--listen" => args.listen = value()?,
+            "--code-ttl-secs" => {
+                let secs = value()?
+                    .parse::<u64>()
+                    .map_err(|e| format!("--code-ttl-secs: {e}"))?;
+                args.code_ttl = Duration::from_secs(secs.max(1));
+            }
+            "-h" | "--help" => {
+                return Err(
+                    "usage: token_bench_server [--store URL] [--listen ADDR] [--code-ttl-secs N]"
+                        .into(),
+                );
+            }
+            other => return Err(format!("unknown argument {other:?} (try --help)")),
+        }
+    }
+    Ok(args)
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let store = authstore::open(&args.store)
+        .await
+        .map_err(|e| format!("cannot open {}: {e}", authstore::redact_url(&args.store)))?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let settings = Settings {
+        issuer: format!("http://{}", args.listen),
+        scopes_supported: vec![SCOPE.into()],
+        oauth: OAuthConfig {
+            code_ttl: args.code_ttl,
+            ..OAuthConfig::default()
+        },
+        ..Settings::default()
+    };
+    let app = AppState::new(store, settings).map_err(|e| e.to_string())?;
+    let register = |mut new: NewClient| {
+        new.scopes = vec![SCOPE.into()];
+        let oauth = app.oauth().clone();
+        async move { oauth.register_client(new).await.map_err(|e| e.to_string()) }
+    };
+    let confidential =
+        register(NewClient::confidential("bench confidential", REDIRECT_URI)).await?;
+    let public = register(NewClient::public("bench public", REDIRECT_URI)).await?;
+    let clients = Arc::new(BenchClients {
+        confidential_id: confidential.client.client_id,
+        confidential_secret: confidential
+            .secret
+            .ok_or("the confidential client has no secret")?,
+        public_id: public.client.client_id,
+    });
+    let bench = BenchState {
+        app: app.clone(),
+        clients,
+    };
+    // BENCH ONLY: these two routes mint codes without sign-in and consent.
+    // They exist in this example for the benchmark and nowhere else.
+    let bench_routes = Router::new()
+        .route("/bench/clients", get(bench_clients))
+        .route("/bench/codes", post(bench_codes))
+        .with_state(bench);
+    let router = authstore_server::router(app).merge(bench_routes);
+    eprintln!(
+        "token_bench_server: listening on {} with store {} (code TTL {} s, argon2id {} KiB x {} passes)",
+        args.listen,
+        authstore::redact_url(&args.store),
+        args.code_ttl.as_secs(),
+        OAuthConfig::default().secret_hash_memory_kib,
+        OAuthConfig::default().secret_hash_iterations,
+    );
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("token_bench_server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
