@@ -98,6 +98,8 @@ pub struct HashingSection {
     pub memory_kib: Option<u32>,
     /// Passes.
     pub iterations: Option<u32>,
+    /// How long a verified client secret is remembered in the process ("0s" disables).
+    pub client_secret_cache: Option<ConfigDuration>,
 }
 
 /// `[lockout]`: password failure budget.
@@ -237,6 +239,10 @@ impl ConfigFile {
             s.oauth.secret_hash_iterations = iterations;
             s.credentials.iterations = iterations;
         }
+        set(
+            &mut s.oauth.secret_cache_ttl,
+            self.hashing.client_secret_cache.map(|d| d.0),
+        );
         set(
             &mut s.credentials.max_failures,
             at_least_one("lockout.max_failures", self.lockout.max_failures)?,

@@ -166,6 +166,7 @@ fn every_key_maps_onto_settings() {
         [hashing]
         memory_kib = 4096
         iterations = 3
+        client_secret_cache = "2m"
         [lockout]
         max_failures = 7
         failure_forgiven_after = "1m30s"
@@ -191,6 +192,7 @@ fn every_key_maps_onto_settings() {
         ),
         (4096, 3)
     );
+    assert_eq!(s.oauth.secret_cache_ttl, Duration::from_secs(120));
     assert_eq!(
         (s.credentials.memory_kib, s.credentials.iterations),
         (4096, 3)

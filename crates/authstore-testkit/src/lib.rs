@@ -181,6 +181,7 @@ macro_rules! modules_suite {
             oauth_refresh_reuse_revokes_the_grant, oauth_refresh_retry_within_grace_keeps_one_chain,
             oauth_revoking_a_refresh_token_revokes_the_grant, oauth_refresh_scope_can_narrow_not_widen,
             oauth_refresh_keeps_the_grant_alive, oauth_client_authentication,
+            oauth_remembered_secret_follows_the_stored_client,
             oauth_client_debug_hides_secrets, oauth_client_credentials_grant,
             oauth_consent_is_remembered_and_revoked, oauth_concurrent_code_redemption_has_one_winner,
             oauth_concurrent_refresh_within_grace_keeps_one_chain,

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use authstore::oauth::{
     AuthorizationRequest, Client, NewClient, OAuth, OAuthConfig, OAuthError, RegisteredClient,
-    RevokeOutcome, TokenResponse, pkce_challenge,
+    RevokeOutcome, TokenResponse, Upserted, pkce_challenge,
 };
 use authstore::secret::random_token;
 use authstore::{Clock, FakeClock, Store};
@@ -1011,6 +1011,79 @@ pub async fn oauth_client_authentication(store: Arc<dyn Store>, clock: FakeClock
         oauth.authenticate_client(id, Some(&secret)).await,
         Err(OAuthError::InvalidClient)
     ));
+}
+
+/// A secret remembered after a successful verification (the in-process
+/// memo, [`OAuthConfig::secret_cache_ttl`]) never outlives what the store
+/// says: another instance rotating the secret or deleting the client takes
+/// effect at once; a wrong secret stays wrong; the memo's expiry changes nothing.
+pub async fn oauth_remembered_secret_follows_the_stored_client(
+    store: Arc<dyn Store>,
+    clock: FakeClock,
+) {
+    let (here, there) = (oauth(&store, &clock), oauth(&store, &clock));
+    let meta = NewClient::confidential("configured", WEB);
+    let (old, new) = ("o".repeat(40), "n".repeat(40));
+    there
+        .put_client("svc", meta.clone(), Some(&old))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert!(here.authenticate_client("svc", Some(&old)).await.is_ok());
+    }
+    assert!(
+        matches!(
+            here.authenticate_client("svc", Some(&new)).await,
+            Err(OAuthError::InvalidClient)
+        ),
+        "a wrong secret after a remembered success"
+    );
+
+    let (_, outcome) = there
+        .put_client("svc", meta.clone(), Some(&new))
+        .await
+        .unwrap();
+    assert_eq!(outcome, Upserted::Updated);
+    assert!(
+        matches!(
+            here.authenticate_client("svc", Some(&old)).await,
+            Err(OAuthError::InvalidClient)
+        ),
+        "the rotated-out secret, remembered by this instance"
+    );
+    assert!(here.authenticate_client("svc", Some(&new)).await.is_ok());
+
+    clock.advance(config().secret_cache_ttl + Duration::from_secs(1));
+    assert!(
+        here.authenticate_client("svc", Some(&new)).await.is_ok(),
+        "after the memo expired"
+    );
+    assert!(matches!(
+        here.authenticate_client("svc", Some(&old)).await,
+        Err(OAuthError::InvalidClient)
+    ));
+
+    assert!(there.delete_client("svc").await.unwrap());
+    assert!(
+        matches!(
+            here.authenticate_client("svc", Some(&new)).await,
+            Err(OAuthError::InvalidClient)
+        ),
+        "a client deleted by another instance"
+    );
+
+    let no_memo = oauth_with(
+        &store,
+        &clock,
+        OAuthConfig {
+            secret_cache_ttl: Duration::ZERO,
+            ..config()
+        },
+    );
+    there.put_client("svc", meta, Some(&old)).await.unwrap();
+    for _ in 0..2 {
+        assert!(no_memo.authenticate_client("svc", Some(&old)).await.is_ok());
+    }
 }
 
 /// Debug output of a client never shows its secret or the secret's hash;

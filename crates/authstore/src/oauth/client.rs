@@ -446,12 +446,15 @@ impl OAuth {
     /// # Errors
     /// Store errors.
     pub async fn delete_client(&self, client_id: &str) -> Result<bool, OAuthError> {
+        self.verified.forget(client_id);
         Ok(self.store.delete(&Self::client_key(client_id)).await?)
     }
 
     /// Authenticates a client: a confidential client must present its
-    /// unexpired secret, a public one none. An unknown client costs the same
-    /// argon2id verification as a known one.
+    /// unexpired secret, a public one none. An unknown client, or a known
+    /// one with a wrong secret, costs one argon2id verification; the right
+    /// secret costs one per [`OAuthConfig::secret_cache_ttl`](super::OAuthConfig::secret_cache_ttl)
+    /// and stored hash, then a constant-time HMAC comparison.
     ///
     /// # Errors
     /// [`OAuthError::InvalidClient`]; store errors.
@@ -465,7 +468,15 @@ impl OAuth {
         match (client, secret) {
             (Some(client), None) if client.secret_hash.is_none() => Ok(client),
             (client, Some(secret)) => {
-                let matched = self.hasher.verify(hash.as_deref(), secret).await?;
+                let now = self.now();
+                let id = client.as_ref().map_or("", |c| c.client_id.as_str());
+                let recalled = hash
+                    .as_deref()
+                    .is_some_and(|h| self.verified.recalls(id, h, secret, now));
+                let matched = recalled || self.hasher.verify(hash.as_deref(), secret).await?;
+                if let (true, false, Some(h)) = (matched, recalled, hash.as_deref()) {
+                    self.verified.remember(id, h, secret, now);
+                }
                 let client = client
                     .filter(|_| matched)
                     .ok_or(OAuthError::InvalidClient)?;

@@ -21,7 +21,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! **Storage** (all secrets as SHA-256, client secrets as argon2id):
+//! **Storage** (all secrets as SHA-256, client secrets as argon2id; see
+//! [`OAuthConfig::secret_cache_ttl`] for the in-process memo of verified ones):
 //! - `oauth-client:<client_id>`: the client.
 //! - `oauth-grant:<grant_id>`: the grant (client, subject, scope, resource, revoked flag).
 //!   Every artefact of a grant is listed under the index `oauth-grant-ix:<grant_id>`.
@@ -38,6 +39,7 @@ mod code;
 mod error;
 mod jwt;
 mod token;
+mod verified;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,6 +81,15 @@ pub struct OAuthConfig {
     pub secret_hash_memory_kib: u32,
     /// argon2id passes for client secrets (default 2).
     pub secret_hash_iterations: u32,
+    /// A client secret that passed argon2id verification is remembered in
+    /// this process (as an HMAC under a per-process random key, next to the
+    /// stored hash it matched) for this long, so that a client
+    /// authenticating on every request pays for argon2id once, not on every
+    /// request. Only successes are remembered; a changed stored hash, a
+    /// deleted client or an expired secret is seen at once, because the
+    /// client record is read from the store every time. Zero disables it
+    /// (default 10 min).
+    pub secret_cache_ttl: Duration,
 }
 
 impl Default for OAuthConfig {
@@ -92,6 +103,7 @@ impl Default for OAuthConfig {
             jwt_issuer: None,
             secret_hash_memory_kib: 19_456,
             secret_hash_iterations: 2,
+            secret_cache_ttl: Duration::from_secs(600),
         }
     }
 }
@@ -103,6 +115,7 @@ pub struct OAuth {
     clock: SharedClock,
     config: Arc<OAuthConfig>,
     hasher: SecretHasher,
+    verified: Arc<verified::VerifiedSecrets>,
 }
 
 impl OAuth {
@@ -128,8 +141,10 @@ impl OAuth {
             config.secret_hash_iterations,
             1,
         )?;
+        let verified = Arc::new(verified::VerifiedSecrets::new(config.secret_cache_ttl)?);
         Ok(Self {
             store,
+            verified,
             clock: Arc::new(clock),
             config: Arc::new(config),
             hasher,
