@@ -1,4 +1,4 @@
-//! The `authstore` command line: `serve`, `user add`, `client add`, their flags, and exit statuses (0 ok, 1 failure, 2 bad usage or configuration).
+//! The `authstore` command line: `serve`, `user add`, `client add`, `migrate`, `export`, `import`, `stats`, `health`, `cleanup`, their flags, and exit statuses (0 ok, 1 failure, 2 bad usage or configuration).
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -34,6 +34,129 @@ pub enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Copy every live entry from one store to another (TTLs and indexes kept; idempotent).
+    Migrate(MigrateArgs),
+    /// Write a store's entries to a JSON-lines file (.zst: zstd-compressed).
+    Export(ExportArgs),
+    /// Load an export file into a store.
+    Import(ImportArgs),
+    /// Entries per namespace, size and hit rate.
+    Stats(StatsArgs),
+    /// Check that the store answers: exit status 0 or 1, and the latency.
+    Health(HealthArgs),
+    /// Purge expired entries and print how many.
+    Cleanup(CleanupArgs),
+}
+
+/// `authstore migrate`.
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// The store to read (never written).
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+    /// The store to write.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Entries read per page.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub batch_size: usize,
+    /// Writes in flight at once.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub concurrency: usize,
+    /// Only keys that start with this (one namespace, e.g. `session:`).
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// Count what would be copied; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Afterwards compare every entry (value, index keys, TTL) and fail on any difference.
+    #[arg(long)]
+    pub verify: bool,
+    /// Continue from the cursor an interrupted run printed.
+    #[arg(long, value_name = "CURSOR")]
+    pub resume_from: Option<String>,
+    /// Replace entries the target holds with a different value (default: report them).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `authstore export`.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// Store and config file.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The file to write; a name ending in .zst is zstd-compressed.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Only keys that start with this.
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// Entries read per page.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub batch_size: usize,
+}
+
+/// `authstore import`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// Store and config file.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The export file to read (.zst: zstd-compressed).
+    #[arg(long = "in", value_name = "FILE")]
+    pub input: PathBuf,
+    /// Stop at the first bad line (default: skip it, count it, report its line number).
+    #[arg(long)]
+    pub strict: bool,
+    /// Replace entries the store holds with a different value.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Lines written per batch.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub batch_size: usize,
+    /// Writes in flight at once.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub concurrency: usize,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `authstore stats`.
+#[derive(Debug, Clone, Args)]
+pub struct StatsArgs {
+    /// Store and config file.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `authstore health`.
+#[derive(Debug, Clone, Args)]
+pub struct HealthArgs {
+    /// Store and config file.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `authstore cleanup`.
+#[derive(Debug, Clone, Args)]
+pub struct CleanupArgs {
+    /// Store and config file.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Entries purged per call.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub batch_size: usize,
 }
 
 impl Command {
@@ -244,6 +367,12 @@ pub async fn run(command: Command) -> Result<(), Failure> {
         }
         Command::User(UserCommand::Add(args)) => Box::pin(crate::admin::user_add(args)).await,
         Command::Client(ClientCommand::Add(args)) => Box::pin(crate::admin::client_add(args)).await,
+        Command::Migrate(args) => Box::pin(crate::ops::run_migrate(args)).await,
+        Command::Export(args) => Box::pin(crate::ops::run_export(args)).await,
+        Command::Import(args) => Box::pin(crate::ops::run_import(args)).await,
+        Command::Stats(args) => Box::pin(crate::ops::stats(args)).await,
+        Command::Health(args) => Box::pin(crate::ops::health(args)).await,
+        Command::Cleanup(args) => Box::pin(crate::ops::cleanup(args)).await,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod http_metrics;
 pub mod metered;
 pub mod metrics;
 pub mod oauth_http;
+pub mod ops;
 mod pages;
 pub mod provision;
 pub mod serve;

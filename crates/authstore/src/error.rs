@@ -107,7 +107,7 @@ pub enum Error {
         key: String,
     },
     /// Data read back from the backend is not what authstore wrote.
-    #[error("corrupt data for {key:?}: {detail}")]
+    #[error("corrupt data{}: {detail}", key.as_ref().map(|k| format!(" for {k:?}")).unwrap_or_default())]
     Corrupt {
         /// The key whose data is corrupt, if known.
         key: Option<String>,

@@ -45,6 +45,7 @@ mod ext;
 pub mod gcra;
 mod key;
 pub mod memory;
+pub mod migrate;
 pub mod oauth;
 mod open;
 pub mod password;

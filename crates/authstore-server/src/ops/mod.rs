@@ -1,0 +1,383 @@
+//! Operations commands on store URLs: `migrate`, `export`, `import` (this file) and `stats`, `health`, `cleanup` ([`inspect`]); passwords in URLs are redacted in everything they print.
+
+mod inspect;
+mod progress;
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use authstore::Store;
+use authstore::migrate::{self, ImportOptions, MigrateOptions, MigrateReport, VerifyReport};
+
+pub use inspect::{cleanup, health, stats};
+
+use crate::cli::{ExportArgs, Failure, ImportArgs, MigrateArgs, StoreArgs, load_config};
+use crate::config;
+use crate::serve::{error_chain, log_safe_url, open_failure};
+use progress::{Progress, rate};
+
+/// Opens a store by URL; returns it and its printable (redacted) URL.
+async fn open_url(url: &str) -> Result<(Arc<dyn Store>, String), Failure> {
+    let safe = log_safe_url(url);
+    let store = authstore::open(url)
+        .await
+        .map_err(|e| open_failure(&safe, &e))?;
+    Ok((store, safe))
+}
+
+/// Opens the store `--store`/`--config`/the environment name, as `serve` does.
+async fn open_args(args: &StoreArgs) -> Result<(Arc<dyn Store>, String), Failure> {
+    let file = load_config(args)?;
+    let (url, _) =
+        config::resolve_store(args.store.as_deref(), file.as_ref(), &config::process_env);
+    open_url(&url).await
+}
+
+/// The part of a store URL that names one store: everything but the
+/// password, with the query's parameters sorted (so `?a=1&prefix=x` and
+/// `?prefix=x&a=1` are the same store). Two URLs with the same identity
+/// and the same `prefix` parameter name the same entries.
+fn store_identity(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_password(None);
+            let mut pairs: Vec<(String, String)> = parsed
+                .query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            pairs.sort();
+            parsed.set_query(None);
+            let host = parsed.host_str().unwrap_or("").to_ascii_lowercase();
+            format!(
+                "{}://{}@{host}:{:?}{}?{pairs:?}",
+                parsed.scheme(),
+                parsed.username(),
+                parsed.port_or_known_default(),
+                parsed.path()
+            )
+        }
+        Err(_) => url.trim().to_owned(),
+    }
+}
+
+/// Counts and options as one line of text.
+fn summary(what: &str, report: &MigrateReport) -> String {
+    format!(
+        "{what}: migrated {}, unchanged {}, skipped (expired) {}, failed {}; {} read in {:.2}s ({:.0} entries/s)",
+        report.migrated,
+        report.unchanged,
+        report.expired,
+        report.failed,
+        report.scanned,
+        report.elapsed.as_secs_f64(),
+        rate(report.scanned, report.elapsed),
+    )
+}
+
+fn report_json(report: &MigrateReport) -> serde_json::Value {
+    serde_json::json!({
+        "scanned": report.scanned,
+        "migrated": report.migrated,
+        "unchanged": report.unchanged,
+        "expired": report.expired,
+        "failed": report.failed,
+        "failures": report.failures.iter().map(|(k, why)| serde_json::json!({"key": k, "error": why})).collect::<Vec<_>>(),
+        "elapsed_secs": report.elapsed.as_secs_f64(),
+        "entries_per_sec": rate(report.scanned, report.elapsed),
+    })
+}
+
+fn print_failures(report: &MigrateReport) {
+    for (key, why) in &report.failures {
+        eprintln!("failed: {key}: {why}");
+    }
+    if report.failed > report.failures.len() as u64 {
+        eprintln!(
+            "… and {} more failures",
+            report.failed - report.failures.len() as u64
+        );
+    }
+}
+
+fn options_of(
+    batch_size: usize,
+    concurrency: usize,
+    prefix: Option<&str>,
+) -> Result<MigrateOptions, Failure> {
+    if batch_size == 0 || concurrency == 0 {
+        return Err(Failure::config(
+            "--batch-size and --concurrency must be at least 1",
+        ));
+    }
+    Ok(MigrateOptions {
+        prefix: prefix.unwrap_or_default().to_owned(),
+        batch_size,
+        concurrency,
+        ..MigrateOptions::default()
+    })
+}
+
+/// `authstore migrate --from URL --to URL`.
+///
+/// # Errors
+/// Exit status 2 for bad options or the same store on both sides; 1 when
+/// a store fails, an entry could not be copied or `--verify` finds a difference.
+pub async fn run_migrate(args: MigrateArgs) -> Result<(), Failure> {
+    let mut options = options_of(args.batch_size, args.concurrency, args.prefix.as_deref())?;
+    options.dry_run = args.dry_run;
+    options.overwrite = args.overwrite;
+    options.resume_from = args.resume_from.clone();
+    if store_identity(&args.from) == store_identity(&args.to) {
+        return Err(Failure::config(format!(
+            "--from and --to name the same store ({}): refusing to migrate a store onto itself",
+            log_safe_url(&args.from)
+        )));
+    }
+    let (from, from_safe) = open_url(&args.from).await?;
+    let (to, to_safe) = open_url(&args.to).await?;
+    if from.backend() == "memory" {
+        eprintln!(
+            "warning: the source {from_safe} is a memory store that this command opened empty: \
+             a memory store lives in the process that created it. Migrate it from that \
+             process with authstore::migrate::migrate (see docs/operations.md)."
+        );
+    }
+    let total = from.stats().await.ok().map(|s| s.entries);
+    eprintln!(
+        "migrate: {from_safe} -> {to_safe}{}{}",
+        if options.prefix.is_empty() {
+            String::new()
+        } else {
+            format!(", prefix {:?}", options.prefix)
+        },
+        if options.dry_run {
+            " (dry run: nothing is written)"
+        } else {
+            ""
+        }
+    );
+    let mut bar = Progress::new("migrate", total);
+    let last_cursor: Arc<Mutex<Option<String>>> = Arc::default();
+    let seen = Arc::clone(&last_cursor);
+    let run = migrate::migrate(from.as_ref(), to.as_ref(), &options, |report| {
+        bar.update(report.scanned, report);
+        if let Ok(mut cursor) = seen.lock() {
+            cursor.clone_from(&report.cursor);
+        }
+    });
+    let report = tokio::select! {
+        result = run => result.map_err(|e| Failure::runtime(format!("migrate stopped: {}", error_chain(&e))))?,
+        _ = tokio::signal::ctrl_c() => {
+            let cursor = last_cursor.lock().ok().and_then(|c| c.clone());
+            return Err(Failure::runtime(match cursor {
+                Some(c) => format!("interrupted; continue with --resume-from {c} (or re-run: copying is idempotent)"),
+                None => "interrupted before the first page completed; re-run the command".into(),
+            }));
+        }
+    };
+    bar.finish();
+    let verified = if args.verify && !options.dry_run {
+        let mut bar = Progress::new("verify", Some(report.scanned));
+        let checked = migrate::verify(from.as_ref(), to.as_ref(), &options, |v| {
+            bar.update(
+                v.checked + v.expiring,
+                &MigrateReport {
+                    elapsed: v.elapsed,
+                    ..MigrateReport::default()
+                },
+            );
+        })
+        .await
+        .map_err(|e| Failure::runtime(format!("verify stopped: {}", error_chain(&e))))?;
+        bar.finish();
+        Some(checked)
+    } else {
+        None
+    };
+    if args.json {
+        let mut out = report_json(&report);
+        out["dry_run"] = options.dry_run.into();
+        if let Some(v) = &verified {
+            out["verify"] = verify_json(v);
+        }
+        println!("{out}");
+    } else {
+        println!(
+            "{}",
+            summary(
+                if options.dry_run {
+                    "dry run"
+                } else {
+                    "migrate"
+                },
+                &report
+            )
+        );
+        if let Some(v) = &verified {
+            println!("{}", verify_line(v));
+        }
+    }
+    print_failures(&report);
+    if let Some(v) = &verified {
+        for mismatch in &v.mismatches {
+            eprintln!("mismatch: {mismatch}");
+        }
+    }
+    if report.failed > 0 {
+        return Err(Failure::runtime(format!(
+            "{} entries were not migrated",
+            report.failed
+        )));
+    }
+    if verified.as_ref().is_some_and(|v| !v.is_exact()) {
+        return Err(Failure::runtime("verification found differences"));
+    }
+    Ok(())
+}
+
+fn verify_line(v: &VerifyReport) -> String {
+    format!(
+        "verify: {} checked, {} identical, {} differ, {} about to expire (not compared); {:.2}s",
+        v.checked,
+        v.matched,
+        v.mismatched,
+        v.expiring,
+        v.elapsed.as_secs_f64()
+    )
+}
+
+fn verify_json(v: &VerifyReport) -> serde_json::Value {
+    serde_json::json!({
+        "checked": v.checked,
+        "matched": v.matched,
+        "mismatched": v.mismatched,
+        "expiring": v.expiring,
+        "mismatches": v.mismatches.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "elapsed_secs": v.elapsed.as_secs_f64(),
+    })
+}
+
+fn is_zstd(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "zst")
+}
+
+/// `authstore export --store URL --out FILE` (`.zst`: zstd-compressed).
+///
+/// # Errors
+/// Exit status 1 when the store or the file fails.
+pub async fn run_export(args: ExportArgs) -> Result<(), Failure> {
+    let options = options_of(args.batch_size, 1, args.prefix.as_deref())?;
+    let (store, safe) = open_args(&args.store).await?;
+    let file_error =
+        |e: std::io::Error| Failure::runtime(format!("cannot write {}: {e}", args.out.display()));
+    let file = BufWriter::new(File::create(&args.out).map_err(file_error)?);
+    let mut out: Box<dyn Write> = if is_zstd(&args.out) {
+        Box::new(
+            zstd::Encoder::new(file, 3)
+                .map_err(file_error)?
+                .auto_finish(),
+        )
+    } else {
+        Box::new(file)
+    };
+    let total = store.stats().await.ok().map(|s| s.entries);
+    let mut bar = Progress::new("export", total);
+    let report = migrate::export(store.as_ref(), &mut out, &options, |r| {
+        bar.update(r.scanned, r)
+    })
+    .await
+    .map_err(|e| Failure::runtime(format!("export stopped: {}", error_chain(&e))))?;
+    drop(out);
+    bar.finish();
+    println!(
+        "exported {} entries from {safe} to {} in {:.2}s",
+        report.migrated,
+        args.out.display(),
+        report.elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `authstore import --store URL --in FILE [--strict]`.
+///
+/// # Errors
+/// Exit status 1 when the store or the file fails, a line is bad (with
+/// `--strict`, or counted otherwise) or an entry could not be written.
+pub async fn run_import(args: ImportArgs) -> Result<(), Failure> {
+    let mut options = options_of(args.batch_size, args.concurrency, None)?;
+    options.overwrite = args.overwrite;
+    let (store, safe) = open_args(&args.store).await?;
+    let file_error =
+        |e: std::io::Error| Failure::runtime(format!("cannot read {}: {e}", args.input.display()));
+    let file = File::open(&args.input).map_err(file_error)?;
+    let mut input: Box<dyn std::io::BufRead> = if is_zstd(&args.input) {
+        Box::new(BufReader::new(
+            zstd::Decoder::new(file).map_err(file_error)?,
+        ))
+    } else {
+        Box::new(BufReader::new(file))
+    };
+    let mut bar = Progress::new("import", None);
+    let report = migrate::import(
+        store.as_ref(),
+        &mut input,
+        &options,
+        ImportOptions {
+            strict: args.strict,
+        },
+        |r| bar.update(r.scanned, r),
+    )
+    .await
+    .map_err(|e| {
+        Failure::runtime(format!(
+            "import of {} stopped: {}",
+            args.input.display(),
+            error_chain(&e)
+        ))
+    })?;
+    bar.finish();
+    if args.json {
+        println!("{}", report_json(&report));
+    } else {
+        println!("{}", summary(&format!("import into {safe}"), &report));
+    }
+    print_failures(&report);
+    if report.failed > 0 {
+        return Err(Failure::runtime(format!(
+            "{} lines or entries were not imported",
+            report.failed
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::store_identity;
+
+    #[test]
+    fn the_same_store_is_recognised_whatever_the_spelling() {
+        let same = [
+            ("redis://:pw@127.0.0.1:6379/0", "redis://:other@127.0.0.1/0"),
+            (
+                "redis://h/0?prefix=a&timeout_ms=5",
+                "redis://H/0?timeout_ms=5&prefix=a",
+            ),
+            ("sqlite:///tmp/x.db", "sqlite:///tmp/x.db"),
+        ];
+        for (a, b) in same {
+            assert_eq!(store_identity(a), store_identity(b), "{a} vs {b}");
+        }
+        let different = [
+            ("redis://h/0?prefix=a", "redis://h/0?prefix=b"),
+            ("redis://h/0", "redis://h/1"),
+            ("postgres://u@h/db", "postgres://v@h/db"),
+            ("sqlite:///tmp/x.db", "sqlite:///tmp/y.db"),
+        ];
+        for (a, b) in different {
+            assert_ne!(store_identity(a), store_identity(b), "{a} vs {b}");
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Moving entries between stores: [`migrate`] copies every live entry (value, remaining TTL, index keys) from one store to another, idempotently and without writing to the source, and [`verify`] checks the copy entry by entry.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> authstore::Result<()> {
+//! use std::time::Duration;
+//! use authstore::migrate::{MigrateOptions, migrate, verify};
+//! use authstore::{PutOptions, Store};
+//! let (from, to) = (authstore::open("memory://").await?, authstore::open("memory://").await?);
+//! from.put("session:1", b"{}", PutOptions::new().ttl(Duration::from_secs(600))).await?;
+//! let options = MigrateOptions::default();
+//! let report = migrate(from.as_ref(), to.as_ref(), &options, |_| {}).await?;
+//! assert_eq!((report.migrated, report.failed), (1, 0));
+//! assert!(verify(from.as_ref(), to.as_ref(), &options, |_| {}).await?.is_exact());
+//! # Ok(()) }
+//! ```
+//!
+//! **How an entry is copied.** The source is read page by page with
+//! [`Store::scan`] (never written). Each entry is written to the target
+//! with `CreateOnly`, its index keys, and the TTL it has left at that
+//! moment (the scan's remaining TTL less the time since the page was
+//! read), so an entry with 10 minutes left at the source has 10 minutes
+//! at the target. An entry with less than
+//! [`min_ttl`](MigrateOptions::min_ttl) left is not written: it is
+//! counted as expired.
+//!
+//! **Idempotent.** An entry the target already holds is not overwritten:
+//! it is read back and counted `unchanged` when its value is the same, or
+//! reported as a conflict (a failure) when it differs, unless
+//! [`overwrite`](MigrateOptions::overwrite) is set. So a run that was
+//! interrupted can be run again, from the start or from the last cursor it
+//! reported, and ends with the same target as one uninterrupted run:
+//! nothing is written twice, and nothing expired or deleted at the source
+//! comes back.
+//!
+//! Writes of a page go out [`concurrency`](MigrateOptions::concurrency) at
+//! a time, which a pipelining backend (Redis) turns into few round trips.
+
+mod file;
+mod verify;
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+
+pub use file::{FORMAT_VERSION, ImportOptions, export, import};
+pub use verify::{Mismatch, VerifyReport, verify};
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+use crate::types::{PutOptions, ScanEntry};
+
+/// What [`migrate`] and [`verify`] do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrateOptions {
+    /// Only keys starting with this (e.g. `session:`); empty for all.
+    pub prefix: String,
+    /// Entries read per scan page (default 1,000).
+    pub batch_size: usize,
+    /// Writes in flight at once (default 64).
+    pub concurrency: usize,
+    /// Count what would be copied, write nothing.
+    pub dry_run: bool,
+    /// Replace entries the target holds with a different value, instead
+    /// of reporting them as conflicts.
+    pub overwrite: bool,
+    /// Continue a scan from the cursor an earlier run reported.
+    pub resume_from: Option<String>,
+    /// Entries with less than this left are skipped as expired (default 1 s).
+    pub min_ttl: Duration,
+    /// How far the target's expiry may be from the source's before
+    /// [`verify`] reports it (default 2 s).
+    pub ttl_tolerance: Duration,
+}
+
+impl Default for MigrateOptions {
+    fn default() -> Self {
+        Self {
+            prefix: String::new(),
+            batch_size: 1000,
+            concurrency: 64,
+            dry_run: false,
+            overwrite: false,
+            resume_from: None,
+            min_ttl: Duration::from_secs(1),
+            ttl_tolerance: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Counts so far, passed to the progress callback after each page and returned at the end.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrateReport {
+    /// Entries read from the source.
+    pub scanned: u64,
+    /// Entries written to the target (or, in a dry run, that would be).
+    pub migrated: u64,
+    /// Entries the target already held with the same value.
+    pub unchanged: u64,
+    /// Entries skipped because they expired (or were about to) before they could be written.
+    pub expired: u64,
+    /// Entries that could not be written (see [`failures`](Self::failures)).
+    pub failed: u64,
+    /// The first failures (at most 100): key and reason.
+    pub failures: Vec<(String, String)>,
+    /// The cursor after the last completed page: pass it as
+    /// [`resume_from`](MigrateOptions::resume_from) to continue. `None` once done.
+    pub cursor: Option<String>,
+    /// Time since the start.
+    pub elapsed: Duration,
+}
+
+impl MigrateReport {
+    fn count(&mut self, key: String, outcome: Outcome) {
+        match outcome {
+            Outcome::Migrated => self.migrated += 1,
+            Outcome::Unchanged => self.unchanged += 1,
+            Outcome::Expired => self.expired += 1,
+            Outcome::Failed(why) => {
+                self.failed += 1;
+                if self.failures.len() < KEPT_FAILURES {
+                    self.failures.push((key, why));
+                }
+            }
+        }
+    }
+}
+
+/// At most this many failures are kept with their reasons.
+const KEPT_FAILURES: usize = 100;
+
+/// What happened to one entry.
+enum Outcome {
+    Migrated,
+    Unchanged,
+    Expired,
+    Failed(String),
+}
+
+fn check_options(options: &MigrateOptions) -> Result<()> {
+    if options.batch_size == 0 || options.concurrency == 0 {
+        return Err(Error::InvalidArgument(
+            "batch size and concurrency must be at least 1",
+        ));
+    }
+    Ok(())
+}
+
+/// Copies the live entries of `from` whose key starts with
+/// `options.prefix` into `to` (see the [module docs](self)), calling
+/// `progress` after every page. Returns the counts; entries that failed are
+/// counted and listed, not an error.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a zero batch size or concurrency, or a
+/// cursor `from` did not produce; errors of `from.scan` (a page that
+/// cannot be read stops the run, and the report it would have returned is lost:
+/// re-run it, from the last cursor `progress` saw).
+pub async fn migrate(
+    from: &dyn Store,
+    to: &dyn Store,
+    options: &MigrateOptions,
+    mut progress: impl FnMut(&MigrateReport),
+) -> Result<MigrateReport> {
+    check_options(options)?;
+    let started = Instant::now();
+    let mut report = MigrateReport {
+        cursor: options.resume_from.clone(),
+        ..MigrateReport::default()
+    };
+    loop {
+        let page = from
+            .scan(
+                &options.prefix,
+                report.cursor.as_deref(),
+                options.batch_size,
+            )
+            .await?;
+        report.scanned += page.entries.len() as u64;
+        copy_batch(to, page.entries, options, &mut report).await;
+        report.cursor = page.cursor;
+        report.elapsed = started.elapsed();
+        progress(&report);
+        if report.cursor.is_none() {
+            return Ok(report);
+        }
+    }
+}
+
+/// Copies `entries`, read from their source just now, `options.concurrency` at a time.
+async fn copy_batch(
+    to: &dyn Store,
+    entries: Vec<ScanEntry>,
+    options: &MigrateOptions,
+    report: &mut MigrateReport,
+) {
+    let read_at = Instant::now();
+    let outcomes: Vec<(String, Outcome)> = futures::stream::iter(entries)
+        .map(|entry| async move {
+            let outcome = copy_entry(to, &entry, read_at, options).await;
+            (entry.key, outcome)
+        })
+        .buffer_unordered(options.concurrency)
+        .collect()
+        .await;
+    for (key, outcome) in outcomes {
+        report.count(key, outcome);
+    }
+}
+
+/// The TTL `entry` has left now, or `None` (never expires); `Err` when it
+/// has less than `min_ttl` left.
+fn remaining_ttl(
+    entry: &ScanEntry,
+    read_at: Instant,
+    min_ttl: Duration,
+) -> std::result::Result<Option<Duration>, ()> {
+    match entry.ttl {
+        None => Ok(None),
+        Some(ttl) => ttl
+            .checked_sub(read_at.elapsed())
+            .filter(|left| *left >= min_ttl.max(Duration::from_millis(1)))
+            .map(Some)
+            .ok_or(()),
+    }
+}
+
+async fn copy_entry(
+    to: &dyn Store,
+    entry: &ScanEntry,
+    read_at: Instant,
+    options: &MigrateOptions,
+) -> Outcome {
+    let Ok(ttl) = remaining_ttl(entry, read_at, options.min_ttl) else {
+        return Outcome::Expired;
+    };
+    if options.dry_run {
+        return match to.get(&entry.key).await {
+            Ok(Some(found)) if found.value == entry.value => Outcome::Unchanged,
+            Ok(_) => Outcome::Migrated,
+            Err(e) => Outcome::Failed(e.to_string()),
+        };
+    }
+    let mut put = PutOptions::new();
+    put.ttl = ttl;
+    put.index_keys.clone_from(&entry.index_keys);
+    if !options.overwrite {
+        put = put.create_only();
+    }
+    match to.put(&entry.key, &entry.value, put).await {
+        Ok(_) => Outcome::Migrated,
+        Err(Error::AlreadyExists { .. }) => match to.get(&entry.key).await {
+            Ok(Some(found)) if found.value == entry.value => Outcome::Unchanged,
+            // Gone again between the two calls: the target's own expiry.
+            Ok(None) => Outcome::Expired,
+            Ok(Some(_)) => Outcome::Failed(
+                "the target holds a different value under this key (not overwritten; \
+                 use --overwrite to replace it)"
+                    .into(),
+            ),
+            Err(e) => Outcome::Failed(e.to_string()),
+        },
+        Err(e) => Outcome::Failed(e.to_string()),
+    }
+}
