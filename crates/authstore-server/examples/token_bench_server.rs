@@ -10,7 +10,8 @@
 //! At start it registers, through `OAuth::register_client`:
 //! - a confidential client (`client_secret_basic`; its secret is stored as
 //!   argon2id with the server's default cost, `OAuthConfig::default()`:
-//!   19,456 KiB, 2 passes, 1 lane), and
+//!   19,456 KiB, 2 passes, 1 lane; a verified secret is remembered in the
+//!   process for `secret_cache_ttl`, 10 min by default), and
 //! - a public client (`token_endpoint_auth_method=none`, PKCE only),
 //!
 //! both for the code flow with refresh tokens, scope `offline_access`, and the
@@ -211,12 +212,13 @@ async fn run(args: Args) -> Result<(), String> {
         .with_state(bench);
     let router = authstore_server::router(app).merge(bench_routes);
     eprintln!(
-        "token_bench_server: listening on {} with store {} (code TTL {} s, argon2id {} KiB x {} passes)",
+        "token_bench_server: listening on {} with store {} (code TTL {} s, argon2id {} KiB x {} passes, verified secret remembered {} s)",
         args.listen,
         authstore::redact_url(&args.store),
         args.code_ttl.as_secs(),
         OAuthConfig::default().secret_hash_memory_kib,
         OAuthConfig::default().secret_hash_iterations,
+        OAuthConfig::default().secret_cache_ttl.as_secs(),
     );
     axum::serve(
         listener,
