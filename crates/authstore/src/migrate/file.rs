@@ -145,11 +145,11 @@ pub struct ImportOptions {
 
 /// Why a line was refused.
 fn parse_line(
-    text: &str,
+    text: &[u8],
     exported_at_ms: u64,
     now_ms: u64,
 ) -> std::result::Result<ScanEntry, String> {
-    let line: Line = serde_json::from_str(text).map_err(|e| format!("not an entry line: {e}"))?;
+    let line: Line = serde_json::from_slice(text).map_err(|e| format!("not an entry line: {e}"))?;
     validate_key(&line.key).map_err(|e| format!("bad key: {e}"))?;
     for index in &line.index {
         validate_key(index).map_err(|e| format!("bad index key: {e}"))?;
@@ -192,12 +192,21 @@ pub async fn import(
     check_options(options)?;
     let started = Instant::now();
     let bad = |line: u64, why: String| Error::corrupt(None, format!("line {line}: {why}"));
-    let mut lines = input.lines();
+    // Lines as bytes: one that is not UTF-8 is a bad line like any other,
+    // reported with its number (`BufRead::lines` would fail the whole read).
+    let mut lines = input.split(b'\n').map(|line| {
+        line.map(|mut text| {
+            if text.last() == Some(&b'\r') {
+                text.pop();
+            }
+            text
+        })
+    });
     let header_text = lines
         .next()
         .ok_or_else(|| bad(1, "empty file: no header".into()))?
         .map_err(io_error)?;
-    let header: Header = serde_json::from_str(&header_text)
+    let header: Header = serde_json::from_slice(&header_text)
         .map_err(|e| bad(1, format!("not an authstore export header: {e}")))?;
     if header.authstore_export != FORMAT_VERSION {
         return Err(bad(
@@ -233,8 +242,8 @@ pub async fn import(
             )?;
             continue;
         }
-        if text.starts_with("{\"end\"") {
-            match serde_json::from_str::<End>(&text) {
+        if text.starts_with(b"{\"end\"") {
+            match serde_json::from_slice::<End>(&text) {
                 Ok(marker) if marker.end => end = Some((number, marker)),
                 _ => refuse(&mut report, number, "bad end marker".into())?,
             }

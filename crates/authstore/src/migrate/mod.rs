@@ -224,6 +224,10 @@ fn remaining_ttl(
     }
 }
 
+/// Why an entry the target holds with another value is not copied.
+const CONFLICT: &str = "the target holds a different value under this key (not overwritten; \
+                        use --overwrite to replace it)";
+
 async fn copy_entry(
     to: &dyn Store,
     entry: &ScanEntry,
@@ -234,9 +238,12 @@ async fn copy_entry(
         return Outcome::Expired;
     };
     if options.dry_run {
+        // The outcome the real run would have.
         return match to.get(&entry.key).await {
+            Ok(None) => Outcome::Migrated,
+            Ok(Some(_)) if options.overwrite => Outcome::Migrated,
             Ok(Some(found)) if found.value == entry.value => Outcome::Unchanged,
-            Ok(_) => Outcome::Migrated,
+            Ok(Some(_)) => Outcome::Failed(CONFLICT.into()),
             Err(e) => Outcome::Failed(e.to_string()),
         };
     }
@@ -252,11 +259,7 @@ async fn copy_entry(
             Ok(Some(found)) if found.value == entry.value => Outcome::Unchanged,
             // Gone again between the two calls: the target's own expiry.
             Ok(None) => Outcome::Expired,
-            Ok(Some(_)) => Outcome::Failed(
-                "the target holds a different value under this key (not overwritten; \
-                 use --overwrite to replace it)"
-                    .into(),
-            ),
+            Ok(Some(_)) => Outcome::Failed(CONFLICT.into()),
             Err(e) => Outcome::Failed(e.to_string()),
         },
         Err(e) => Outcome::Failed(e.to_string()),
