@@ -37,24 +37,34 @@ async fn open_args(args: &StoreArgs) -> Result<(Arc<dyn Store>, String), Failure
 
 /// The part of a store URL that names one store: everything but the
 /// password, with the query's parameters sorted (so `?a=1&prefix=x` and
-/// `?prefix=x&a=1` are the same store). Two URLs with the same identity
-/// and the same `prefix` parameter name the same entries.
+/// `?prefix=x&a=1` are the same store), the default port filled in (`url`
+/// knows none for `redis`/`postgres`) and `postgresql` spelt `postgres`.
+/// Two URLs with the same identity and the same `prefix` parameter name
+/// the same entries.
 fn store_identity(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) => {
             let _ = parsed.set_password(None);
             let mut pairs: Vec<(String, String)> = parsed
                 .query_pairs()
+                .filter(|(k, _)| k != "password")
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();
             pairs.sort();
             parsed.set_query(None);
             let host = parsed.host_str().unwrap_or("").to_ascii_lowercase();
+            let scheme = match parsed.scheme() {
+                "postgresql" => "postgres",
+                other => other,
+            };
+            let port = parsed.port().or(match scheme {
+                "redis" | "rediss" => Some(6379),
+                "postgres" => Some(5432),
+                _ => None,
+            });
             format!(
-                "{}://{}@{host}:{:?}{}?{pairs:?}",
-                parsed.scheme(),
+                "{scheme}://{}@{host}:{port:?}{}?{pairs:?}",
                 parsed.username(),
-                parsed.port_or_known_default(),
                 parsed.path()
             )
         }
@@ -168,7 +178,15 @@ pub async fn run_migrate(args: MigrateArgs) -> Result<(), Failure> {
         }
     });
     let report = tokio::select! {
-        result = run => result.map_err(|e| Failure::runtime(format!("migrate stopped: {}", error_chain(&e))))?,
+        result = run => result.map_err(|e| {
+            let message = format!("migrate stopped: {}", error_chain(&e));
+            match e {
+                // The options were checked above: this is a --resume-from
+                // cursor the source did not produce, a bad option.
+                authstore::Error::InvalidArgument(_) => Failure::config(message),
+                _ => Failure::runtime(message),
+            }
+        })?,
         _ = tokio::signal::ctrl_c() => {
             let cursor = last_cursor.lock().ok().and_then(|c| c.clone());
             return Err(Failure::runtime(match cursor {
@@ -263,6 +281,45 @@ fn is_zstd(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "zst")
 }
 
+/// The export file being written, plain or zstd-compressed. Its last
+/// writes (the zstd frame's end, the buffer's final flush) happen in
+/// [`finish`](Self::finish), which reports their failure: dropped, an
+/// `auto_finish` encoder and a `BufWriter` would ignore it and leave a
+/// truncated file behind a successful export.
+enum ExportFile {
+    Plain(BufWriter<File>),
+    Zstd(zstd::Encoder<'static, BufWriter<File>>),
+}
+
+impl Write for ExportFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Plain(w) => w.write(buf),
+            Self::Zstd(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Plain(w) => w.flush(),
+            Self::Zstd(w) => w.flush(),
+        }
+    }
+}
+
+impl ExportFile {
+    /// Ends the zstd frame and writes out everything buffered.
+    fn finish(self) -> std::io::Result<()> {
+        let file = match self {
+            Self::Plain(w) => w,
+            Self::Zstd(w) => w.finish()?,
+        };
+        file.into_inner()
+            .map(drop)
+            .map_err(std::io::IntoInnerError::into_error)
+    }
+}
+
 /// `authstore export --store URL --out FILE` (`.zst`: zstd-compressed).
 ///
 /// # Errors
@@ -273,14 +330,10 @@ pub async fn run_export(args: ExportArgs) -> Result<(), Failure> {
     let file_error =
         |e: std::io::Error| Failure::runtime(format!("cannot write {}: {e}", args.out.display()));
     let file = BufWriter::new(File::create(&args.out).map_err(file_error)?);
-    let mut out: Box<dyn Write> = if is_zstd(&args.out) {
-        Box::new(
-            zstd::Encoder::new(file, 3)
-                .map_err(file_error)?
-                .auto_finish(),
-        )
+    let mut out = if is_zstd(&args.out) {
+        ExportFile::Zstd(zstd::Encoder::new(file, 3).map_err(file_error)?)
     } else {
-        Box::new(file)
+        ExportFile::Plain(file)
     };
     let total = store.stats().await.ok().map(|s| s.entries);
     let mut bar = Progress::new("export", total);
@@ -289,7 +342,7 @@ pub async fn run_export(args: ExportArgs) -> Result<(), Failure> {
     })
     .await
     .map_err(|e| Failure::runtime(format!("export stopped: {}", error_chain(&e))))?;
-    drop(out);
+    out.finish().map_err(file_error)?;
     bar.finish();
     println!(
         "exported {} entries from {safe} to {} in {:.2}s",
@@ -366,6 +419,10 @@ mod tests {
                 "redis://H/0?timeout_ms=5&prefix=a",
             ),
             ("sqlite:///tmp/x.db", "sqlite:///tmp/x.db"),
+            (
+                "postgresql://u:a@db/auth?password=x",
+                "postgres://u@db:5432/auth?password=y",
+            ),
         ];
         for (a, b) in same {
             assert_eq!(store_identity(a), store_identity(b), "{a} vs {b}");
