@@ -51,11 +51,21 @@ pub enum Command {
 /// `authstore migrate`.
 #[derive(Debug, Clone, Args)]
 pub struct MigrateArgs {
-    /// The store to read (never written).
-    #[arg(long, value_name = "URL")]
+    /// The store to read (never written). Also from AUTHSTORE_MIGRATE_FROM, which keeps a password out of `ps`.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "AUTHSTORE_MIGRATE_FROM",
+        hide_env_values = true
+    )]
     pub from: String,
-    /// The store to write.
-    #[arg(long, value_name = "URL")]
+    /// The store to write. Also from AUTHSTORE_MIGRATE_TO.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "AUTHSTORE_MIGRATE_TO",
+        hide_env_values = true
+    )]
     pub to: String,
     /// Entries read per page.
     #[arg(long, default_value_t = 1000, value_name = "N")]
@@ -70,7 +80,7 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Afterwards compare every entry (value, index keys, TTL) and fail on any difference.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "dry_run")]
     pub verify: bool,
     /// Continue from the cursor an interrupted run printed.
     #[arg(long, value_name = "CURSOR")]

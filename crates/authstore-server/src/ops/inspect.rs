@@ -6,7 +6,10 @@ use std::time::Instant;
 use crate::cli::{CleanupArgs, Failure, HealthArgs, StatsArgs};
 use crate::serve::error_chain;
 
-use super::open_args;
+use authstore::Health;
+
+use super::{open_args, open_url, resolve_args, warn_if_memory};
+use crate::serve::log_safe_url;
 
 /// Entries and bytes of one namespace (the key up to its first `:`).
 #[derive(Debug, Default, Clone, Copy)]
@@ -150,26 +153,44 @@ pub async fn stats(args: StatsArgs) -> Result<(), Failure> {
 /// # Errors
 /// Exit status 1 when the store is down, 2 for a bad URL.
 pub async fn health(args: HealthArgs) -> Result<(), Failure> {
-    let (store, safe) = open_args(&args.store).await?;
-    let health = store.health().await;
+    let (url, source) = resolve_args(&args.store)?;
+    let started = Instant::now();
+    // A store that cannot even be opened (refused, unknown host, bad
+    // password) is down, and says so in the same format.
+    let (safe, backend, health) = match open_url(&url).await {
+        Ok((store, safe)) => {
+            warn_if_memory(store.as_ref(), &safe, source);
+            (safe, store.backend(), store.health().await)
+        }
+        Err(failure) if failure.code == 1 => {
+            let safe = log_safe_url(&url);
+            let backend = url.split_once(':').map_or("unknown", |(scheme, _)| scheme);
+            let health = Health {
+                ok: false,
+                latency: started.elapsed(),
+                detail: Some(failure.message),
+            };
+            (safe, backend, health)
+        }
+        Err(failure) => return Err(failure),
+    };
     let latency_ms = health.latency.as_secs_f64() * 1000.0;
     if args.json {
         println!(
             "{}",
             serde_json::json!({
                 "store": safe,
-                "backend": store.backend(),
+                "backend": backend,
                 "ok": health.ok,
                 "latency_ms": latency_ms,
                 "detail": health.detail,
             })
         );
     } else if health.ok {
-        println!("ok {safe} ({}) {latency_ms:.2} ms", store.backend());
+        println!("ok {safe} ({backend}) {latency_ms:.2} ms");
     } else {
         println!(
-            "down {safe} ({}) {latency_ms:.2} ms: {}",
-            store.backend(),
+            "down {safe} ({backend}) {latency_ms:.2} ms: {}",
             health.detail.as_deref().unwrap_or("no detail")
         );
     }

@@ -16,7 +16,7 @@ pub use inspect::{cleanup, health, stats};
 use crate::cli::{ExportArgs, Failure, ImportArgs, MigrateArgs, StoreArgs, load_config};
 use crate::config;
 use crate::serve::{error_chain, log_safe_url, open_failure};
-use progress::{Progress, rate};
+use progress::{Progress, counts, rate};
 
 /// Opens a store by URL; returns it and its printable (redacted) URL.
 async fn open_url(url: &str) -> Result<(Arc<dyn Store>, String), Failure> {
@@ -27,27 +27,51 @@ async fn open_url(url: &str) -> Result<(Arc<dyn Store>, String), Failure> {
     Ok((store, safe))
 }
 
-/// Opens the store `--store`/`--config`/the environment name, as `serve` does.
-async fn open_args(args: &StoreArgs) -> Result<(Arc<dyn Store>, String), Failure> {
+/// The store URL `--store`/`--config`/the environment name, as `serve`
+/// resolves it, and where it came from.
+fn resolve_args(args: &StoreArgs) -> Result<(String, &'static str), Failure> {
     let file = load_config(args)?;
-    let (url, _) =
+    let (url, source) =
         config::resolve_store(args.store.as_deref(), file.as_ref(), &config::process_env);
-    open_url(&url).await
+    Ok((url, source.as_str()))
 }
 
-/// The part of a store URL that names one store: everything but the
-/// password, with the query's parameters sorted (so `?a=1&prefix=x` and
-/// `?prefix=x&a=1` are the same store), the default port filled in (`url`
-/// knows none for `redis`/`postgres`) and `postgresql` spelt `postgres`.
-/// Two URLs with the same identity and the same `prefix` parameter name
-/// the same entries.
+/// Opens the store `--store`/`--config`/the environment name, as `serve` does.
+async fn open_args(args: &StoreArgs) -> Result<(Arc<dyn Store>, String), Failure> {
+    let (url, source) = resolve_args(args)?;
+    let opened = open_url(&url).await?;
+    warn_if_memory(opened.0.as_ref(), &opened.1, source);
+    Ok(opened)
+}
+
+/// A memory store opened by a command is a new, empty one: say so.
+fn warn_if_memory(store: &dyn Store, safe: &str, role: &str) {
+    if store.backend() == "memory" {
+        eprintln!(
+            "warning: the store is {safe} ({role}): a memory store lives only in the process that \
+             opened it, so this command sees a new, empty one and what it writes is lost when it exits"
+        );
+    }
+}
+
+/// `n thing` or `n things`.
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The part of a store URL that names one store's entries: scheme, user,
+/// host, port (the default filled in: `url` knows none for
+/// `redis`/`postgres`), path, and only the query parameters that choose
+/// which entries (`prefix`, `schema`, `table_prefix`), sorted; timeouts,
+/// pool sizes, TLS options and passwords do not make another store.
+/// `postgresql` is spelt `postgres`.
 fn store_identity(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) => {
             let _ = parsed.set_password(None);
             let mut pairs: Vec<(String, String)> = parsed
                 .query_pairs()
-                .filter(|(k, _)| k != "password")
+                .filter(|(k, _)| matches!(k.as_ref(), "prefix" | "schema" | "table_prefix"))
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();
             pairs.sort();
@@ -154,6 +178,7 @@ pub async fn run_migrate(args: MigrateArgs) -> Result<(), Failure> {
              process with authstore::migrate::migrate (see docs/operations.md)."
         );
     }
+    warn_if_memory(to.as_ref(), &to_safe, "--to");
     let total = from.stats().await.ok().map(|s| s.entries);
     eprintln!(
         "migrate: {from_safe} -> {to_safe}{}{}",
@@ -172,7 +197,7 @@ pub async fn run_migrate(args: MigrateArgs) -> Result<(), Failure> {
     let last_cursor: Arc<Mutex<Option<String>>> = Arc::default();
     let seen = Arc::clone(&last_cursor);
     let run = migrate::migrate(from.as_ref(), to.as_ref(), &options, |report| {
-        bar.update(report.scanned, report);
+        bar.update(report.scanned, report.elapsed, || counts(report));
         if let Ok(mut cursor) = seen.lock() {
             cursor.clone_from(&report.cursor);
         }
@@ -199,13 +224,9 @@ pub async fn run_migrate(args: MigrateArgs) -> Result<(), Failure> {
     let verified = if args.verify && !options.dry_run {
         let mut bar = Progress::new("verify", Some(report.scanned));
         let checked = migrate::verify(from.as_ref(), to.as_ref(), &options, |v| {
-            bar.update(
-                v.checked + v.expiring,
-                &MigrateReport {
-                    elapsed: v.elapsed,
-                    ..MigrateReport::default()
-                },
-            );
+            bar.update(v.checked + v.expiring, v.elapsed, || {
+                format!("identical {}, differ {}", v.matched, v.mismatched)
+            });
         })
         .await
         .map_err(|e| Failure::runtime(format!("verify stopped: {}", error_chain(&e))))?;
@@ -245,8 +266,8 @@ pub async fn run_migrate(args: MigrateArgs) -> Result<(), Failure> {
     }
     if report.failed > 0 {
         return Err(Failure::runtime(format!(
-            "{} entries were not migrated",
-            report.failed
+            "{} not migrated",
+            plural(report.failed, "entry was", "entries were")
         )));
     }
     if verified.as_ref().is_some_and(|v| !v.is_exact()) {
@@ -338,7 +359,7 @@ pub async fn run_export(args: ExportArgs) -> Result<(), Failure> {
     let total = store.stats().await.ok().map(|s| s.entries);
     let mut bar = Progress::new("export", total);
     let report = migrate::export(store.as_ref(), &mut out, &options, |r| {
-        bar.update(r.scanned, r)
+        bar.update(r.scanned, r.elapsed, || counts(r))
     })
     .await
     .map_err(|e| Failure::runtime(format!("export stopped: {}", error_chain(&e))))?;
@@ -380,7 +401,7 @@ pub async fn run_import(args: ImportArgs) -> Result<(), Failure> {
         ImportOptions {
             strict: args.strict,
         },
-        |r| bar.update(r.scanned, r),
+        |r| bar.update(r.scanned, r.elapsed, || counts(r)),
     )
     .await
     .map_err(|e| {
@@ -399,8 +420,8 @@ pub async fn run_import(args: ImportArgs) -> Result<(), Failure> {
     print_failures(&report);
     if report.failed > 0 {
         return Err(Failure::runtime(format!(
-            "{} lines or entries were not imported",
-            report.failed
+            "{} not imported",
+            plural(report.failed, "line or entry was", "lines or entries were")
         )));
     }
     Ok(())

@@ -41,33 +41,21 @@ impl Progress {
         }
     }
 
-    /// Shows `done` entries processed, with the report's counts.
-    pub(crate) fn update(&mut self, done: u64, report: &MigrateReport) {
+    /// Shows `done` entries processed after `elapsed`; `detail` says how they fared.
+    pub(crate) fn update(&mut self, done: u64, elapsed: Duration, detail: impl FnOnce() -> String) {
         match &self.bar {
             Some(bar) => {
                 bar.set_position(done);
-                bar.set_message(format!(
-                    "(skipped {}, failed {})",
-                    report.unchanged + report.expired,
-                    report.failed
-                ));
+                bar.set_message(detail());
             }
             None if self.last_line.elapsed() >= LINE_EVERY => {
                 self.last_line = Instant::now();
-                let rate = rate(done, report.elapsed);
                 eprintln!(
-                    "{}: {done} entries in {:.1}s ({rate:.0}/s): migrated {}, unchanged {}, expired {}, failed {}{}",
+                    "{}: {done} entries in {:.1}s ({:.0}/s): {}",
                     self.what,
-                    report.elapsed.as_secs_f64(),
-                    report.migrated,
-                    report.unchanged,
-                    report.expired,
-                    report.failed,
-                    report
-                        .cursor
-                        .as_deref()
-                        .map(|c| format!(", cursor {c}"))
-                        .unwrap_or_default()
+                    elapsed.as_secs_f64(),
+                    rate(done, elapsed),
+                    detail()
                 );
             }
             None => {}
@@ -80,6 +68,22 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// How the entries of a migration, export or import fared, and where to resume.
+pub(crate) fn counts(report: &MigrateReport) -> String {
+    format!(
+        "migrated {}, unchanged {}, expired {}, failed {}{}",
+        report.migrated,
+        report.unchanged,
+        report.expired,
+        report.failed,
+        report
+            .cursor
+            .as_deref()
+            .map(|c| format!(", cursor {c}"))
+            .unwrap_or_default()
+    )
 }
 
 /// Entries per second.

@@ -224,6 +224,21 @@ fn remaining_ttl(
     }
 }
 
+/// An error with its sources (`redis backend error: OOM command not allowed…`).
+fn describe(error: &Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Why an entry the target holds with another value is not copied.
 const CONFLICT: &str = "the target holds a different value under this key (not overwritten; \
                         use --overwrite to replace it)";
@@ -244,7 +259,7 @@ async fn copy_entry(
             Ok(Some(_)) if options.overwrite => Outcome::Migrated,
             Ok(Some(found)) if found.value == entry.value => Outcome::Unchanged,
             Ok(Some(_)) => Outcome::Failed(CONFLICT.into()),
-            Err(e) => Outcome::Failed(e.to_string()),
+            Err(e) => Outcome::Failed(describe(&e)),
         };
     }
     let mut put = PutOptions::new();
@@ -260,8 +275,8 @@ async fn copy_entry(
             // Gone again between the two calls: the target's own expiry.
             Ok(None) => Outcome::Expired,
             Ok(Some(_)) => Outcome::Failed(CONFLICT.into()),
-            Err(e) => Outcome::Failed(e.to_string()),
+            Err(e) => Outcome::Failed(describe(&e)),
         },
-        Err(e) => Outcome::Failed(e.to_string()),
+        Err(e) => Outcome::Failed(describe(&e)),
     }
 }
