@@ -706,7 +706,8 @@ async fn a_dry_run_counts_and_writes_nothing() {
     // On a private server, the whole database's key count (entries and indexes).
     let keys_before = to.stats().await.expect("stats").entries;
 
-    let run = authstore(&[
+    // A dry run writes nothing to verify: asking for both is a usage error.
+    authstore(&[
         "migrate",
         "--from",
         &from_url,
@@ -714,6 +715,16 @@ async fn a_dry_run_counts_and_writes_nothing() {
         &to_url,
         "--dry-run",
         "--verify",
+    ])
+    .await
+    .expect_code(2);
+    let run = authstore(&[
+        "migrate",
+        "--from",
+        &from_url,
+        "--to",
+        &to_url,
+        "--dry-run",
         "--json",
     ])
     .await;
