@@ -81,6 +81,6 @@ pub use redis::{RedisStore, RedisStoreBuilder};
 pub use sqlite::{SqliteStore, SqliteStoreBuilder};
 pub use store::Store;
 pub use types::{
-    Capabilities, Counter, Entry, ExpiryClock, GcraDecision, GcraParams, Health, PutMode,
+    Capabilities, Counter, Entry, ExpiryClock, GcraDecision, GcraParams, Health, PutItem, PutMode,
     PutOptions, ScanEntry, ScanPage, StoreStats,
 };

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::types::{
-    Capabilities, Counter, Entry, GcraDecision, GcraParams, Health, PutOptions, ScanPage,
+    Capabilities, Counter, Entry, GcraDecision, GcraParams, Health, PutItem, PutOptions, ScanPage,
     StoreStats,
 };
 
@@ -94,6 +94,26 @@ pub trait Store: Send + Sync + Debug + 'static {
     ///
     /// In every error case nothing changes.
     async fn put(&self, key: &str, value: &[u8], options: PutOptions) -> Result<u64>;
+
+    /// Writes several entries, each exactly as [`put`](Store::put) with its
+    /// own options would, in order, and returns one result per item. Each
+    /// write is atomic on its own; the batch is not one transaction (another
+    /// client may see some of the items written and not yet the others), and
+    /// one item's error does not stop the others. The default calls `put`
+    /// for each in turn; a backend overrides it to send the batch in one
+    /// round trip (Redis: one script on a single server).
+    ///
+    /// # Errors
+    /// The outer error when the batch as a whole could not be sent or its
+    /// answer read (then any of the items may or may not have been
+    /// written); per item, the errors of `put`.
+    async fn put_many(&self, items: &[PutItem<'_>]) -> Result<Vec<Result<u64>>> {
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            results.push(self.put(item.key, item.value, item.options.clone()).await);
+        }
+        Ok(results)
+    }
 
     /// Atomically removes and returns the live entry under `key` (get-and-delete).
     /// Of concurrent callers, exactly one receives the entry.

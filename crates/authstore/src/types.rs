@@ -225,6 +225,18 @@ pub struct ScanPage {
     pub cursor: Option<String>,
 }
 
+/// One write of [`Store::put_many`](crate::Store::put_many): what
+/// [`Store::put`](crate::Store::put) takes, as one value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutItem<'a> {
+    /// The key.
+    pub key: &'a str,
+    /// The bytes to store.
+    pub value: &'a [u8],
+    /// TTL, condition and index keys.
+    pub options: PutOptions,
+}
+
 /// Operation counts reported by [`Store::stats`](crate::Store::stats).
 ///
 /// Counts are since the store (or, for servers, the client) was opened.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use authstore::{Error, FakeClock, PutOptions, Store};
+use authstore::{Error, FakeClock, PutItem, PutOptions, Store};
 
 use super::{SHORT_TTL, assert_expires_in, pass_time};
 
@@ -402,4 +402,96 @@ pub async fn delete_reports_removal(store: &dyn Store, _clock: &FakeClock) {
     assert!(!store.delete("del:a").await.unwrap(), "already gone");
     assert!(!store.delete("del:never").await.unwrap());
     assert!(store.get("del:a").await.unwrap().is_none());
+}
+
+/// `put_many` writes each item as `put` would, in order, and reports each
+/// outcome on its own: a failed condition or a bad key fails that item only.
+pub async fn put_many_reports_each_item_as_put_would(store: &dyn Store, clock: &FakeClock) {
+    store
+        .put("many:taken", b"old", PutOptions::new())
+        .await
+        .unwrap();
+    let items = [
+        PutItem {
+            key: "many:a",
+            value: b"first",
+            options: PutOptions::new()
+                .ttl(SHORT_TTL)
+                .create_only()
+                .index("many-ix:1"),
+        },
+        PutItem {
+            key: "many:taken",
+            value: b"clash",
+            options: PutOptions::new().create_only(),
+        },
+        PutItem {
+            key: "no namespace",
+            value: b"bad key",
+            options: PutOptions::new(),
+        },
+        PutItem {
+            key: "many:taken",
+            value: b"wrong version",
+            options: PutOptions::new().if_version(7),
+        },
+        PutItem {
+            key: "many:b",
+            value: b"second",
+            options: PutOptions::new().index("many-ix:1"),
+        },
+        PutItem {
+            key: "many:missing",
+            value: b"update",
+            options: PutOptions::new().update_only(),
+        },
+    ];
+    let results = store.put_many(&items).await.expect("the batch is sent");
+    assert_eq!(results.len(), items.len(), "one result per item");
+    assert_eq!(results[0].as_ref().ok(), Some(&1));
+    assert!(
+        matches!(results[1], Err(Error::AlreadyExists { .. })),
+        "{:?}",
+        results[1]
+    );
+    assert!(
+        matches!(results[2], Err(Error::InvalidKey { .. })),
+        "{:?}",
+        results[2]
+    );
+    assert!(
+        matches!(
+            results[3],
+            Err(Error::VersionConflict {
+                expected: 7,
+                actual: 1,
+                ..
+            })
+        ),
+        "{:?}",
+        results[3]
+    );
+    assert_eq!(results[4].as_ref().ok(), Some(&1));
+    assert!(
+        matches!(results[5], Err(Error::NotFound { .. })),
+        "{:?}",
+        results[5]
+    );
+
+    let a = store.get("many:a").await.unwrap().expect("written");
+    assert_eq!(&a.value[..], b"first");
+    assert_expires_in(store, clock, a.expires_at, SHORT_TTL, "a put_many item");
+    assert_eq!(
+        &store.get("many:taken").await.unwrap().unwrap().value[..],
+        b"old"
+    );
+    assert!(store.get("many:missing").await.unwrap().is_none());
+    assert_eq!(
+        store.list_index("many-ix:1").await.unwrap(),
+        vec!["many:a".to_owned(), "many:b".to_owned()]
+    );
+    assert!(
+        store.put_many(&[]).await.unwrap().is_empty(),
+        "an empty batch"
+    );
 }

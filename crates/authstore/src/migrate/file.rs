@@ -162,7 +162,7 @@ fn parse_line(
         key: line.key,
         value: Bytes::from(value),
         version: 0,
-        // Zero left (already expired) is skipped by `copy_entry` like any expired entry.
+        // Zero left (already expired) is skipped like any expired entry.
         ttl: line
             .ttl_ms
             .map(|ttl| Duration::from_millis(ttl.saturating_sub(elapsed))),

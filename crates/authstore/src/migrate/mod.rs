@@ -47,7 +47,7 @@ pub use verify::{Mismatch, VerifyReport, verify};
 
 use crate::error::{Error, Result};
 use crate::store::Store;
-use crate::types::{PutOptions, ScanEntry};
+use crate::types::{PutItem, PutOptions, ScanEntry};
 
 /// What [`migrate`] and [`verify`] do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,7 +186,14 @@ pub async fn migrate(
     }
 }
 
-/// Copies `entries`, read from their source just now, `options.concurrency` at a time.
+/// Most entries one `put_many` carries.
+const MAX_CHUNK: usize = 100;
+
+/// Copies `entries`, read from their source just now: split into up to
+/// `options.concurrency` chunks (of at most [`MAX_CHUNK`]), each written
+/// with one [`Store::put_many`], the chunks concurrently. A backend that
+/// batches (Redis) then runs one script per chunk; the others still have
+/// `concurrency` writes in flight.
 async fn copy_batch(
     to: &dyn Store,
     entries: Vec<ScanEntry>,
@@ -194,16 +201,106 @@ async fn copy_batch(
     report: &mut MigrateReport,
 ) {
     let read_at = Instant::now();
-    let outcomes: Vec<(String, Outcome)> = futures::stream::iter(entries)
-        .map(|entry| async move {
-            let outcome = copy_entry(to, &entry, read_at, options).await;
-            (entry.key, outcome)
-        })
+    let chunk = entries
+        .len()
+        .div_ceil(options.concurrency)
+        .clamp(1, MAX_CHUNK);
+    let mut chunks = Vec::with_capacity(entries.len().div_ceil(chunk));
+    let mut rest = entries;
+    while !rest.is_empty() {
+        let tail = rest.split_off(chunk.min(rest.len()));
+        chunks.push(std::mem::replace(&mut rest, tail));
+    }
+    let outcomes: Vec<Vec<(String, Outcome)>> = futures::stream::iter(chunks)
+        .map(|chunk| copy_chunk(to, chunk, read_at, options))
         .buffer_unordered(options.concurrency)
         .collect()
         .await;
-    for (key, outcome) in outcomes {
+    for (key, outcome) in outcomes.into_iter().flatten() {
         report.count(key, outcome);
+    }
+}
+
+async fn copy_chunk(
+    to: &dyn Store,
+    entries: Vec<ScanEntry>,
+    read_at: Instant,
+    options: &MigrateOptions,
+) -> Vec<(String, Outcome)> {
+    let mut outcomes: Vec<Option<Outcome>> = entries.iter().map(|_| None).collect();
+    let mut items = Vec::with_capacity(entries.len());
+    let mut sent = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let Ok(ttl) = remaining_ttl(entry, read_at, options.min_ttl) else {
+            outcomes[i] = Some(Outcome::Expired);
+            continue;
+        };
+        if options.dry_run {
+            outcomes[i] = Some(predict(to, entry, options).await);
+            continue;
+        }
+        let mut put = PutOptions::new();
+        put.ttl = ttl;
+        put.index_keys.clone_from(&entry.index_keys);
+        if !options.overwrite {
+            put = put.create_only();
+        }
+        items.push(PutItem {
+            key: &entry.key,
+            value: &entry.value,
+            options: put,
+        });
+        sent.push(i);
+    }
+    if !items.is_empty() {
+        match to.put_many(&items).await {
+            Ok(results) => {
+                for (i, result) in sent.into_iter().zip(results) {
+                    outcomes[i] = Some(settle(to, &entries[i], result).await);
+                }
+            }
+            Err(e) => {
+                let why = describe(&e);
+                for i in sent {
+                    outcomes[i] = Some(Outcome::Failed(why.clone()));
+                }
+            }
+        }
+    }
+    entries
+        .into_iter()
+        .zip(outcomes)
+        .map(|(entry, outcome)| {
+            let outcome = outcome.unwrap_or_else(|| Outcome::Failed("not written".into()));
+            (entry.key, outcome)
+        })
+        .collect()
+}
+
+/// What a real run would do with `entry` (for a dry run).
+async fn predict(to: &dyn Store, entry: &ScanEntry, options: &MigrateOptions) -> Outcome {
+    match to.get(&entry.key).await {
+        Ok(None) => Outcome::Migrated,
+        Ok(Some(_)) if options.overwrite => Outcome::Migrated,
+        Ok(Some(found)) if found.value == entry.value => Outcome::Unchanged,
+        Ok(Some(_)) => Outcome::Failed(CONFLICT.into()),
+        Err(e) => Outcome::Failed(describe(&e)),
+    }
+}
+
+/// The outcome of one write: an entry the target already held is read
+/// back and counted unchanged when it is the same.
+async fn settle(to: &dyn Store, entry: &ScanEntry, written: Result<u64>) -> Outcome {
+    match written {
+        Ok(_) => Outcome::Migrated,
+        Err(Error::AlreadyExists { .. }) => match to.get(&entry.key).await {
+            Ok(Some(found)) if found.value == entry.value => Outcome::Unchanged,
+            // Gone again between the two calls: the target's own expiry.
+            Ok(None) => Outcome::Expired,
+            Ok(Some(_)) => Outcome::Failed(CONFLICT.into()),
+            Err(e) => Outcome::Failed(describe(&e)),
+        },
+        Err(e) => Outcome::Failed(describe(&e)),
     }
 }
 
@@ -242,41 +339,3 @@ fn describe(error: &Error) -> String {
 /// Why an entry the target holds with another value is not copied.
 const CONFLICT: &str = "the target holds a different value under this key (not overwritten; \
                         use --overwrite to replace it)";
-
-async fn copy_entry(
-    to: &dyn Store,
-    entry: &ScanEntry,
-    read_at: Instant,
-    options: &MigrateOptions,
-) -> Outcome {
-    let Ok(ttl) = remaining_ttl(entry, read_at, options.min_ttl) else {
-        return Outcome::Expired;
-    };
-    if options.dry_run {
-        // The outcome the real run would have.
-        return match to.get(&entry.key).await {
-            Ok(None) => Outcome::Migrated,
-            Ok(Some(_)) if options.overwrite => Outcome::Migrated,
-            Ok(Some(found)) if found.value == entry.value => Outcome::Unchanged,
-            Ok(Some(_)) => Outcome::Failed(CONFLICT.into()),
-            Err(e) => Outcome::Failed(describe(&e)),
-        };
-    }
-    let mut put = PutOptions::new();
-    put.ttl = ttl;
-    put.index_keys.clone_from(&entry.index_keys);
-    if !options.overwrite {
-        put = put.create_only();
-    }
-    match to.put(&entry.key, &entry.value, put).await {
-        Ok(_) => Outcome::Migrated,
-        Err(Error::AlreadyExists { .. }) => match to.get(&entry.key).await {
-            Ok(Some(found)) if found.value == entry.value => Outcome::Unchanged,
-            // Gone again between the two calls: the target's own expiry.
-            Ok(None) => Outcome::Expired,
-            Ok(Some(_)) => Outcome::Failed(CONFLICT.into()),
-            Err(e) => Outcome::Failed(describe(&e)),
-        },
-        Err(e) => Outcome::Failed(describe(&e)),
-    }
-}

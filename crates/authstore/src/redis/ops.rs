@@ -8,14 +8,16 @@ use redis::Value;
 
 use super::cluster::{member, membership_token, split_member};
 use super::codec::{Decoded, decode, pttl_to_ttl};
-use super::scripts::{DELETE_IF_INDEXED, DELETE_INDEX, GCRA, INCR_ENTRY, LIST_INDEX, PUT, TOUCH};
+use super::scripts::{
+    DELETE_IF_INDEXED, DELETE_INDEX, GCRA, INCR_ENTRY, LIST_INDEX, PUT, PUT_MANY, TOUCH,
+};
 use super::{BACKEND, ClientCounters, RedisStore};
 use crate::clock::duration_to_millis;
 use crate::error::{Error, Result};
 use crate::key::{validate_key, validate_put, validate_ttl};
 use crate::store::Store;
 use crate::types::{
-    Capabilities, Counter, Entry, ExpiryClock, GcraDecision, GcraParams, Health, PutMode,
+    Capabilities, Counter, Entry, ExpiryClock, GcraDecision, GcraParams, Health, PutItem, PutMode,
     PutOptions, ScanEntry, ScanPage, StoreStats,
 };
 
@@ -155,12 +157,7 @@ impl Store for RedisStore {
             self.add_memberships(key, &format!("p{token}"), &options.index_keys, ttl_ms)
                 .await?;
         }
-        let (mode, expected) = match options.mode {
-            PutMode::Upsert => ("u", 0),
-            PutMode::CreateOnly => ("c", 0),
-            PutMode::UpdateOnly => ("x", 0),
-            PutMode::IfVersion(v) => ("v", v),
-        };
+        let (mode, expected) = mode_args(&options.mode);
         let mut invocation = PUT.prepare_invoke();
         invocation
             .key(self.entry_key(key))
@@ -178,50 +175,88 @@ impl Store for RedisStore {
         let reply: Vec<Value> = self
             .exec(Some(key), invocation.invoke_async(&mut conn))
             .await?;
-        let number = |i: usize| -> Result<i64> {
-            reply
-                .get(i)
-                .and_then(|v| redis::from_redis_value_ref::<i64>(v).ok())
-                .ok_or_else(|| Error::corrupt(Some(key), "unexpected put script reply"))
-        };
-        let code = number(0)?;
-        let owned = || key.to_owned();
-        match code {
-            -1 => Err(Error::AlreadyExists { key: owned() }),
-            -2 => Err(Error::NotFound { key: owned() }),
-            -3 => Err(Error::VersionConflict {
-                key: owned(),
-                expected,
-                actual: number(1)? as u64,
-            }),
-            version => {
-                if cluster {
-                    let previous_token: String = reply
-                        .get(2)
-                        .and_then(|v| redis::from_redis_value_ref(v).ok())
-                        .unwrap_or_default();
-                    let previous_keys: Vec<String> = reply
-                        .get(3..)
-                        .unwrap_or_default()
-                        .iter()
-                        .filter_map(|v| redis::from_redis_value_ref(v).ok())
-                        .collect();
-                    self.add_memberships(key, &token, &options.index_keys, ttl_ms)
-                        .await?;
-                    for ik in &options.index_keys {
-                        self.unlist(ik, &[member(key, &format!("p{token}"))])
-                            .await?;
-                    }
-                    if number(1)? > 0 {
-                        for ik in &previous_keys {
-                            self.unlist(ik, &[member(key, &previous_token)]).await?;
-                        }
-                    }
+        let version = put_outcome(key, expected, &reply)?;
+        if cluster {
+            let previous_token: String = reply
+                .get(2)
+                .and_then(|v| redis::from_redis_value_ref(v).ok())
+                .unwrap_or_default();
+            let previous_keys: Vec<String> = reply
+                .get(3..)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|v| redis::from_redis_value_ref(v).ok())
+                .collect();
+            self.add_memberships(key, &token, &options.index_keys, ttl_ms)
+                .await?;
+            for ik in &options.index_keys {
+                self.unlist(ik, &[member(key, &format!("p{token}"))])
+                    .await?;
+            }
+            if reply_number(key, &reply, 1)? > 0 {
+                for ik in &previous_keys {
+                    self.unlist(ik, &[member(key, &previous_token)]).await?;
                 }
-                ClientCounters::add(&self.counters.sets, 1);
-                Ok(version as u64)
             }
         }
+        ClientCounters::add(&self.counters.sets, 1);
+        Ok(version)
+    }
+
+    async fn put_many(&self, items: &[PutItem<'_>]) -> Result<Vec<Result<u64>>> {
+        if self.conn.is_cluster() || items.len() < 2 {
+            // Cluster: the keys may sit in different slots, so no one script.
+            let mut results = Vec::with_capacity(items.len());
+            for item in items {
+                results.push(self.put(item.key, item.value, item.options.clone()).await);
+            }
+            return Ok(results);
+        }
+        let mut results: Vec<Option<Result<u64>>> = items.iter().map(|_| None).collect();
+        let mut sent = Vec::with_capacity(items.len());
+        let mut invocation = PUT_MANY.prepare_invoke();
+        invocation.arg(self.index_prefix());
+        for (i, item) in items.iter().enumerate() {
+            let checked = validate_key(item.key)
+                .and_then(|()| validate_put(item.value, &item.options, self.max_value_size));
+            if let Err(e) = checked {
+                results[i] = Some(Err(e));
+                continue;
+            }
+            let (mode, expected) = mode_args(&item.options.mode);
+            invocation
+                .key(self.entry_key(item.key))
+                .arg(mode)
+                .arg(expected)
+                .arg(item.options.ttl.map_or(0, duration_to_millis))
+                .arg(item.value)
+                .arg(item.key)
+                .arg(item.options.index_keys.len());
+            for ik in &item.options.index_keys {
+                invocation.arg(ik);
+            }
+            sent.push(i);
+        }
+        if !sent.is_empty() {
+            let mut conn = self.conn.clone();
+            let replies: Vec<Vec<Value>> =
+                self.exec(None, invocation.invoke_async(&mut conn)).await?;
+            if replies.len() != sent.len() {
+                return Err(Error::corrupt(None, "unexpected put_many script reply"));
+            }
+            for (i, reply) in sent.into_iter().zip(replies) {
+                let item = &items[i];
+                let outcome = put_outcome(item.key, mode_args(&item.options.mode).1, &reply);
+                if outcome.is_ok() {
+                    ClientCounters::add(&self.counters.sets, 1);
+                }
+                results[i] = Some(outcome);
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::corrupt(None, "put_many lost an item"))))
+            .collect())
     }
 
     async fn take(&self, key: &str) -> Result<Option<Entry>> {
@@ -587,4 +622,37 @@ fn parse_cursor(cursor: &str, nodes: usize) -> Result<(usize, u64, String)> {
         return Err(bad());
     }
     Ok((node, redis_cursor, after))
+}
+
+/// The script arguments of a put mode: its letter and the expected version.
+fn mode_args(mode: &PutMode) -> (&'static str, u64) {
+    match *mode {
+        PutMode::Upsert => ("u", 0),
+        PutMode::CreateOnly => ("c", 0),
+        PutMode::UpdateOnly => ("x", 0),
+        PutMode::IfVersion(v) => ("v", v),
+    }
+}
+
+/// The `i`-th number of a put script's reply.
+fn reply_number(key: &str, reply: &[Value], i: usize) -> Result<i64> {
+    reply
+        .get(i)
+        .and_then(|v| redis::from_redis_value_ref::<i64>(v).ok())
+        .ok_or_else(|| Error::corrupt(Some(key), "unexpected put script reply"))
+}
+
+/// What a put script's reply means: the new version, or the failed condition.
+fn put_outcome(key: &str, expected: u64, reply: &[Value]) -> Result<u64> {
+    let owned = || key.to_owned();
+    match reply_number(key, reply, 0)? {
+        -1 => Err(Error::AlreadyExists { key: owned() }),
+        -2 => Err(Error::NotFound { key: owned() }),
+        -3 => Err(Error::VersionConflict {
+            key: owned(),
+            expected,
+            actual: reply_number(key, reply, 1)? as u64,
+        }),
+        version => Ok(version as u64),
+    }
 }

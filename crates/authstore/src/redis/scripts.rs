@@ -37,44 +37,75 @@ fn script(body: &str) -> Script {
     Script::new(&format!("{PRELUDE}{body}"))
 }
 
+/// The body of `put`, as a function of one entry: `put_one(key, mode,
+/// expected version, ttl ms, value, index-key prefix, member, upkeep,
+/// membership token, {index keys…})`.
+const PUT_ONE: &str = r#"
+local function put_one(key, mode, expected, ttl, value, ixprefix, member, upkeep, token, new)
+  local cur = redis.call('GET', key)
+  local ver, old, _, oldtok = 0, {}, 0, ''
+  if cur then ver, old, _, oldtok = parse(cur) end
+  if mode == 'c' and cur then return {-1, ver} end
+  if (mode == 'x' or mode == 'v') and not cur then return {-2, 0} end
+  if mode == 'v' and ver ~= tonumber(expected) then return {-3, ver} end
+  local nv = ver + 1
+  ttl = tonumber(ttl)
+  local vfield = string.format('%d', nv)
+  if token ~= '' then vfield = vfield .. ':' .. token end
+  local stored = '\31' .. vfield .. '\31' .. table.concat(new, '\30') .. '\31' .. value
+  if ttl > 0 then redis.call('SET', key, stored, 'PX', ttl) else redis.call('SET', key, stored) end
+  if upkeep == 's' and (#old > 0 or #new > 0) then
+    for _, k in ipairs(old) do
+      if not has(new, k) then redis.call('ZREM', ixprefix .. k, member) end
+    end
+    if #new > 0 then
+      local score = '+inf'
+      if ttl > 0 then score = now_ms() + ttl end
+      for _, k in ipairs(new) do redis.call('ZADD', ixprefix .. k, score, member) end
+    end
+  end
+  local out = {nv, ver, oldtok}
+  for _, k in ipairs(old) do out[#out + 1] = k end
+  return out
+end
+"#;
+
 /// put. KEYS: entry. ARGV: mode (u|c|x|v), expected version, ttl ms (0 = none),
 /// value, index-key prefix, member, upkeep (s|n), membership token ('' on one
 /// server), index keys…
 /// Returns {version, previous version, previous token, previous index keys…}
 /// or {-1|-2|-3, current version}.
 pub(crate) static PUT: LazyLock<Script> = LazyLock::new(|| {
-    script(
+    script(&format!(
+        "{PUT_ONE}{}",
         r#"
-local cur = redis.call('GET', KEYS[1])
-local ver, old, _, oldtok = 0, {}, 0, ''
-if cur then ver, old, _, oldtok = parse(cur) end
-local mode = ARGV[1]
-if mode == 'c' and cur then return {-1, ver} end
-if (mode == 'x' or mode == 'v') and not cur then return {-2, 0} end
-if mode == 'v' and ver ~= tonumber(ARGV[2]) then return {-3, ver} end
 local new = {}
 for i = 9, #ARGV do new[#new + 1] = ARGV[i] end
-local nv = ver + 1
-local ttl = tonumber(ARGV[3])
-local vfield = string.format('%d', nv)
-if ARGV[8] ~= '' then vfield = vfield .. ':' .. ARGV[8] end
-local value = '\31' .. vfield .. '\31' .. table.concat(new, '\30') .. '\31' .. ARGV[4]
-if ttl > 0 then redis.call('SET', KEYS[1], value, 'PX', ttl) else redis.call('SET', KEYS[1], value) end
-if ARGV[7] == 's' and (#old > 0 or #new > 0) then
-  for _, k in ipairs(old) do
-    if not has(new, k) then redis.call('ZREM', ARGV[5] .. k, ARGV[6]) end
-  end
-  if #new > 0 then
-    local score = '+inf'
-    if ttl > 0 then score = now_ms() + ttl end
-    for _, k in ipairs(new) do redis.call('ZADD', ARGV[5] .. k, score, ARGV[6]) end
-  end
+return put_one(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], new)
+"#
+    ))
+});
+
+/// put of several entries on one server (never in Cluster mode: the keys
+/// may sit in different slots), each exactly as `put`, in order. KEYS: the
+/// entries. ARGV: index-key prefix, then per entry: mode, expected version,
+/// ttl ms, value, member, number of index keys, index keys…
+/// Returns one `put` reply per entry.
+pub(crate) static PUT_MANY: LazyLock<Script> = LazyLock::new(|| {
+    script(&format!(
+        "{PUT_ONE}{}",
+        r#"
+local out, a = {}, 2
+for i = 1, #KEYS do
+  local n = tonumber(ARGV[a + 5])
+  local new = {}
+  for j = 1, n do new[j] = ARGV[a + 5 + j] end
+  out[i] = put_one(KEYS[i], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[1], ARGV[a + 4], 's', '', new)
+  a = a + 6 + n
 end
-local out = {nv, ver, oldtok}
-for _, k in ipairs(old) do out[#out + 1] = k end
 return out
-"#,
-    )
+"#
+    ))
 });
 
 /// touch. KEYS: entry. ARGV: ttl ms, index-key prefix, member, upkeep (s|n).
