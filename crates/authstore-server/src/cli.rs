@@ -70,8 +70,8 @@ pub struct MigrateArgs {
     /// Entries read per page.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub batch_size: usize,
-    /// Writes in flight at once.
-    #[arg(long, default_value_t = 64, value_name = "N")]
+    /// Batches of writes in flight at once (each page is split into this many).
+    #[arg(long, default_value_t = 16, value_name = "N")]
     pub concurrency: usize,
     /// Only keys that start with this (one namespace, e.g. `session:`).
     #[arg(long, value_name = "PREFIX")]
@@ -128,8 +128,8 @@ pub struct ImportArgs {
     /// Lines written per batch.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub batch_size: usize,
-    /// Writes in flight at once.
-    #[arg(long, default_value_t = 64, value_name = "N")]
+    /// Batches of writes in flight at once (each page is split into this many).
+    #[arg(long, default_value_t = 16, value_name = "N")]
     pub concurrency: usize,
     /// Print the summary as JSON.
     #[arg(long)]

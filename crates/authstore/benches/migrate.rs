@@ -12,13 +12,13 @@
 //!    keys); 20% rate-limit counters (written with `incr`, 10 min TTL); 10%
 //!    user records (~120 bytes, no TTL);
 //! 3. migrates memory → Redis with `MigrateOptions::default()` (batch 1,000,
-//!    64 writes in flight), then Redis → PostgreSQL (the same options,
+//!    16 `put_many` batches in flight), then Redis → PostgreSQL (the same options,
 //!    PostgreSQL pool of 16), timing each migration alone, and checks the
 //!    counts (every entry migrated, none failed);
 //! 4. runs `verify` on both (not timed) and requires it to be exact;
 //! 5. prints entries/s against the target (≥ 50,000 entries/s into Redis).
 //!
-//! `AUTHSTORE_BENCH_CONCURRENCY=N` changes the 64. Under `cargo test
+//! `AUTHSTORE_BENCH_CONCURRENCY=N` changes the 16. Under `cargo test
 //! --benches` (no `--bench`) it runs on 2,000 entries and the figures are
 //! not measurements. See `docs/BENCHMARKS.md` ("Migration throughput").
 
@@ -165,7 +165,10 @@ async fn main() {
         2_000
     };
     let options = MigrateOptions {
-        concurrency: env_number("AUTHSTORE_BENCH_CONCURRENCY", 64),
+        concurrency: env_number(
+            "AUTHSTORE_BENCH_CONCURRENCY",
+            MigrateOptions::default().concurrency,
+        ),
         ..MigrateOptions::default()
     };
     let redis = RedisServer::from_env_or_start().expect("redis-server");
@@ -188,7 +191,7 @@ async fn main() {
         filling.elapsed().as_secs_f64()
     );
     println!(
-        "options: batch {}, {} writes in flight; 2 cores shared by this process, redis-server and PostgreSQL",
+        "options: batch {}, {} put_many batches in flight; 2 cores shared by this process, redis-server and PostgreSQL",
         options.batch_size, options.concurrency
     );
     let cases = [

@@ -56,7 +56,8 @@ pub struct MigrateOptions {
     pub prefix: String,
     /// Entries read per scan page (default 1,000).
     pub batch_size: usize,
-    /// Writes in flight at once (default 64).
+    /// Writes in flight at once (default 16): each page is split into this
+    /// many [`Store::put_many`] batches.
     pub concurrency: usize,
     /// Count what would be copied, write nothing.
     pub dry_run: bool,
@@ -77,7 +78,7 @@ impl Default for MigrateOptions {
         Self {
             prefix: String::new(),
             batch_size: 1000,
-            concurrency: 64,
+            concurrency: 16,
             dry_run: false,
             overwrite: false,
             resume_from: None,
@@ -167,21 +168,36 @@ pub async fn migrate(
         cursor: options.resume_from.clone(),
         ..MigrateReport::default()
     };
+    let scan = |cursor: Option<String>| async move {
+        match cursor {
+            Some(c) => Some(
+                from.scan(&options.prefix, Some(&c), options.batch_size)
+                    .await,
+            ),
+            None => None,
+        }
+    };
+    let mut page = from
+        .scan(
+            &options.prefix,
+            report.cursor.as_deref(),
+            options.batch_size,
+        )
+        .await?;
     loop {
-        let page = from
-            .scan(
-                &options.prefix,
-                report.cursor.as_deref(),
-                options.batch_size,
-            )
-            .await?;
+        // The next page is read while this one is written.
         report.scanned += page.entries.len() as u64;
-        copy_batch(to, page.entries, options, &mut report).await;
-        report.cursor = page.cursor;
+        let cursor = page.cursor.take();
+        let (next, ()) = futures::join!(
+            scan(cursor.clone()),
+            copy_batch(to, std::mem::take(&mut page.entries), options, &mut report)
+        );
+        report.cursor = cursor;
         report.elapsed = started.elapsed();
         progress(&report);
-        if report.cursor.is_none() {
-            return Ok(report);
+        match next {
+            None => return Ok(report),
+            Some(next) => page = next?,
         }
     }
 }
