@@ -1,4 +1,4 @@
-//! Operations commands on store URLs: `migrate`, `export`, `import` (this file) and `stats`, `health`, `cleanup` ([`inspect`]); passwords in URLs are redacted in everything they print.
+//! Operations commands on store URLs: `migrate`, `export`, `import` (this file) and `stats`, `health`, `cleanup` (the `inspect` submodule); passwords in URLs are redacted in everything they print.
 
 mod inspect;
 mod progress;
