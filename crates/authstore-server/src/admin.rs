@@ -4,7 +4,7 @@ use std::io::BufRead as _;
 use std::sync::Arc;
 
 use authstore::credentials::Credentials;
-use authstore::oauth::{AuthMethod, GrantType, NewClient, OAuth, OAuthError};
+use authstore::oauth::{AuthMethod, ClientOrigin, GrantType, NewClient, OAuth, OAuthError};
 use authstore::{Error, Store, SystemClock};
 
 use crate::cli::{
@@ -132,6 +132,7 @@ pub fn new_client(args: &ClientAddArgs) -> NewClient {
         grant_types,
         auth_method,
         secret_ttl: args.secret_ttl,
+        origin: ClientOrigin::Operator,
     }
 }
 

@@ -1,6 +1,7 @@
 //! authstore's OAuth 2.1 authorization server: the HTTP endpoints, login and consent pages, operations endpoints and the `authstore` CLI, on any authstore store.
 
 pub mod admin;
+pub mod audit_log;
 pub mod cli;
 pub mod config;
 pub mod config_file;

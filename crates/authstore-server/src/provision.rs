@@ -9,7 +9,7 @@
 //! secret) is written with `OAuth::put_client`: created, replaced when the
 //! config changed, left alone when it matches.
 
-use authstore::oauth::{AuthMethod, Client, NewClient, OAuthError, Upserted};
+use authstore::oauth::{AuthMethod, Client, ClientOrigin, NewClient, OAuthError, Upserted};
 use authstore::{Error, PutOptions, StoreExt};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -183,6 +183,7 @@ fn new_client(spec: &ClientSpec) -> NewClient {
             AuthMethod::ClientSecretBasic
         },
         secret_ttl: None,
+        origin: ClientOrigin::Operator,
     }
 }
 

@@ -9,6 +9,12 @@ use authstore::ratelimit::{Limit, RateLimiter};
 use authstore::session::SessionManager;
 use authstore::{Clock, SharedClock, Store, SystemClock};
 
+use authstore::audit::{AuditEvent, AuditSink};
+
+use authstore_axum::{ClientIp, TrustedProxies};
+use http::request::Parts;
+
+use crate::audit_log::ServerAudit;
 use crate::metrics::Metrics;
 
 /// Server settings (from the CLI or the config file).
@@ -39,6 +45,11 @@ pub struct Settings {
     pub oauth: OAuthConfig,
     /// Password hashing cost and lockout.
     pub credentials: CredentialsConfig,
+    /// How long security events are kept in the store.
+    pub audit_retention: Duration,
+    /// Proxies whose forwarding headers are believed when finding a
+    /// request's client IP (every per-IP limit and the logs use it).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for Settings {
@@ -56,6 +67,8 @@ impl Default for Settings {
             jwt_access_tokens: false,
             oauth: OAuthConfig::default(),
             credentials: CredentialsConfig::default(),
+            audit_retention: Duration::from_secs(90 * 24 * 3600),
+            trusted_proxies: TrustedProxies::none(),
         }
     }
 }
@@ -77,6 +90,7 @@ struct Inner {
     login_by_user: RateLimiter,
     registrations: RateLimiter,
     metrics: Metrics,
+    audit: ServerAudit,
     settings: Settings,
 }
 
@@ -129,8 +143,14 @@ impl AppState {
             ),
             "rl-register:",
         )?;
+        let audit = ServerAudit::new(
+            Arc::clone(&store),
+            settings.audit_retention,
+            Arc::clone(&clock),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
+                audit,
                 store,
                 clock,
                 oauth,
@@ -188,6 +208,28 @@ impl AppState {
     /// The metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The request's client IP, seen through [`Settings::trusted_proxies`].
+    pub fn client_ip(&self, parts: &Parts) -> Option<ClientIp> {
+        ClientIp::from_parts(parts, &self.inner.settings.trusted_proxies)
+    }
+
+    /// The rate-limit key of the request's client IP (IPv6 by /64), or
+    /// `ip:unknown` when the server was not given the peer address.
+    pub fn client_ip_key(&self, parts: &Parts) -> String {
+        self.client_ip(parts)
+            .map_or_else(|| "ip:unknown".to_owned(), |ip| ip.key(Some(64)))
+    }
+
+    /// The security event log.
+    pub fn audit_log(&self) -> &ServerAudit {
+        &self.inner.audit
+    }
+
+    /// Records a security event (see [`ServerAudit`]); never fails.
+    pub async fn audit(&self, event: AuditEvent) {
+        let _ = self.inner.audit.record(event).await;
     }
 
     /// The settings.

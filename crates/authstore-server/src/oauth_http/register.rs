@@ -1,6 +1,6 @@
 //! `POST /register`: RFC 7591 dynamic client registration, rate-limited per client IP, with an expiring secret for confidential clients.
 
-use authstore::oauth::{AuthMethod, GrantType, NewClient};
+use authstore::oauth::{AuthMethod, ClientOrigin, GrantType, NewClient};
 use authstore_axum::{ClientIp, TrustedProxies};
 use axum::Json;
 use axum::body::Body;
@@ -79,6 +79,7 @@ fn new_client(meta: Metadata, state: &AppState) -> Result<NewClient, OAuthReply>
         grant_types,
         auth_method,
         secret_ttl: state.settings().registered_secret_ttl,
+        origin: ClientOrigin::Registered,
     })
 }
 

@@ -55,6 +55,18 @@ impl AuthMethod {
     }
 }
 
+/// Who created a client. Only the operator's clients are trusted with
+/// error redirects from `/authorize` and shown without an "unverified" mark;
+/// a client that registered itself (RFC 7591) is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientOrigin {
+    /// Created by the operator: configuration, the CLI, or code embedding the library.
+    Operator,
+    /// Created by dynamic registration at `/register`.
+    Registered,
+}
+
 /// A registered client. Its secret is stored only as an argon2id hash and
 /// never appears in `Debug`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,7 +77,7 @@ pub struct Client {
     pub name: String,
     /// argon2id hash of the secret (confidential clients).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    secret_hash: Option<String>,
+    pub(super) secret_hash: Option<String>,
     /// Registered redirect URIs, matched exactly.
     pub redirect_uris: Vec<String>,
     /// Scopes the client may request.
@@ -79,6 +91,14 @@ pub struct Client {
     /// When the secret expires, seconds since the epoch (`None` = never; RFC 7591's 0).
     #[serde(default)]
     pub secret_expires_at: Option<u64>,
+    /// Who created it. Records written before this field existed read as
+    /// [`ClientOrigin::Registered`], the less trusted of the two.
+    #[serde(default = "registered_origin")]
+    pub origin: ClientOrigin,
+}
+
+fn registered_origin() -> ClientOrigin {
+    ClientOrigin::Registered
 }
 
 impl std::fmt::Debug for Client {
@@ -91,6 +111,7 @@ impl std::fmt::Debug for Client {
             .field("scopes", &self.scopes)
             .field("grant_types", &self.grant_types)
             .field("auth_method", &self.auth_method)
+            .field("origin", &self.origin)
             .finish_non_exhaustive()
     }
 }
@@ -129,6 +150,8 @@ pub struct NewClient {
     pub auth_method: AuthMethod,
     /// How long the secret is valid (`None` = no expiry).
     pub secret_ttl: Option<Duration>,
+    /// Who creates it ([`ClientOrigin::Operator`] from the constructors).
+    pub origin: ClientOrigin,
 }
 
 impl NewClient {
@@ -141,6 +164,7 @@ impl NewClient {
             grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
             auth_method: AuthMethod::None,
             secret_ttl: None,
+            origin: ClientOrigin::Operator,
         }
     }
 
@@ -280,7 +304,7 @@ fn validate_new(new: &NewClient) -> Result<(), OAuthError> {
     Ok(())
 }
 
-fn now_secs(oauth: &OAuth) -> u64 {
+pub(super) fn now_secs(oauth: &OAuth) -> u64 {
     oauth.now() / 1000
 }
 
@@ -321,6 +345,7 @@ impl OAuth {
                 .secret_ttl
                 .filter(|_| !public)
                 .map(|ttl| now + ttl.as_secs().max(1)),
+            origin: new.origin,
         };
         self.store
             .put_json(
@@ -405,6 +430,7 @@ impl OAuth {
                     .as_ref()
                     .map_or_else(|| now_secs(self), |f| f.value.created_at),
                 secret_expires_at: None,
+                origin: new.origin,
             };
             let (options, outcome) = match &existing {
                 Some(found) if found.value == client => return Ok((client, Upserted::Unchanged)),
@@ -448,49 +474,6 @@ impl OAuth {
     pub async fn delete_client(&self, client_id: &str) -> Result<bool, OAuthError> {
         self.verified.forget(client_id);
         Ok(self.store.delete(&Self::client_key(client_id)).await?)
-    }
-
-    /// Authenticates a client: a confidential client must present its
-    /// unexpired secret, a public one none. An unknown client, or a known
-    /// one with a wrong secret, costs one argon2id verification; the right
-    /// secret costs one per [`OAuthConfig::secret_cache_ttl`](super::OAuthConfig::secret_cache_ttl)
-    /// and stored hash, then a constant-time HMAC comparison.
-    ///
-    /// # Errors
-    /// [`OAuthError::InvalidClient`]; store errors.
-    pub async fn authenticate_client(
-        &self,
-        client_id: &str,
-        secret: Option<&str>,
-    ) -> Result<Client, OAuthError> {
-        let client = self.client(client_id).await?;
-        let hash = client.as_ref().and_then(|c| c.secret_hash.clone());
-        match (client, secret) {
-            (Some(client), None) if client.secret_hash.is_none() => Ok(client),
-            (client, Some(secret)) => {
-                let now = self.now();
-                let id = client.as_ref().map_or("", |c| c.client_id.as_str());
-                let recalled = hash
-                    .as_deref()
-                    .is_some_and(|h| self.verified.recalls(id, h, secret, now));
-                let matched = recalled || self.hasher.verify(hash.as_deref(), secret).await?;
-                if let (true, false, Some(h)) = (matched, recalled, hash.as_deref()) {
-                    self.verified.remember(id, h, secret, now);
-                }
-                let client = client
-                    .filter(|_| matched)
-                    .ok_or(OAuthError::InvalidClient)?;
-                let expired = client
-                    .secret_expires_at
-                    .is_some_and(|at| at <= now_secs(self));
-                if expired {
-                    Err(OAuthError::InvalidClient)
-                } else {
-                    Ok(client)
-                }
-            }
-            _ => Err(OAuthError::InvalidClient),
-        }
     }
 }
 

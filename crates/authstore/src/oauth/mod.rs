@@ -34,6 +34,7 @@
 //!   the one it replaced; rotation is a compare-and-set on it.
 //! - `oauth-consent:<subject>|<client_id>`: remembered consent.
 
+mod authenticate;
 mod client;
 mod code;
 mod error;
@@ -45,7 +46,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use client::{
-    AuthMethod, Client, GrantType, NewClient, RegisteredClient, Upserted, redirect_uri_matches,
+    AuthMethod, Client, ClientOrigin, GrantType, NewClient, RegisteredClient, Upserted,
+    redirect_uri_matches,
 };
 pub use code::{AuthorizationRequest, pkce_challenge};
 pub use error::OAuthError;
