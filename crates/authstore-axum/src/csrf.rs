@@ -1,19 +1,22 @@
-//! [`CsrfLayer`]: Fetch-Metadata/Origin verification on unsafe methods, plus a synchronizer or signed double-submit token for forms, with a log-only mode; [`CsrfToken`] hands the token to templates.
+//! [`CsrfLayer`]: Fetch-Metadata/Origin verification on unsafe methods, plus a synchronizer or signed double-submit token for forms (bound to the session, or to a cookie nonce for visitors without one), with a log-only mode; [`CsrfToken`] hands the token to templates.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use authstore::csrf::{
-    OriginCheck, OriginVerdict, RequestParts, SESSION_TOKEN_KEY, SignedTokens, SynchronizerTokens,
-    session_token,
+    KeyRing, OriginCheck, OriginVerdict, RequestParts, SESSION_TOKEN_KEY, SignedTokens,
+    SynchronizerTokens, session_token,
 };
 use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
-use http::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue, ORIGIN, VARY};
+use http::header::{
+    CONTENT_TYPE, COOKIE, HOST, HeaderMap, HeaderName, HeaderValue, ORIGIN, SET_COOKIE, VARY,
+};
 use http::request::Parts;
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -21,7 +24,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::error::Error;
-use crate::session::Session;
+use crate::session::{CookieConfig, Session};
 
 /// `Sec-Fetch-Site`.
 const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
@@ -39,6 +42,115 @@ pub enum CsrfTokens {
     Store(SynchronizerTokens),
     /// Stateless HMAC tokens bound to the session (signed double submit).
     Signed(SignedTokens),
+    /// Stateless HMAC tokens that need no session: bound to the session
+    /// when the request has one, otherwise to a random nonce in a cookie
+    /// the layer sets (signed double submit). Issuing or checking a token
+    /// never writes to the store, so anonymous forms (a sign-in page) cost
+    /// nothing there.
+    DoubleSubmit(DoubleSubmitTokens),
+}
+
+/// Signed double-submit tokens for [`CsrfTokens::DoubleSubmit`].
+///
+/// A request with a live session gets a token bound to the session's
+/// handle, exactly like [`CsrfTokens::Signed`]. A request without one gets
+/// a token bound to a random nonce kept in a cookie (default
+/// `__Host-authstore-csrf`, `Secure`, `HttpOnly`, `SameSite=Lax`, a day
+/// long); the layer sets the cookie on the response that issued the first
+/// token. A form post is accepted when its token was signed by a key of the
+/// ring for the same binding: the request's session if it has one, its
+/// cookie's nonce otherwise. Another site can neither read the cookie nor
+/// compute the signature, and the `__Host-` prefix keeps sibling
+/// subdomains from planting a cookie of their own.
+///
+/// Issue the token after any change of the session in the same request
+/// (signing in moves the session to a new id): a token bound to the
+/// nonce does not verify once the request carries a session.
+#[derive(Debug, Clone)]
+pub struct DoubleSubmitTokens {
+    tokens: SignedTokens,
+    cookie: CookieConfig,
+    cookie_name: String,
+    max_age: Duration,
+}
+
+/// Shortest and longest nonce accepted from the cookie.
+const NONCE_LEN: std::ops::RangeInclusive<usize> = 22..=128;
+
+impl DoubleSubmitTokens {
+    /// Tokens signed with `ring`'s newest key; the nonce cookie with the
+    /// default attributes under the name `authstore-csrf`.
+    pub fn new(ring: KeyRing) -> Self {
+        let cookie = CookieConfig {
+            name: "authstore-csrf".into(),
+            ..CookieConfig::default()
+        };
+        Self {
+            tokens: SignedTokens::new(ring),
+            cookie_name: cookie.full_name(),
+            cookie,
+            max_age: Duration::from_secs(24 * 3600),
+        }
+    }
+
+    /// The nonce cookie's attributes (its name prefix follows them).
+    pub fn cookie(mut self, cookie: CookieConfig) -> Self {
+        self.cookie_name = cookie.full_name();
+        self.cookie = cookie;
+        self
+    }
+
+    /// Development mode: the nonce cookie is not `Secure` and has no
+    /// prefix, so it works over `http://localhost`.
+    pub fn dev_mode(self) -> Self {
+        let cookie = CookieConfig {
+            secure: false,
+            ..self.cookie.clone()
+        };
+        self.cookie(cookie)
+    }
+
+    /// How long the nonce cookie lives (default one day); a form older than
+    /// that must be loaded again.
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age.max(Duration::from_secs(1));
+        self
+    }
+
+    /// The nonce cookie's full name.
+    pub fn cookie_name(&self) -> &str {
+        &self.cookie_name
+    }
+
+    /// The nonce the request's cookie carries, if well-formed.
+    fn nonce<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        read_cookie(headers, &self.cookie_name).filter(|n| {
+            NONCE_LEN.contains(&n.len())
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+    }
+}
+
+fn session_binding(handle: &str) -> String {
+    format!("session:{handle}")
+}
+
+fn nonce_binding(nonce: &str) -> String {
+    format!("nonce:{nonce}")
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers (the first one).
+fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name).then_some(v.trim_matches('"'))
+        })
 }
 
 #[derive(Debug)]
@@ -168,12 +280,16 @@ where
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         let shared = Arc::clone(&self.shared);
+        let slot = NewNonce::default();
         req.extensions_mut().insert(CsrfConfig(Arc::clone(&shared)));
+        req.extensions_mut().insert(slot.clone());
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             if is_safe(req.method()) {
-                return inner.call(req).await;
+                let mut response = inner.call(req).await?;
+                set_nonce_cookie(&shared, &slot, &mut response);
+                return Ok(response);
             }
             let mut response = match verify(&shared, req).await {
                 Ok((req, None)) => inner.call(req).await?,
@@ -188,12 +304,35 @@ where
                 }
                 Err(response) => response,
             };
+            set_nonce_cookie(&shared, &slot, &mut response);
             response
                 .headers_mut()
                 .append(VARY, HeaderValue::from_static("Origin, Sec-Fetch-Site"));
             Ok(response)
         })
     }
+}
+
+/// The nonce a [`CsrfToken`] drew for a request without a nonce cookie,
+/// for the layer to set on the response.
+#[derive(Debug, Clone, Default)]
+struct NewNonce(Arc<std::sync::Mutex<Option<String>>>);
+
+impl NewNonce {
+    fn get(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|n| n.clone())
+    }
+}
+
+/// Sets the nonce cookie when a token bound to a new nonce was issued.
+fn set_nonce_cookie(shared: &Shared, slot: &NewNonce, response: &mut Response) {
+    let (CsrfTokens::DoubleSubmit(tokens), Some(nonce)) = (&shared.tokens, slot.get()) else {
+        return;
+    };
+    let header = tokens
+        .cookie
+        .set_cookie(&tokens.cookie_name, Some(&nonce), tokens.max_age);
+    response.headers_mut().append(SET_COOKIE, header);
 }
 
 /// Checks one unsafe request. Returns it (its body re-assembled if it was
@@ -226,6 +365,19 @@ async fn verify(
     let Some(session) = req.extensions().get::<Session>().cloned() else {
         return Err(missing_session_layer().into_response());
     };
+    if let CsrfTokens::DoubleSubmit(tokens) = &shared.tokens {
+        let handle = session
+            .handle()
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let binding = match (handle, tokens.nonce(req.headers())) {
+            (Some(handle), _) => session_binding(handle.as_str()),
+            (None, Some(nonce)) => nonce_binding(nonce),
+            (None, None) => return Ok((req, Some("missing CSRF cookie"))),
+        };
+        let valid = tokens.tokens.verify(&binding, &token);
+        return Ok((req, (!valid).then_some("invalid CSRF token")));
+    }
     let valid = token_is_valid(shared, &session, &token)
         .await
         .map_err(IntoResponse::into_response)?;
@@ -294,7 +446,35 @@ async fn token_is_valid(shared: &Shared, session: &Session, token: &str) -> Resu
             Some(handle) => tokens.verify(handle.as_str(), token),
             None => false,
         },
+        // Checked in `verify`, which has the cookie.
+        CsrfTokens::DoubleSubmit(_) => false,
     })
+}
+
+/// The request's cookie nonce, or the one already drawn for this
+/// response, or a new one (which the layer then sets as the cookie).
+fn request_nonce(parts: &Parts, tokens: &DoubleSubmitTokens) -> Result<String, Error> {
+    if let Some(nonce) = tokens.nonce(&parts.headers) {
+        return Ok(nonce.to_owned());
+    }
+    let slot = parts
+        .extensions
+        .get::<NewNonce>()
+        .cloned()
+        .unwrap_or_default();
+    let mut drawn = slot.0.lock().map_err(|_| {
+        Error::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "csrf_state",
+            "the CSRF nonce slot is poisoned",
+        )
+    })?;
+    if let Some(nonce) = drawn.as_ref() {
+        return Ok(nonce.clone());
+    }
+    let nonce = authstore::secret::random_token()?;
+    *drawn = Some(nonce.clone());
+    Ok(nonce)
 }
 
 fn missing_session_layer() -> Error {
@@ -312,11 +492,13 @@ struct CsrfConfig(Arc<Shared>);
 /// The CSRF token for the request's session, for templates and API
 /// clients: put it in a hidden form field named [`field`](Self::field) or
 /// the header named [`header`](Self::header). Creates the session if there
-/// is none. Needs [`CsrfLayer`] with a token mode, inside [`SessionLayer`](crate::SessionLayer).
+/// is none, except in [`CsrfTokens::DoubleSubmit`] mode, which binds the
+/// token to a cookie nonce instead and never writes to the store. Needs
+/// [`CsrfLayer`] with a token mode, inside [`SessionLayer`](crate::SessionLayer).
 ///
-/// Store and signed tokens are bound to the session's id, so logging in
-/// (which moves the session to a new id) requires a fresh token; a
-/// session-mode token moves with the session data.
+/// Store, signed and double-submit tokens are bound to the session's id,
+/// so logging in (which moves the session to a new id) requires a fresh
+/// token; a session-mode token moves with the session data.
 #[derive(Debug, Clone)]
 pub struct CsrfToken {
     token: String,
@@ -373,6 +555,13 @@ impl<S: Send + Sync> FromRequestParts<S> for CsrfToken {
                 session.ensure().await?;
                 let handle = session.handle().await?.ok_or_else(missing_session_layer)?;
                 tokens.issue(handle.as_str())?
+            }
+            CsrfTokens::DoubleSubmit(tokens) => {
+                let binding = match session.handle().await? {
+                    Some(handle) => session_binding(handle.as_str()),
+                    None => nonce_binding(&request_nonce(parts, tokens)?),
+                };
+                tokens.tokens.issue(&binding)?
             }
         };
         Ok(Self {

@@ -28,7 +28,7 @@ pub mod session;
 pub use api::session_api;
 pub use csrf::{CsrfLayer, CsrfToken, CsrfTokens};
 pub use error::Error;
-pub use ratelimit::{ClientIp, KeyExtractor, RateLimitLayer, TrustedProxies};
+pub use ratelimit::{ClientIp, ForwardedHeader, KeyExtractor, RateLimitLayer, TrustedProxies};
 pub use session::{
     ConflictPolicy, CookieConfig, RequireSession, RequireUser, SameSite, Session, SessionLayer,
 };

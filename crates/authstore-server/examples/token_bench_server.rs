@@ -7,12 +7,14 @@
 //!     --listen 127.0.0.1:3000 --store memory://        # or redis://127.0.0.1:PORT
 //! ```
 //!
-//! At start it registers, through `OAuth::register_client`:
-//! - a confidential client (`client_secret_basic`; its secret is stored as
+//! At start it registers:
+//! - through `OAuth::put_client`, a confidential client with a random
+//!   secret (`client_secret_basic`; its secret is stored as
 //!   argon2id with the server's default cost, `OAuthConfig::default()`:
 //!   19,456 KiB, 2 passes, 1 lane; a verified secret is remembered in the
 //!   process for `secret_cache_ttl`, 10 min by default), and
-//! - a public client (`token_endpoint_auth_method=none`, PKCE only),
+//! - through `OAuth::register_client`, a public client
+//!   (`token_endpoint_auth_method=none`, PKCE only),
 //!
 //! both for the code flow with refresh tokens, scope `offline_access`, and the
 //! redirect URI `https://client.example/callback`.
@@ -27,7 +29,17 @@
 //!
 //! Codes live `--code-ttl-secs` (default 600, instead of the server's 60) so
 //! that a batch minted before a timed run is still redeemable at its end.
-//! Everything else is the server's default configuration.
+//!
+//! The confidential client (id `bench-confidential`) is a trusted
+//! introspector, so that it may introspect its own tokens as before the
+//! introspection policy existed. The machine endpoints' limits on client
+//! authentication (per client IP and per client id) are off, and the
+//! argon2id queue is unbounded, unless `--machine-requests-per-minute N`,
+//! `--secret-checks-per-minute N`, `--secret-checks-per-ip-per-minute N` or
+//! `--max-waiting N` set them: a
+//! throughput benchmark sends far more requests from one address than the
+//! defaults allow, and its first 64 concurrent authentications all queue
+//! for argon2id. Everything else is the server's default configuration.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -35,6 +47,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authstore::oauth::{AuthorizationRequest, NewClient, OAuthConfig, pkce_challenge};
+use authstore_server::machine::IntrospectionPolicy;
 use authstore_server::{AppState, Settings};
 use axum::Router;
 use axum::extract::{Query, State};
@@ -136,13 +149,24 @@ struct Args {
     store: String,
     listen: String,
     code_ttl: Duration,
+    machine_requests_per_minute: Option<u32>,
+    secret_checks_per_minute: Option<u32>,
+    secret_checks_per_ip_per_minute: Option<u32>,
+    max_waiting: usize,
 }
+
+/// The confidential client's id.
+const CONFIDENTIAL_ID: &str = "bench-confidential";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         store: "memory://".into(),
         listen: "127.0.0.1:3000".into(),
         code_ttl: Duration::from_secs(600),
+        machine_requests_per_minute: None,
+        secret_checks_per_minute: None,
+        secret_checks_per_ip_per_minute: None,
+        max_waiting: usize::MAX,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -156,9 +180,28 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|e| format!("--code-ttl-secs: {e}"))?;
                 args.code_ttl = Duration::from_secs(secs.max(1));
             }
+            "--machine-requests-per-minute"
+            | "--secret-checks-per-minute"
+            | "--secret-checks-per-ip-per-minute" => {
+                let n = value()?
+                    .parse::<u32>()
+                    .map_err(|e| format!("{flag}: {e}"))?;
+                let slot = match flag.as_str() {
+                    "--machine-requests-per-minute" => &mut args.machine_requests_per_minute,
+                    "--secret-checks-per-minute" => &mut args.secret_checks_per_minute,
+                    _ => &mut args.secret_checks_per_ip_per_minute,
+                };
+                *slot = Some(n.max(1));
+            }
+            "--max-waiting" => {
+                args.max_waiting = value()?
+                    .parse::<usize>()
+                    .map_err(|e| format!("--max-waiting: {e}"))?;
+            }
             "-h" | "--help" => {
                 return Err(
-                    "usage: token_bench_server [--store URL] [--listen ADDR] [--code-ttl-secs N]"
+                    "usage: token_bench_server [--store URL] [--listen ADDR] [--code-ttl-secs N] \
+                     [--machine-requests-per-minute N] [--secret-checks-per-minute N] [--secret-checks-per-ip-per-minute N] [--max-waiting N]"
                         .into(),
                 );
             }
@@ -180,7 +223,15 @@ async fn run(args: Args) -> Result<(), String> {
         scopes_supported: vec![SCOPE.into()],
         oauth: OAuthConfig {
             code_ttl: args.code_ttl,
+            secret_hash_max_waiting: args.max_waiting,
             ..OAuthConfig::default()
+        },
+        machine_requests_per_minute: args.machine_requests_per_minute,
+        secret_checks_per_minute: args.secret_checks_per_minute,
+        secret_checks_per_ip_per_minute: args.secret_checks_per_ip_per_minute,
+        introspection: IntrospectionPolicy {
+            trusted: vec![CONFIDENTIAL_ID.into()],
+            ..IntrospectionPolicy::default()
         },
         ..Settings::default()
     };
@@ -190,14 +241,18 @@ async fn run(args: Args) -> Result<(), String> {
         let oauth = app.oauth().clone();
         async move { oauth.register_client(new).await.map_err(|e| e.to_string()) }
     };
-    let confidential =
-        register(NewClient::confidential("bench confidential", REDIRECT_URI)).await?;
+    let confidential_secret = authstore::secret::random_token().map_err(|e| e.to_string())?;
+    let mut new = NewClient::confidential("bench confidential", REDIRECT_URI);
+    new.scopes = vec![SCOPE.into()];
+    let (confidential, _) = app
+        .oauth()
+        .put_client(CONFIDENTIAL_ID, new, Some(&confidential_secret))
+        .await
+        .map_err(|e| e.to_string())?;
     let public = register(NewClient::public("bench public", REDIRECT_URI)).await?;
     let clients = Arc::new(BenchClients {
-        confidential_id: confidential.client.client_id,
-        confidential_secret: confidential
-            .secret
-            .ok_or("the confidential client has no secret")?,
+        confidential_id: confidential.client_id,
+        confidential_secret,
         public_id: public.client.client_id,
     });
     let bench = BenchState {

@@ -21,7 +21,7 @@ async fn open_store(args: &StoreArgs) -> Result<(Arc<dyn Store>, Settings), Fail
     let (url, source) =
         config::resolve_store(args.store.as_deref(), file.as_ref(), &config::process_env);
     let safe = log_safe_url(&url);
-    let store = authstore::open(&url)
+    let store = crate::ops::open_boxed(&url)
         .await
         .map_err(|e| open_failure(&safe, &e))?;
     tracing::info!(store = %safe, source = source.as_str(), "store opened");

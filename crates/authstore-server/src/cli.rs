@@ -1,7 +1,9 @@
-//! The `authstore` command line: `serve`, `user add`, `client add`, `migrate`, `export`, `import`, `stats`, `health`, `cleanup`, their flags, and exit statuses (0 ok, 1 failure, 2 bad usage or configuration).
+//! The `authstore` command line: `serve`, `user add`, `client add`, `migrate`, `export`, `import`, `stats`, `health`, `cleanup`, `keys list|rotate`, their flags, and exit statuses (0 ok, 1 failure, 2 bad usage or configuration).
 
+use std::future::Future;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -46,6 +48,9 @@ pub enum Command {
     Health(HealthArgs),
     /// Purge expired entries and print how many.
     Cleanup(CleanupArgs),
+    /// JWT signing keys: list them, rotate the current one.
+    #[command(subcommand)]
+    Keys(crate::keys_cmd::KeysCommand),
 }
 
 /// `authstore migrate`.
@@ -356,14 +361,24 @@ pub fn load_config(args: &StoreArgs) -> Result<Option<ConfigFile>, Failure> {
     Ok(args.config.as_deref().map(config::load_file).transpose()?)
 }
 
+/// A command's future, boxed and type-erased (not `Send`: `export` and
+/// `import` hold their files across awaits; `main` blocks on it).
+type CommandFuture = Pin<Box<dyn Future<Output = Result<(), Failure>>>>;
+
 /// Runs a subcommand.
 ///
 /// # Errors
 /// A [`Failure`] carrying the exit status.
 pub async fn run(command: Command) -> Result<(), Failure> {
-    // Each command's future is boxed: nested in one, they overflow the
-    // compiler's query depth when it computes the future's layout.
-    match command {
+    dispatch(command)?.await
+}
+
+/// Each command's future, boxed behind `dyn Future`: nested in one
+/// concrete type, they made its layout (and the drop glue the binary
+/// instantiates for it) too deep for the compiler in release builds. Behind
+/// the box, [`run`]'s future holds one pointer whatever the command.
+fn dispatch(command: Command) -> Result<CommandFuture, Failure> {
+    Ok(match command {
         Command::Serve(args) => {
             let file = load_config(&args.store)?;
             let flags = Overrides {
@@ -373,17 +388,21 @@ pub async fn run(command: Command) -> Result<(), Failure> {
                 shutdown_timeout: args.shutdown_timeout,
             };
             let config = ServeConfig::resolve(&flags, file.as_ref(), &config::process_env)?;
-            Box::pin(crate::serve::run(config)).await
+            Box::pin(async move {
+                crate::keys_cmd::check_at_start(&config).await?;
+                crate::serve::run(config).await
+            })
         }
-        Command::User(UserCommand::Add(args)) => Box::pin(crate::admin::user_add(args)).await,
-        Command::Client(ClientCommand::Add(args)) => Box::pin(crate::admin::client_add(args)).await,
-        Command::Migrate(args) => Box::pin(crate::ops::run_migrate(args)).await,
-        Command::Export(args) => Box::pin(crate::ops::run_export(args)).await,
-        Command::Import(args) => Box::pin(crate::ops::run_import(args)).await,
-        Command::Stats(args) => Box::pin(crate::ops::stats(args)).await,
-        Command::Health(args) => Box::pin(crate::ops::health(args)).await,
-        Command::Cleanup(args) => Box::pin(crate::ops::cleanup(args)).await,
-    }
+        Command::User(UserCommand::Add(args)) => Box::pin(crate::admin::user_add(args)),
+        Command::Client(ClientCommand::Add(args)) => Box::pin(crate::admin::client_add(args)),
+        Command::Migrate(args) => Box::pin(crate::ops::run_migrate(args)),
+        Command::Export(args) => Box::pin(crate::ops::run_export(args)),
+        Command::Import(args) => Box::pin(crate::ops::run_import(args)),
+        Command::Stats(args) => Box::pin(crate::ops::stats(args)),
+        Command::Health(args) => Box::pin(crate::ops::health(args)),
+        Command::Cleanup(args) => Box::pin(crate::ops::cleanup(args)),
+        Command::Keys(command) => Box::pin(crate::keys_cmd::run(command)),
+    })
 }
 
 /// How log lines are written.

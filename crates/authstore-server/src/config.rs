@@ -179,6 +179,11 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// How long in-flight requests may drain on shutdown.
     pub shutdown_timeout: Duration,
+    /// Where `/metrics` and a copy of `/health` are served instead of the
+    /// main address (`admin_listen`, `AUTHSTORE_ADMIN_LISTEN`).
+    pub admin_listen: Option<SocketAddr>,
+    /// Timeouts and limits of the HTTP edge (`[http]`).
+    pub http: crate::edge::HttpLimits,
     /// The server settings.
     pub settings: Settings,
     /// Users to provision.
@@ -236,7 +241,46 @@ impl ServeConfig {
                 format!("http://{listen}")
             }
         };
-        let settings = file_or_empty.settings(issuer, &mut warnings)?;
+        let mut settings = file_or_empty.settings(issuer, &mut warnings)?;
+        settings.oauth.key_encryption_key = key_encryption_key(file, env, &mut warnings)?;
+        check_key_encryption(&settings, &store)?;
+        file_or_empty
+            .registration
+            .initial_access_token_from_env(&mut settings, env)?;
+        if let Some(proxies) = env("AUTHSTORE_TRUSTED_PROXIES") {
+            let header = settings.trusted_proxies.header();
+            let texts: Vec<String> = proxies.split(',').map(str::to_owned).collect();
+            settings.trusted_proxies =
+                crate::config_file::trusted_proxies("AUTHSTORE_TRUSTED_PROXIES", &texts)?
+                    .with_header(header);
+        }
+        if let Some(secret) = env("AUTHSTORE_FORM_SECRET") {
+            let ring = authstore::csrf::KeyRing::new().with_key("f1", secret.as_bytes());
+            settings.form_keys = Some(ring.map_err(|_| {
+                ConfigError("AUTHSTORE_FORM_SECRET must be at least 32 bytes".into())
+            })?);
+        }
+        if let Some(text) = env("AUTHSTORE_FORWARDED_HEADER") {
+            let header = crate::config_file::forwarded_header("AUTHSTORE_FORWARDED_HEADER", &text)?;
+            settings.trusted_proxies = settings.trusted_proxies.with_header(header);
+        }
+        let admin_listen = env("AUTHSTORE_ADMIN_LISTEN")
+            .map(|text| ("AUTHSTORE_ADMIN_LISTEN", text))
+            .or_else(|| {
+                file_or_empty
+                    .admin_listen
+                    .clone()
+                    .map(|text| ("admin_listen", text))
+            })
+            .map(|(key, text)| {
+                text.parse::<SocketAddr>().map_err(|_| {
+                    ConfigError(format!(
+                        "{key}: invalid address {text:?}: expected IP:PORT, e.g. 127.0.0.1:9090"
+                    ))
+                })
+            })
+            .transpose()?;
+        let http = file_or_empty.http_limits()?;
         let shutdown_timeout = flags
             .shutdown_timeout
             .or(file_or_empty.shutdown_timeout.map(|d| d.0))
@@ -248,6 +292,8 @@ impl ServeConfig {
             store_source,
             listen,
             shutdown_timeout,
+            admin_listen,
+            http,
             settings,
             users,
             clients,
@@ -255,6 +301,96 @@ impl ServeConfig {
             warnings,
         })
     }
+}
+
+/// The environment variable holding the key-encryption key (base64url of 32 bytes).
+pub const KEK_ENV: &str = "AUTHSTORE_KEY_ENCRYPTION_KEY";
+/// The environment variable naming a file that holds the key-encryption key.
+pub const KEK_FILE_ENV: &str = "AUTHSTORE_KEY_ENCRYPTION_KEY_FILE";
+
+/// The key-encryption key of the JWT signing keys, first found of:
+/// `AUTHSTORE_KEY_ENCRYPTION_KEY`, the file `AUTHSTORE_KEY_ENCRYPTION_KEY_FILE`
+/// names, the config file's `[keys] encryption_key_file` or
+/// `encryption_key_env` (not both). A key file others may read is worth a warning.
+///
+/// # Errors
+/// A key that is not the base64url of 32 bytes (the message never shows
+/// it), an unreadable file, or a named variable that is unset.
+pub fn key_encryption_key(
+    file: Option<&ConfigFile>,
+    env: Env<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<authstore::oauth::KeyEncryptionKey>, ConfigError> {
+    use authstore::oauth::KeyEncryptionKey;
+    let parse = |origin: &str, text: &str| {
+        KeyEncryptionKey::from_base64url(text).map_err(|e| ConfigError(format!("{origin}: {e}")))
+    };
+    let read = |origin: &str, path: &Path, warnings: &mut Vec<String>| {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(format!(
+                "{origin}: cannot read the key-encryption key file {}: {e}",
+                path.display()
+            ))
+        })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            if let Ok(meta) = std::fs::metadata(path)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                warnings.push(format!(
+                    "the key-encryption key file {} is readable by others (mode {:o}): chmod 600 it",
+                    path.display(),
+                    meta.permissions().mode() & 0o777
+                ));
+            }
+        }
+        parse(origin, &text)
+    };
+    if let Some(text) = env(KEK_ENV) {
+        return parse(KEK_ENV, &text).map(Some);
+    }
+    if let Some(path) = env(KEK_FILE_ENV) {
+        return read(KEK_FILE_ENV, Path::new(&path), warnings).map(Some);
+    }
+    let Some(keys) = file.map(|f| &f.keys) else {
+        return Ok(None);
+    };
+    match (&keys.encryption_key_file, &keys.encryption_key_env) {
+        (Some(_), Some(_)) => {
+            bad("[keys]: give encryption_key_file or encryption_key_env, not both")
+        }
+        (Some(path), None) => read("[keys] encryption_key_file", path, warnings).map(Some),
+        (None, Some(var)) => match env(var) {
+            Some(text) => parse(&format!("[keys] encryption_key_env ({var})"), &text).map(Some),
+            None => bad(format!(
+                "[keys] encryption_key_env: environment variable {var} is not set or empty"
+            )),
+        },
+        (None, None) => Ok(None),
+    }
+}
+
+/// Whether `url` names a store that lives only in this process.
+pub fn is_in_process_store(url: &str) -> bool {
+    url.starts_with("memory:") || url.trim() == "sqlite::memory:"
+}
+
+/// JWT access tokens on a persistent store need a key-encryption key: the
+/// signing key would otherwise sit in the store in clear.
+fn check_key_encryption(settings: &Settings, store: &str) -> Result<(), ConfigError> {
+    if settings.jwt_access_tokens
+        && settings.oauth.key_encryption_key.is_none()
+        && !is_in_process_store(store)
+    {
+        return bad(format!(
+            "tokens.format = \"jwt\" on a persistent store needs a key-encryption key for the \
+             signing keys: set {KEK_ENV} to the base64url of 32 random bytes (e.g. `openssl rand 32 \
+             | basenc --base64url | tr -d =`), or {KEK_FILE_ENV} or [keys] encryption_key_file to a \
+             file holding it"
+        ));
+    }
+    Ok(())
 }
 
 /// The settings an admin command (`user add`, `client add`) uses: hashing costs and lifetimes from the file, if any.

@@ -29,6 +29,17 @@ pub struct ConfigFile {
     pub consent_ttl: Option<ConfigDuration>,
     /// How long in-flight requests may drain on shutdown.
     pub shutdown_timeout: Option<ConfigDuration>,
+    /// Where `/metrics` (and a copy of `/health`) are served instead of the main address, `IP:PORT`.
+    pub admin_listen: Option<String>,
+    /// Proxies whose forwarding header is believed (CIDR blocks or addresses).
+    pub trusted_proxies: Option<Vec<String>>,
+    /// The header the trusted proxies write: `"x-forwarded-for"` (default) or `"forwarded"` (RFC 7239).
+    pub forwarded_header: Option<String>,
+    /// How long security events are kept in the store.
+    pub audit_retention: Option<ConfigDuration>,
+    /// `[http]`.
+    #[serde(default)]
+    pub http: HttpSection,
     /// `[registration]`.
     #[serde(default)]
     pub registration: RegistrationSection,
@@ -44,12 +55,53 @@ pub struct ConfigFile {
     /// `[lockout]`.
     #[serde(default)]
     pub lockout: LockoutSection,
+    /// `[keys]`.
+    #[serde(default)]
+    pub keys: KeysSection,
     /// `[[users]]`.
     #[serde(default)]
     pub(crate) users: Vec<RawUser>,
     /// `[[clients]]`.
     #[serde(default)]
     pub(crate) clients: Vec<RawClient>,
+    /// `[[resource_servers]]`: clients that may introspect their resource's tokens.
+    #[serde(default)]
+    pub resource_servers: Vec<ResourceServerEntry>,
+    /// `[introspection]`.
+    #[serde(default)]
+    pub introspection: IntrospectionSection,
+}
+
+/// One `[[resource_servers]]` entry: `client_id` may introspect the access
+/// tokens whose audience is `resource` (repeat the entry for more resources).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceServerEntry {
+    /// The resource server's client id (an operator-provisioned confidential client).
+    pub client_id: String,
+    /// The resource (RFC 8707 audience) it serves.
+    pub resource: String,
+}
+
+/// `[introspection]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionSection {
+    /// Client ids that may introspect every token.
+    #[serde(default)]
+    pub trusted: Vec<String>,
+}
+
+/// `[keys]`: the key-encryption key that encrypts the JWT signing keys at
+/// rest (base64url of 32 bytes). `AUTHSTORE_KEY_ENCRYPTION_KEY` and
+/// `AUTHSTORE_KEY_ENCRYPTION_KEY_FILE` take precedence.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysSection {
+    /// A file holding the key (owner-readable only).
+    pub encryption_key_file: Option<std::path::PathBuf>,
+    /// The name of an environment variable holding the key.
+    pub encryption_key_env: Option<String>,
 }
 
 /// `[registration]`: dynamic client registration (RFC 7591).
@@ -60,16 +112,109 @@ pub struct RegistrationSection {
     pub enabled: Option<bool>,
     /// Lifetime of registered clients' secrets: a duration, or `"never"`.
     pub secret_ttl: Option<SecretTtl>,
+    /// How long a registered client lives after its registration or last use: a duration, or `"never"`.
+    pub client_ttl: Option<SecretTtl>,
+    /// The scopes a registered client may ask for (default: `scopes_supported`).
+    pub scopes: Option<Vec<String>>,
+    /// The environment variable holding an RFC 7591 initial access token.
+    pub initial_access_token_env: Option<String>,
+    /// SHA-256 (64 hex digits) of an RFC 7591 initial access token.
+    pub initial_access_token_sha256: Option<String>,
+    /// Whether registration needs an initial access token at all.
+    pub require_initial_access_token: Option<bool>,
+}
+
+impl RegistrationSection {
+    /// The registration policy keys but the environment variable (see
+    /// [`initial_access_token_from_env`](Self::initial_access_token_from_env)).
+    fn apply(&self, s: &mut Settings) -> Result<(), ConfigError> {
+        if let Some(ttl) = self.client_ttl {
+            s.registered_client_ttl = ttl.0;
+        }
+        if let Some(scopes) = &self.scopes {
+            if let Some(bad_scope) = scopes.iter().find(|scope| {
+                scope.is_empty()
+                    || !scope
+                        .bytes()
+                        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+            }) {
+                return bad(format!(
+                    "registration.scopes: {bad_scope:?} is not a scope (printable ASCII without spaces, quotes or backslashes)"
+                ));
+            }
+            s.registration_scopes = Some(scopes.clone());
+        }
+        if let Some(hex) = &self.initial_access_token_sha256 {
+            s.registration_tokens
+                .add_sha256_hex(hex)
+                .map_err(|e| ConfigError(format!("registration.{e}")))?;
+        }
+        if let Some(require) = self.require_initial_access_token {
+            s.registration_requires_token = require;
+        }
+        Ok(())
+    }
+
+    /// Adds the token named by `initial_access_token_env`, then checks that
+    /// `require_initial_access_token` has a token to require.
+    ///
+    /// # Errors
+    /// An unset variable, a short token, or a required token that is not configured.
+    pub(crate) fn initial_access_token_from_env(
+        &self,
+        s: &mut Settings,
+        env: crate::config::Env<'_>,
+    ) -> Result<(), ConfigError> {
+        if let Some(var) = &self.initial_access_token_env {
+            let Some(token) = env(var) else {
+                return bad(format!(
+                    "registration.initial_access_token_env: environment variable {var} is not set or empty"
+                ));
+            };
+            s.registration_tokens
+                .add_token(&token)
+                .map_err(|e| ConfigError(format!("registration.initial_access_token_env: {e}")))?;
+        }
+        if s.registration_requires_token && s.registration_tokens.is_empty() {
+            return bad(
+                "registration.require_initial_access_token needs initial_access_token_env or initial_access_token_sha256",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `[http]`: timeouts and limits of the HTTP edge.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// How long a client may take to send a request's headers (also the keep-alive idle limit).
+    pub header_read_timeout: Option<ConfigDuration>,
+    /// How long a request may take until its response head.
+    pub request_timeout: Option<ConfigDuration>,
+    /// Connections open at once.
+    pub max_connections: Option<u32>,
+    /// Requests handled at once.
+    pub max_concurrent_requests: Option<u32>,
 }
 
 /// `[rate_limits]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitsSection {
-    /// Login attempts per client IP, and per user, per minute.
+    /// Login attempts per client IP, and per (user, client network), per minute.
     pub logins_per_minute: Option<u32>,
     /// Dynamic registrations per client IP per hour.
     pub registrations_per_hour: Option<u32>,
+    /// Page loads (`GET /login`, `/authorize`, `/account`) per client IP per minute.
+    pub page_requests_per_minute: Option<u32>,
+    /// `/token`, `/revoke`, `/introspect` requests per client IP per minute
+    /// not authenticated by a remembered client secret.
+    pub machine_requests_per_minute: Option<u32>,
+    /// argon2id checks of never-verified client secrets per client id per minute.
+    pub secret_checks_per_minute: Option<u32>,
+    /// The same per (client id, client IP) per minute.
+    pub secret_checks_per_ip_per_minute: Option<u32>,
 }
 
 /// `[tokens]`: OAuth lifetimes.
@@ -100,6 +245,8 @@ pub struct HashingSection {
     pub iterations: Option<u32>,
     /// How long a verified client secret is remembered in the process ("0s" disables).
     pub client_secret_cache: Option<ConfigDuration>,
+    /// Client-secret checks that may wait for a core before more are refused with 503.
+    pub max_waiting: Option<usize>,
 }
 
 /// `[lockout]`: password failure budget.
@@ -187,10 +334,23 @@ impl ConfigFile {
         if let Some(ttl) = self.registration.secret_ttl {
             s.registered_secret_ttl = ttl.0;
         }
+        self.registration.apply(&mut s)?;
         set(
             &mut s.consent_ttl,
             positive("consent_ttl", self.consent_ttl)?,
         );
+        set(
+            &mut s.audit_retention,
+            positive("audit_retention", self.audit_retention)?,
+        );
+        if let Some(proxies) = &self.trusted_proxies {
+            s.trusted_proxies = trusted_proxies("trusted_proxies", proxies)?;
+        }
+        if let Some(header) = &self.forwarded_header {
+            s.trusted_proxies = s
+                .trusted_proxies
+                .with_header(forwarded_header("forwarded_header", header)?);
+        }
         set(
             &mut s.logins_per_minute,
             at_least_one(
@@ -203,6 +363,13 @@ impl ConfigFile {
             at_least_one(
                 "rate_limits.registrations_per_hour",
                 self.rate_limits.registrations_per_hour,
+            )?,
+        );
+        set(
+            &mut s.page_requests_per_minute,
+            at_least_one(
+                "rate_limits.page_requests_per_minute",
+                self.rate_limits.page_requests_per_minute,
             )?,
         );
         let t = &self.tokens;
@@ -254,8 +421,100 @@ impl ConfigFile {
                 self.lockout.failure_forgiven_after,
             )?,
         );
+        self.machine_settings(&mut s)?;
         Ok(s)
     }
+
+    /// The machine endpoints' limits and introspection policy.
+    fn machine_settings(&self, s: &mut Settings) -> Result<(), ConfigError> {
+        let limits = &self.rate_limits;
+        if let Some(n) = at_least_one(
+            "rate_limits.machine_requests_per_minute",
+            limits.machine_requests_per_minute,
+        )? {
+            s.machine_requests_per_minute = Some(n);
+        }
+        if let Some(n) = at_least_one(
+            "rate_limits.secret_checks_per_minute",
+            limits.secret_checks_per_minute,
+        )? {
+            s.secret_checks_per_minute = Some(n);
+        }
+        if let Some(n) = at_least_one(
+            "rate_limits.secret_checks_per_ip_per_minute",
+            limits.secret_checks_per_ip_per_minute,
+        )? {
+            s.secret_checks_per_ip_per_minute = Some(n);
+        }
+        set(&mut s.oauth.secret_hash_max_waiting, self.hashing.max_waiting);
+        for entry in &self.resource_servers {
+            if entry.client_id.trim().is_empty() {
+                return bad("resource_servers: client_id must not be empty");
+            }
+            check_url("resource_servers.resource", &entry.resource)?;
+            s.introspection
+                .resource_servers
+                .entry(entry.client_id.clone())
+                .or_default()
+                .push(entry.resource.clone());
+        }
+        for id in &self.introspection.trusted {
+            if id.trim().is_empty() {
+                return bad("introspection.trusted: a client id must not be empty");
+            }
+            s.introspection.trusted.push(id.clone());
+        }
+        Ok(())
+    }
+
+    /// The [`HttpLimits`](crate::edge::HttpLimits) of `[http]`, on top of the defaults.
+    pub(crate) fn http_limits(&self) -> Result<crate::edge::HttpLimits, ConfigError> {
+        let mut limits = crate::edge::HttpLimits::default();
+        let h = &self.http;
+        set(
+            &mut limits.header_read_timeout,
+            positive("http.header_read_timeout", h.header_read_timeout)?,
+        );
+        set(
+            &mut limits.request_timeout,
+            positive("http.request_timeout", h.request_timeout)?,
+        );
+        set(
+            &mut limits.max_connections,
+            at_least_one("http.max_connections", h.max_connections)?.map(|n| n as usize),
+        );
+        set(
+            &mut limits.max_concurrent_requests,
+            at_least_one("http.max_concurrent_requests", h.max_concurrent_requests)?
+                .map(|n| n as usize),
+        );
+        Ok(limits)
+    }
+}
+
+/// Trusted proxies from CIDR blocks or addresses; `key` names the source in errors.
+pub(crate) fn trusted_proxies(
+    key: &str,
+    texts: &[String],
+) -> Result<authstore_axum::TrustedProxies, ConfigError> {
+    let texts = texts.iter().map(|t| t.trim()).filter(|t| !t.is_empty());
+    authstore_axum::TrustedProxies::parse(texts).map_err(|bad| {
+        ConfigError(format!(
+            "{key}: {bad:?} is not a CIDR block (10.0.0.0/8, 2001:db8::/32) or an IP address"
+        ))
+    })
+}
+
+/// `x-forwarded-for` or `forwarded`; `key` names the source in errors.
+pub(crate) fn forwarded_header(
+    key: &str,
+    text: &str,
+) -> Result<authstore_axum::ForwardedHeader, ConfigError> {
+    text.parse().map_err(|_| {
+        ConfigError(format!(
+            "{key} must be \"x-forwarded-for\" or \"forwarded\""
+        ))
+    })
 }
 
 /// serde's "invalid type: string \"hunter2\", expected …" without the value, which may be a secret.

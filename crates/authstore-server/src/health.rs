@@ -1,4 +1,4 @@
-//! The operations endpoints: `GET /health` (store health and latency, JSON, 503 when down) and `GET /metrics` (Prometheus text).
+//! The operations endpoints: `GET /health` (store health and latency, JSON, 503 when down) and `GET /metrics` (Prometheus text), on the main address or on the admin address.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +27,7 @@ pub struct Ops {
     store: Arc<dyn Store>,
     metrics: Metrics,
     store_metrics: Option<StoreMetrics>,
+    max_entries: Option<u64>,
 }
 
 impl Ops {
@@ -41,7 +42,14 @@ impl Ops {
             store,
             metrics,
             store_metrics,
+            max_entries: None,
         }
+    }
+
+    /// Reports the store's entry bound (`authstore_store_max_entries`).
+    pub fn with_max_entries(mut self, max_entries: Option<u64>) -> Self {
+        self.max_entries = max_entries;
+        self
     }
 
     /// Endpoints over the state's store and metrics.
@@ -61,12 +69,27 @@ impl Ops {
             .with_state(self)
     }
 
+    /// The router with `GET /health` only (the main address, when
+    /// `/metrics` is on the admin address).
+    pub fn health_router(self) -> Router {
+        Router::new().route("/health", get(health)).with_state(self)
+    }
+
     /// Every metric in the Prometheus text format.
     pub fn render_metrics(&self) -> String {
+        use std::fmt::Write as _;
         let mut out = String::with_capacity(8192);
         self.metrics.render_into(&mut out);
         if let Some(store_metrics) = &self.store_metrics {
             store_metrics.render_into(&mut out);
+        }
+        if let Some(max_entries) = self.max_entries {
+            let _ = write!(
+                out,
+                "# HELP authstore_store_max_entries Entries the store holds at most; beyond it entries are evicted.\n\
+                 # TYPE authstore_store_max_entries gauge\n\
+                 authstore_store_max_entries {max_entries}\n"
+            );
         }
         out
     }

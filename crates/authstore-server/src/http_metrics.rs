@@ -1,11 +1,14 @@
 //! [`MetricsLayer`]: a tower layer counting requests by matched route and status, timing them, and writing the access log.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::MatchedPath;
+use authstore_axum::{ClientIp, TrustedProxies};
+use axum::extract::{ConnectInfo, MatchedPath};
 use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -18,7 +21,8 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 /// Records every request into [`Metrics`] (`authstore_http_requests_total`,
 /// `authstore_http_request_duration_seconds`, `authstore_http_requests_in_flight`)
 /// and logs one access line per request (target `authstore_server::access`;
-/// `/health` and `/metrics` at debug, the rest at info).
+/// `/health` and `/metrics` at debug, the rest at info) with the client IP,
+/// seen through the [trusted proxies](Self::trusted_proxies).
 ///
 /// Add it with [`Router::layer`](axum::Router::layer), which wraps each route,
 /// so the matched route pattern ([`MatchedPath`]) is known; only the pattern
@@ -27,12 +31,22 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 #[derive(Debug, Clone)]
 pub struct MetricsLayer {
     metrics: Metrics,
+    proxies: Arc<TrustedProxies>,
 }
 
 impl MetricsLayer {
-    /// A layer recording into `metrics`.
+    /// A layer recording into `metrics`, logging the TCP peer as the client.
     pub fn new(metrics: Metrics) -> Self {
-        Self { metrics }
+        Self {
+            metrics,
+            proxies: Arc::new(TrustedProxies::none()),
+        }
+    }
+
+    /// Logs the client behind these proxies instead of the peer.
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.proxies = Arc::new(proxies);
+        self
     }
 }
 
@@ -43,6 +57,7 @@ impl<S> Layer<S> for MetricsLayer {
         MetricsService {
             inner,
             metrics: self.metrics.clone(),
+            proxies: Arc::clone(&self.proxies),
         }
     }
 }
@@ -52,6 +67,7 @@ impl<S> Layer<S> for MetricsLayer {
 pub struct MetricsService<S> {
     inner: S,
     metrics: Metrics,
+    proxies: Arc<TrustedProxies>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -75,6 +91,12 @@ where
             .get::<MatchedPath>()
             .map_or_else(|| UNMATCHED_ROUTE.to_owned(), |p| p.as_str().to_owned());
         let method = request.method().clone();
+        let client_ip = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(String::new, |peer| {
+                ClientIp::resolve(peer.0.ip(), request.headers(), &self.proxies).to_string()
+            });
         let metrics = self.metrics.clone();
         let guard = metrics.start_request();
         let started = Instant::now();
@@ -88,9 +110,9 @@ where
                 metrics.record_request(&method, &route, status, elapsed);
                 let latency_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3;
                 if matches!(route.as_str(), "/health" | "/metrics") {
-                    tracing::debug!(target: "authstore_server::access", %method, route, status = status.as_u16(), latency_ms, "request");
+                    tracing::debug!(target: "authstore_server::access", %method, route, status = status.as_u16(), latency_ms, client_ip, "request");
                 } else {
-                    tracing::info!(target: "authstore_server::access", %method, route, status = status.as_u16(), latency_ms, "request");
+                    tracing::info!(target: "authstore_server::access", %method, route, status = status.as_u16(), latency_ms, client_ip, "request");
                 }
             }
             result

@@ -6,14 +6,18 @@ pub mod cli;
 pub mod config;
 pub mod config_file;
 pub mod duration;
+pub mod edge;
 pub mod health;
 pub mod http_metrics;
+pub mod keys_cmd;
+pub mod machine;
 pub mod metered;
 pub mod metrics;
 pub mod oauth_http;
 pub mod ops;
 mod pages;
 pub mod provision;
+pub mod registration_policy;
 pub mod serve;
 pub mod state;
 

@@ -1,6 +1,6 @@
-//! `authstore serve`: open the store, meter it, provision, serve health, metrics and OAuth routes, and shut down gracefully on SIGTERM/SIGINT.
+//! `authstore serve`: open the store (a bounded one for `memory://`), meter it, provision, serve health, metrics and OAuth routes within the HTTP limits, optionally the admin endpoints on their own address, and shut down gracefully on SIGTERM/SIGINT.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,19 +10,51 @@ use tokio::net::TcpListener;
 
 use crate::cli::Failure;
 use crate::config::ServeConfig;
+use crate::edge::{HttpLimits, limit_requests, serve_connections};
 use crate::health::Ops;
 use crate::http_metrics::MetricsLayer;
 use crate::metered::{MeteredStore, StoreMetrics};
 use crate::provision::provision;
 use crate::state::AppState;
 
-/// The whole application: `/health` and `/metrics`, merged with `oauth` (the
-/// OAuth routes and pages), every route wrapped in [`MetricsLayer`].
+/// The entry bound `serve` gives a `memory://` store whose URL names none.
+pub const DEFAULT_MEMORY_MAX_ENTRIES: u64 = 1_000_000;
+
+/// The whole application with the default [`HttpLimits`]: `/health` and
+/// `/metrics`, merged with `oauth` (the OAuth routes and pages), every route
+/// wrapped in [`MetricsLayer`].
 pub fn app(state: &AppState, store_metrics: Option<StoreMetrics>, oauth: Router) -> Router {
-    Ops::from_state(state, store_metrics)
-        .router()
-        .merge(oauth)
-        .layer(MetricsLayer::new(state.metrics().clone()))
+    apps(
+        state,
+        Ops::from_state(state, store_metrics),
+        oauth,
+        &HttpLimits::default(),
+        false,
+    )
+    .0
+}
+
+/// The routers `serve` runs: the main one (`/health`, `oauth`, and
+/// `/metrics` unless `separate_admin`) and, with `separate_admin`, the admin
+/// one (`/health` and `/metrics`). Every route is limited by `limits`
+/// ([`limit_requests`]) and wrapped in [`MetricsLayer`], whose access log
+/// names the client IP as seen through the state's trusted proxies.
+pub fn apps(
+    state: &AppState,
+    ops: Ops,
+    oauth: Router,
+    limits: &HttpLimits,
+    separate_admin: bool,
+) -> (Router, Option<Router>) {
+    let metrics_layer = MetricsLayer::new(state.metrics().clone())
+        .trusted_proxies(state.settings().trusted_proxies.clone());
+    let edge = |router: Router| limit_requests(router, limits).layer(metrics_layer.clone());
+    if separate_admin {
+        let main = edge(ops.clone().health_router().merge(oauth));
+        (main, Some(edge(ops.router())))
+    } else {
+        (edge(ops.router().merge(oauth)), None)
+    }
 }
 
 /// How a drain ended.
@@ -36,9 +68,10 @@ pub enum Drain {
     Interrupted,
 }
 
-/// Serves `app` on `listener` until `shutdown` completes; then stops
-/// accepting, lets in-flight requests finish (at most `drain_timeout`), and
-/// returns. Handlers see the peer address as `ConnectInfo<SocketAddr>`.
+/// Serves `app` on `listener` with the default [`HttpLimits`] until
+/// `shutdown` completes; then stops accepting, lets in-flight requests
+/// finish (at most `drain_timeout`), and returns. Handlers see the peer
+/// address as `ConnectInfo<SocketAddr>`. See [`serve_connections`].
 ///
 /// # Errors
 /// I/O errors of the server.
@@ -48,27 +81,14 @@ pub async fn serve_until(
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain_timeout: Duration,
 ) -> std::io::Result<Drain> {
-    let (started_tx, mut started_rx) = tokio::sync::watch::channel(false);
-    let signal = async move {
-        shutdown.await;
-        let _ = started_tx.send(true);
-    };
-    let server = axum::serve(
+    serve_connections(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app,
+        shutdown,
+        drain_timeout,
+        HttpLimits::default(),
     )
-    .with_graceful_shutdown(signal)
-    .into_future();
-    let deadline = async move {
-        if started_rx.wait_for(|started| *started).await.is_err() {
-            std::future::pending::<()>().await;
-        }
-        tokio::time::sleep(drain_timeout).await;
-    };
-    tokio::select! {
-        result = server => result.map(|()| Drain::Complete),
-        () = deadline => Ok(Drain::TimedOut),
-    }
+    .await
 }
 
 /// SIGTERM and SIGINT handlers, installed when this is created (so a signal
@@ -164,20 +184,68 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// The URL `serve` opens for `url`, and the memory store's entry bound.
+///
+/// A `memory://` URL that names no bound (`max_entries` or `max_bytes`)
+/// gets `max_entries=`[`DEFAULT_MEMORY_MAX_ENTRIES`] and, unless it names
+/// an eviction policy, `eviction=soonest-expiry`, so that the entries closest
+/// to expiring go first and entries without a TTL (users, clients) last.
+/// Other URLs, and URLs that do not parse (the store reports those), are
+/// returned unchanged.
+pub fn bounded_store_url(url: &str) -> (String, Option<u64>) {
+    let is_memory = url
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("memory:"));
+    let Some(parsed) = is_memory.then(|| url::Url::parse(url).ok()).flatten() else {
+        return (url.to_owned(), None);
+    };
+    let param = |name: &str| {
+        parsed
+            .query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    };
+    if let Some(max) = param("max_entries") {
+        return (url.to_owned(), max.parse().ok());
+    }
+    if param("max_bytes").is_some() {
+        return (url.to_owned(), None);
+    }
+    let mut extra = format!("max_entries={DEFAULT_MEMORY_MAX_ENTRIES}");
+    if param("eviction").is_none() {
+        extra.push_str("&eviction=soonest-expiry");
+    }
+    let joined = match url.split_once('#').map_or(url, |(before, _)| before) {
+        base if !base.contains('?') => format!("{base}?{extra}"),
+        base if base.ends_with('?') || base.ends_with('&') => format!("{base}{extra}"),
+        base => format!("{base}&{extra}"),
+    };
+    (joined, Some(DEFAULT_MEMORY_MAX_ENTRIES))
+}
+
 /// The server, started and bound, not yet serving.
 struct Started {
     state: AppState,
     app: Router,
     listener: TcpListener,
+    admin: Option<(TcpListener, Router)>,
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, Failure> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot listen on {addr} ({what}): {e}")))
 }
 
 /// Bind → open store → meter it → [`AppState`] → provision → build the app.
 /// Binding first fails fast on a taken port; connections wait in the backlog
 /// until serving starts.
 async fn start(config: ServeConfig) -> Result<Started, Failure> {
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", config.listen)))?;
+    let listener = bind(config.listen, "listen").await?;
+    let admin_listener = match config.admin_listen {
+        Some(addr) => Some(bind(addr, "admin_listen").await?),
+        None => None,
+    };
     let mut settings = config.settings;
     if config.issuer_defaulted {
         let addr = listener
@@ -185,15 +253,24 @@ async fn start(config: ServeConfig) -> Result<Started, Failure> {
             .map_err(|e| Failure::runtime(e.to_string()))?;
         settings.issuer = format!("http://{addr}");
     }
-    let url = log_safe_url(&config.store);
+    let (store_url, max_entries) = bounded_store_url(&config.store);
+    let url = log_safe_url(&store_url);
     tracing::info!(store = %url, source = config.store_source.as_str(), "opening store");
-    let raw = authstore::open(&config.store)
+    let raw = authstore::open(&store_url)
         .await
         .map_err(|e| open_failure(&url, &e))?;
     if raw.backend() == "memory" {
         tracing::warn!(
             "the memory:// store keeps everything in this process: all users, clients and grants are lost on exit"
         );
+        match max_entries {
+            Some(max_entries) => tracing::info!(
+                max_entries,
+                default = store_url != config.store,
+                "memory store bounded: beyond max_entries, entries are evicted (set max_entries in the store URL to change it)"
+            ),
+            None => tracing::info!("memory store bounded by max_bytes"),
+        }
     }
     let metered = MeteredStore::new(raw);
     let store_metrics = metered.metrics().clone();
@@ -210,11 +287,19 @@ async fn start(config: ServeConfig) -> Result<Started, Failure> {
             "provisioning done"
         );
     }
-    let app = app(&state, Some(store_metrics), crate::router(state.clone()));
+    let ops = Ops::from_state(&state, Some(store_metrics)).with_max_entries(max_entries);
+    let (app, admin_app) = apps(
+        &state,
+        ops,
+        crate::router(state.clone()),
+        &config.http,
+        admin_listener.is_some(),
+    );
     Ok(Started {
         state,
         app,
         listener,
+        admin: admin_listener.zip(admin_app),
     })
 }
 
@@ -232,12 +317,14 @@ pub async fn run(config: ServeConfig) -> Result<(), Failure> {
     let mut signals = Signals::install()
         .map_err(|e| Failure::runtime(format!("cannot install signal handlers: {e}")))?;
     let shutdown_timeout = config.shutdown_timeout;
+    let limits = config.http;
     let Started {
         state,
         app,
         listener,
+        admin,
     } = tokio::select! {
-        started = start(config) => started?,
+        started = Box::pin(start(config)) => started?,
         signal = signals.recv() => {
             tracing::info!(signal, "signal during start-up; exiting");
             return Ok(());
@@ -247,17 +334,51 @@ pub async fn run(config: ServeConfig) -> Result<(), Failure> {
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::runtime(e.to_string()))?;
-    tracing::info!(%addr, issuer = %state.settings().issuer, backend, "listening");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = serve_until(
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut stop_rx = stop_rx.clone();
+        async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let admin = match admin {
+        Some((admin_listener, admin_app)) => {
+            let admin_addr = admin_listener
+                .local_addr()
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            let server = tokio::spawn(Box::pin(serve_connections(
+                admin_listener,
+                admin_app,
+                stopped(),
+                shutdown_timeout,
+                limits,
+            )));
+            Some((admin_addr, server))
+        }
+        None => {
+            tracing::warn!(
+                "/metrics is served on the main listen address {addr}, to anyone who can reach it; set admin_listen (AUTHSTORE_ADMIN_LISTEN) to serve it on a private address"
+            );
+            None
+        }
+    };
+    match &admin {
+        Some((admin_addr, _)) => tracing::info!(
+            %addr,
+            admin = %admin_addr,
+            issuer = %state.settings().issuer,
+            backend,
+            "listening"
+        ),
+        None => tracing::info!(%addr, issuer = %state.settings().issuer, backend, "listening"),
+    }
+    let mut server = Box::pin(serve_connections(
         listener,
         app,
-        async move {
-            let _ = stop_rx.await;
-        },
+        stopped(),
         shutdown_timeout,
-    );
-    tokio::pin!(server);
+        limits,
+    ));
     let drain = tokio::select! {
         ended = &mut server => ended,
         signal = signals.recv() => {
@@ -266,7 +387,7 @@ pub async fn run(config: ServeConfig) -> Result<(), Failure> {
                 in_flight = state.metrics().in_flight(),
                 "shutting down: no new connections, draining in-flight requests"
             );
-            let _ = stop_tx.send(());
+            let _ = stop_tx.send(true);
             tokio::select! {
                 ended = &mut server => ended,
                 signal = signals.recv() => {
@@ -277,6 +398,12 @@ pub async fn run(config: ServeConfig) -> Result<(), Failure> {
         }
     }
     .map_err(|e| Failure::runtime(format!("server error: {e}")))?;
+    if let Some((_, admin_server)) = admin {
+        if drain == Drain::Interrupted {
+            admin_server.abort();
+        }
+        let _ = admin_server.await;
+    }
     match drain {
         Drain::Complete => tracing::info!("all in-flight requests finished"),
         Drain::TimedOut => tracing::warn!(
@@ -286,6 +413,8 @@ pub async fn run(config: ServeConfig) -> Result<(), Failure> {
         ),
         Drain::Interrupted => {}
     }
+    // Drops the connections a timed-out or interrupted drain left.
+    drop(server);
     drop(state);
     tracing::info!(backend, "store closed; bye");
     Ok(())

@@ -30,10 +30,31 @@ pub struct Settings {
     pub registration: bool,
     /// Lifetime of secrets of dynamically registered clients (`None` = no expiry).
     pub registered_secret_ttl: Option<Duration>,
+    /// How long a dynamically registered client lives after its
+    /// registration or its last use (code exchange, refresh, client
+    /// credentials); `None`: until deleted.
+    pub registered_client_ttl: Option<Duration>,
+    /// The scopes a dynamically registered client may ask for (`None`: [`Self::scopes_supported`]).
+    pub registration_scopes: Option<Vec<String>>,
+    /// RFC 7591 §3 initial access tokens (as SHA-256): a `/register`
+    /// request bearing one may also create confidential and client
+    /// credentials clients.
+    pub registration_tokens: crate::registration_policy::InitialAccessTokens,
+    /// Whether `/register` refuses every request without an initial access token.
+    pub registration_requires_token: bool,
     /// Dynamic registrations allowed per client IP per hour.
     pub registrations_per_hour: u32,
-    /// Login attempts allowed per client IP per minute, and per user per minute.
+    /// Login attempts allowed per client IP per minute, and per (user,
+    /// client network) per minute.
     pub logins_per_minute: u32,
+    /// Page loads (`GET /login`, `/authorize`, `/account`) allowed per
+    /// client IP per minute, counted in this process (never in the store).
+    pub page_requests_per_minute: u32,
+    /// Keys that sign the pages' CSRF tokens (the newest signs, all
+    /// verify). `None`: a random key per process, so a form only posts back
+    /// to the process that served it; give every instance the same key when
+    /// several serve one issuer.
+    pub form_keys: Option<authstore::csrf::KeyRing>,
     /// How long a remembered consent lasts.
     pub consent_ttl: Duration,
     /// Plain-http development: cookies without `Secure` and the `__Host-` prefix.
@@ -50,6 +71,17 @@ pub struct Settings {
     /// Proxies whose forwarding headers are believed when finding a
     /// request's client IP (every per-IP limit and the logs use it).
     pub trusted_proxies: TrustedProxies,
+    /// Who may introspect which tokens (`[[resource_servers]]`, `[introspection]`).
+    pub introspection: crate::machine::IntrospectionPolicy,
+    /// Requests to `/token`, `/revoke` and `/introspect` per client IP per
+    /// minute that a remembered client secret did not authenticate (`None`: unlimited).
+    pub machine_requests_per_minute: Option<u32>,
+    /// argon2id checks of client secrets per client id per minute, from
+    /// all addresses, not counting a secret that passed before (`None`: unlimited).
+    pub secret_checks_per_minute: Option<u32>,
+    /// The same per (client id, client IP) per minute, so that a flood from
+    /// one address spends only its share (`None`: unlimited).
+    pub secret_checks_per_ip_per_minute: Option<u32>,
 }
 
 impl Default for Settings {
@@ -60,8 +92,14 @@ impl Default for Settings {
             scopes_supported: vec!["openid".into(), "profile".into(), "offline_access".into()],
             registration: true,
             registered_secret_ttl: Some(Duration::from_secs(90 * 24 * 3600)),
+            registered_client_ttl: Some(Duration::from_secs(90 * 24 * 3600)),
+            registration_scopes: None,
+            registration_tokens: Default::default(),
+            registration_requires_token: false,
             registrations_per_hour: 20,
             logins_per_minute: 10,
+            page_requests_per_minute: 120,
+            form_keys: None,
             consent_ttl: Duration::from_secs(90 * 24 * 3600),
             dev_cookies: false,
             jwt_access_tokens: false,
@@ -69,6 +107,10 @@ impl Default for Settings {
             credentials: CredentialsConfig::default(),
             audit_retention: Duration::from_secs(90 * 24 * 3600),
             trusted_proxies: TrustedProxies::none(),
+            introspection: crate::machine::IntrospectionPolicy::default(),
+            machine_requests_per_minute: Some(600),
+            secret_checks_per_minute: Some(60),
+            secret_checks_per_ip_per_minute: Some(10),
         }
     }
 }
@@ -88,7 +130,9 @@ struct Inner {
     sessions: SessionManager,
     login_by_ip: RateLimiter,
     login_by_user: RateLimiter,
+    page_requests: RateLimiter,
     registrations: RateLimiter,
+    machine: crate::machine::MachineLimits,
     metrics: Metrics,
     audit: ServerAudit,
     settings: Settings,
@@ -136,12 +180,33 @@ impl AppState {
         };
         let login_by_ip = limiter(per_minute, "rl-login-ip:")?;
         let login_by_user = limiter(per_minute, "rl-login-user:")?;
+        // Page loads are counted in a bounded map of this process: an
+        // anonymous visitor writes nothing to the store.
+        let page_store = authstore::MemoryStore::builder()
+            .max_entries(65_536)
+            .clock(Arc::clone(&clock))
+            .build()?;
+        let page_requests = RateLimiter::with_clock(
+            Arc::new(page_store),
+            Limit::per(
+                settings.page_requests_per_minute.max(1),
+                Duration::from_secs(60),
+            ),
+            Arc::clone(&clock),
+        )
+        .namespace("rl-page-ip:")?;
         let registrations = limiter(
             Limit::per(
                 settings.registrations_per_hour.max(1),
                 Duration::from_secs(3600),
             ),
             "rl-register:",
+        )?;
+        let machine = crate::machine::MachineLimits::new(
+            settings.machine_requests_per_minute,
+            settings.secret_checks_per_ip_per_minute,
+            settings.secret_checks_per_minute,
+            Arc::clone(&clock),
         )?;
         let audit = ServerAudit::new(
             Arc::clone(&store),
@@ -158,7 +223,9 @@ impl AppState {
                 sessions,
                 login_by_ip,
                 login_by_user,
+                page_requests,
                 registrations,
+                machine,
                 metrics: Metrics::new(),
                 settings,
             }),
@@ -195,14 +262,24 @@ impl AppState {
         &self.inner.login_by_ip
     }
 
-    /// Login attempts per username.
+    /// Login attempts per (username, client network).
     pub fn login_by_user(&self) -> &RateLimiter {
         &self.inner.login_by_user
+    }
+
+    /// Page loads per client IP (in this process's memory, not the store).
+    pub fn page_requests(&self) -> &RateLimiter {
+        &self.inner.page_requests
     }
 
     /// Dynamic registrations per client IP.
     pub fn registrations(&self) -> &RateLimiter {
         &self.inner.registrations
+    }
+
+    /// The limits on client authentication at the machine endpoints.
+    pub fn machine_limits(&self) -> &crate::machine::MachineLimits {
+        &self.inner.machine
     }
 
     /// The metrics.

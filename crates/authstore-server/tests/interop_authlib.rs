@@ -18,6 +18,13 @@ use std::time::{Duration, Instant};
 use authstore::MemoryStore;
 use common::{PASSWORD, USER, start};
 
+/// The server's RFC 7591 initial access token, handed to the script: it registers confidential clients.
+const INITIAL_ACCESS_TOKEN: &str = "authlib-interop-initial-access-token-0123";
+
+/// The trusted introspector the script introspects with (`CLIENT_ID:SECRET`).
+const INTROSPECTOR_ID: &str = "authlib-introspector";
+const INTROSPECTOR_SECRET: &str = "authlib-introspector-secret-0123456789";
+
 /// The whole script may take this long before it is killed.
 const SCRIPT_DEADLINE: Duration = Duration::from_secs(120);
 
@@ -59,6 +66,10 @@ fn run_script(python: &str, base: &str) -> (bool, String) {
             PASSWORD,
             "--subject",
             "u-ada",
+            "--initial-access-token",
+            INITIAL_ACCESS_TOKEN,
+            "--introspector",
+            &format!("{INTROSPECTOR_ID}:{INTROSPECTOR_SECRET}"),
         ])
         .current_dir(dir)
         .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -104,7 +115,23 @@ async fn authlib_runs_every_grant_against_the_server() {
         );
         return;
     }
-    let server = start(Arc::new(MemoryStore::builder().build().unwrap()), |_| {}).await;
+    let server = start(Arc::new(MemoryStore::builder().build().unwrap()), |s| {
+        s.registration_tokens
+            .add_token(INITIAL_ACCESS_TOKEN)
+            .unwrap();
+        s.introspection.trusted = vec![INTROSPECTOR_ID.into()];
+    })
+    .await;
+    server
+        .state
+        .oauth()
+        .put_client(
+            INTROSPECTOR_ID,
+            authstore::oauth::NewClient::confidential("introspector", "https://rs.example/cb"),
+            Some(INTROSPECTOR_SECRET),
+        )
+        .await
+        .unwrap();
     let base = server.base.clone();
     let (ok, output) = tokio::task::spawn_blocking(move || run_script(&python, &base))
         .await

@@ -51,12 +51,24 @@ fn verify(token: &str, jwks: &Value) -> Option<Value> {
 async fn jwt_access_tokens_verify_against_the_published_keys() {
     let server = start(Arc::new(MemoryStore::builder().build().unwrap()), |s| {
         s.jwt_access_tokens = true;
+        // Introspection below is by the client itself: make it a trusted introspector.
+        s.introspection.trusted = vec!["jwt-client".into()];
     })
     .await;
     let base = &server.base;
     let mut new = NewClient::confidential("api client", "https://app.example/cb");
     new.scopes = vec!["read".into()];
-    let client = server.state.oauth().register_client(new).await.unwrap();
+    let secret = "jwt-client-secret-".repeat(3);
+    let (client, _) = server
+        .state
+        .oauth()
+        .put_client("jwt-client", new, Some(&secret))
+        .await
+        .unwrap();
+    let client = authstore::oauth::RegisteredClient {
+        client,
+        secret: Some(secret),
+    };
     let auth = format!(
         "Basic {}",
         STANDARD.encode(format!(

@@ -31,10 +31,24 @@ fn query_param(url: &str, name: &str) -> Option<String> {
 
 #[tokio::test]
 async fn code_pkce_refresh_introspect_revoke_with_the_oauth2_crate() {
-    let server = start(memory(), |_| {}).await;
+    // The client introspects its own tokens: a trusted introspector.
+    let server = start(memory(), |s| {
+        s.introspection.trusted = vec!["oauth2-crate".into()];
+    })
+    .await;
     let mut new = NewClient::confidential("oauth2 crate", REDIRECT);
     new.scopes = vec!["read".into(), "write".into()];
-    let registered = server.state.oauth().register_client(new).await.unwrap();
+    let secret = "oauth2-crate-secret-".repeat(2);
+    let (client, _) = server
+        .state
+        .oauth()
+        .put_client("oauth2-crate", new, Some(&secret))
+        .await
+        .unwrap();
+    let registered = authstore::oauth::RegisteredClient {
+        client,
+        secret: Some(secret),
+    };
     let base = &server.base;
     let client = BasicClient::new(ClientId::new(registered.client.client_id.clone()))
         .set_client_secret(ClientSecret::new(registered.secret.clone().unwrap()))
@@ -163,17 +177,39 @@ async fn code_pkce_refresh_introspect_revoke_with_the_oauth2_crate() {
 
 #[tokio::test]
 async fn client_credentials_and_dynamic_registration() {
-    let server = start(memory(), |_| {}).await;
+    // A confidential client is registered with an initial access token (RFC 7591 §3).
+    const INITIAL_ACCESS_TOKEN: &str = "initial-access-token-for-the-oauth2-crate";
+    let server = start(memory(), |s| {
+        s.registration_tokens
+            .add_token(INITIAL_ACCESS_TOKEN)
+            .unwrap();
+        s.introspection.trusted = vec!["introspector".into()];
+    })
+    .await;
+    // Only a client the operator names may introspect.
+    let introspector_secret = "introspector-secret-".repeat(2);
+    server
+        .state
+        .oauth()
+        .put_client(
+            "introspector",
+            NewClient::confidential("introspector", REDIRECT),
+            Some(&introspector_secret),
+        )
+        .await
+        .unwrap();
     let base = &server.base;
     let body = serde_json::json!({
         "client_name": "registered at run time",
         "redirect_uris": [REDIRECT],
         "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+        "token_endpoint_auth_method": "client_secret_basic",
         "scope": "read",
     });
     let res = send(
         Request::post(format!("{base}/register"))
             .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {INITIAL_ACCESS_TOKEN}"))
             .body(Full::new(body.to_string().into()))
             .unwrap(),
     )
@@ -196,7 +232,10 @@ async fn client_credentials_and_dynamic_registration() {
         .request_async(&oauth_http)
         .await
         .expect("client credentials");
-    let info = client
+    let introspector = BasicClient::new(ClientId::new("introspector".into()))
+        .set_client_secret(ClientSecret::new(introspector_secret))
+        .set_introspection_url(IntrospectionUrl::new(format!("{base}/introspect")).unwrap());
+    let info = introspector
         .introspect(tokens.access_token())
         .request_async(&oauth_http)
         .await

@@ -1,4 +1,4 @@
-//! [`ClientIp`] and [`TrustedProxies`]: the client's address from the peer and, behind trusted proxies only, `X-Forwarded-For`.
+//! [`ClientIp`] and [`TrustedProxies`]: the client's address from the peer and, behind trusted proxies only, `X-Forwarded-For` or RFC 7239 `Forwarded`.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -11,10 +11,51 @@ use ipnet::IpNet;
 /// The header proxies append the address they received a request from to.
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
+/// RFC 7239's header: one `for=` element per proxy hop.
+pub const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+
 /// At most this many `X-Forwarded-For` entries are examined (from the right).
 const MAX_HOPS: usize = 64;
 
-/// The proxies whose `X-Forwarded-For` entries are believed, as CIDR blocks.
+/// Which header the trusted proxies write the client's address into.
+///
+/// Only one is read: a proxy passes the other header through unchanged, so
+/// whatever a client wrote there would be believed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (the default).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for="[2001:db8::1]:4711"`.
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    /// The header's name.
+    pub fn name(self) -> HeaderName {
+        match self {
+            Self::XForwardedFor => X_FORWARDED_FOR,
+            Self::Forwarded => FORWARDED,
+        }
+    }
+}
+
+impl std::str::FromStr for ForwardedHeader {
+    type Err = String;
+
+    /// `x-forwarded-for` or `forwarded`, in any case.
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Ok(Self::XForwardedFor),
+            "forwarded" => Ok(Self::Forwarded),
+            _ => Err(text.to_owned()),
+        }
+    }
+}
+
+/// The proxies whose forwarding header entries are believed, as CIDR
+/// blocks, and which header they write ([`ForwardedHeader`], by default
+/// `X-Forwarded-For`).
 ///
 /// Empty (the default) trusts nobody: the client is always the TCP peer and
 /// forwarding headers are ignored.
@@ -28,6 +69,7 @@ const MAX_HOPS: usize = 64;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies {
     nets: Vec<IpNet>,
+    header: ForwardedHeader,
 }
 
 impl TrustedProxies {
@@ -40,7 +82,19 @@ impl TrustedProxies {
     pub fn new(nets: impl IntoIterator<Item = IpNet>) -> Self {
         Self {
             nets: nets.into_iter().collect(),
+            header: ForwardedHeader::default(),
         }
+    }
+
+    /// These proxies, writing the client's address into `header`.
+    pub fn with_header(mut self, header: ForwardedHeader) -> Self {
+        self.header = header;
+        self
+    }
+
+    /// The header these proxies write.
+    pub fn header(&self) -> ForwardedHeader {
+        self.header
     }
 
     /// Parses CIDR blocks (`10.0.0.0/8`, `2001:db8::/32`) or single addresses.
@@ -64,7 +118,7 @@ impl TrustedProxies {
             };
             nets.push(net);
         }
-        Ok(Self { nets })
+        Ok(Self::new(nets))
     }
 
     /// The trusted networks.
@@ -88,10 +142,11 @@ impl TrustedProxies {
 ///
 /// Resolved from the TCP peer (`ConnectInfo<SocketAddr>`, see
 /// [`axum::Router::into_make_service_with_connect_info`]) and, when the
-/// peer is a trusted proxy, from `X-Forwarded-For`: the right-most entry
-/// that is not a trusted proxy. Entries left of it were written by the
-/// client itself and prove nothing. IPv4-mapped IPv6 addresses are
-/// reported as IPv4.
+/// peer is a trusted proxy, from the header the proxies write
+/// ([`TrustedProxies::header`]: `X-Forwarded-For` or RFC 7239 `Forwarded`):
+/// the right-most entry that is not a trusted proxy. Entries left of it
+/// were written by the client itself and prove nothing. IPv4-mapped IPv6
+/// addresses are reported as IPv4.
 ///
 /// As an extractor it takes the value the [`RateLimitLayer`](crate::RateLimitLayer)
 /// put in the request (with the layer's trusted proxies) or, without the
@@ -102,31 +157,35 @@ pub struct ClientIp(pub IpAddr);
 impl ClientIp {
     /// The client of a request from `peer` carrying `headers`.
     ///
-    /// Walks `X-Forwarded-For` (every such header, in order, as one list)
+    /// Walks the proxies' header (every such header, in order, as one list)
     /// from the right while the hop that wrote the entry is trusted, and
-    /// stops at the first entry that is not trusted. A malformed entry stops
-    /// the walk: the last good address (the peer, or the trusted proxy
-    /// nearest to it) is the answer. Headers from an untrusted peer are
-    /// ignored entirely.
+    /// stops at the first entry that is not trusted. An entry that names no
+    /// address (malformed, `unknown`, an RFC 7239 obfuscated identifier such
+    /// as `for=_hidden`, a `Forwarded` element without `for=`) stops the
+    /// walk: the last good address (the peer, or the trusted proxy nearest
+    /// to it) is the answer. Headers from an untrusted peer are ignored
+    /// entirely, and so is the header the proxies do not write.
     pub fn resolve(peer: IpAddr, headers: &HeaderMap, proxies: &TrustedProxies) -> Self {
         let mut client = peer.to_canonical();
         if !proxies.contains(client) {
             return Self(client);
         }
-        let entries = headers
-            .get_all(X_FORWARDED_FOR)
-            .iter()
-            .map(|value| value.to_str().ok());
-        let mut hops: Vec<Option<&str>> = Vec::new();
-        for value in entries {
-            match value {
-                Some(text) => hops.extend(text.split(',').map(|e| Some(e.trim()))),
-                // A header that is not visible ASCII: everything left of it is unusable.
-                None => hops.push(None),
+        let mut hops: Vec<Option<IpAddr>> = Vec::new();
+        for value in headers.get_all(proxies.header.name()) {
+            // A header that is not visible ASCII: everything left of it is unusable.
+            let Ok(text) = value.to_str() else {
+                hops.push(None);
+                continue;
+            };
+            match proxies.header {
+                ForwardedHeader::XForwardedFor => {
+                    hops.extend(text.split(',').map(|e| parse_hop(e.trim())));
+                }
+                ForwardedHeader::Forwarded => hops.extend(forwarded_hops(text)),
             }
         }
         for hop in hops.iter().rev().take(MAX_HOPS) {
-            let Some(ip) = hop.and_then(parse_hop) else {
+            let Some(ip) = *hop else {
                 break;
             };
             client = ip;
@@ -208,6 +267,109 @@ fn parse_hop(entry: &str) -> Option<IpAddr> {
         .parse::<SocketAddr>()
         .ok()
         .map(|s| s.ip().to_canonical())
+}
+
+/// The `for=` addresses of one `Forwarded` header value, one per element,
+/// left to right; `None` for an element that names no address. Empty
+/// elements are skipped (RFC 9110 §5.6.1).
+fn forwarded_hops(value: &str) -> Vec<Option<IpAddr>> {
+    split_unquoted(value, b',')
+        .into_iter()
+        .filter(|element| !element.trim().is_empty())
+        .take(MAX_HOPS * 4)
+        .map(forwarded_for)
+        .collect()
+}
+
+/// The address of one `Forwarded` element's single `for=` parameter.
+fn forwarded_for(element: &str) -> Option<IpAddr> {
+    let mut node = None;
+    for pair in split_unquoted(element, b';') {
+        let pair = pair.trim();
+        if pair.is_empty() {
+            continue;
+        }
+        let (name, value) = pair.split_once('=')?;
+        let value = forwarded_value(value.trim())?;
+        if name.trim().eq_ignore_ascii_case("for") {
+            if node.is_some() {
+                // Two `for=` in one element: which one is meant is unknowable.
+                return None;
+            }
+            node = Some(value);
+        }
+    }
+    parse_node(&node?)
+}
+
+/// A parameter value: a token, or a quoted string with its escapes undone.
+fn forwarded_value(raw: &str) -> Option<String> {
+    let Some(quoted) = raw.strip_prefix('"') else {
+        let token = !raw.is_empty()
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"\"(),;=\\".contains(&b));
+        return token.then(|| raw.to_owned());
+    };
+    let mut out = String::with_capacity(quoted.len());
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            // The closing quote must end the value.
+            '"' => return chars.as_str().is_empty().then_some(out),
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+/// An RFC 7239 node: `192.0.2.43`, `192.0.2.43:47011`, `[2001:db8::17]`,
+/// `[2001:db8::17]:4711`, with a port that may be obfuscated (`:_p1`).
+/// `unknown` and obfuscated identifiers (`_hidden`) name no address.
+fn parse_node(node: &str) -> Option<IpAddr> {
+    let (ip, port) = match node.strip_prefix('[') {
+        Some(rest) => {
+            let (v6, port) = rest.split_once(']')?;
+            (IpAddr::V6(v6.parse().ok()?), port)
+        }
+        None => {
+            let (v4, port) = node.find(':').map_or((node, ""), |i| node.split_at(i));
+            (IpAddr::V4(v4.parse().ok()?), port)
+        }
+    };
+    let port_ok = match port.strip_prefix(':') {
+        None => port.is_empty(),
+        Some(obfuscated) if obfuscated.starts_with('_') => {
+            obfuscated.len() > 1
+                && obfuscated[1..]
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-_".contains(&b))
+        }
+        Some(number) => number.parse::<u16>().is_ok() && number.bytes().all(|b| b.is_ascii_digit()),
+    };
+    port_ok.then(|| ip.to_canonical())
+}
+
+/// `text` split at `separator` bytes outside quoted strings; an unclosed
+/// quote runs to the end.
+fn split_unquoted(text: &str, separator: u8) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, b) in text.bytes().enumerate() {
+        if escaped {
+            escaped = false;
+        } else if quoted && b == b'\\' {
+            escaped = true;
+        } else if b == b'"' {
+            quoted = !quoted;
+        } else if b == separator && !quoted {
+            parts.push(&text[start..i]);
+            start = i + 1;
+        }
+    }
+    parts.push(&text[start..]);
+    parts
 }
 
 #[cfg(test)]
@@ -321,6 +483,171 @@ mod tests {
             Err("10.0.0.0/33".to_owned())
         );
         assert!(TrustedProxies::none().is_empty());
+    }
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append(FORWARDED, HeaderValue::from_str(v).unwrap());
+        }
+        headers
+    }
+
+    fn forwarding_proxies() -> TrustedProxies {
+        proxies().with_header(ForwardedHeader::Forwarded)
+    }
+
+    fn via_forwarded(values: &[&str]) -> IpAddr {
+        ClientIp::resolve(ip("10.0.0.1"), &forwarded(values), &forwarding_proxies()).0
+    }
+
+    #[test]
+    fn forwarded_gives_rightmost_untrusted_for() {
+        assert_eq!(
+            via_forwarded(&["for=198.51.100.7;proto=https;by=10.0.0.2"]),
+            ip("198.51.100.7")
+        );
+        // The client forged the first element; a proxy added the second.
+        assert_eq!(
+            via_forwarded(&["for=1.1.1.1, for=198.51.100.7, for=10.0.0.2"]),
+            ip("198.51.100.7")
+        );
+        // Several headers form one list; parameter names are case-insensitive.
+        assert_eq!(
+            via_forwarded(&["for=1.1.1.1", "For=198.51.100.7;Proto=http", "FOR=10.9.9.9"]),
+            ip("198.51.100.7")
+        );
+        // Commas and semicolons inside quoted values do not split.
+        assert_eq!(
+            via_forwarded(&["for=198.51.100.7;ext=\"a, b; c=d\""]),
+            ip("198.51.100.7")
+        );
+        // Empty list elements are ignored.
+        assert_eq!(
+            via_forwarded(&[", for=198.51.100.7 ,,"]),
+            ip("198.51.100.7")
+        );
+    }
+
+    #[test]
+    fn forwarded_quoted_ipv6_and_ports() {
+        assert_eq!(
+            via_forwarded(&["for=\"[2001:db8:cafe::17]:4711\""]),
+            ip("2001:db8:cafe::17")
+        );
+        assert_eq!(
+            via_forwarded(&["for=\"[2001:db8:cafe::17]\""]),
+            ip("2001:db8:cafe::17")
+        );
+        assert_eq!(
+            via_forwarded(&["for=\"198.51.100.7:47011\""]),
+            ip("198.51.100.7")
+        );
+        // An obfuscated port still names the address.
+        assert_eq!(
+            via_forwarded(&["for=\"198.51.100.7:_p1\""]),
+            ip("198.51.100.7")
+        );
+        // A quoted-pair escape is undone.
+        assert_eq!(
+            via_forwarded(&["for=\"198.51.100.\\7\""]),
+            ip("198.51.100.7")
+        );
+        // IPv4-mapped addresses are reported as IPv4.
+        assert_eq!(
+            via_forwarded(&["for=\"[::ffff:198.51.100.7]\""]),
+            ip("198.51.100.7")
+        );
+    }
+
+    #[test]
+    fn forwarded_obfuscated_or_unknown_stops_at_the_proxy() {
+        for value in [
+            "for=198.51.100.7, for=_hidden",
+            "for=198.51.100.7, for=\"_gazonk\"",
+            "for=198.51.100.7, for=unknown",
+            "for=198.51.100.7, proto=https",
+        ] {
+            assert_eq!(via_forwarded(&[value]), ip("10.0.0.1"), "{value}");
+        }
+        // Behind a second trusted proxy, the walk stops at that proxy.
+        assert_eq!(
+            via_forwarded(&["for=_hidden, for=10.0.0.2"]),
+            ip("10.0.0.2")
+        );
+    }
+
+    #[test]
+    fn malformed_forwarded_elements_name_nobody() {
+        for bad in [
+            "for=\"[2001:db8::1\"",
+            "for=\"[2001:db8::1]x\"",
+            "for=2001:db8::1",
+            "for=300.1.1.1",
+            "for=\"198.51.100.7:99999\"",
+            "for=\"198.51.100.7:\"",
+            "for=\"198.51.100.7:_\"",
+            "for=\"198.51.100.7",
+            "for=\"198.51.100.7\"x",
+            "for=198.51.100.7;for=198.51.100.8",
+            "for=",
+            "for",
+            "198.51.100.7",
+            "for=198.51.100.7(x)",
+        ] {
+            assert_eq!(via_forwarded(&[bad]), ip("10.0.0.1"), "{bad:?}");
+        }
+        // A malformed element left of a good one does not matter.
+        assert_eq!(
+            via_forwarded(&["for=junk, for=198.51.100.7"]),
+            ip("198.51.100.7")
+        );
+    }
+
+    #[test]
+    fn only_the_configured_header_is_read() {
+        let mut headers = xff(&["198.51.100.1"]);
+        headers.append(FORWARDED, HeaderValue::from_static("for=198.51.100.2"));
+        let peer = ip("10.0.0.1");
+        assert_eq!(
+            ClientIp::resolve(peer, &headers, &proxies()),
+            ClientIp(ip("198.51.100.1"))
+        );
+        assert_eq!(
+            ClientIp::resolve(peer, &headers, &forwarding_proxies()),
+            ClientIp(ip("198.51.100.2"))
+        );
+        // From an untrusted peer, neither counts.
+        let outsider = ip("203.0.113.9");
+        assert_eq!(
+            ClientIp::resolve(outsider, &headers, &forwarding_proxies()),
+            ClientIp(outsider)
+        );
+    }
+
+    #[test]
+    fn forwarded_header_names_parse() {
+        assert_eq!(
+            "X-Forwarded-For".parse::<ForwardedHeader>(),
+            Ok(ForwardedHeader::XForwardedFor)
+        );
+        assert_eq!(
+            " forwarded ".parse::<ForwardedHeader>(),
+            Ok(ForwardedHeader::Forwarded)
+        );
+        assert!("x-real-ip".parse::<ForwardedHeader>().is_err());
+        assert_eq!(
+            TrustedProxies::none().header(),
+            ForwardedHeader::XForwardedFor
+        );
+        assert_eq!(ForwardedHeader::Forwarded.name(), FORWARDED);
+    }
+
+    #[test]
+    fn long_forwarded_chains_are_cut() {
+        let chain = vec!["for=10.0.0.2"; 500].join(",");
+        let value = format!("for=198.51.100.7,{chain}");
+        assert_eq!(via_forwarded(&[&value]), ip("10.0.0.2"));
     }
 
     #[test]

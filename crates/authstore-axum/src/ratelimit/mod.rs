@@ -48,7 +48,7 @@ use http::request::Parts;
 use tower_layer::Layer;
 use tower_service::Service;
 
-pub use client_ip::{ClientIp, TrustedProxies, X_FORWARDED_FOR};
+pub use client_ip::{ClientIp, FORWARDED, ForwardedHeader, TrustedProxies, X_FORWARDED_FOR};
 use headers::HeaderStyle;
 pub use headers::{
     RATELIMIT, RATELIMIT_DEGRADED, RATELIMIT_POLICY, X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING,

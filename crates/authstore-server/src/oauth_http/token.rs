@@ -1,19 +1,25 @@
 //! The machine endpoints: `/token` (authorization_code, refresh_token, client_credentials), `/revoke` (RFC 7009) and `/introspect` (RFC 7662), with client authentication and RFC error bodies.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
-use authstore::oauth::{Client, OAuthError, RevokeOutcome};
+use authstore::audit::{AuditEvent, Outcome};
+use authstore::oauth::{Client, ClientCheck, ClientCredentials, OAuthError, RevokeOutcome};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
+use http::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, USER_AGENT, WWW_AUTHENTICATE,
+};
+use http::request::Parts;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::json;
 
+use crate::machine::{LimitKind, TokenKind};
 use crate::state::AppState;
 
 /// Largest form body the machine endpoints read.
@@ -28,6 +34,8 @@ pub(crate) struct OAuthReply {
     code: &'static str,
     description: String,
     basic_challenge: bool,
+    /// Sent as `Retry-After` (whole seconds, at least 1).
+    retry_after: Option<Duration>,
 }
 
 impl OAuthReply {
@@ -41,6 +49,7 @@ impl OAuthReply {
             code,
             description: description.into(),
             basic_challenge: false,
+            retry_after: None,
         }
     }
 
@@ -51,11 +60,16 @@ impl OAuthReply {
 
 impl From<OAuthError> for OAuthReply {
     fn from(e: OAuthError) -> Self {
-        if let OAuthError::Store(inner) = &e {
+        if e.is_busy() {
+            tracing::warn!("the client secret hasher's queue is full: answered 503");
+        } else if let OAuthError::Store(inner) = &e {
             tracing::error!(error = %inner, "store failed during an OAuth request");
         }
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        Self::new(status, e.code(), e.description())
+        Self {
+            retry_after: e.retry_after(),
+            ..Self::new(status, e.code(), e.description())
+        }
     }
 }
 
@@ -70,6 +84,11 @@ impl IntoResponse for OAuthReply {
         let body = json!({ "error": self.code, "error_description": self.description });
         let mut response = (self.status, Json(body)).into_response();
         no_store(response.headers_mut());
+        if let Some(after) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(after.as_secs().max(1)));
+        }
         if self.status == StatusCode::UNAUTHORIZED && self.basic_challenge {
             response.headers_mut().insert(
                 WWW_AUTHENTICATE,
@@ -145,15 +164,72 @@ pub(crate) async fn read_form(headers: &HeaderMap, body: Body) -> Result<FormPar
     Ok(FormParams(params))
 }
 
+/// The request's client, for audit events: IP and `User-Agent`.
+fn audit_client(state: &AppState, parts: &Parts) -> (Option<String>, Option<String>) {
+    let ip = state.client_ip(parts).map(|ip| ip.to_string());
+    let agent = parts
+        .headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(256).collect());
+    (ip, agent)
+}
+
+/// `429 Too Many Requests` for a client refused by `kind`, audited once a minute per key.
+async fn rate_limited(
+    state: &AppState,
+    parts: &Parts,
+    kind: LimitKind,
+    key: &str,
+    client_id: &str,
+    retry_after: Duration,
+) -> OAuthReply {
+    if state.machine_limits().first_refusal(kind, key).await {
+        let (ip, agent) = audit_client(state, parts);
+        state
+            .audit(
+                AuditEvent::new("oauth.client_rate_limited", Outcome::Denied)
+                    .resource(client_id.chars().take(128).collect::<String>())
+                    .client(ip, agent)
+                    .meta("limit", kind.as_str())
+                    .meta("retry_after_secs", retry_after.as_secs()),
+            )
+            .await;
+    }
+    let what = match kind {
+        LimitKind::Ip => "too many requests from this address",
+        LimitKind::ClientIdFromIp | LimitKind::ClientId => {
+            "too many failed authentications of this client"
+        }
+    };
+    OAuthReply {
+        retry_after: Some(retry_after),
+        ..OAuthReply::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "temporarily_unavailable",
+            format!("{what}; retry after {} s", retry_after.as_secs().max(1)),
+        )
+    }
+}
+
 /// Client authentication: HTTP Basic (`client_secret_basic`), or
 /// `client_id` + `client_secret` in the form (`client_secret_post`), or a
-/// public client's bare `client_id`. Using both methods at once is refused.
+/// public client's bare `client_id`. Using both methods at once is refused,
+/// and so is a method other than the client's own.
+///
+/// Cheapest first: an unknown client id, a wrong method or an expired
+/// secret is refused without argon2id, and a secret this process verified
+/// recently is accepted without it and without any limit. Everything else
+/// counts against the client IP's limit; a secret that needs argon2id and
+/// never passed before also counts against the client id's limit. A full
+/// argon2id queue answers 503 with `Retry-After`.
 pub(crate) async fn authenticate(
     state: &AppState,
-    headers: &HeaderMap,
+    parts: &Parts,
     form: &FormParams,
 ) -> Result<Client, OAuthReply> {
-    let basic = headers
+    let basic = parts
+        .headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "));
@@ -205,37 +281,75 @@ pub(crate) async fn authenticate(
             "client_id differs from the authenticated client",
         ));
     }
-    match state
-        .oauth()
-        .authenticate_client(&client_id, secret.as_deref())
-        .await
-    {
-        Ok(client) => Ok(client),
-        Err(OAuthError::InvalidClient) => Err(invalid_client(via_basic)),
-        Err(e) => Err(e.into()),
+    let presented = match (&secret, via_basic) {
+        (None, _) => ClientCredentials::None,
+        (Some(s), true) => ClientCredentials::Basic(s),
+        (Some(s), false) => ClientCredentials::Post(s),
+    };
+    let refused = |e: OAuthError| match e {
+        OAuthError::InvalidClient => invalid_client(via_basic),
+        e => e.into(),
+    };
+    let checked = state.oauth().check_client(&client_id, presented).await;
+    let remembered = match &checked {
+        Ok(ClientCheck::Authenticated { remembered, .. }) => *remembered,
+        Ok(ClientCheck::Verify(check)) => check.verified_before(),
+        Err(_) => false,
+    };
+    let ip = state.client_ip_key(parts);
+    if !remembered && let Some(retry) = state.machine_limits().check_ip(&ip).await? {
+        return Err(rate_limited(state, parts, LimitKind::Ip, &ip, &client_id, retry).await);
+    }
+    match checked.map_err(refused)? {
+        ClientCheck::Authenticated { client, .. } => Ok(client),
+        ClientCheck::Verify(check) => {
+            if !check.verified_before()
+                && let Some((kind, retry)) =
+                    state.machine_limits().check_client(&client_id, &ip).await?
+            {
+                let key = match kind {
+                    LimitKind::ClientIdFromIp => format!("{client_id}|{ip}"),
+                    _ => client_id.clone(),
+                };
+                return Err(rate_limited(state, parts, kind, &key, &client_id, retry).await);
+            }
+            check.verify().await.map_err(refused)
+        }
     }
 }
 
 /// `POST /token`.
-pub(crate) async fn token(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    match token_inner(&state, &headers, body).await {
+pub(crate) async fn token(State(state): State<AppState>, parts: Parts, body: Body) -> Response {
+    match token_inner(&state, &parts, body).await {
         Ok(response) => response,
         Err(reply) => reply.into_response(),
     }
 }
 
-async fn token_inner(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Response, OAuthReply> {
-    let form = read_form(headers, body).await?;
+/// Records a reused code or refresh token (the grant was revoked).
+async fn audit_reuse(state: &AppState, parts: &Parts, client: &Client, error: &OAuthError) {
+    let Some(reused) = error.reused_credential() else {
+        return;
+    };
+    let action = match reused {
+        "code" => "oauth.code_reuse",
+        _ => "oauth.refresh_reuse",
+    };
+    let (ip, agent) = audit_client(state, parts);
+    state
+        .audit(
+            AuditEvent::new(action, Outcome::Denied)
+                .resource(&client.client_id)
+                .client(ip, agent)
+                .meta("grant", "revoked"),
+        )
+        .await;
+}
+
+async fn token_inner(state: &AppState, parts: &Parts, body: Body) -> Result<Response, OAuthReply> {
+    let form = read_form(&parts.headers, body).await?;
     let grant_type = form.required("grant_type")?;
-    let client = authenticate(state, headers, &form).await?;
+    let client = authenticate(state, parts, &form).await?;
     let oauth = state.oauth();
     let tokens = match grant_type {
         "authorization_code" => {
@@ -245,8 +359,11 @@ async fn token_inner(
             let tokens = oauth
                 .exchange_code(&client, code, redirect_uri, verifier)
                 .await;
-            if matches!(&tokens, Err(OAuthError::InvalidGrant(why)) if why.contains("revoked")) {
-                state.metrics().grant_revoked();
+            if let Err(e) = &tokens {
+                if matches!(e, OAuthError::InvalidGrant(why) if why.contains("revoked")) {
+                    state.metrics().grant_revoked();
+                }
+                audit_reuse(state, parts, &client, e).await;
             }
             let tokens = tokens?;
             state.metrics().grant_issued();
@@ -258,8 +375,11 @@ async fn token_inner(
             let tokens = oauth
                 .refresh(&client, refresh_token, scope.as_deref())
                 .await;
-            if matches!(&tokens, Err(OAuthError::InvalidGrant(why)) if why.contains("revoked")) {
-                state.metrics().grant_revoked();
+            if let Err(e) = &tokens {
+                if matches!(e, OAuthError::InvalidGrant(why) if why.contains("revoked")) {
+                    state.metrics().grant_revoked();
+                }
+                audit_reuse(state, parts, &client, e).await;
             }
             tokens?
         }
@@ -276,43 +396,57 @@ async fn token_inner(
     Ok(response)
 }
 
-/// `POST /revoke` (RFC 7009): 200 for a revoked or unknown token.
-pub(crate) async fn revoke(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+/// `POST /revoke` (RFC 7009): 200 for a revoked or unknown token, and for
+/// another client's token, which stays untouched (§2.1: the server checks
+/// that the token was issued to the client; §2.2: an invalid token is no
+/// error).
+pub(crate) async fn revoke(State(state): State<AppState>, parts: Parts, body: Body) -> Response {
     let result = async {
-        let form = read_form(&headers, body).await?;
+        let form = read_form(&parts.headers, body).await?;
         let token = form.required("token")?;
-        let client = authenticate(&state, &headers, &form).await?;
-        match state.oauth().revoke(&client, token).await? {
+        let client = authenticate(&state, &parts, &form).await?;
+        let outcome = state.oauth().revoke(&client, token).await?;
+        let event = match outcome {
             RevokeOutcome::Revoked => {
                 state.metrics().grant_revoked();
-                Ok(StatusCode::OK.into_response())
+                Some(AuditEvent::new("oauth.token_revoked", Outcome::Success))
             }
-            RevokeOutcome::NotFound => Ok(StatusCode::OK.into_response()),
-            RevokeOutcome::WrongClient => Err(OAuthReply::new(
-                StatusCode::BAD_REQUEST,
-                "unauthorized_client",
-                "the token was not issued to this client",
-            )),
+            RevokeOutcome::NotFound => None,
+            RevokeOutcome::WrongClient => Some(
+                AuditEvent::new("oauth.revoke_refused", Outcome::Denied)
+                    .meta("reason", "the token was issued to another client"),
+            ),
+        };
+        if let Some(event) = event {
+            let (ip, agent) = audit_client(&state, &parts);
+            let mut event = event.resource(&client.client_id).client(ip, agent);
+            if let Some(hint) = form.get("token_type_hint") {
+                event = event.meta("token_type_hint", hint.chars().take(32).collect::<String>());
+            }
+            state.audit(event).await;
         }
+        Ok::<_, OAuthReply>(StatusCode::OK.into_response())
     };
     result.await.unwrap_or_else(OAuthReply::into_response)
 }
 
 /// `POST /introspect` (RFC 7662): the caller authenticates as a
-/// confidential client; an inactive token is only `{"active": false}`.
+/// confidential client, and learns about a token only as
+/// [`IntrospectionPolicy`](crate::machine::IntrospectionPolicy) allows: a
+/// resource server sees its own audience's access tokens, a trusted
+/// introspector every token; everything else, and any token for a client
+/// that is neither, is `{"active": false}` (§2.2). Active access tokens
+/// have `token_type` `Bearer`; refresh tokens (trusted introspectors only)
+/// have none.
 pub(crate) async fn introspect(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     body: Body,
 ) -> Response {
     let result = async {
-        let form = read_form(&headers, body).await?;
+        let form = read_form(&parts.headers, body).await?;
         let token = form.required("token")?;
-        let client = authenticate(&state, &headers, &form).await?;
+        let client = authenticate(&state, &parts, &form).await?;
         if !client.is_confidential() {
             return Err(OAuthReply::new(
                 StatusCode::UNAUTHORIZED,
@@ -320,12 +454,46 @@ pub(crate) async fn introspect(
                 "introspection needs a confidential client",
             ));
         }
-        let body = match state.oauth().introspect(token).await? {
+        let settings = state.settings();
+        let policy = &settings.introspection;
+        let info = if policy.may_introspect(&client.client_id) {
+            state.oauth().introspect(token).await?
+        } else {
+            tracing::debug!(
+                client_id = %client.client_id,
+                "introspection by a client that is neither a resource server nor trusted: inactive"
+            );
+            None
+        };
+        let body = match info {
             Some(info) => {
-                let mut value =
-                    serde_json::to_value(info).unwrap_or_else(|_| json!({ "active": false }));
-                value["iss"] = json!(state.settings().issuer);
-                value
+                let kind = if info.token_type == "refresh_token" {
+                    TokenKind::Refresh
+                } else {
+                    TokenKind::Access
+                };
+                let visible = policy.may_see(
+                    &client.client_id,
+                    kind,
+                    info.aud.as_deref(),
+                    settings.resource.as_deref(),
+                );
+                let value = serde_json::to_value(info).ok().filter(|_| visible);
+                match value {
+                    Some(mut value) => {
+                        value["iss"] = json!(settings.issuer);
+                        match kind {
+                            TokenKind::Access => value["token_type"] = json!("Bearer"),
+                            TokenKind::Refresh => {
+                                if let Some(map) = value.as_object_mut() {
+                                    map.remove("token_type");
+                                }
+                            }
+                        }
+                        value
+                    }
+                    None => json!({ "active": false }),
+                }
             }
             None => json!({ "active": false }),
         };

@@ -4,8 +4,10 @@ mod inspect;
 mod progress;
 
 use std::fs::File;
+use std::future::Future;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use authstore::Store;
@@ -18,12 +20,23 @@ use crate::config;
 use crate::serve::{error_chain, log_safe_url, open_failure};
 use progress::{Progress, counts, rate};
 
+/// The future of [`authstore::open`], boxed and type-erased.
+pub(crate) type OpenFuture<'a> =
+    Pin<Box<dyn Future<Output = authstore::Result<Arc<dyn Store>>> + Send + 'a>>;
+
+/// [`authstore::open`], boxed and type-erased. Opening a store nests the
+/// backend's whole connection set-up (Redis Cluster and Sentinel discovery,
+/// TLS, the PostgreSQL pool): held inline in a command's future, that
+/// nesting made the future's layout too deep for the compiler in release
+/// builds. Behind a `dyn` box, a command's future holds one pointer.
+pub(crate) fn open_boxed(url: &str) -> OpenFuture<'_> {
+    Box::pin(authstore::open(url))
+}
+
 /// Opens a store by URL; returns it and its printable (redacted) URL.
-async fn open_url(url: &str) -> Result<(Arc<dyn Store>, String), Failure> {
+pub(crate) async fn open_url(url: &str) -> Result<(Arc<dyn Store>, String), Failure> {
     let safe = log_safe_url(url);
-    let store = authstore::open(url)
-        .await
-        .map_err(|e| open_failure(&safe, &e))?;
+    let store = open_boxed(url).await.map_err(|e| open_failure(&safe, &e))?;
     Ok((store, safe))
 }
 
@@ -37,7 +50,7 @@ fn resolve_args(args: &StoreArgs) -> Result<(String, &'static str), Failure> {
 }
 
 /// Opens the store `--store`/`--config`/the environment name, as `serve` does.
-async fn open_args(args: &StoreArgs) -> Result<(Arc<dyn Store>, String), Failure> {
+pub(crate) async fn open_args(args: &StoreArgs) -> Result<(Arc<dyn Store>, String), Failure> {
     let (url, source) = resolve_args(args)?;
     let opened = open_url(&url).await?;
     warn_if_memory(opened.0.as_ref(), &opened.1, source);
@@ -341,6 +354,27 @@ impl ExportFile {
     }
 }
 
+/// Creates (or truncates) `path` for writing with mode 0600, whatever the
+/// umask: an export holds every hash, secret and key of the store. An
+/// existing file is set to 0600 too before anything is written to it.
+fn create_private(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let metadata = file.metadata()?;
+        // A regular file only: /dev/stdout or a pipe keeps its mode.
+        if metadata.is_file() && metadata.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(file)
+}
+
 /// `authstore export --store URL --out FILE` (`.zst`: zstd-compressed).
 ///
 /// # Errors
@@ -350,7 +384,7 @@ pub async fn run_export(args: ExportArgs) -> Result<(), Failure> {
     let (store, safe) = open_args(&args.store).await?;
     let file_error =
         |e: std::io::Error| Failure::runtime(format!("cannot write {}: {e}", args.out.display()));
-    let file = BufWriter::new(File::create(&args.out).map_err(file_error)?);
+    let file = BufWriter::new(create_private(&args.out).map_err(file_error)?);
     let mut out = if is_zstd(&args.out) {
         ExportFile::Zstd(zstd::Encoder::new(file, 3).map_err(file_error)?)
     } else {

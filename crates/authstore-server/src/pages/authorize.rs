@@ -1,14 +1,21 @@
-//! `/authorize`: validates the request (errors before the redirect URI is trusted are shown, later ones redirected), then signs in, asks for consent (or uses a remembered one) and redirects with `code`, `state` and `iss` (RFC 9207).
+//! `/authorize`: validates the request (errors before the redirect URI is trusted are shown; later ones are redirected only for operator-provisioned clients), then signs in, asks for consent (or uses a remembered one, never for public clients) and redirects with `code`, `state` and `iss` (RFC 9207).
 
 use std::collections::BTreeMap;
 
-use authstore::oauth::{AuthorizationRequest, Client, OAuthError};
-use authstore_axum::{CsrfToken, Session};
+use authstore::audit::{AuditEvent, Outcome};
+use authstore::oauth::{AuthorizationRequest, Client, ClientOrigin, OAuthError};
+use authstore::session::SessionUser;
+use authstore_axum::Session;
+use axum::extract::rejection::StringRejection;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use http::StatusCode;
+use http::request::Parts;
 
-use super::{error_page, login_page, render};
+use super::{
+    LoginForm, client_of, csrf_token, error_page, login_page, redirect_host, render_to,
+    unreadable_body,
+};
 use crate::state::AppState;
 
 /// Longest accepted parameter value.
@@ -37,8 +44,20 @@ pub(super) struct Checked {
     params: BTreeMap<String, String>,
 }
 
+impl Checked {
+    /// The client.
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The redirect URI, checked against the client's.
+    pub(super) fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+}
+
 /// Why a request cannot proceed: shown to the user (the redirect URI is not
-/// trusted yet) or sent back to the client.
+/// trusted yet, or the client is not the operator's) or sent back to the client.
 pub(super) enum Refusal {
     Show(StatusCode, String),
     Redirect(Response),
@@ -69,6 +88,27 @@ pub(crate) fn redirect_to(uri: &str, params: &[(&str, &str)]) -> Response {
     }
     let separator = if uri.contains('?') { '&' } else { '?' };
     Redirect::to(&format!("{uri}{separator}{}", query.finish())).into_response()
+}
+
+/// An error for the client: redirected to it only when the operator
+/// provisioned it. A dynamically registered client's redirect URI was
+/// chosen by whoever registered it, so redirecting there without any
+/// interaction would make this server an open redirector (RFC 9700
+/// §4.11.2): the user sees the error page instead.
+fn refuse(
+    state: &AppState,
+    client: &Client,
+    uri: &str,
+    (status, code, description): (StatusCode, &str, &str),
+    client_state: Option<&str>,
+) -> Refusal {
+    if client.origin == ClientOrigin::Operator {
+        return error_redirect(state, uri, code, description, client_state);
+    }
+    Refusal::Show(
+        status,
+        format!("The application's request cannot be completed: {description} ({code})."),
+    )
 }
 
 fn error_redirect(
@@ -127,11 +167,11 @@ pub(super) async fn check(
     };
     let client_state = params.get("state").cloned();
     let fail = |code: &str, description: &str| {
-        error_redirect(
+        refuse(
             state,
+            &client,
             &redirect_uri,
-            code,
-            description,
+            (StatusCode::BAD_REQUEST, code, description),
             client_state.as_deref(),
         )
     };
@@ -208,7 +248,7 @@ async fn approve(state: &AppState, req: &Checked, subject: &str) -> Response {
         resource: req.resource.clone(),
         subject: subject.to_owned(),
     };
-    match state.oauth().issue_code(&request).await {
+    let failure = match state.oauth().issue_code(&request).await {
         Ok(code) => {
             let mut params = vec![
                 ("code", code.as_str()),
@@ -217,33 +257,48 @@ async fn approve(state: &AppState, req: &Checked, subject: &str) -> Response {
             if let Some(s) = &req.state {
                 params.push(("state", s));
             }
-            redirect_to(&req.redirect_uri, &params)
+            return redirect_to(&req.redirect_uri, &params);
         }
         Err(e @ OAuthError::Store(_)) => {
             tracing::error!(error = %e, "store failed while issuing a code");
-            let code = e.code();
-            match error_redirect(
-                state,
-                &req.redirect_uri,
-                code,
-                "try again later",
-                req.state.as_deref(),
-            ) {
-                Refusal::Redirect(r) => r,
-                Refusal::Show(status, message) => error_page(status, &message),
-            }
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                e.code(),
+                "try again later".to_owned(),
+            )
         }
-        Err(e) => match error_redirect(
-            state,
-            &req.redirect_uri,
-            e.code(),
-            &e.description(),
-            req.state.as_deref(),
-        ) {
-            Refusal::Redirect(r) => r,
-            Refusal::Show(status, message) => error_page(status, &message),
-        },
+        Err(e) => (StatusCode::BAD_REQUEST, e.code(), e.description()),
+    };
+    let (status, code, description) = failure;
+    refused(refuse(
+        state,
+        &req.client,
+        &req.redirect_uri,
+        (status, code, &description),
+        req.state.as_deref(),
+    ))
+}
+
+/// Records a consent decision as a security event.
+async fn audit_consent(
+    state: &AppState,
+    parts: &Parts,
+    user: &SessionUser,
+    req: &Checked,
+    (action, outcome): (&str, Outcome),
+    how: &str,
+) {
+    let (ip, agent) = client_of(state, parts);
+    let mut event = AuditEvent::new(action, outcome)
+        .user(&user.id)
+        .resource(&req.client.client_id)
+        .client(ip, agent)
+        .meta("scope", req.scope.join(" "))
+        .meta("how", how);
+    if let Some(resource) = &req.resource {
+        event = event.meta("target", resource.as_str());
     }
+    state.audit(event).await;
 }
 
 fn refused(refusal: Refusal) -> Response {
@@ -257,7 +312,7 @@ fn refused(refusal: Refusal) -> Response {
 pub(super) async fn authorize(
     State(state): State<AppState>,
     session: Session,
-    csrf: CsrfToken,
+    mut parts: Parts,
     RawQuery(query): RawQuery,
 ) -> Result<Response, authstore_axum::Error> {
     let raw = query.unwrap_or_default();
@@ -271,30 +326,56 @@ pub(super) async fn authorize(
     };
     let Some(user) = session.user().await? else {
         let return_to = format!("/authorize?{raw}");
-        return Ok(login_page(
-            StatusCode::OK,
-            &csrf,
-            &return_to,
-            Some(&req.client.name),
-            None,
-            "",
-        ));
+        let csrf = csrf_token(&mut parts, &state).await?;
+        let form = LoginForm {
+            return_to: &return_to,
+            client: Some((&req.client, &req.redirect_uri)),
+            error: None,
+            username: "",
+        };
+        return Ok(login_page(StatusCode::OK, &csrf, &form));
     };
-    match state
-        .oauth()
-        .has_consent(&user.id, &req.client.client_id, &req.scope)
-        .await
-    {
-        Ok(true) => return Ok(approve(&state, &req, &user.id).await),
-        Ok(false) => {}
-        Err(e) => tracing::warn!(error = %e, "could not read remembered consent; asking again"),
+    // A public client's id is no proof of who is asking: its requests
+    // always show the consent page.
+    if req.client.is_confidential() {
+        match state
+            .oauth()
+            .has_consent(
+                &user.id,
+                &req.client.client_id,
+                &req.scope,
+                req.resource.as_deref(),
+            )
+            .await
+        {
+            Ok(true) => {
+                audit_consent(
+                    &state,
+                    &parts,
+                    &user,
+                    &req,
+                    ("consent.granted", Outcome::Success),
+                    "remembered",
+                )
+                .await;
+                return Ok(approve(&state, &req, &user.id).await);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read remembered consent; asking again");
+            }
+        }
     }
+    let csrf = csrf_token(&mut parts, &state).await?;
     let params: Vec<(String, String)> = req.params.clone().into_iter().collect();
-    Ok(render(
+    Ok(render_to(
         StatusCode::OK,
         "consent.html",
         minijinja::context! {
             client_name => req.client.name,
+            unverified => req.client.origin == ClientOrigin::Registered,
+            redirect_host => redirect_host(&req.redirect_uri),
+            can_remember => req.client.is_confidential(),
             user => user.email.clone().unwrap_or(user.id.clone()),
             scopes => req.scope,
             resource => req.resource,
@@ -302,6 +383,7 @@ pub(super) async fn authorize(
             params => params,
             csrf => csrf.token(),
         },
+        Some(&req.redirect_uri),
     ))
 }
 
@@ -309,9 +391,13 @@ pub(super) async fn authorize(
 pub(super) async fn decide(
     State(state): State<AppState>,
     session: Session,
-    csrf: CsrfToken,
-    body: String,
+    mut parts: Parts,
+    body: Result<String, StringRejection>,
 ) -> Result<Response, authstore_axum::Error> {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return Ok(unreadable_body(&rejection)),
+    };
     let mut params = match parse_params(&body) {
         Ok(p) => p,
         Err(message) => return Ok(error_page(StatusCode::BAD_REQUEST, &message)),
@@ -328,16 +414,27 @@ pub(super) async fn decide(
             .extend_pairs(&req.params)
             .finish();
         let return_to = format!("/authorize?{query}");
-        return Ok(login_page(
-            StatusCode::UNAUTHORIZED,
-            &csrf,
-            &return_to,
-            Some(&req.client.name),
-            Some("Sign in again to continue."),
-            "",
-        ));
+        let csrf = csrf_token(&mut parts, &state).await?;
+        let form = LoginForm {
+            return_to: &return_to,
+            client: Some((&req.client, &req.redirect_uri)),
+            error: Some("Sign in again to continue."),
+            username: "",
+        };
+        return Ok(login_page(StatusCode::UNAUTHORIZED, &csrf, &form));
     };
     if decision.as_deref() != Some("approve") {
+        audit_consent(
+            &state,
+            &parts,
+            &user,
+            &req,
+            ("consent.denied", Outcome::Denied),
+            "asked",
+        )
+        .await;
+        // The user saw the client and its redirect host and chose to go
+        // back there: the denial is redirected for every client.
         return Ok(refused(error_redirect(
             &state,
             &req.redirect_uri,
@@ -346,15 +443,36 @@ pub(super) async fn decide(
             req.state.as_deref(),
         )));
     }
-    if remember {
+    // Public clients are never remembered (see `authorize`).
+    let remembered = remember && req.client.is_confidential();
+    if remembered {
         let ttl = state.settings().consent_ttl;
         if let Err(e) = state
             .oauth()
-            .remember_consent(&user.id, &req.client.client_id, &req.scope, ttl)
+            .remember_consent(
+                &user.id,
+                &req.client.client_id,
+                &req.scope,
+                req.resource.as_deref(),
+                ttl,
+            )
             .await
         {
             tracing::warn!(error = %e, "could not remember consent");
         }
     }
+    audit_consent(
+        &state,
+        &parts,
+        &user,
+        &req,
+        ("consent.granted", Outcome::Success),
+        if remembered {
+            "asked, remembered"
+        } else {
+            "asked"
+        },
+    )
+    .await;
     Ok(approve(&state, &req, &user.id).await)
 }

@@ -1,25 +1,42 @@
-//! The server-rendered pages (no JavaScript): sign-in, consent and the account page, behind the session cookie and CSRF protection, with rate-limited logins.
+//! The server-rendered pages (no JavaScript): sign-in, consent and the account page, with stateless CSRF tokens before sign-in (no session until a user signs in), throttled logins and rate-limited page loads.
 
 mod authorize;
 
 use std::sync::OnceLock;
 
-use authstore::credentials::LoginOutcome;
+use authstore::audit::{AuditEvent, Outcome};
+use authstore::credentials::{LoginOutcome, client_network};
+use authstore::csrf::KeyRing;
+use authstore::oauth::{Client, ClientOrigin};
 use authstore::session::SessionUser;
-use authstore_axum::{ClientIp, CsrfLayer, CsrfToken, CsrfTokens, Session, SessionLayer};
+use authstore_axum::csrf::DoubleSubmitTokens;
+use authstore_axum::{CsrfLayer, CsrfToken, CsrfTokens, Session, SessionLayer};
 use axum::Router;
-use axum::extract::State;
+use axum::body::Body;
+use axum::extract::rejection::StringRejection;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, RETRY_AFTER, X_FRAME_OPTIONS,
+    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, REFERRER_POLICY, RETRY_AFTER,
+    USER_AGENT, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
-use http::{HeaderValue, StatusCode};
+use http::request::Parts;
+use http::{HeaderValue, Method, StatusCode};
+use http_body_util::BodyExt;
 use minijinja::Environment;
 
 use crate::state::AppState;
 
 use authorize::parse_params;
+
+/// Largest request body a page accepts (a form is a few hundred bytes).
+pub(crate) const MAX_BODY: usize = 64 * 1024;
+
+/// Longest username and password a sign-in form may carry.
+const MAX_USERNAME: usize = 256;
+const MAX_PASSWORD: usize = 1024;
 
 fn templates() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
@@ -40,8 +57,14 @@ fn templates() -> &'static Environment<'static> {
 }
 
 /// Renders a page with the headers every page carries: no caching, no
-/// framing, no scripts, no referrer.
-pub(crate) fn render(status: StatusCode, template: &str, context: minijinja::Value) -> Response {
+/// framing, no scripts, no sniffing, no referrer, and forms that post only
+/// to this server (plus `form_target`, where a form's answer redirects).
+pub(crate) fn render_to(
+    status: StatusCode,
+    template: &str,
+    context: minijinja::Value,
+    form_target: Option<&str>,
+) -> Response {
     let html = templates()
         .get_template(template)
         .and_then(|t| t.render(context));
@@ -52,17 +75,58 @@ pub(crate) fn render(status: StatusCode, template: &str, context: minijinja::Val
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }
     };
+    let mut form_action = String::from("'self'");
+    if let Some(source) = form_target.and_then(csp_source) {
+        form_action.push(' ');
+        form_action.push_str(&source);
+    }
+    let csp = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action {form_action}"
+    );
     let headers = response.headers_mut();
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(
-        CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-        ),
-    );
+    if let Ok(csp) = HeaderValue::from_str(&csp) {
+        headers.insert(CONTENT_SECURITY_POLICY, csp);
+    }
     response
+}
+
+/// [`render_to`] for pages whose forms post only to this server.
+pub(crate) fn render(status: StatusCode, template: &str, context: minijinja::Value) -> Response {
+    render_to(status, template, context, None)
+}
+
+/// The CSP source of a redirect URI's origin (`https://app.example:8443`,
+/// or `com.example.app:` for a private-use scheme), if it can be written
+/// as one safely. Browsers apply `form-action` to the redirects that
+/// follow a form post too, and the consent form's answer is a redirect to
+/// the client.
+fn csp_source(uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri).ok()?;
+    let source = match url.scheme() {
+        "http" | "https" => url.origin().ascii_serialization(),
+        scheme => format!("{scheme}:"),
+    };
+    let safe = source
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"+-.:/[]".contains(&b));
+    (safe && source != "null").then_some(source)
+}
+
+/// Where a redirect URI sends the browser, for people to read: its host
+/// and port, or its scheme for a private-use scheme.
+pub(crate) fn redirect_host(uri: &str) -> String {
+    match url::Url::parse(uri) {
+        Ok(url) => match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_owned(),
+            (None, _) => format!("{}:", url.scheme()),
+        },
+        Err(_) => uri.to_owned(),
+    }
 }
 
 pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
@@ -73,32 +137,64 @@ pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
     )
 }
 
-pub(crate) fn login_page(
-    status: StatusCode,
-    csrf: &CsrfToken,
-    return_to: &str,
-    client_name: Option<&str>,
-    error: Option<&str>,
-    username: &str,
-) -> Response {
-    render(
+/// The sign-in form, optionally for an authorization request of `client`
+/// (whose redirect the form's answer may lead to).
+pub(crate) struct LoginForm<'a> {
+    pub(crate) return_to: &'a str,
+    pub(crate) client: Option<(&'a Client, &'a str)>,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) username: &'a str,
+}
+
+pub(crate) fn login_page(status: StatusCode, csrf: &CsrfToken, form: &LoginForm<'_>) -> Response {
+    let (client_name, unverified, redirect) = match form.client {
+        Some((client, redirect_uri)) => (
+            Some(client.name.as_str()),
+            client.origin == ClientOrigin::Registered,
+            Some(redirect_uri),
+        ),
+        None => (None, false, None),
+    };
+    render_to(
         status,
         "login.html",
         minijinja::context! {
             csrf => csrf.token(),
-            return_to => return_to,
+            return_to => form.return_to,
             client_name => client_name,
-            error => error,
-            username => username,
+            unverified => unverified,
+            redirect_host => redirect.map(redirect_host),
+            error => form.error,
+            username => form.username,
         },
+        redirect,
     )
 }
 
-/// The pages, with their session and CSRF layers.
+/// The request's CSRF token, made only when a form needs one (it never
+/// touches the store; for a visitor without a session it sets the nonce
+/// cookie).
+pub(crate) async fn csrf_token(
+    parts: &mut Parts,
+    state: &AppState,
+) -> Result<CsrfToken, authstore_axum::Error> {
+    CsrfToken::from_request_parts(parts, state).await
+}
+
+/// The pages, with their session and CSRF layers, a body limit and a
+/// per-IP limit on page loads.
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
     let mut sessions = SessionLayer::new(state.sessions().clone());
+    let ring = state.settings().form_keys.clone().unwrap_or_else(|| {
+        let key = authstore::secret::random_bytes().expect("the system random source works");
+        KeyRing::new()
+            .with_key("p1", &key)
+            .expect("32 random bytes make a key")
+    });
+    let mut tokens = DoubleSubmitTokens::new(ring);
     if state.settings().dev_cookies {
         sessions = sessions.dev_mode();
+        tokens = tokens.dev_mode();
     }
     Router::new()
         .route(
@@ -109,8 +205,78 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/account", get(account))
         .route("/account/consents/revoke", post(revoke_consent))
-        .layer(CsrfLayer::new().tokens(CsrfTokens::Session))
+        .layer(
+            CsrfLayer::new()
+                .tokens(CsrfTokens::DoubleSubmit(tokens))
+                .max_form_bytes(MAX_BODY),
+        )
         .layer(sessions)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            page_guard,
+        ))
+}
+
+/// In front of every page: page loads are limited per client IP (`429`
+/// page with `Retry-After`), and bodies to [`MAX_BODY`] (`413` page).
+async fn page_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    if parts.method == Method::GET || parts.method == Method::HEAD {
+        let key = state.client_ip_key(&parts);
+        match state.page_requests().check(&key, 1).await {
+            Ok(decision) if !decision.allowed => {
+                let mut response = error_page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many requests from your network. Wait a minute and try again.",
+                );
+                set_retry_after(&mut response, decision.retry_after);
+                return response;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "page rate limit unavailable; request let through")
+            }
+        }
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return too_large();
+    }
+    let bytes = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return too_large(),
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+fn too_large() -> Response {
+    error_page(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("The form is too large (at most {} KiB).", MAX_BODY / 1024),
+    )
+}
+
+fn set_retry_after(response: &mut Response, wait: std::time::Duration) {
+    let secs = wait.as_secs().max(1).to_string();
+    if let Ok(v) = HeaderValue::from_str(&secs) {
+        response.headers_mut().insert(RETRY_AFTER, v);
+    }
+}
+
+/// The page that says why a page body could not be read.
+pub(crate) fn unreadable_body(rejection: &StringRejection) -> Response {
+    let status = rejection.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        too_large()
+    } else {
+        error_page(status, "The form could not be read.")
+    }
 }
 
 /// Where a login may send the browser afterwards: only this server's authorize endpoint or account page.
@@ -122,18 +288,44 @@ fn safe_return_to(return_to: &str) -> &str {
     }
 }
 
-async fn login_form(csrf: CsrfToken) -> Response {
-    login_page(StatusCode::OK, &csrf, "/account", None, None, "")
+async fn login_form(
+    State(state): State<AppState>,
+    mut parts: Parts,
+) -> Result<Response, authstore_axum::Error> {
+    let csrf = csrf_token(&mut parts, &state).await?;
+    let form = LoginForm {
+        return_to: "/account",
+        client: None,
+        error: None,
+        username: "",
+    };
+    Ok(login_page(StatusCode::OK, &csrf, &form))
 }
 
-/// `POST /login`: rate-limited per client IP and per username.
+/// The request's client, as security events record it.
+pub(crate) fn client_of(state: &AppState, parts: &Parts) -> (Option<String>, Option<String>) {
+    let ip = state.client_ip(parts).map(|ip| ip.to_string());
+    let agent = parts
+        .headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(256).collect());
+    (ip, agent)
+}
+
+/// `POST /login`: rate-limited per client IP and per (username, client
+/// network); passwords are throttled per (username, client network), so
+/// failures elsewhere never lock the user out of their own network.
 async fn login(
     State(state): State<AppState>,
     session: Session,
-    csrf: CsrfToken,
-    client: Option<ClientIp>,
-    body: String,
+    mut parts: Parts,
+    body: Result<String, StringRejection>,
 ) -> Result<Response, authstore_axum::Error> {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return Ok(unreadable_body(&rejection)),
+    };
     let params = match parse_params(&body) {
         Ok(p) => p,
         Err(message) => return Ok(error_page(StatusCode::BAD_REQUEST, &message)),
@@ -141,69 +333,111 @@ async fn login(
     let field = |name: &str| params.get(name).map(String::as_str).unwrap_or_default();
     let (username, password) = (field("username"), field("password"));
     let return_to = safe_return_to(field("return_to")).to_owned();
-    let ip = client.map_or_else(|| "ip:unknown".to_owned(), |ip| ip.key(Some(64)));
+    // The authorization request this sign-in continues, for the page.
+    let pending = match return_to.strip_prefix("/authorize?").map(parse_params) {
+        Some(Ok(query)) => authorize::check(&state, query).await.ok(),
+        _ => None,
+    };
+    let client = pending.as_ref().map(|r| (r.client(), r.redirect_uri()));
+    let ip_key = state.client_ip_key(&parts);
+    let network = state
+        .client_ip(&parts)
+        .map_or_else(|| "unknown".to_owned(), |ip| client_network(ip.0));
+    let (ip, agent) = client_of(&state, &parts);
+    let normalized = username.trim().to_lowercase();
+    let event = |action: &str, outcome: Outcome| {
+        AuditEvent::new(action, outcome)
+            .user(normalized.chars().take(MAX_USERNAME).collect::<String>())
+            .client(ip.clone(), agent.clone())
+            .meta("network", network.as_str())
+    };
+    if username.chars().any(char::is_control) || username.len() > MAX_USERNAME {
+        let csrf = csrf_token(&mut parts, &state).await?;
+        let form = LoginForm {
+            return_to: &return_to,
+            client,
+            error: Some("The username is not valid."),
+            username: "",
+        };
+        return Ok(login_page(StatusCode::BAD_REQUEST, &csrf, &form));
+    }
     let user_key = format!(
         "user:{}",
-        authstore::secret::sha256_hex(&username.trim().to_lowercase())
+        authstore::secret::sha256_hex(&format!("{normalized}\0{network}"))
     );
     for (limiter, key) in [
-        (state.login_by_ip(), ip.as_str()),
+        (state.login_by_ip(), ip_key.as_str()),
         (state.login_by_user(), user_key.as_str()),
     ] {
         let decision = limiter.check(key, 1).await?;
         if !decision.allowed {
-            let mut response = login_page(
-                StatusCode::TOO_MANY_REQUESTS,
-                &csrf,
-                &return_to,
-                None,
-                Some("Too many sign-in attempts. Wait a minute and try again."),
+            state
+                .audit(event("login.throttled", Outcome::Denied).meta("by", "rate_limit"))
+                .await;
+            let csrf = csrf_token(&mut parts, &state).await?;
+            let form = LoginForm {
+                return_to: &return_to,
+                client,
+                error: Some("Too many sign-in attempts. Wait a minute and try again."),
                 username,
-            );
-            let secs = decision.retry_after.as_secs().max(1).to_string();
-            if let Ok(v) = HeaderValue::from_str(&secs) {
-                response.headers_mut().insert(RETRY_AFTER, v);
-            }
+            };
+            let mut response = login_page(StatusCode::TOO_MANY_REQUESTS, &csrf, &form);
+            set_retry_after(&mut response, decision.retry_after);
             return Ok(response);
         }
     }
-    let outcome = if username.is_empty()
-        || password.is_empty()
-        || username.len() > 256
-        || password.len() > 1024
-    {
-        LoginOutcome::InvalidCredentials
-    } else {
-        state.credentials().authenticate(username, password).await?
-    };
+    let outcome =
+        if username.trim().is_empty() || password.is_empty() || password.len() > MAX_PASSWORD {
+            LoginOutcome::InvalidCredentials
+        } else {
+            state
+                .credentials()
+                .authenticate_from(username, password, &network)
+                .await?
+        };
     match outcome {
         LoginOutcome::Authenticated { user_id } => {
-            let mut user = SessionUser::new(user_id);
+            let mut user = SessionUser::new(user_id.clone());
             user.email = Some(username.trim().to_owned());
             session.set_user(user).await?;
+            state
+                .audit(event("login.success", Outcome::Success).resource(user_id))
+                .await;
             Ok(Redirect::to(&return_to).into_response())
         }
-        LoginOutcome::InvalidCredentials => Ok(login_page(
-            StatusCode::UNAUTHORIZED,
-            &csrf,
-            &return_to,
-            None,
-            Some("Wrong username or password."),
-            username,
-        )),
+        LoginOutcome::InvalidCredentials => {
+            state.audit(event("login.failure", Outcome::Failure)).await;
+            let csrf = csrf_token(&mut parts, &state).await?;
+            let form = LoginForm {
+                return_to: &return_to,
+                client,
+                error: Some("Wrong username or password."),
+                username,
+            };
+            Ok(login_page(StatusCode::UNAUTHORIZED, &csrf, &form))
+        }
         LoginOutcome::LockedOut { retry_after } => {
+            state
+                .audit(
+                    event("login.throttled", Outcome::Denied)
+                        .meta("by", "password_failures")
+                        .meta("retry_after_secs", retry_after.as_secs().max(1)),
+                )
+                .await;
             let message = format!(
                 "Too many failed attempts. Try again in {} seconds.",
                 retry_after.as_secs().max(1)
             );
-            Ok(login_page(
-                StatusCode::TOO_MANY_REQUESTS,
-                &csrf,
-                &return_to,
-                None,
-                Some(&message),
+            let csrf = csrf_token(&mut parts, &state).await?;
+            let form = LoginForm {
+                return_to: &return_to,
+                client,
+                error: Some(&message),
                 username,
-            ))
+            };
+            let mut response = login_page(StatusCode::TOO_MANY_REQUESTS, &csrf, &form);
+            set_retry_after(&mut response, retry_after);
+            Ok(response)
         }
     }
 }
@@ -227,34 +461,30 @@ async fn logout(session: Session) -> Result<Redirect, authstore_axum::Error> {
 async fn account(
     State(state): State<AppState>,
     session: Session,
-    csrf: CsrfToken,
+    mut parts: Parts,
 ) -> Result<Response, authstore_axum::Error> {
     let Some(user) = session.user().await? else {
         return Ok(Redirect::to("/login").into_response());
     };
-    let prefix = format!("oauth-consent:{}|", user.id);
     let mut consents = Vec::new();
-    for key in state
-        .store()
-        .list_index(&format!("oauth-consents:{}", user.id))
-        .await?
+    for consent in state
+        .oauth()
+        .consents(&user.id)
+        .await
+        .map_err(oauth_error)?
     {
-        let Some(client_id) = key.strip_prefix(&prefix) else {
+        let Ok(Some(client)) = state.oauth().client(&consent.client_id).await else {
             continue;
         };
-        let Ok(Some(client)) = state.oauth().client(client_id).await else {
-            continue;
-        };
-        let scopes = match state.store().get(&key).await? {
-            Some(entry) => serde_json::from_slice::<Vec<String>>(&entry.value)
-                .unwrap_or_default()
-                .join(" "),
-            None => continue,
-        };
-        consents.push(
-            minijinja::context! { client_id => client_id, name => client.name, scopes => scopes },
-        );
+        consents.push(minijinja::context! {
+            client_id => consent.client_id,
+            name => client.name,
+            unverified => client.origin == ClientOrigin::Registered,
+            scopes => consent.scopes.join(" "),
+            resource => consent.resource,
+        });
     }
+    let csrf = csrf_token(&mut parts, &state).await?;
     Ok(render(
         StatusCode::OK,
         "account.html",
@@ -269,18 +499,34 @@ async fn account(
 async fn revoke_consent(
     State(state): State<AppState>,
     session: Session,
-    body: String,
+    parts: Parts,
+    body: Result<String, StringRejection>,
 ) -> Result<Response, authstore_axum::Error> {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return Ok(unreadable_body(&rejection)),
+    };
     let Some(user) = session.user().await? else {
         return Ok(Redirect::to("/login").into_response());
     };
     let params = parse_params(&body).unwrap_or_default();
     if let Some(client_id) = params.get("client_id") {
-        state
+        let removed = state
             .oauth()
             .revoke_consent(&user.id, client_id)
             .await
             .map_err(oauth_error)?;
+        if removed {
+            let (ip, agent) = client_of(&state, &parts);
+            state
+                .audit(
+                    AuditEvent::new("consent.revoked", Outcome::Success)
+                        .user(&user.id)
+                        .resource(client_id)
+                        .client(ip, agent),
+                )
+                .await;
+        }
     }
     Ok(Redirect::to("/account").into_response())
 }

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """authstore's OAuth server driven by an independent client: Python's authlib.
 
-Usage: authlib_flow.py BASE_URL [--username U] [--password P] [--subject S]
+Usage: authlib_flow.py BASE_URL --introspector ID:SECRET [--username U] [--password P] [--subject S]
 
 Against a running server (tests/interop_authlib.rs starts one in-process), it
 performs, asserting every step:
 
 * discovery (RFC 8414) and dynamic registration (RFC 7591) of a confidential
-  client with a plain POST;
+  client with a plain POST bearing an initial access token (RFC 7591 §3);
+  without it, a confidential registration is refused;
 * authorization code + PKCE (S256): authlib builds the request; the sign-in
   and consent forms are submitted as a browser submits them (cookie jar,
   hidden inputs parsed with html.parser, Origin and Sec-Fetch-Site headers);
@@ -16,6 +17,8 @@ performs, asserting every step:
 * the code exchange, refresh (rotation), introspection (RFC 7662) and
   revocation (RFC 7009) through authlib's OAuth2Session, and revocation of an
   access token alone with plain requests and client_secret_basic;
+  introspection is by a trusted introspector the server was given
+  (--introspector), and a token's own client learns nothing from it;
 * client credentials through authlib, with client_secret_basic and
   client_secret_post.
 
@@ -226,9 +229,19 @@ def discovery():
     ctx.meta = meta
 
 
+def initial_access_token():
+    """The header that lets /register create confidential clients."""
+    return {"Authorization": f"Bearer {ARGS.initial_access_token}"} if ARGS.initial_access_token else {}
+
+
 @step("dynamic registration (RFC 7591) of a confidential client")
 def registration():
-    res = requests.post(ctx.meta["registration_endpoint"], timeout=TIMEOUT, json={
+    open_attempt = requests.post(ctx.meta["registration_endpoint"], timeout=TIMEOUT, json={
+        "redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "client_secret_basic",
+    })
+    check(open_attempt.status_code == 400 and open_attempt.json().get("error") == "invalid_client_metadata",
+          f"open registration creates no confidential client: {describe(open_attempt)}")
+    res = requests.post(ctx.meta["registration_endpoint"], timeout=TIMEOUT, headers=initial_access_token(), json={
         "client_name": "authlib interop",
         "redirect_uris": [REDIRECT_URI],
         "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
@@ -318,8 +331,21 @@ def authorization_code():
     check(res.headers.get("WWW-Authenticate", "").startswith("Basic"), f"a Basic challenge: {res.headers}")
 
 
+def introspector():
+    """An authlib session of the trusted introspector (only clients the operator
+    names may introspect; the registered clients may not)."""
+    client_id, secret = ARGS.introspector.split(":", 1)
+    return OAuth2Session(client_id=client_id, client_secret=secret,
+                         token_endpoint_auth_method="client_secret_basic", default_timeout=TIMEOUT)
+
+
 def introspect(session, token, hint=None):
-    res = session.introspect_token(ctx.meta["introspection_endpoint"], token=token, token_type_hint=hint)
+    """Introspects `token` as the trusted introspector; `session` (the token's
+    own client) must learn nothing."""
+    own = session.introspect_token(ctx.meta["introspection_endpoint"], token=token, token_type_hint=hint)
+    check(own.status_code == 200 and own.json() == {"active": False},
+          f"the token's own client is no introspector: {describe(own)}")
+    res = introspector().introspect_token(ctx.meta["introspection_endpoint"], token=token, token_type_hint=hint)
     check(res.status_code == 200, describe(res))
     return res.json()
 
@@ -386,7 +412,7 @@ def remembered_consent_and_access_revocation():
                         data={"token": token["access_token"], "token_type_hint": "access_token"})
     check(res.status_code == 200, describe(res))
     res = requests.post(ctx.meta["introspection_endpoint"], timeout=TIMEOUT,
-                        auth=(ctx.client_id, ctx.client_secret), data={"token": token["access_token"]})
+                        auth=tuple(ARGS.introspector.split(":", 1)), data={"token": token["access_token"]})
     check(res.status_code == 200 and res.json() == {"active": False}, f"the access token is inactive: {describe(res)}")
     check(introspect(session, token["refresh_token"]).get("active") is True,
           "revoking an access token leaves its refresh token")
@@ -415,8 +441,9 @@ def code_reuse():
 @step("denying consent sends access_denied back with state and iss")
 def denial():
     # A second client, so no remembered consent applies.
-    res = requests.post(ctx.meta["registration_endpoint"], timeout=TIMEOUT, json={
+    res = requests.post(ctx.meta["registration_endpoint"], timeout=TIMEOUT, headers=initial_access_token(), json={
         "client_name": "authlib interop (denied)", "redirect_uris": [REDIRECT_URI], "scope": "read",
+        "token_endpoint_auth_method": "client_secret_basic",
     })
     check(res.status_code == 201, describe(res))
     reg = res.json()
@@ -445,7 +472,7 @@ def client_credentials():
 
 @step("client credentials through authlib (client_secret_post)")
 def client_credentials_post():
-    res = requests.post(ctx.meta["registration_endpoint"], timeout=TIMEOUT, json={
+    res = requests.post(ctx.meta["registration_endpoint"], timeout=TIMEOUT, headers=initial_access_token(), json={
         "client_name": "authlib interop (post)", "grant_types": ["client_credentials"],
         "token_endpoint_auth_method": "client_secret_post", "scope": "read",
     })
@@ -479,6 +506,9 @@ if __name__ == "__main__":
     parser.add_argument("--username", default="ada")
     parser.add_argument("--password", default="correct horse battery staple")
     parser.add_argument("--subject", help="the user id introspection must report as sub")
+    parser.add_argument("--introspector", required=True,
+                        help="CLIENT_ID:SECRET of a client the server trusts to introspect every token")
+    parser.add_argument("--initial-access-token", help="the server's RFC 7591 initial access token")
     ARGS = parser.parse_args()
     ARGS.base = ARGS.base.rstrip("/")
     sys.exit(main())

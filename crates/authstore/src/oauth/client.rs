@@ -1,4 +1,4 @@
-//! OAuth clients: registration, secrets as argon2id, authentication in constant time, and exact redirect-URI matching (loopback ports may vary, RFC 8252).
+//! OAuth clients: registration (optionally with a lifetime that use extends), secrets as argon2id, authentication in constant time, and exact redirect-URI matching (loopback IP ports may vary, RFC 8252).
 
 use std::time::Duration;
 
@@ -95,6 +95,16 @@ pub struct Client {
     /// [`ClientOrigin::Registered`], the less trusted of the two.
     #[serde(default = "registered_origin")]
     pub origin: ClientOrigin,
+    /// How long the client lives after its registration or its last use
+    /// (a code exchange, a refresh, a client credentials grant), in
+    /// seconds; `None` for a client that lives until it is deleted. See
+    /// [`OAuth::register_client_with_ttl`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime_secs: Option<u64>,
+    /// When the stored client expires, seconds since the epoch, as last
+    /// read from the store (`None`: never, or not read from the store).
+    #[serde(skip)]
+    pub expires_at: Option<u64>,
 }
 
 fn registered_origin() -> ClientOrigin {
@@ -112,6 +122,7 @@ impl std::fmt::Debug for Client {
             .field("grant_types", &self.grant_types)
             .field("auth_method", &self.auth_method)
             .field("origin", &self.origin)
+            .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
 }
@@ -212,8 +223,10 @@ impl std::fmt::Debug for RegisteredClient {
 }
 
 /// Whether a presented redirect URI matches a registered one: exactly, or,
-/// for a loopback `http` URI (`127.0.0.1`, `[::1]`, `localhost`), exactly
-/// but for the port, which native apps pick at run time (RFC 8252 §7.3).
+/// for a loopback IP `http` URI (`127.0.0.1` or `[::1]`), exactly but for
+/// the port, which native apps pick at run time (RFC 8252 §7.3). The name
+/// `localhost` is not a loopback address here (RFC 8252 §8.3): it may
+/// resolve elsewhere, so it gets no port leeway and cannot be registered.
 pub fn redirect_uri_matches(registered: &str, presented: &str) -> bool {
     if registered == presented {
         return true;
@@ -224,7 +237,9 @@ pub fn redirect_uri_matches(registered: &str, presented: &str) -> bool {
     }
 }
 
-/// `(host, path-and-query)` of an `http://` loopback URI, without the port.
+/// `(host, path-and-query)` of an `http://` loopback IP URI, without the
+/// port. The port, when present, is 1 to 5 ASCII digits naming a `u16`
+/// (no sign, no spaces).
 fn loopback_parts(uri: &str) -> Option<(&str, &str)> {
     let rest = uri.strip_prefix("http://")?;
     let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
@@ -239,10 +254,12 @@ fn loopback_parts(uri: &str) -> Option<(&str, &str)> {
     };
     let port = &authority[host.len()..];
     let port_ok = port.is_empty()
-        || port
-            .strip_prefix(':')
-            .is_some_and(|p| p.parse::<u16>().is_ok());
-    (port_ok && matches!(host, "127.0.0.1" | "[::1]" | "localhost")).then_some((host, path))
+        || port.strip_prefix(':').is_some_and(|p| {
+            (1..=5).contains(&p.len())
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && p.parse::<u16>().is_ok()
+        });
+    (port_ok && matches!(host, "127.0.0.1" | "[::1]")).then_some((host, path))
 }
 
 fn validate_redirect_uri(uri: &str) -> Result<(), OAuthError> {
@@ -262,7 +279,9 @@ fn validate_redirect_uri(uri: &str) -> Result<(), OAuthError> {
     match scheme {
         "https" if rest.starts_with("//") && rest.len() > 2 => Ok(()),
         "http" if loopback_parts(uri).is_some() => Ok(()),
-        "http" => bad("plain http is only allowed for loopback addresses"),
+        "http" => bad(
+            "plain http is only allowed for the loopback addresses 127.0.0.1 and [::1] (not localhost), with a numeric port",
+        ),
         // A private-use scheme of a native app (RFC 8252 §7.1): reverse-DNS-like.
         s if s.contains('.')
             && s.chars()
@@ -315,12 +334,37 @@ impl OAuth {
 
     /// Registers a client (RFC 7591 rules): validates its redirect URIs and
     /// grant types, draws a 256-bit client id and, for a confidential
-    /// client, a 256-bit secret stored as argon2id.
+    /// client, a 256-bit secret stored as argon2id. The client lives until
+    /// it is deleted; see [`register_client_with_ttl`](Self::register_client_with_ttl)
+    /// for one that expires when unused.
     ///
     /// # Errors
     /// [`OAuthError::InvalidRedirectUri`], [`OAuthError::InvalidClientMetadata`]; store errors.
     pub async fn register_client(&self, new: NewClient) -> Result<RegisteredClient, OAuthError> {
+        self.register_client_with_ttl(new, None).await
+    }
+
+    /// Registers a client like [`register_client`](Self::register_client)
+    /// whose record expires `lifetime` after its registration (`None` or
+    /// zero: never). Use extends it: each successful code exchange, refresh
+    /// or client credentials grant of the client moves its expiry to
+    /// `lifetime` from then, at most once per quarter of `lifetime` (so a
+    /// busy client costs one extra write per quarter, not one per request).
+    /// An unused client disappears from the store with its record; its
+    /// grants stay until they expire but can no longer be refreshed. The
+    /// secret's own expiry ([`NewClient::secret_ttl`]) is not extended.
+    ///
+    /// # Errors
+    /// As [`register_client`](Self::register_client).
+    pub async fn register_client_with_ttl(
+        &self,
+        new: NewClient,
+        lifetime: Option<Duration>,
+    ) -> Result<RegisteredClient, OAuthError> {
         validate_new(&new)?;
+        let lifetime = lifetime
+            .filter(|d| !d.is_zero())
+            .map(|d| d.max(Duration::from_secs(1)));
         let public = new.auth_method == AuthMethod::None;
         let secret = if public {
             None
@@ -346,15 +390,42 @@ impl OAuth {
                 .filter(|_| !public)
                 .map(|ttl| now + ttl.as_secs().max(1)),
             origin: new.origin,
+            lifetime_secs: lifetime.map(|d| d.as_secs()),
+            expires_at: lifetime.map(|d| now + d.as_secs()),
         };
+        let mut options = PutOptions::new().create_only();
+        if let Some(lifetime) = lifetime {
+            options = options.ttl(lifetime);
+        }
         self.store
-            .put_json(
-                &Self::client_key(&client.client_id),
-                &client,
-                PutOptions::new().create_only(),
-            )
+            .put_json(&Self::client_key(&client.client_id), &client, options)
             .await?;
         Ok(RegisteredClient { client, secret })
+    }
+
+    /// Moves the expiry of a client registered with a lifetime to
+    /// `lifetime` from now, once a quarter of it has passed since the last
+    /// move (judged by [`Client::expires_at`] as read). A no-op for clients
+    /// without a lifetime. Never re-creates a deleted or expired client.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub(super) async fn extend_client(&self, client: &Client) -> Result<(), OAuthError> {
+        let Some(lifetime) = client.lifetime_secs.filter(|l| *l > 0) else {
+            return Ok(());
+        };
+        let now = now_secs(self);
+        let remaining = client.expires_at.map_or(0, |at| at.saturating_sub(now));
+        if remaining > lifetime - lifetime / 4 {
+            return Ok(());
+        }
+        self.store
+            .touch(
+                &Self::client_key(&client.client_id),
+                Duration::from_secs(lifetime),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Creates or replaces the client under a given `client_id` with a
@@ -431,6 +502,8 @@ impl OAuth {
                     .map_or_else(|| now_secs(self), |f| f.value.created_at),
                 secret_expires_at: None,
                 origin: new.origin,
+                lifetime_secs: None,
+                expires_at: None,
             };
             let (options, outcome) = match &existing {
                 Some(found) if found.value == client => return Ok((client, Upserted::Unchanged)),
@@ -464,7 +537,12 @@ impl OAuth {
             .store
             .get_json::<Client>(&Self::client_key(client_id))
             .await?
-            .map(|found| found.value))
+            .map(|found| Client {
+                expires_at: found
+                    .expires_at
+                    .map(|at| crate::clock::system_time_to_millis(at) / 1000),
+                ..found.value
+            }))
     }
 
     /// Deletes a client. Its grants stay until they expire or are revoked.
@@ -496,10 +574,19 @@ mod tests {
             "http://[::1]:80/cb",
             "http://[::1]:9/cb"
         ));
-        assert!(redirect_uri_matches(
+        // RFC 8252 §8.3: `localhost` is a name, not a loopback address.
+        assert!(!redirect_uri_matches(
             "http://localhost/cb",
             "http://localhost:3000/cb"
         ));
+        // A port is 1 to 5 ASCII digits: no sign, no spaces, no overflow.
+        for bad_port in ["+80", "-0", " 80", "80 ", "", "000080", "65536", "0x50"] {
+            assert!(
+                !redirect_uri_matches(reg, &format!("http://127.0.0.1:{bad_port}/callback")),
+                "port {bad_port:?}"
+            );
+        }
+        assert!(redirect_uri_matches(reg, "http://127.0.0.1:65535/callback"));
         assert!(!redirect_uri_matches(reg, "http://127.0.0.1:5/callback/x"));
         assert!(!redirect_uri_matches(reg, "http://127.0.0.2:5/callback"));
         assert!(!redirect_uri_matches(
@@ -521,12 +608,18 @@ mod tests {
         for ok in [
             "https://app.example/cb",
             "http://127.0.0.1/cb",
+            "http://127.0.0.1:8080/cb",
+            "http://[::1]/cb",
             "com.example.app:/oauth",
         ] {
             assert!(validate_redirect_uri(ok).is_ok(), "{ok}");
         }
         for bad in [
             "http://app.example/cb",
+            "http://localhost/cb",
+            "http://localhost:8080/cb",
+            "http://127.0.0.1:+80/cb",
+            "http://[::1]:+80/cb",
             "https://app.example/cb#frag",
             "javascript:alert(1)",
             "cb",
@@ -535,6 +628,107 @@ mod tests {
         ] {
             assert!(validate_redirect_uri(bad).is_err(), "{bad}");
         }
+    }
+
+    /// A client registered with a lifetime is gone once it passed unused;
+    /// each code exchange, refresh or client credentials grant extends it
+    /// (at most once per quarter of it); one without a lifetime stays.
+    #[tokio::test]
+    async fn registered_clients_expire_unless_used() {
+        use crate::oauth::{AuthorizationRequest, OAuthConfig, pkce_challenge};
+        let day = Duration::from_secs(24 * 3600);
+        let clock = crate::FakeClock::new();
+        let store = std::sync::Arc::new(
+            crate::MemoryStore::builder()
+                .clock(clock.clone())
+                .build()
+                .unwrap(),
+        );
+        let config = OAuthConfig {
+            secret_hash_memory_kib: 1024,
+            secret_hash_iterations: 1,
+            refresh_token_ttl: 400 * day,
+            ..OAuthConfig::default()
+        };
+        let oauth = OAuth::with_config(store, config, clock.clone()).unwrap();
+        let register = |ttl: Option<Duration>| {
+            let oauth = oauth.clone();
+            async move {
+                oauth
+                    .register_client_with_ttl(NewClient::public("app", "http://127.0.0.1/cb"), ttl)
+                    .await
+                    .unwrap()
+                    .client
+            }
+        };
+        let idle = register(Some(90 * day)).await;
+        let busy = register(Some(90 * day)).await;
+        let forever = register(None).await;
+        assert_eq!(idle.lifetime_secs, Some(90 * 24 * 3600));
+        assert_eq!(
+            oauth
+                .client(&idle.client_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .expires_at,
+            Some(now_secs(&oauth) + 90 * 24 * 3600),
+            "the stored record expires with the lifetime"
+        );
+        clock.advance(10 * day);
+        let verifier = "v".repeat(43);
+        let code = oauth
+            .issue_code(&AuthorizationRequest {
+                client_id: busy.client_id.clone(),
+                redirect_uri: "http://127.0.0.1:9/cb".into(),
+                scope: vec![],
+                code_challenge: pkce_challenge(&verifier),
+                resource: None,
+                subject: "u-1".into(),
+            })
+            .await
+            .unwrap();
+        let fresh = oauth.client(&busy.client_id).await.unwrap().unwrap();
+        let tokens = oauth
+            .exchange_code(&fresh, &code, "http://127.0.0.1:9/cb", &verifier)
+            .await
+            .unwrap();
+        let at = |c: &Client| c.expires_at.unwrap();
+        let read = oauth.client(&busy.client_id).await.unwrap().unwrap();
+        assert_eq!(
+            at(&read),
+            at(&fresh),
+            "not extended within the first quarter"
+        );
+        clock.advance(60 * day);
+        let read = oauth.client(&busy.client_id).await.unwrap().unwrap();
+        let refreshed = oauth
+            .refresh(&read, tokens.refresh_token.as_deref().unwrap(), None)
+            .await
+            .unwrap();
+        assert!(refreshed.refresh_token.is_some());
+        let extended = oauth.client(&busy.client_id).await.unwrap().unwrap();
+        assert_eq!(
+            at(&extended),
+            now_secs(&oauth) + 90 * 24 * 3600,
+            "a refresh 70 days in extends the client to 90 days from now"
+        );
+        clock.advance(21 * day);
+        assert!(
+            oauth.client(&idle.client_id).await.unwrap().is_none(),
+            "idle: gone after 91 days"
+        );
+        assert!(
+            oauth.client(&busy.client_id).await.unwrap().is_some(),
+            "used: still there"
+        );
+        assert!(oauth.client(&forever.client_id).await.unwrap().is_some());
+        clock.advance(70 * day);
+        assert!(
+            oauth.client(&busy.client_id).await.unwrap().is_none(),
+            "unused since: gone"
+        );
+        assert!(oauth.client(&forever.client_id).await.unwrap().is_some());
     }
 
     #[test]

@@ -287,7 +287,14 @@ impl OAuth {
         ))
     }
 
-    /// Remembers that `subject` approved `scopes` for `client_id`.
+    /// Remembers that `subject` approved `scopes` for `client_id`, for
+    /// tokens meant for `resource` (RFC 8707; `None` for none). Replaces
+    /// the client's earlier remembered consent.
+    ///
+    /// A server should not remember consents for public clients: anyone
+    /// can send their client id with a redirect URI of their own choosing
+    /// (any loopback port), so a remembered consent would let them take a
+    /// code without the user seeing anything (RFC 9700 §4.1).
     ///
     /// # Errors
     /// Store errors.
@@ -296,12 +303,18 @@ impl OAuth {
         subject: &str,
         client_id: &str,
         scopes: &[String],
+        resource: Option<&str>,
         ttl: Duration,
     ) -> Result<(), OAuthError> {
+        let record = ConsentRecord {
+            version: CONSENT_VERSION,
+            scopes: scopes.to_vec(),
+            resource: resource.map(str::to_owned),
+        };
         self.store
             .put_json(
                 &consent_key(subject, client_id),
-                &scopes,
+                &record,
                 PutOptions::new()
                     .ttl(ttl)
                     .index(format!("oauth-consents:{subject}")),
@@ -310,7 +323,25 @@ impl OAuth {
         Ok(())
     }
 
-    /// Whether `subject` has a remembered consent covering `scopes` for `client_id`.
+    /// The remembered consent of `subject` for `client_id`, if any.
+    /// Records written before consents were bound to a resource read as
+    /// none.
+    async fn consent_record(
+        &self,
+        subject: &str,
+        client_id: &str,
+    ) -> Result<Option<ConsentRecord>, OAuthError> {
+        let Some(entry) = self.store.get(&consent_key(subject, client_id)).await? else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_slice::<ConsentRecord>(&entry.value)
+            .ok()
+            .filter(|r| r.version == CONSENT_VERSION))
+    }
+
+    /// Whether `subject` has a remembered consent for `client_id` that
+    /// covers `scopes` (each one approved) for exactly `resource` (a
+    /// consent given without a resource covers only requests without one).
     ///
     /// # Errors
     /// Store errors.
@@ -319,12 +350,40 @@ impl OAuth {
         subject: &str,
         client_id: &str,
         scopes: &[String],
+        resource: Option<&str>,
     ) -> Result<bool, OAuthError> {
-        let found = self
+        Ok(self
+            .consent_record(subject, client_id)
+            .await?
+            .is_some_and(|r| {
+                r.resource.as_deref() == resource && scopes.iter().all(|s| r.scopes.contains(s))
+            }))
+    }
+
+    /// The remembered consents of `subject`, by client id.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn consents(&self, subject: &str) -> Result<Vec<RememberedConsent>, OAuthError> {
+        let prefix = consent_key(subject, "");
+        let mut out = Vec::new();
+        for key in self
             .store
-            .get_json::<Vec<String>>(&consent_key(subject, client_id))
-            .await?;
-        Ok(found.is_some_and(|f| scopes.iter().all(|s| f.value.contains(s))))
+            .list_index(&format!("oauth-consents:{subject}"))
+            .await?
+        {
+            let Some(client_id) = key.strip_prefix(&prefix) else {
+                continue;
+            };
+            if let Some(record) = self.consent_record(subject, client_id).await? {
+                out.push(RememberedConsent {
+                    client_id: client_id.to_owned(),
+                    scopes: record.scopes,
+                    resource: record.resource,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Forgets a remembered consent; the next authorization asks again.
@@ -342,6 +401,29 @@ fn code_key(code: &str) -> String {
 
 fn consent_key(subject: &str, client_id: &str) -> String {
     format!("oauth-consent:{subject}|{client_id}")
+}
+
+/// The format of consent records bound to a resource (earlier records, a
+/// bare list of scopes, never match).
+const CONSENT_VERSION: u32 = 2;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ConsentRecord {
+    #[serde(rename = "v")]
+    version: u32,
+    scopes: Vec<String>,
+    resource: Option<String>,
+}
+
+/// A consent a user asked to remember, as [`OAuth::consents`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RememberedConsent {
+    /// The client.
+    pub client_id: String,
+    /// The approved scopes.
+    pub scopes: Vec<String>,
+    /// The resource the approval is for, if any.
+    pub resource: Option<String>,
 }
 
 /// Every requested scope must be one the client may request.

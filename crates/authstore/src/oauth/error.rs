@@ -1,6 +1,9 @@
 //! [`OAuthError`]: the RFC 6749 error codes, with the store's own errors kept apart.
 
+use std::time::Duration;
+
 use crate::error::Error;
+use crate::password::{BUSY_RETRY_AFTER, HasherBusy};
 
 /// A request the OAuth rules refuse (with its RFC 6749 / 7009 / 7591 error
 /// code), or a store failure.
@@ -63,9 +66,33 @@ impl OAuthError {
         }
     }
 
+    /// Whether the secret hasher's queue was full (HTTP 503, `temporarily_unavailable`).
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Self::Store(e) if HasherBusy::is(e))
+    }
+
+    /// How long the client should wait before retrying, for errors that
+    /// pass (a full secret hasher queue); `None` otherwise.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.is_busy().then_some(BUSY_RETRY_AFTER)
+    }
+
+    /// Which credential a refused grant reused, when the refusal is reuse
+    /// detection that revoked the grant: `"code"` for an authorization code
+    /// redeemed twice, `"refresh_token"` for a rotated refresh token used
+    /// again after the grace window.
+    pub fn reused_credential(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidGrant(why) if why.contains("already used") => Some("code"),
+            Self::InvalidGrant(why) if why.contains("refresh token reuse") => Some("refresh_token"),
+            _ => None,
+        }
+    }
+
     /// A description safe to show the client (no store internals).
     pub fn description(&self) -> String {
         match self {
+            e if e.is_busy() => "the server is busy; try again shortly".into(),
             Self::Store(_) => "the authorization server could not complete the request".into(),
             Self::InvalidClient => "client authentication failed".into(),
             Self::UnsupportedGrantType => "this grant type is not supported".into(),

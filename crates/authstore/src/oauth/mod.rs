@@ -31,7 +31,9 @@
 //!   revokes the grant.
 //! - `oauth-at:<sha256>`, `oauth-rt:<sha256>`: access and refresh tokens.
 //! - `oauth-rt-head:<grant_id>`: the one live refresh token of a grant, and
-//!   the one it replaced; rotation is a compare-and-set on it.
+//!   the one it replaced; rotation is a compare-and-set on it. It also keeps
+//!   the tokens of the last rotation, encrypted under a key derived from the
+//!   replaced token (never stored), for retries within the grace window.
 //! - `oauth-consent:<subject>|<client_id>`: remembered consent.
 
 mod authenticate;
@@ -39,6 +41,7 @@ mod client;
 mod code;
 mod error;
 mod jwt;
+mod sealed;
 mod token;
 mod verified;
 
@@ -49,8 +52,10 @@ pub use client::{
     AuthMethod, Client, ClientOrigin, GrantType, NewClient, RegisteredClient, Upserted,
     redirect_uri_matches,
 };
-pub use code::{AuthorizationRequest, pkce_challenge};
+pub use authenticate::{ClientCheck, ClientCredentials, SecretCheck};
+pub use code::{AuthorizationRequest, RememberedConsent, pkce_challenge};
 pub use error::OAuthError;
+pub use jwt::{KeyEncryptionKey, KeyProtection, KeyUpkeep, SigningKeyInfo, SigningKeyStatus};
 pub use token::{RevokeOutcome, TokenInfo, TokenResponse};
 
 use crate::clock::{Clock, SharedClock, SystemClock};
@@ -71,8 +76,9 @@ pub struct OAuthConfig {
     /// or its last refresh: each refresh extends it (default 30 days).
     pub refresh_token_ttl: Duration,
     /// A refresh token used again within this long after its rotation is taken
-    /// as a retry of a lost response and rotates the chain again; later it is
-    /// reuse, which revokes the grant (default 10 s; zero disables retries).
+    /// as a retry of a lost response and gets the same response again (the
+    /// same access and refresh tokens; nothing rotates); later it is reuse,
+    /// which revokes the grant (default 10 s; zero disables retries).
     pub refresh_grace: Duration,
     /// When set, access tokens are RFC 9068 JWTs signed with Ed25519, with
     /// this `iss` (the default `None` issues opaque 256-bit tokens). Either
@@ -92,6 +98,16 @@ pub struct OAuthConfig {
     /// client record is read from the store every time. Zero disables it
     /// (default 10 min).
     pub secret_cache_ttl: Duration,
+    /// At most this many client-secret checks wait for a core; past it a
+    /// check fails at once with a busy error (HTTP 503 with `Retry-After`)
+    /// instead of queueing (default [`default_max_waiting`](crate::password::default_max_waiting):
+    /// eight per core, at least 16).
+    pub secret_hash_max_waiting: usize,
+    /// Encrypts the JWT signing keys at rest (AES-256-GCM). Without one
+    /// (the default) a signing key's private half is stored in clear: fine
+    /// for the in-process memory store only. A key stored in clear is sealed
+    /// when first used with one configured.
+    pub key_encryption_key: Option<KeyEncryptionKey>,
 }
 
 impl Default for OAuthConfig {
@@ -106,6 +122,8 @@ impl Default for OAuthConfig {
             secret_hash_memory_kib: 19_456,
             secret_hash_iterations: 2,
             secret_cache_ttl: Duration::from_secs(600),
+            secret_hash_max_waiting: crate::password::default_max_waiting(),
+            key_encryption_key: None,
         }
     }
 }
@@ -142,7 +160,8 @@ impl OAuth {
             config.secret_hash_memory_kib,
             config.secret_hash_iterations,
             1,
-        )?;
+        )?
+        .with_max_waiting(config.secret_hash_max_waiting);
         let verified = Arc::new(verified::VerifiedSecrets::new(config.secret_cache_ttl)?);
         Ok(Self {
             store,
@@ -161,6 +180,11 @@ impl OAuth {
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The argon2id hasher of client secrets (its queue and run count).
+    pub fn secret_hasher(&self) -> &SecretHasher {
+        &self.hasher
     }
 
     fn now(&self) -> u64 {

@@ -1,10 +1,11 @@
-//! Access and refresh tokens: issued under a grant, refresh tokens rotated by compare-and-set on the grant's head (one live chain, a grace window for lost responses, reuse revokes the grant), RFC 7009 revocation and RFC 7662 introspection.
+//! Access and refresh tokens: issued under a grant, refresh tokens rotated by compare-and-set on the grant's head (one live chain; a retry within the grace window gets the same successor back; other reuse revokes the grant), RFC 7009 revocation and RFC 7662 introspection.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::code::{GrantRecord, check_scope};
+use super::sealed::{self, Successor};
 use super::{Client, GrantType, OAuth, OAuthError, grant_index};
 use crate::clock::duration_to_millis;
 use crate::ext::StoreExt;
@@ -99,7 +100,9 @@ struct RefreshRecord {
     issued_at: u64,
 }
 
-/// The grant's refresh chain: the one live refresh token (by hash) and the one it replaced.
+/// The grant's refresh chain: the one live refresh token (by hash), the one
+/// it replaced, and the response of that rotation sealed for the holder of
+/// the replaced token (see [`sealed`]), for retries within the grace window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Head {
     head: String,
@@ -107,6 +110,8 @@ struct Head {
     previous: Option<String>,
     #[serde(default)]
     rotated_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    successor: Option<String>,
 }
 
 /// The scopes of a refresh: `requested` may narrow the grant's, never widen them.
@@ -143,6 +148,14 @@ async fn back_off(attempt: usize) {
     tokio::time::sleep(Duration::from_micros(jitter)).await;
 }
 
+/// A refresh token presented for rotation, with what it was found to belong to.
+struct Presented<'a> {
+    token: &'a str,
+    hash: &'a str,
+    grant_id: &'a str,
+    grant: &'a GrantRecord,
+}
+
 fn access_key(hash: &str) -> String {
     format!("oauth-at:{hash}")
 }
@@ -158,7 +171,14 @@ fn head_key(grant_id: &str) -> String {
 impl OAuth {
     /// Stores a new access token; returns it.
     async fn new_access_token(&self, record: &AccessRecord) -> Result<String, OAuthError> {
-        let token = match &self.config.jwt_issuer {
+        let token = self.mint_access_token(record).await?;
+        self.store_access_token(&token, record).await?;
+        Ok(token)
+    }
+
+    /// Draws (or, for JWTs, signs) an access token for `record`, unstored.
+    async fn mint_access_token(&self, record: &AccessRecord) -> Result<String, OAuthError> {
+        Ok(match &self.config.jwt_issuer {
             Some(issuer) => {
                 // RFC 9068 §2.2: a client's own token has the client as subject.
                 let claims = serde_json::json!({
@@ -174,7 +194,15 @@ impl OAuth {
                 self.sign_jwt(&claims).await?
             }
             None => secret::random_token()?,
-        };
+        })
+    }
+
+    /// Stores the record of an access token (by its hash).
+    async fn store_access_token(
+        &self,
+        token: &str,
+        record: &AccessRecord,
+    ) -> Result<(), OAuthError> {
         let mut options = PutOptions::new()
             .ttl(self.config.access_token_ttl)
             .create_only();
@@ -182,9 +210,9 @@ impl OAuth {
             options = options.index(grant_index(grant_id));
         }
         self.store
-            .put_json(&access_key(&secret::sha256_hex(&token)), record, options)
+            .put_json(&access_key(&secret::sha256_hex(token)), record, options)
             .await?;
-        Ok(token)
+        Ok(())
     }
 
     /// Stores the record of a refresh token (by its hash).
@@ -279,6 +307,7 @@ impl OAuth {
                 head: hash.clone(),
                 previous: None,
                 rotated_at: 0,
+                successor: None,
             };
             let options = PutOptions::new()
                 .ttl(self.config.refresh_token_ttl)
@@ -295,7 +324,11 @@ impl OAuth {
             )?;
             Ok::<_, OAuthError>(Some(token))
         };
-        let (access, refresh) = tokio::try_join!(self.new_access_token(&record), refresh)?;
+        let (access, refresh, ()) = tokio::try_join!(
+            self.new_access_token(&record),
+            refresh,
+            self.extend_client(client)
+        )?;
         if self.live_grant(grant_id).await?.is_none() {
             self.store.delete_index(&grant_index(grant_id)).await?;
         }
@@ -306,18 +339,30 @@ impl OAuth {
     ///
     /// The grant's head names its one live refresh token; rotation replaces
     /// it by compare-and-set, so concurrent refreshes never fork the chain.
-    /// The token the head replaced may be used again within
-    /// [`refresh_grace`](super::OAuthConfig::refresh_grace) of that rotation
-    /// (a client retrying after a lost response): the chain rotates again
-    /// and the unused successor dies. Any other use of an old token is reuse
-    /// and revokes the grant, whatever scope it asks for. `scope` may narrow
-    /// the grant's scopes. Each refresh extends the grant's lifetime to
-    /// [`refresh_token_ttl`](super::OAuthConfig::refresh_token_ttl).
+    /// The successor's records are written just before that compare-and-set,
+    /// so the successor works the moment the head names it; a refresh that
+    /// loses the race deletes them again (nobody ever held them).
     ///
-    /// A refresh that loses the compare-and-set reads the head again (after
-    /// a short random back-off from its second loss on); so many concurrent
-    /// refreshes of one token within the grace window all succeed in turn,
-    /// each rotating the chain, and only the last one's token stays active.
+    /// The token the head replaced may be presented again within
+    /// [`refresh_grace`](super::OAuthConfig::refresh_grace) of that rotation
+    /// (a client retrying after a lost response, or a request that raced the
+    /// rotating one): it gets the very response of that rotation back, the
+    /// same access and refresh tokens (`expires_in` counts down), and
+    /// nothing rotates. The response is kept in the head encrypted under a
+    /// key derived from the replaced token, which is never stored (see
+    /// `sealed`). A retry asking for other scopes than the rotation granted
+    /// is refused with [`OAuthError::InvalidGrant`] and revokes nothing. Any
+    /// other use of an old token is reuse and revokes the grant, whatever
+    /// scope it asks for. `scope` may narrow the grant's scopes. Each
+    /// rotation extends the grant's lifetime to
+    /// [`refresh_token_ttl`](super::OAuthConfig::refresh_token_ttl), and a
+    /// client registered with a lifetime (see
+    /// [`register_client_with_ttl`](OAuth::register_client_with_ttl)) too.
+    ///
+    /// Of many concurrent refreshes of one token within the grace window,
+    /// one rotates and every other gets its response: all return the same
+    /// tokens. A refresh that loses the compare-and-set reads the head
+    /// again (after a short random back-off from its second loss on).
     ///
     /// # Errors
     /// [`OAuthError::InvalidGrant`], [`OAuthError::InvalidScope`],
@@ -350,7 +395,12 @@ impl OAuth {
             ));
         }
         let grant = self.live_grant(&record.grant_id).await?.ok_or(unknown)?;
-        let requested = scope;
+        let presented = Presented {
+            token: refresh_token,
+            hash: &hash,
+            grant_id: &record.grant_id,
+            grant: &grant,
+        };
         let grace = duration_to_millis(self.config.refresh_grace);
         for attempt in 0..CAS_ATTEMPTS {
             let Some(found) = self
@@ -364,70 +414,149 @@ impl OAuth {
             };
             let now = self.now();
             let head = found.value;
-            let rotated_at = if head.head == hash {
-                now
+            if head.head == hash {
+                // Checked after reuse detection, so that a replayed token
+                // revokes its grant whatever scope it asks for.
+                let scope = refresh_scope(client, &grant, scope)?;
+                match self
+                    .rotate(client, &presented, &scope, found.version, now)
+                    .await?
+                {
+                    Some(response) => return Ok(response),
+                    None => back_off(attempt).await,
+                }
             } else if head.previous.as_deref() == Some(hash.as_str())
                 && grace > 0
                 && now.saturating_sub(head.rotated_at) <= grace
             {
-                head.rotated_at
+                return self.replay(client, &presented, &head, scope, now);
             } else {
                 self.revoke_grant(&record.grant_id).await?;
                 return Err(OAuthError::InvalidGrant(
                     "refresh token reuse; the grant is revoked",
                 ));
-            };
-            // Checked after reuse detection, so that a replayed token
-            // revokes its grant whatever scope it asks for.
-            let scope = refresh_scope(client, &grant, requested)?;
-            // The successor's record is written only once it is the head,
-            // so a lost race costs no write; until then nobody holds it.
-            let token = secret::random_token()?;
-            let next = secret::sha256_hex(&token);
-            let moved = Head {
-                head: next.clone(),
-                previous: Some(hash.clone()),
-                rotated_at,
-            };
-            let options = PutOptions::new()
-                .ttl(self.config.refresh_token_ttl)
-                .if_version(found.version)
-                .index(grant_index(&record.grant_id));
-            match self
-                .store
-                .put_json(&head_key(&record.grant_id), &moved, options)
-                .await
-            {
-                Ok(_) => {
-                    let access_record = self.access_record(
-                        Some(&record.grant_id),
-                        &client.client_id,
-                        Some(&grant),
-                        &scope,
-                    );
-                    // Three independent writes, sent together: the new
-                    // refresh token, the new access token, and the grant's
-                    // lifetime extended from this refresh.
-                    let (_, access, _) = tokio::try_join!(
-                        self.store_refresh_token(&next, &record.grant_id, &client.client_id),
-                        self.new_access_token(&access_record),
-                        async {
-                            self.store
-                                .touch(&Self::grant_key(&record.grant_id), self.grant_ttl())
-                                .await
-                                .map_err(OAuthError::from)
-                        },
-                    )?;
-                    self.confirm_grant(&record.grant_id).await?;
-                    return Ok(self.response(access, Some(token), &scope));
-                }
-                Err(e) if e.is_condition_failed() => back_off(attempt).await,
-                Err(e) => return Err(e.into()),
             }
         }
         Err(OAuthError::InvalidGrant(
             "the refresh token is being used concurrently",
         ))
+    }
+
+    /// One rotation of the head (read at `version`) from the presented
+    /// token to a new one; `None` when another request moved the head first.
+    async fn rotate(
+        &self,
+        client: &Client,
+        presented: &Presented<'_>,
+        scope: &[String],
+        version: u64,
+        now: u64,
+    ) -> Result<Option<TokenResponse>, OAuthError> {
+        let grant_id = presented.grant_id;
+        let token = secret::random_token()?;
+        let next = secret::sha256_hex(&token);
+        let access_record = self.access_record(
+            Some(grant_id),
+            &client.client_id,
+            Some(presented.grant),
+            scope,
+        );
+        let access = self.mint_access_token(&access_record).await?;
+        let successor = if self.config.refresh_grace.is_zero() {
+            None
+        } else {
+            let kept = Successor {
+                access_token: access.clone(),
+                refresh_token: token.clone(),
+                scope: scope.to_vec(),
+                expires_at: access_record.expires_at,
+            };
+            Some(sealed::seal(presented.token, grant_id, &next, &kept)?)
+        };
+        tokio::try_join!(
+            self.store_refresh_token(&next, grant_id, &client.client_id),
+            self.store_access_token(&access, &access_record),
+        )?;
+        let moved = Head {
+            head: next.clone(),
+            previous: Some(presented.hash.to_owned()),
+            rotated_at: now,
+            successor,
+        };
+        let options = PutOptions::new()
+            .ttl(self.config.refresh_token_ttl)
+            .if_version(version)
+            .index(grant_index(grant_id));
+        if let Err(e) = self
+            .store
+            .put_json(&head_key(grant_id), &moved, options)
+            .await
+        {
+            // Nobody holds the successor: its records go again. Were a
+            // delete to fail, the record stays unusable (a refresh token
+            // that never was the head, an access token nobody has) until
+            // it expires.
+            let (refresh_entry, access_entry) =
+                (refresh_key(&next), access_key(&secret::sha256_hex(&access)));
+            let _ = tokio::join!(
+                self.store.delete(&refresh_entry),
+                self.store.delete(&access_entry),
+            );
+            return if e.is_condition_failed() {
+                Ok(None)
+            } else {
+                Err(e.into())
+            };
+        }
+        // The grant's lifetime extended from this refresh, and the
+        // client's if it has one: independent writes, sent together.
+        tokio::try_join!(
+            async {
+                self.store
+                    .touch(&Self::grant_key(grant_id), self.grant_ttl())
+                    .await
+                    .map_err(OAuthError::from)
+            },
+            self.extend_client(client),
+        )?;
+        self.confirm_grant(grant_id).await?;
+        Ok(Some(self.response(access, Some(token), scope)))
+    }
+
+    /// A retry of the rotation that replaced the presented token, within
+    /// the grace window: that rotation's response again.
+    fn replay(
+        &self,
+        client: &Client,
+        presented: &Presented<'_>,
+        head: &Head,
+        requested: Option<&[String]>,
+        now: u64,
+    ) -> Result<TokenResponse, OAuthError> {
+        let kept = head
+            .successor
+            .as_deref()
+            .and_then(|s| sealed::open(presented.token, presented.grant_id, &head.head, s))
+            .ok_or(OAuthError::InvalidGrant(
+                "the refresh token was already rotated",
+            ))?;
+        let scope = refresh_scope(client, presented.grant, requested)?;
+        let mut asked = scope;
+        let mut granted = kept.scope.clone();
+        asked.sort_unstable();
+        granted.sort_unstable();
+        if asked != granted {
+            return Err(OAuthError::InvalidGrant(
+                "the refresh token was already rotated for other scopes",
+            ));
+        }
+        Ok(TokenResponse {
+            access_token: kept.access_token,
+            token_type: "Bearer",
+            expires_in: kept.expires_at.saturating_sub(now) / 1000,
+            refresh_token: Some(kept.refresh_token),
+            scope: kept.scope.join(" "),
+        })
     }
 
     /// Client credentials grant: an access token for the client itself.
@@ -451,7 +580,8 @@ impl OAuth {
         };
         check_scope(client, &scope)?;
         let record = self.access_record(None, &client.client_id, None, &scope);
-        let access = self.new_access_token(&record).await?;
+        let (access, ()) =
+            tokio::try_join!(self.new_access_token(&record), self.extend_client(client))?;
         Ok(self.response(access, None, &scope))
     }
 

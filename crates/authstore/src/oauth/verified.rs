@@ -3,17 +3,25 @@
 //! What it keeps, per client id: the stored argon2id hash the secret was
 //! verified against, an HMAC-SHA-256 of the secret under a random key drawn
 //! when the process starts (never the secret itself), and when the memo
-//! expires. A memo answers only when all three still hold:
+//! expires. A memo recalls a presented secret only when:
 //! - the client's stored hash is byte-for-byte the one verified (so a
 //!   rotated secret, a replaced or a re-registered client misses);
 //! - the presented secret's HMAC equals the remembered one (compared in
-//!   constant time);
-//! - the memo is younger than [`OAuthConfig::secret_cache_ttl`](super::OAuthConfig::secret_cache_ttl).
+//!   constant time).
 //!
-//! Only successes are remembered: a wrong secret always costs a full
-//! argon2id verification. The client record itself is read from the store
-//! on every request, so deleting a client or letting its secret expire
-//! takes effect at once, on every process.
+//! It is `Recall::Fresh` while younger than
+//! [`OAuthConfig::secret_cache_ttl`](super::OAuthConfig::secret_cache_ttl):
+//! the secret is accepted without argon2id. Past that it is
+//! `Recall::Stale`: argon2id runs again, but the secret is known to have
+//! been right before, so the per-client limits on secret checks do not
+//! apply to it (a flood of wrong secrets on a client id cannot lock out the
+//! client that owns it). A stale memo stays until the memo is full.
+//!
+//! Only successes are remembered, and failures never erase a memo: a wrong
+//! secret always costs a full argon2id verification (within the limits).
+//! The client record itself is read from the store on every request, so
+//! deleting a client or letting its secret expire takes effect at once, on
+//! every process.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -27,6 +35,17 @@ use crate::secret;
 
 /// At most this many clients are remembered; past it new successes are not.
 const CAPACITY: usize = 10_000;
+
+/// What the memo knows of a presented secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recall {
+    /// Verified less than the TTL ago: accept it without argon2id.
+    Fresh,
+    /// Verified before, longer ago than the TTL: verify it again, exempt from limits.
+    Stale,
+    /// Not known to be right.
+    Unknown,
+}
 
 struct Memo {
     stored_hash: Box<str>,
@@ -61,8 +80,34 @@ impl VerifiedSecrets {
         })
     }
 
+    /// What is known of `secret` for `client_id` with `stored_hash` at `now`
+    /// (milliseconds).
+    pub(crate) fn recall(
+        &self,
+        client_id: &str,
+        stored_hash: &str,
+        secret: &str,
+        now: u64,
+    ) -> Recall {
+        if self.ttl_millis == 0 {
+            return Recall::Unknown;
+        }
+        let memos = self.memos.read();
+        let Some(memo) = memos.get(client_id) else {
+            return Recall::Unknown;
+        };
+        let same = memo.stored_hash.as_bytes() == stored_hash.as_bytes()
+            && hmac::verify(&self.key, secret.as_bytes(), memo.tag.as_ref()).is_ok();
+        match (same, now < memo.expires_at) {
+            (false, _) => Recall::Unknown,
+            (true, true) => Recall::Fresh,
+            (true, false) => Recall::Stale,
+        }
+    }
+
     /// Whether `secret` was verified against `stored_hash` for `client_id`
     /// less than the TTL before `now` (milliseconds).
+    #[cfg(test)]
     pub(crate) fn recalls(
         &self,
         client_id: &str,
@@ -70,16 +115,7 @@ impl VerifiedSecrets {
         secret: &str,
         now: u64,
     ) -> bool {
-        if self.ttl_millis == 0 {
-            return false;
-        }
-        let memos = self.memos.read();
-        let Some(memo) = memos.get(client_id) else {
-            return false;
-        };
-        now < memo.expires_at
-            && memo.stored_hash.as_bytes() == stored_hash.as_bytes()
-            && hmac::verify(&self.key, secret.as_bytes(), memo.tag.as_ref()).is_ok()
+        self.recall(client_id, stored_hash, secret, now) == Recall::Fresh
     }
 
     /// Remembers that `secret` verified against `stored_hash` at `now`.
@@ -102,7 +138,7 @@ impl VerifiedSecrets {
         memos.insert(client_id.to_owned(), memo);
     }
 
-    /// Forgets `client_id` (its secret failed, or it was replaced).
+    /// Forgets `client_id` (the client was deleted).
     pub(crate) fn forget(&self, client_id: &str) {
         if self.ttl_millis != 0 && self.memos.read().contains_key(client_id) {
             self.memos.write().remove(client_id);
@@ -130,6 +166,23 @@ mod tests {
         assert!(!memo.recalls("other", "h1", "s", 2_000));
         memo.forget("c");
         assert!(!memo.recalls("c", "h1", "s", 2_000));
+    }
+
+    #[test]
+    fn an_expired_memo_is_stale_only_for_the_same_secret_and_hash() {
+        let memo = VerifiedSecrets::new(Duration::from_secs(60)).unwrap();
+        memo.remember("c", "h1", "s", 0);
+        assert_eq!(memo.recall("c", "h1", "s", 59_999), Recall::Fresh);
+        assert_eq!(memo.recall("c", "h1", "s", 60_000), Recall::Stale);
+        assert_eq!(memo.recall("c", "h1", "s", u64::MAX), Recall::Stale);
+        assert_eq!(memo.recall("c", "h1", "wrong", 60_000), Recall::Unknown);
+        assert_eq!(memo.recall("c", "h2", "s", 60_000), Recall::Unknown);
+        memo.remember("c", "h1", "s", 60_000);
+        assert_eq!(
+            memo.recall("c", "h1", "s", 60_000),
+            Recall::Fresh,
+            "renewed"
+        );
     }
 
     #[test]

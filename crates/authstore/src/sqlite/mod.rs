@@ -181,8 +181,30 @@ impl SqliteStoreBuilder {
     }
 }
 
+/// Creates the database file with mode 0600 (owner only) if it does not
+/// exist yet, whatever the umask: it holds password and secret hashes and
+/// signing keys. SQLite gives the `-wal` and `-shm` files it creates the
+/// database file's mode. An existing file keeps its mode.
+fn create_private(path: &std::path::Path) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::backend(
+            BACKEND,
+            format!("cannot create the database file {}: {e}", path.display()),
+        )),
+    }
+}
+
 /// Opens the connection and sets it up: WAL for files, the sync mode, a busy timeout.
 fn connect(path: Option<PathBuf>, synchronous: Synchronous) -> Result<Connection> {
+    if let Some(p) = &path {
+        create_private(p)?;
+    }
     let conn = match &path {
         Some(p) => Connection::open(p),
         None => Connection::open_in_memory(),
