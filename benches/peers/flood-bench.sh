@@ -1,45 +1,52 @@
 #!/usr/bin/env bash
 # Flood benchmark of the token endpoint: 100 connections of bogus client
-# secrets against POST /token while a legitimate confidential client
-# authenticates, on the release binary `authstore serve` with real argon2id
+# secrets against POST /token while legitimate confidential clients
+# authenticate, on the release binary `authstore serve` with real argon2id
 # defaults (19,456 KiB, 2 passes) and every other setting at its default.
 #
 # For each variant the script starts a fresh server (memory store) from a
-# config file it writes, then:
-#   1. in the same-id variant only, the legitimate client authenticates once
-#      (client_credentials, the right secret), as a running service would
-#      have before the flood; in every other variant its first request of
-#      step 3 is its first authentication to this server process;
+# config file it writes (LEGIT_CLIENTS + 2 confidential clients, each
+# client_credentials only), then:
+#   1. the remembered client `svc` authenticates once (client_credentials, the
+#      right secret), as a running service would have before the flood;
 #   2. the flood starts: wrk, CONNECTIONS connections, client_credentials with
-#      a wrong secret over HTTP Basic, from 127.0.0.1;
-#   3. after FLOOD_HEAD seconds the legitimate client sends LEGIT_REQUESTS
-#      client_credentials requests with the right secret, one after the other
-#      on one keep-alive connection, at most LEGIT_RATE per second, from
-#      another loopback address (127.0.0.2, so per-IP limits tell the two
-#      apart; no proxy header is involved);
-#   4. it reports the legitimate client's first-request latency, p50, p99 and
-#      max, its status mix, the flood's status mix and request rate, and the
-#      1-minute load average before the run.
+#      a wrong secret over HTTP Basic, from 127.0.0.1, until step 3 is done;
+#   3. after FLOOD_HEAD seconds, from another loopback address (127.0.0.2, so
+#      that per-IP limits tell the two apart; no proxy header is involved), one
+#      after the other on one keep-alive connection, at most LEGIT_RATE per
+#      second:
+#      a. first authentications: each of the LEGIT_CLIENTS clients `new-1`,
+#         `new-2`, ... authenticates once, for the first time in this server
+#         process, so each one needs an argon2id verification;
+#      b. the remembered client `svc` authenticates LEGIT_REQUESTS times;
+#   4. it reports p50, p99 and max latency and the status mix of 3a and 3b, the
+#      flood's status mix and request rate, the 1-minute load average before
+#      the variant (which includes the previous variant's own load), and the
+#      CPU that processes other than the server and wrk used during step 3
+#      (cores, from /proc/stat; it includes curl and the kernel's loopback
+#      work, so about 0.1-0.3 is the benchmark itself; more means the machine
+#      was not idle: measure again).
 #
 # Variants (VARIANTS, comma-separated):
-#   none          no flood (the baseline; cold)
-#   unknown-id    the flood names a client id that does not exist (cold)
-#   other-id      the flood names another confidential client's id (cold)
-#   same-id       the flood names the legitimate client's own id (warm)
-#   same-id-cold  the same, but the legitimate client never authenticated before
+#   none        no flood (the baseline)
+#   unknown-id  the flood names a client id that does not exist
+#   other-id    the flood names another confidential client's id (`other-svc`)
+#   same-id     the flood names the remembered client's own id (`svc`)
+#   new-id      the flood names `new-1`, whose first authentication comes first in 3a
 #
 # Usage: bash benches/peers/flood-bench.sh [PATH_TO_AUTHSTORE_BINARY]
 #   (default: target/release/authstore; build it with
 #    cargo build --release -p authstore-server --bin authstore)
 # Environment:
-#   DURATION=          flood length, seconds (default: FLOOD_HEAD + LEGIT_REQUESTS / LEGIT_RATE + 8,
-#                      so the flood outlasts the legitimate requests; a row where it did not is marked)
 #   CONNECTIONS=100    flood connections (wrk -c)
 #   THREADS=2          wrk threads
-#   FLOOD_HEAD=2       seconds of flood before the legitimate client starts
-#   LEGIT_REQUESTS=300 legitimate requests per variant
-#   LEGIT_RATE=20      their rate limit, requests per second (curl --rate)
-#   VARIANTS=none,unknown-id,other-id,same-id,same-id-cold
+#   FLOOD_HEAD=2       seconds of flood before the legitimate clients start
+#   LEGIT_CLIENTS=50   first authentications per variant (3a)
+#   LEGIT_REQUESTS=200 requests of the remembered client per variant (3b)
+#   LEGIT_RATE=20      legitimate requests per second at most (curl --rate)
+#   MAX_DURATION=900   the flood stops (SIGINT to wrk) once 3a and 3b are done,
+#                      or after this many seconds (a row where it ended first is marked)
+#   VARIANTS=none,unknown-id,other-id,same-id,new-id
 #   LABEL=             a name for this binary in the output table
 #
 # Everything listens on 127.0.0.1 (a free port) and is stopped on exit.
@@ -51,11 +58,12 @@ BIN=${1:-$ROOT/target/release/authstore}
 CONNECTIONS=${CONNECTIONS:-100}
 THREADS=${THREADS:-2}
 FLOOD_HEAD=${FLOOD_HEAD:-2}
-LEGIT_REQUESTS=${LEGIT_REQUESTS:-300}
+LEGIT_CLIENTS=${LEGIT_CLIENTS:-50}
+LEGIT_REQUESTS=${LEGIT_REQUESTS:-200}
 LEGIT_RATE=${LEGIT_RATE:-20}
-DURATION=${DURATION:-$((FLOOD_HEAD + (LEGIT_REQUESTS + LEGIT_RATE - 1) / LEGIT_RATE + 8))}
-VARIANTS=${VARIANTS:-none,unknown-id,other-id,same-id,same-id-cold}
-LABEL=${LABEL:-$(basename "$(dirname "$(dirname "$BIN")")")}
+MAX_DURATION=${MAX_DURATION:-900}
+VARIANTS=${VARIANTS:-none,unknown-id,other-id,same-id,new-id}
+LABEL=${LABEL:-$BIN}
 
 log() { echo "flood-bench: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -67,7 +75,7 @@ if ! command -v wrk >/dev/null; then
   sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"
   $sudo apt-get install -y wrk >&2 || { $sudo apt-get update >&2 && $sudo apt-get install -y wrk >&2; }
 fi
-for v in DURATION CONNECTIONS THREADS FLOOD_HEAD LEGIT_REQUESTS LEGIT_RATE; do
+for v in CONNECTIONS THREADS FLOOD_HEAD LEGIT_CLIENTS LEGIT_REQUESTS LEGIT_RATE MAX_DURATION; do
   [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || die "$v must be a positive whole number"
 done
 
@@ -86,35 +94,33 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-LEGIT_ID=svc
-LEGIT_SECRET=legitimate-client-secret-0123456789abcdef
-OTHER_ID=other-svc
-OTHER_SECRET=another-client-secret-0123456789abcdefgh
+# Every client's secret: its id, padded to 40 characters.
+secret_of() { printf '%s-secret-0123456789abcdefghijklmnopqrstuvwxyz' "$1" | cut -c1-40; }
+
+write_config() {
+  local port=$1 id
+  {
+    echo 'store = "memory://"'
+    echo "listen = \"127.0.0.1:$port\""
+    echo "issuer = \"http://127.0.0.1:$port\""
+    for id in svc other-svc $(seq -f 'new-%g' 1 "$LEGIT_CLIENTS"); do
+      echo
+      echo '[[clients]]'
+      echo "name = \"$id\""
+      echo "client_id = \"$id\""
+      echo "secret = \"$(secret_of "$id")\""
+      echo 'grant_types = ["client_credentials"]'
+      echo 'scopes = ["read"]'
+    done
+  } >"$WORK/config.toml"
+}
 
 start_server() {
   local port=$1
-  cat >"$WORK/config.toml" <<EOF
-store = "memory://"
-listen = "127.0.0.1:$port"
-issuer = "http://127.0.0.1:$port"
-
-[[clients]]
-name = "legitimate service"
-client_id = "$LEGIT_ID"
-secret = "$LEGIT_SECRET"
-grant_types = ["client_credentials"]
-scopes = ["read"]
-
-[[clients]]
-name = "another service"
-client_id = "$OTHER_ID"
-secret = "$OTHER_SECRET"
-grant_types = ["client_credentials"]
-scopes = ["read"]
-EOF
+  write_config "$port"
   RUST_LOG=${RUST_LOG:-error} "$BIN" serve --config "$WORK/config.toml" >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
-  for _ in $(seq 1 200); do
+  for _ in $(seq 1 1200); do
     if curl -s -o /dev/null "http://127.0.0.1:$port/health"; then return 0; fi
     kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; die "the server exited"; }
     sleep 0.05
@@ -128,25 +134,24 @@ stop_server() {
   SERVER_PID=""
 }
 
-# One legitimate request; prints "status seconds".
-legit_once() {
-  curl -s --interface 127.0.0.2 -o /dev/null -w '%{http_code} %{time_total}\n' \
-    -u "$LEGIT_ID:$LEGIT_SECRET" -d grant_type=client_credentials "http://127.0.0.1:$1/token"
+# A curl config block: one client_credentials request of client $2 to port $1.
+request_block() {
+  echo "url = \"http://127.0.0.1:$1/token\""
+  echo "user = \"$2:$(secret_of "$2")\""
+  echo 'data = "grant_type=client_credentials"'
+  echo 'output = "/dev/null"'
+  echo 'write-out = "%{http_code} %{time_total}\n"'
 }
 
-# LEGIT_REQUESTS legitimate requests on one connection; prints "status seconds" lines.
-legit_run() {
-  local port=$1 i
-  {
-    for i in $(seq 1 "$LEGIT_REQUESTS"); do
-      [[ $i -gt 1 ]] && echo next
-      echo "url = \"http://127.0.0.1:$port/token\""
-      echo "user = \"$LEGIT_ID:$LEGIT_SECRET\""
-      echo 'data = "grant_type=client_credentials"'
-      echo 'output = "/dev/null"'
-      echo 'write-out = "%{http_code} %{time_total}\n"'
-    done
-  } >"$WORK/legit.curl"
+# Requests of the clients named on stdin, in turn on one connection from
+# 127.0.0.2; prints "status seconds" lines.
+legit() {
+  local port=$1 id first=1
+  while read -r id; do
+    [[ $first == 1 ]] || echo next
+    first=0
+    request_block "$port" "$id"
+  done >"$WORK/legit.curl"
   curl -s --interface 127.0.0.2 --rate "$LEGIT_RATE/s" -K "$WORK/legit.curl"
 }
 
@@ -161,46 +166,63 @@ percentiles() {
     }'
 }
 
+# Busy CPU ticks of the whole machine (/proc/stat: all but idle and iowait).
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+
+# CPU ticks (user + system) of the processes named by PID, 0 for gone ones.
+process_ticks() {
+  local pid total=0
+  for pid in "$@"; do
+    [[ -n $pid && -r /proc/$pid/stat ]] || continue
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo "$total"
+}
+
 # "200:N 429:M ..." of the first column of stdin.
 status_mix() {
   awk '{c[$1]++} END {for (s in c) printf "%s:%d ", s, c[s]}' | sed 's/ $//'
 }
 
-printf '| binary | variant | load avg (1 min) | legit first request (ms) | legit p50 (ms) | legit p99 (ms) | legit max (ms) | legit statuses | flood req/s | flood statuses |\n'
+printf '| binary | variant | load avg (1 min) | other processes (cores) | first auth p50 / p99 / max (ms) | first auth statuses | remembered p50 / p99 / max (ms) | remembered statuses | flood req/s | flood statuses |\n'
 printf '|---|---|---|---|---|---|---|---|---|---|\n'
 IFS=, read -ra VARIANT_LIST <<<"$VARIANTS"
 for variant in "${VARIANT_LIST[@]}"; do
-  port=$(free_port)
-  start_server "$port"
   case $variant in
     none) flood_id="" ;;
     unknown-id) flood_id=no-such-client ;;
-    other-id) flood_id=$OTHER_ID ;;
-    same-id | same-id-cold) flood_id=$LEGIT_ID ;;
+    other-id) flood_id=other-svc ;;
+    same-id) flood_id=svc ;;
+    new-id) flood_id=new-1 ;;
     *) die "unknown variant $variant" ;;
   esac
+  port=$(free_port)
+  start_server "$port"
   load=$(cut -d' ' -f1 /proc/loadavg)
-  if [[ $variant == same-id ]]; then
-    warm=$(legit_once "$port")
-    [[ ${warm%% *} == 200 ]] || die "$variant: the legitimate client's warm-up failed: $warm"
-  fi
+  warm=$(echo svc | legit "$port")
+  [[ ${warm%% *} == 200 ]] || die "$variant: the remembered client's first authentication failed: $warm"
   if [[ -n $flood_id ]]; then
     FLOOD_BASIC=$(printf '%s' "$flood_id:not-the-secret" | base64 -w0) \
-      wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$HERE/flood.lua" \
+      wrk -t"$THREADS" -c"$CONNECTIONS" -d"${MAX_DURATION}s" -s "$HERE/flood.lua" \
       "http://127.0.0.1:$port/token" >"$WORK/flood.out" 2>&1 &
     FLOOD_PID=$!
     sleep "$FLOOD_HEAD"
   fi
-  legit_run "$port" >"$WORK/legit.out"
+  t0=$(date +%s.%N); m0=$(machine_ticks); p0=$(process_ticks "$SERVER_PID" "$FLOOD_PID")
+  seq -f 'new-%g' 1 "$LEGIT_CLIENTS" | legit "$port" >"$WORK/first.out"
+  seq "$LEGIT_REQUESTS" | sed "s/.*/svc/" | legit "$port" >"$WORK/remembered.out"
+  t1=$(date +%s.%N); m1=$(machine_ticks); p1=$(process_ticks "$SERVER_PID" "$FLOOD_PID")
+  others=$(awk -v m="$((m1 - m0))" -v p="$((p1 - p0))" -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { o = (m - p) / hz / (t1 - t0); printf "%.2f", (o < 0 ? 0 : o) }')
   outlasted=""
   if [[ -n $FLOOD_PID ]] && ! kill -0 "$FLOOD_PID" 2>/dev/null; then
-    outlasted=" (the flood ended before the legitimate requests: raise DURATION)"
+    outlasted=" (the flood ended before the legitimate requests: raise MAX_DURATION)"
   fi
-  first=$(head -1 "$WORK/legit.out" | awk '{printf "%.1f", $2 * 1000}')
-  read -r p50 p99 max < <(percentiles <"$WORK/legit.out")
-  legit_mix=$(status_mix <"$WORK/legit.out")
+  read -r f50 f99 fmax < <(percentiles <"$WORK/first.out")
+  read -r r50 r99 rmax < <(percentiles <"$WORK/remembered.out")
   flood_rate="-"; flood_mix="-"
   if [[ -n $FLOOD_PID ]]; then
+    kill -INT "$FLOOD_PID" 2>/dev/null || true
     wait "$FLOOD_PID" || true
     FLOOD_PID=""
     flood_rate=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$WORK/flood.out")
@@ -210,6 +232,7 @@ for variant in "${VARIANT_LIST[@]}"; do
     flood_mix="$flood_mix$outlasted"
   fi
   stop_server
-  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
-    "$LABEL" "$variant" "$load" "$first" "$p50" "$p99" "$max" "$legit_mix" "$flood_rate" "$flood_mix"
+  printf '| %s | %s | %s | %s | %s / %s / %s | %s | %s / %s / %s | %s | %s | %s |\n' \
+    "$LABEL" "$variant" "$load" "$others" "$f50" "$f99" "$fmax" "$(status_mix <"$WORK/first.out")" \
+    "$r50" "$r99" "$rmax" "$(status_mix <"$WORK/remembered.out")" "$flood_rate" "$flood_mix"
 done

@@ -446,7 +446,10 @@ impl ConfigFile {
         )? {
             s.secret_checks_per_ip_per_minute = Some(n);
         }
-        set(&mut s.oauth.secret_hash_max_waiting, self.hashing.max_waiting);
+        set(
+            &mut s.oauth.secret_hash_max_waiting,
+            self.hashing.max_waiting,
+        );
         for entry in &self.resource_servers {
             if entry.client_id.trim().is_empty() {
                 return bad("resource_servers: client_id must not be empty");

@@ -19,7 +19,16 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::serve::Drain;
+/// How a drain ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drain {
+    /// Every in-flight request finished.
+    Complete,
+    /// The drain timeout passed first; the remaining connections were dropped.
+    TimedOut,
+    /// A second signal cut the drain short (only from [`run`](crate::serve::run)).
+    Interrupted,
+}
 
 /// Limits of the HTTP edge; [`Default`] gives the safe defaults
 /// (`[http]` in the config file).

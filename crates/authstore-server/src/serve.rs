@@ -57,16 +57,7 @@ pub fn apps(
     }
 }
 
-/// How a drain ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drain {
-    /// Every in-flight request finished.
-    Complete,
-    /// The drain timeout passed first; the remaining connections were dropped.
-    TimedOut,
-    /// A second signal cut the drain short (only from [`run`]).
-    Interrupted,
-}
+pub use crate::edge::Drain;
 
 /// Serves `app` on `listener` with the default [`HttpLimits`] until
 /// `shutdown` completes; then stops accepting, lets in-flight requests

@@ -29,6 +29,7 @@
 //! proxies and how store failures show.
 
 mod client_ip;
+mod forwarded;
 mod headers;
 mod key;
 

@@ -217,12 +217,13 @@ async fn rate_limited(
 /// public client's bare `client_id`. Using both methods at once is refused,
 /// and so is a method other than the client's own.
 ///
-/// Cheapest first: an unknown client id, a wrong method or an expired
-/// secret is refused without argon2id, and a secret this process verified
-/// recently is accepted without it and without any limit. Everything else
-/// counts against the client IP's limit; a secret that needs argon2id and
-/// never passed before also counts against the client id's limit. A full
-/// argon2id queue answers 503 with `Retry-After`.
+/// Cheapest first: a secret this process saw pass for the client skips
+/// every limit (and, if verified recently, argon2id too); any other request
+/// counts against the client IP's limit before the client is read. Then an
+/// unknown client id, a wrong method or an expired secret is refused
+/// without argon2id, and a secret that needs argon2id and never passed
+/// before counts against the client id's limits. A full argon2id queue
+/// answers 503 with `Retry-After`.
 pub(crate) async fn authenticate(
     state: &AppState,
     parts: &Parts,
@@ -290,16 +291,17 @@ pub(crate) async fn authenticate(
         OAuthError::InvalidClient => invalid_client(via_basic),
         e => e.into(),
     };
-    let checked = state.oauth().check_client(&client_id, presented).await;
-    let remembered = match &checked {
-        Ok(ClientCheck::Authenticated { remembered, .. }) => *remembered,
-        Ok(ClientCheck::Verify(check)) => check.verified_before(),
-        Err(_) => false,
-    };
+    // A secret this process saw pass for this client is exempt from the
+    // limits; anything else counts against the address before the client
+    // is even read from the store.
+    let remembered = secret
+        .as_deref()
+        .is_some_and(|s| state.oauth().remembers_secret(&client_id, s));
     let ip = state.client_ip_key(parts);
     if !remembered && let Some(retry) = state.machine_limits().check_ip(&ip).await? {
         return Err(rate_limited(state, parts, LimitKind::Ip, &ip, &client_id, retry).await);
     }
+    let checked = state.oauth().check_client(&client_id, presented).await;
     match checked.map_err(refused)? {
         ClientCheck::Authenticated { client, .. } => Ok(client),
         ClientCheck::Verify(check) => {

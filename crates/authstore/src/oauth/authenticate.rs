@@ -140,6 +140,16 @@ impl OAuth {
             .await
     }
 
+    /// Whether `secret` is the one this process last verified for
+    /// `client_id` (an HMAC comparison in memory; no store read, no
+    /// argon2id). It does not authenticate anything (the secret may have
+    /// been rotated since); it tells a client's own secret from a guess, so
+    /// a caller can exempt the client from limits meant for guessers before
+    /// spending a store read on a request.
+    pub fn remembers_secret(&self, client_id: &str, secret: &str) -> bool {
+        self.verified.knows(client_id, secret)
+    }
+
     /// Authenticates a client presenting `presented`:
     /// [`check_client`](Self::check_client), then, when needed,
     /// [`SecretCheck::verify`].

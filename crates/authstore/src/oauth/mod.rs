@@ -40,7 +40,10 @@ mod authenticate;
 mod client;
 mod code;
 mod error;
+mod introspect;
 mod jwt;
+mod kek;
+mod redirect_uri;
 mod sealed;
 mod token;
 mod verified;
@@ -48,15 +51,17 @@ mod verified;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use authenticate::{ClientCheck, ClientCredentials, SecretCheck};
 pub use client::{
     AuthMethod, Client, ClientOrigin, GrantType, NewClient, RegisteredClient, Upserted,
-    redirect_uri_matches,
 };
-pub use authenticate::{ClientCheck, ClientCredentials, SecretCheck};
 pub use code::{AuthorizationRequest, RememberedConsent, pkce_challenge};
 pub use error::OAuthError;
-pub use jwt::{KeyEncryptionKey, KeyProtection, KeyUpkeep, SigningKeyInfo, SigningKeyStatus};
-pub use token::{RevokeOutcome, TokenInfo, TokenResponse};
+pub use introspect::{RevokeOutcome, TokenInfo};
+pub use jwt::{KeyProtection, KeyUpkeep, SigningKeyInfo, SigningKeyStatus};
+pub use kek::KeyEncryptionKey;
+pub use redirect_uri::redirect_uri_matches;
+pub use token::TokenResponse;
 
 use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::error::Result;

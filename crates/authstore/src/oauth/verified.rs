@@ -105,6 +105,19 @@ impl VerifiedSecrets {
         }
     }
 
+    /// Whether `secret` is the one that last passed verification for
+    /// `client_id`, however long ago and whatever the client's stored hash
+    /// is now: enough to tell a client's own secret from a guess before
+    /// reading the client, not to accept it.
+    pub(crate) fn knows(&self, client_id: &str, secret: &str) -> bool {
+        if self.ttl_millis == 0 {
+            return false;
+        }
+        self.memos.read().get(client_id).is_some_and(|memo| {
+            hmac::verify(&self.key, secret.as_bytes(), memo.tag.as_ref()).is_ok()
+        })
+    }
+
     /// Whether `secret` was verified against `stored_hash` for `client_id`
     /// less than the TTL before `now` (milliseconds).
     #[cfg(test)]
@@ -177,6 +190,7 @@ mod tests {
         assert_eq!(memo.recall("c", "h1", "s", u64::MAX), Recall::Stale);
         assert_eq!(memo.recall("c", "h1", "wrong", 60_000), Recall::Unknown);
         assert_eq!(memo.recall("c", "h2", "s", 60_000), Recall::Unknown);
+        assert!(memo.knows("c", "s") && !memo.knows("c", "wrong") && !memo.knows("d", "s"));
         memo.remember("c", "h1", "s", 60_000);
         assert_eq!(
             memo.recall("c", "h1", "s", 60_000),

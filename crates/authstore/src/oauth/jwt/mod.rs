@@ -2,7 +2,7 @@
 //!
 //! Keys live under `oauth-signing-key:<kid>` (listed under the index
 //! `oauth-signing-keys:all`); `oauth-signing-key:current` names the one
-//! that signs. With a [`KeyEncryptionKey`] in [`OAuthConfig`](super::OAuthConfig)
+//! that signs. With a [`KeyEncryptionKey`](super::KeyEncryptionKey) in [`OAuthConfig`](super::OAuthConfig)
 //! the private key (PKCS#8) is stored sealed with AES-256-GCM: a random
 //! 96-bit nonce per encryption, the key id as associated data, and the
 //! key-encryption key's fingerprint beside it, so a wrong key-encryption
@@ -23,183 +23,23 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::rand::{SecureRandom, SystemRandom};
+use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::kek::{CURRENT, Sealed, corrupt, corrupt_key, key_key, wrong_kek};
 use super::{OAuth, OAuthError};
 use crate::error::Error;
 use crate::ext::{StoreExt, Versioned};
 use crate::secret;
 use crate::types::PutOptions;
 
-const CURRENT: &str = "oauth-signing-key:current";
 const KEYS_INDEX: &str = "oauth-signing-keys:all";
-/// The sealing algorithm, as recorded beside each sealed key.
-const SEAL_ALG: &str = "A256GCM";
 /// How long a retired key's record (no key material) is kept for listing.
 const RETIRED_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Attempts at a compare-and-set before giving up to a concurrent writer.
 const ATTEMPTS: usize = 8;
-
-/// The 256-bit key that encrypts the JWT signing keys at rest (AES-256-GCM).
-///
-/// Give it to [`OAuthConfig::key_encryption_key`](super::OAuthConfig::key_encryption_key).
-/// Its `Debug` output shows only its [`fingerprint`](Self::fingerprint).
-///
-/// ```
-/// use authstore::oauth::KeyEncryptionKey;
-/// let kek = KeyEncryptionKey::from_base64url("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").unwrap();
-/// assert!(!format!("{kek:?}").contains("AAECAw"));
-/// assert!(KeyEncryptionKey::from_base64url("too short").is_err());
-/// ```
-#[derive(Clone)]
-pub struct KeyEncryptionKey {
-    key: [u8; 32],
-}
-
-impl KeyEncryptionKey {
-    /// The key from its 32 bytes.
-    pub fn from_bytes(key: [u8; 32]) -> Self {
-        Self { key }
-    }
-
-    /// The key from the base64url encoding of 32 bytes (padding and
-    /// surrounding whitespace are ignored), e.g. the output of
-    /// `openssl rand 32 | basenc --base64url`.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] for anything else; the message never
-    /// repeats the text.
-    pub fn from_base64url(text: &str) -> crate::error::Result<Self> {
-        let bad = || {
-            Error::InvalidArgument(
-                "a key-encryption key is the base64url encoding of exactly 32 bytes",
-            )
-        };
-        let trimmed = text.trim().trim_end_matches('=');
-        let bytes = URL_SAFE_NO_PAD.decode(trimmed).map_err(|_| bad())?;
-        let key: [u8; 32] = bytes.try_into().map_err(|_| bad())?;
-        Ok(Self { key })
-    }
-
-    /// A new random key.
-    ///
-    /// # Errors
-    /// The system random generator failed.
-    pub fn generate() -> crate::error::Result<Self> {
-        let mut key = [0u8; 32];
-        SystemRandom::new()
-            .fill(&mut key)
-            .map_err(|_| Error::backend("ring", "the system random generator failed"))?;
-        Ok(Self { key })
-    }
-
-    /// The key as base64url without padding (a secret: keep it out of logs).
-    pub fn to_base64url(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.key)
-    }
-
-    /// A short public identifier of this key (11 characters: the first 64
-    /// bits of a SHA-256 over a label and the key). Stored beside every key
-    /// it seals, so a key sealed under another key-encryption key is
-    /// recognised as such.
-    pub fn fingerprint(&self) -> String {
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-        ctx.update(b"authstore key-encryption key fingerprint v1\0");
-        ctx.update(&self.key);
-        URL_SAFE_NO_PAD.encode(&ctx.finish().as_ref()[..8])
-    }
-
-    fn aead(&self) -> LessSafeKey {
-        // 32 bytes is AES-256's key length: `new` cannot fail.
-        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &self.key).expect("a 32-byte AES-256 key"))
-    }
-
-    /// Seals `plaintext` (a PKCS#8 document) for the key `kid`.
-    fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<Sealed, OAuthError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| Error::backend("ring", "the system random generator failed"))?;
-        let mut in_out = plaintext.to_vec();
-        self.aead()
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(associated_data(kid).as_bytes()),
-                &mut in_out,
-            )
-            .map_err(|_| Error::backend("ring", "could not encrypt the signing key"))?;
-        Ok(Sealed {
-            alg: SEAL_ALG.into(),
-            kek: self.fingerprint(),
-            nonce: URL_SAFE_NO_PAD.encode(nonce),
-            ciphertext: URL_SAFE_NO_PAD.encode(in_out),
-        })
-    }
-
-    /// Opens what [`seal`](Self::seal) sealed for `kid`.
-    fn open(&self, kid: &str, sealed: &Sealed) -> Result<Vec<u8>, OAuthError> {
-        if sealed.alg != SEAL_ALG {
-            return Err(corrupt_key(
-                kid,
-                &format!("unknown sealing algorithm {:?}", sealed.alg),
-            ));
-        }
-        if sealed.kek != self.fingerprint() {
-            return Err(wrong_kek(kid, &sealed.kek, Some(&self.fingerprint())));
-        }
-        let damaged = || {
-            corrupt_key(
-                kid,
-                "the sealed private key does not decrypt under the key-encryption key whose \
-                 fingerprint it carries: it was damaged or altered",
-            )
-        };
-        let nonce: [u8; NONCE_LEN] = URL_SAFE_NO_PAD
-            .decode(&sealed.nonce)
-            .ok()
-            .and_then(|n| n.try_into().ok())
-            .ok_or_else(damaged)?;
-        let mut in_out = URL_SAFE_NO_PAD
-            .decode(&sealed.ciphertext)
-            .map_err(|_| damaged())?;
-        let plain = self
-            .aead()
-            .open_in_place(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(associated_data(kid).as_bytes()),
-                &mut in_out,
-            )
-            .map_err(|_| damaged())?;
-        Ok(plain.to_vec())
-    }
-}
-
-impl PartialEq for KeyEncryptionKey {
-    fn eq(&self, other: &Self) -> bool {
-        secret::constant_time_eq(&self.key, &other.key)
-    }
-}
-
-impl Eq for KeyEncryptionKey {}
-
-impl std::fmt::Debug for KeyEncryptionKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyEncryptionKey")
-            .field("fingerprint", &self.fingerprint())
-            .field("key", &"[redacted]")
-            .finish()
-    }
-}
-
-/// The associated data a key's ciphertext is bound to: a sealed key moved
-/// under another key id does not decrypt.
-fn associated_data(kid: &str) -> String {
-    format!("authstore oauth-signing-key v1 {kid}")
-}
 
 #[derive(Clone, Serialize, Deserialize)]
 struct StoredKey {
@@ -217,18 +57,6 @@ struct StoredKey {
     /// Set when rotated out: published until then (unix seconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     published_until: Option<u64>,
-}
-
-#[derive(Clone, Serialize, Deserialize)]
-struct Sealed {
-    /// `A256GCM`.
-    alg: String,
-    /// The fingerprint of the key-encryption key.
-    kek: String,
-    /// 96-bit nonce, base64url.
-    nonce: String,
-    /// Ciphertext and tag, base64url.
-    ciphertext: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -264,7 +92,7 @@ impl SigningKeyStatus {
 pub enum KeyProtection {
     /// Sealed under the key-encryption key with this fingerprint.
     Encrypted {
-        /// [`KeyEncryptionKey::fingerprint`] of the key that sealed it.
+        /// [`KeyEncryptionKey::fingerprint`](super::KeyEncryptionKey::fingerprint) of the key that sealed it.
         kek_fingerprint: String,
     },
     /// In clear (stored without a key-encryption key).
@@ -308,35 +136,6 @@ pub struct KeyUpkeep {
     pub sealed: usize,
     /// Rotated-out keys whose private key was deleted.
     pub stripped: usize,
-}
-
-fn key_key(kid: &str) -> String {
-    format!("oauth-signing-key:{kid}")
-}
-
-fn corrupt(detail: &str) -> OAuthError {
-    OAuthError::Store(Error::corrupt(Some(CURRENT), detail))
-}
-
-fn corrupt_key(kid: &str, detail: &str) -> OAuthError {
-    OAuthError::Store(Error::corrupt(Some(&key_key(kid)), detail))
-}
-
-fn wrong_kek(kid: &str, sealed_under: &str, configured: Option<&str>) -> OAuthError {
-    corrupt_key(
-        kid,
-        &match configured {
-            Some(configured) => format!(
-                "signing key {kid} is encrypted under the key-encryption key with fingerprint \
-                 {sealed_under}, not under the configured one ({configured}): configure the key \
-                 it was sealed with"
-            ),
-            None => format!(
-                "signing key {kid} is encrypted under the key-encryption key with fingerprint \
-                 {sealed_under}, and no key-encryption key is configured"
-            ),
-        },
-    )
 }
 
 /// Whether `token` looks like a compact JWS (three base64url parts, at most 8 KiB).
@@ -736,225 +535,4 @@ impl OAuth {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use super::*;
-    use crate::clock::FakeClock;
-    use crate::memory::MemoryStore;
-    use crate::oauth::OAuthConfig;
-    use crate::store::Store;
-
-    #[test]
-    fn jwt_shape() {
-        assert!(is_jwt_shaped("aGVhZA.Y2xhaW1z.c2ln"));
-        assert!(!is_jwt_shaped("a.b"));
-        assert!(!is_jwt_shaped("a.b.c d"));
-        assert!(!is_jwt_shaped(&format!("{}.b.c", "a".repeat(9000))));
-    }
-
-    fn oauth(store: &Arc<dyn Store>, clock: &FakeClock, kek: Option<&KeyEncryptionKey>) -> OAuth {
-        let config = OAuthConfig {
-            key_encryption_key: kek.cloned(),
-            jwt_issuer: Some("https://issuer.example".into()),
-            ..OAuthConfig::default()
-        };
-        OAuth::with_config(Arc::clone(store), config, clock.clone()).unwrap()
-    }
-
-    fn store(clock: &FakeClock) -> Arc<dyn Store> {
-        Arc::new(MemoryStore::builder().clock(clock.clone()).build().unwrap())
-    }
-
-    async fn record(store: &Arc<dyn Store>, kid: &str) -> StoredKey {
-        store
-            .get_json::<StoredKey>(&key_key(kid))
-            .await
-            .unwrap()
-            .unwrap()
-            .value
-    }
-
-    #[test]
-    fn a_key_encryption_key_parses_only_32_bytes_and_never_shows_itself() {
-        let kek = KeyEncryptionKey::generate().unwrap();
-        let text = kek.to_base64url();
-        assert_eq!(KeyEncryptionKey::from_base64url(&text).unwrap(), kek);
-        assert_eq!(
-            KeyEncryptionKey::from_base64url(&format!(" {text}=\n")).unwrap(),
-            kek
-        );
-        for bad in [
-            "",
-            "AAAA",
-            &text[..40],
-            &format!("{text}AAAA"),
-            "not base64!",
-        ] {
-            let error = KeyEncryptionKey::from_base64url(bad).unwrap_err();
-            assert!(error.to_string().contains("32 bytes"), "{error}");
-        }
-        let debug = format!("{kek:?}");
-        assert!(!debug.contains(&text) && debug.contains(&kek.fingerprint()));
-        assert_ne!(
-            kek.fingerprint(),
-            KeyEncryptionKey::generate().unwrap().fingerprint()
-        );
-    }
-
-    #[test]
-    fn sealing_binds_the_key_id_and_detects_a_wrong_key_or_damage() {
-        let kek = KeyEncryptionKey::generate().unwrap();
-        let sealed = kek.seal("kid-1", b"private key bytes").unwrap();
-        assert_eq!(kek.open("kid-1", &sealed).unwrap(), b"private key bytes");
-        let again = kek.seal("kid-1", b"private key bytes").unwrap();
-        assert_ne!(again.nonce, sealed.nonce, "a fresh nonce per encryption");
-
-        let moved = kek.open("kid-2", &sealed).unwrap_err().to_string();
-        assert!(moved.contains("damaged or altered"), "{moved}");
-
-        let other = KeyEncryptionKey::generate().unwrap();
-        let wrong = other.open("kid-1", &sealed).unwrap_err().to_string();
-        assert!(
-            wrong.contains(&kek.fingerprint()) && wrong.contains(&other.fingerprint()),
-            "{wrong}"
-        );
-
-        let mut flipped = sealed.clone();
-        let mut bytes = URL_SAFE_NO_PAD.decode(&flipped.ciphertext).unwrap();
-        bytes[0] ^= 1;
-        flipped.ciphertext = URL_SAFE_NO_PAD.encode(bytes);
-        assert!(kek.open("kid-1", &flipped).is_err());
-        flipped.ciphertext = "!!".into();
-        assert!(kek.open("kid-1", &flipped).is_err());
-    }
-
-    #[tokio::test]
-    async fn with_a_key_encryption_key_the_private_key_is_stored_sealed() {
-        let clock = FakeClock::new();
-        let store = store(&clock);
-        let kek = KeyEncryptionKey::generate().unwrap();
-        let oauth = oauth(&store, &clock, Some(&kek));
-        let token = oauth.sign_jwt(&json!({"sub": "u-1"})).await.unwrap();
-        let kid = oauth.signing_keys().await.unwrap()[0].kid.clone();
-        let stored = record(&store, &kid).await;
-        assert!(stored.pkcs8.is_none());
-        let sealed = stored.sealed.clone().expect("sealed");
-        assert_eq!(sealed.kek, kek.fingerprint());
-        // The sealed document is the key that signed the token.
-        let der = kek.open(&kid, &sealed).unwrap();
-        let pair = Ed25519KeyPair::from_pkcs8(&der).unwrap();
-        assert_eq!(URL_SAFE_NO_PAD.encode(pair.public_key()), stored.public);
-        let raw = store.get(&key_key(&kid)).await.unwrap().unwrap().value;
-        let seed = &der[16..48];
-        assert!(!raw.windows(seed.len()).any(|w| w == seed));
-        assert!(!String::from_utf8_lossy(&raw).contains(&URL_SAFE_NO_PAD.encode(&der)));
-        assert_eq!(token.split('.').count(), 3);
-
-        // No key-encryption key, or another one: a clear error, no panic.
-        let without = oauth_err(&store, &clock, None).await;
-        assert!(
-            without.contains("no key-encryption key is configured"),
-            "{without}"
-        );
-        let other = KeyEncryptionKey::generate().unwrap();
-        let wrong = oauth_err(&store, &clock, Some(&other)).await;
-        assert!(wrong.contains(&other.fingerprint()), "{wrong}");
-    }
-
-    async fn oauth_err(
-        store: &Arc<dyn Store>,
-        clock: &FakeClock,
-        kek: Option<&KeyEncryptionKey>,
-    ) -> String {
-        let oauth = oauth(store, clock, kek);
-        let signing = oauth.sign_jwt(&json!({})).await.unwrap_err().to_string();
-        let checked = oauth.secure_signing_keys().await.unwrap_err().to_string();
-        assert_eq!(signing, checked);
-        signing
-    }
-
-    #[tokio::test]
-    async fn a_key_stored_in_clear_is_sealed_once_a_key_encryption_key_is_configured() {
-        let clock = FakeClock::new();
-        let store = store(&clock);
-        let plain = oauth(&store, &clock, None);
-        plain.sign_jwt(&json!({})).await.unwrap();
-        let old = plain.rotate_signing_key().await.unwrap();
-        let current = plain.rotate_signing_key().await.unwrap();
-        assert_eq!(
-            record(&store, &current).await.protection(),
-            KeyProtection::Plaintext
-        );
-        assert_eq!(
-            record(&store, &old).await.protection(),
-            KeyProtection::PublicOnly,
-            "rotation deleted the outgoing private key"
-        );
-
-        let kek = KeyEncryptionKey::generate().unwrap();
-        let sealed = oauth(&store, &clock, Some(&kek));
-        let upkeep = sealed.secure_signing_keys().await.unwrap();
-        assert_eq!(
-            upkeep,
-            KeyUpkeep {
-                sealed: 1,
-                stripped: 0
-            }
-        );
-        assert_eq!(
-            record(&store, &current).await.protection(),
-            KeyProtection::Encrypted {
-                kek_fingerprint: kek.fingerprint()
-            }
-        );
-        assert_eq!(
-            sealed.secure_signing_keys().await.unwrap(),
-            KeyUpkeep::default()
-        );
-        // Signing still works, with the same key.
-        let token = sealed.sign_jwt(&json!({})).await.unwrap();
-        let header: Value = serde_json::from_slice(
-            &URL_SAFE_NO_PAD
-                .decode(token.split('.').next().unwrap())
-                .unwrap(),
-        )
-        .unwrap();
-        assert_eq!(header["kid"], current.as_str());
-    }
-
-    #[tokio::test]
-    async fn a_rotated_out_key_is_published_for_a_token_lifetime_then_retired() {
-        let clock = FakeClock::new();
-        let store = store(&clock);
-        let kek = KeyEncryptionKey::generate().unwrap();
-        let oauth = oauth(&store, &clock, Some(&kek));
-        let first = oauth.rotate_signing_key().await.unwrap();
-        let second = oauth.rotate_signing_key().await.unwrap();
-        let keys = oauth.signing_keys().await.unwrap();
-        let status = |keys: &[SigningKeyInfo], kid: &str| {
-            keys.iter().find(|k| k.kid == kid).map(|k| k.status)
-        };
-        assert_eq!(status(&keys, &second), Some(SigningKeyStatus::Current));
-        assert_eq!(status(&keys, &first), Some(SigningKeyStatus::Previous));
-        assert_eq!(
-            oauth.jwks().await.unwrap()["keys"]
-                .as_array()
-                .unwrap()
-                .len(),
-            2
-        );
-
-        clock.advance(oauth.publish_after_rotation() + Duration::from_secs(1));
-        let keys = oauth.signing_keys().await.unwrap();
-        assert_eq!(status(&keys, &first), Some(SigningKeyStatus::Retired));
-        let published = oauth.jwks().await.unwrap();
-        assert_eq!(published["keys"].as_array().unwrap().len(), 1);
-        assert_eq!(published["keys"][0]["kid"], second.as_str());
-
-        clock.advance(RETIRED_KEPT);
-        let keys = oauth.signing_keys().await.unwrap();
-        assert_eq!(status(&keys, &first), None, "the retired record expired");
-        assert_eq!(status(&keys, &second), Some(SigningKeyStatus::Current));
-    }
-}
+mod tests;
