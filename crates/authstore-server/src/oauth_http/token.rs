@@ -61,7 +61,8 @@ impl OAuthReply {
 impl From<OAuthError> for OAuthReply {
     fn from(e: OAuthError) -> Self {
         if e.is_busy() {
-            tracing::warn!("the client secret hasher's queue is full: answered 503");
+            // Not a warning per request: a flood would turn it into a log flood.
+            tracing::debug!("the client secret hasher's queue is full: answered 503");
         } else if let OAuthError::Store(inner) = &e {
             tracing::error!(error = %inner, "store failed during an OAuth request");
         }
