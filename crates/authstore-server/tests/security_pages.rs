@@ -13,7 +13,7 @@ use authstore::{Clock, FakeClock, MemoryStore, Store, StoreExt};
 use authstore_axum::TrustedProxies;
 use authstore_server::{AppState, Settings};
 use bytes::Bytes;
-use common::{PASSWORD, USER, hidden, send};
+use common::{PASSWORD, USER, consent_fields, hidden, send};
 use http::header::{
     CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, RETRY_AFTER, SET_COOKIE,
     X_CONTENT_TYPE_OPTIONS,
@@ -212,22 +212,7 @@ impl Browser {
         remember: bool,
     ) -> Response<String> {
         let body = page.body();
-        let mut fields: Vec<(String, String)> = Vec::new();
-        for name in [
-            "_csrf",
-            "response_type",
-            "client_id",
-            "redirect_uri",
-            "scope",
-            "state",
-            "code_challenge",
-            "code_challenge_method",
-            "resource",
-        ] {
-            if body.contains(&format!("name=\"{name}\" value=\"")) {
-                fields.push((name.to_owned(), hidden(body, name)));
-            }
-        }
+        let mut fields = consent_fields(body);
         fields.push(("decision".into(), decision.into()));
         if remember {
             fields.push(("remember".into(), "on".into()));

@@ -214,22 +214,7 @@ impl Browser {
             page.body()
         );
         let body = std::mem::take(page.body_mut());
-        let mut fields: Vec<(String, String)> = Vec::new();
-        for name in [
-            "_csrf",
-            "response_type",
-            "client_id",
-            "redirect_uri",
-            "scope",
-            "state",
-            "code_challenge",
-            "code_challenge_method",
-            "resource",
-        ] {
-            if body.contains(&format!("name=\"{name}\" value=\"")) {
-                fields.push((name.to_owned(), hidden(&body, name)));
-            }
-        }
+        let mut fields = consent_fields(&body);
         fields.push(("decision".into(), "approve".into()));
         let pairs: Vec<(&str, &str)> = fields
             .iter()
@@ -241,4 +226,23 @@ impl Browser {
         assert_eq!(res.status(), 303, "consent accepted: {}", res.body());
         res.headers()[LOCATION].to_str().unwrap().to_owned()
     }
+}
+
+/// The hidden fields of a consent page (`_csrf` and the carried request), as the form posts them.
+pub fn consent_fields(body: &str) -> Vec<(String, String)> {
+    [
+        "_csrf",
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+        "resource",
+    ]
+    .into_iter()
+    .filter(|name| body.contains(&format!("name=\"{name}\" value=\"")))
+    .map(|name| (name.to_owned(), hidden(body, name)))
+    .collect()
 }
