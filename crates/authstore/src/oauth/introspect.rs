@@ -42,6 +42,40 @@ pub enum RevokeOutcome {
 }
 
 impl OAuth {
+    /// What an active access token stands for, for a resource server sharing
+    /// this store: one lookup by the token's hash; `None` for an unknown,
+    /// expired or revoked token (or a refresh token). Revoking a grant
+    /// deletes its access tokens, and a token written while its grant was
+    /// being revoked is deleted before it is handed out, so the record alone
+    /// is enough.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn access_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<super::resource::AccessToken>, OAuthError> {
+        if !secret::is_token_shaped(token) && !super::jwt::is_jwt_shaped(token) {
+            return Ok(None);
+        }
+        let key = access_key(&secret::sha256_hex(token));
+        let Some(found) = self.store.get_json::<AccessRecord>(&key).await? else {
+            return Ok(None);
+        };
+        let r = found.value;
+        if r.expires_at <= self.now() {
+            return Ok(None);
+        }
+        Ok(Some(super::resource::AccessToken {
+            subject: r.subject,
+            client_id: r.client_id,
+            scopes: r.scope,
+            audience: r.resource,
+            expires_at: r.expires_at / 1000,
+            grant_id: r.grant_id,
+        }))
+    }
+
     /// What an active access or refresh token stands for; `None` for an
     /// unknown, expired or revoked one, or a refresh token already rotated.
     ///

@@ -44,6 +44,7 @@ mod introspect;
 mod jwt;
 mod kek;
 mod redirect_uri;
+pub mod resource;
 mod sealed;
 mod token;
 mod verified;
