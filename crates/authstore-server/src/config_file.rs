@@ -19,8 +19,10 @@ pub struct ConfigFile {
     pub listen: Option<String>,
     /// Issuer URL.
     pub issuer: Option<String>,
-    /// Protected resource advertised in metadata.
+    /// The audience of tokens issued without a `resource`, and the only one accepted.
     pub resource: Option<String>,
+    /// Serve RFC 9728 metadata for `resource` (off: the resource server serves it).
+    pub serve_resource_metadata: Option<bool>,
     /// Scopes advertised.
     pub scopes_supported: Option<Vec<String>>,
     /// Cookies without `Secure` and `__Host-` (plain-http development only).
@@ -325,6 +327,17 @@ impl ConfigFile {
         if let Some(resource) = &self.resource {
             check_url("resource", resource)?;
             s.resource = Some(resource.clone());
+        }
+        set(&mut s.serve_resource_metadata, self.serve_resource_metadata);
+        if s.serve_resource_metadata {
+            let Some(resource) = &s.resource else {
+                return bad("serve_resource_metadata needs resource");
+            };
+            if authstore::oauth::resource::metadata_url(resource).is_err() {
+                return bad(
+                    "serve_resource_metadata needs resource to be an http(s) URL without query or fragment",
+                );
+            }
         }
         if let Some(scopes) = &self.scopes_supported {
             s.scopes_supported = scopes.clone();

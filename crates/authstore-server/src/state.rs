@@ -22,8 +22,13 @@ use crate::metrics::Metrics;
 pub struct Settings {
     /// The issuer URL (RFC 8414 `issuer`, RFC 9207 `iss`), without a trailing slash.
     pub issuer: String,
-    /// The protected resource advertised at `/.well-known/oauth-protected-resource`, if any.
+    /// The audience of tokens issued without a `resource`; the only
+    /// resource `/authorize` accepts, when set.
     pub resource: Option<String>,
+    /// Serve RFC 9728 metadata for [`Self::resource`] here too, at its
+    /// path-aware well-known URL (for a resource served by this same
+    /// process or host); by default the resource server serves its own.
+    pub serve_resource_metadata: bool,
     /// Scopes the server advertises.
     pub scopes_supported: Vec<String>,
     /// Whether `/register` (RFC 7591) is open.
@@ -89,6 +94,7 @@ impl Default for Settings {
         Self {
             issuer: "http://127.0.0.1:8080".into(),
             resource: None,
+            serve_resource_metadata: false,
             scopes_supported: vec!["openid".into(), "profile".into(), "offline_access".into()],
             registration: true,
             registered_secret_ttl: Some(Duration::from_secs(90 * 24 * 3600)),

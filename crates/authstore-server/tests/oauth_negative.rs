@@ -510,7 +510,11 @@ async fn oversized_and_malformed_input_is_a_400() {
 
 #[tokio::test]
 async fn discovery_documents() {
-    let f = fixture(|s| s.resource = Some("https://api.example/mcp".into())).await;
+    let f = fixture(|s| {
+        s.resource = Some("https://api.example/mcp".into());
+        s.serve_resource_metadata = true;
+    })
+    .await;
     let res = send(
         Request::get(format!(
             "{}/.well-known/oauth-authorization-server",
@@ -529,7 +533,7 @@ async fn discovery_documents() {
     assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
     let res = send(
         Request::get(format!(
-            "{}/.well-known/oauth-protected-resource",
+            "{}/.well-known/oauth-protected-resource/mcp",
             f.server.base
         ))
         .body(Full::default())
@@ -542,6 +546,29 @@ async fn discovery_documents() {
         prm["authorization_servers"],
         serde_json::json!([f.server.base])
     );
+    let scopes = prm["scopes_supported"].as_array().unwrap();
+    assert!(!scopes.is_empty());
+    assert!(
+        !scopes.iter().any(|s| s == "offline_access"),
+        "offline_access is not a resource's scope: {prm}"
+    );
+}
+
+#[tokio::test]
+async fn resource_metadata_is_the_resource_servers_job_by_default() {
+    let f = fixture(|s| s.resource = Some("https://api.example/mcp".into())).await;
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
+        let res = send(
+            Request::get(format!("{}{path}", f.server.base))
+                .body(Full::default())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(res.status(), 404, "{path}");
+    }
 }
 
 #[tokio::test]

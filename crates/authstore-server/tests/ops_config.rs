@@ -147,6 +147,7 @@ fn every_key_maps_onto_settings() {
         listen = "127.0.0.1:9000"
         issuer = "https://auth.example"
         resource = "https://api.example"
+        serve_resource_metadata = true
         scopes_supported = ["openid", "read"]
         dev_cookies = true
         consent_ttl = "30d"
@@ -175,6 +176,7 @@ fn every_key_maps_onto_settings() {
     let c = ServeConfig::resolve(&Overrides::default(), Some(&file), &env_of(&[])).unwrap();
     let s = &c.settings;
     assert_eq!(s.resource.as_deref(), Some("https://api.example"));
+    assert!(s.serve_resource_metadata);
     assert_eq!(s.scopes_supported, ["openid", "read"]);
     assert!(s.dev_cookies && !s.registration);
     assert_eq!(s.registered_secret_ttl, None);
@@ -268,6 +270,10 @@ fn invalid_configs_are_clear_errors() {
         ),
         ("[rate_limits]\nlogins_per_minute = 0", "at least 1"),
         ("[hashing]\nmemory_kib = 1", "hashing.memory_kib"),
+        (
+            "serve_resource_metadata = true",
+            "serve_resource_metadata needs resource",
+        ),
         ("[[users]]\nname = \"a\"", "needs password"),
         (
             "[[users]]\nname = \"a\"\npassword_env = \"UNSET_VAR\"",

@@ -15,12 +15,12 @@ use crate::state::AppState;
 
 /// Every OAuth route and page, on `state`.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    if let Some(path) = resource_metadata_path(state.settings()) {
+        router = router.route(&path, get(protected_resource));
+    }
+    router
         .route("/.well-known/oauth-authorization-server", get(metadata))
-        .route(
-            "/.well-known/oauth-protected-resource",
-            get(protected_resource),
-        )
         .route("/token", post(token::token))
         .route("/revoke", post(token::revoke))
         .route("/introspect", post(token::introspect))
@@ -57,23 +57,38 @@ async fn metadata(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(doc)
 }
 
-/// RFC 9728 protected resource metadata, for the configured resource.
+/// The path of the RFC 9728 metadata of the configured resource, when
+/// `serve_resource_metadata` is on (`https://h/mcp` →
+/// `/.well-known/oauth-protected-resource/mcp`).
+fn resource_metadata_path(settings: &crate::state::Settings) -> Option<String> {
+    if !settings.serve_resource_metadata {
+        return None;
+    }
+    let url = authstore::oauth::resource::metadata_url(settings.resource.as_deref()?).ok()?;
+    let start = url.find("/.well-known/")?;
+    Some(url[start..].to_owned())
+}
+
+/// RFC 9728 protected resource metadata for the configured resource: its
+/// authorization server is this one; `offline_access` is not advertised
+/// (it concerns the authorization server, not the resource).
 async fn protected_resource(State(state): State<AppState>) -> Response {
     let settings = state.settings();
-    match &settings.resource {
-        Some(resource) => Json(json!({
-            "resource": resource,
-            "authorization_servers": [settings.issuer],
-            "scopes_supported": settings.scopes_supported,
-            "bearer_methods_supported": ["header"],
-        }))
-        .into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            Json(json!({ "error": "not_found", "error_description": "no protected resource is configured" })),
-        )
-            .into_response(),
-    }
+    let Some(resource) = &settings.resource else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let scopes: Vec<&String> = settings
+        .scopes_supported
+        .iter()
+        .filter(|s| *s != "offline_access")
+        .collect();
+    Json(json!({
+        "resource": resource,
+        "authorization_servers": [settings.issuer],
+        "scopes_supported": scopes,
+        "bearer_methods_supported": ["header"],
+    }))
+    .into_response()
 }
 
 /// The JWK set: the Ed25519 keys that sign JWT access tokens (empty until
