@@ -1,4 +1,4 @@
-//! axum/tower integration for authstore: a lazy, versioned [`Session`] with a hardened cookie, CSRF protection, rate limiting with standard headers, and a ready-made session HTTP API.
+//! axum/tower integration for authstore: a lazy, versioned [`Session`] with a hardened cookie, CSRF protection, rate limiting with standard headers, a ready-made session HTTP API, and bearer-token protection for APIs and MCP servers ([`BearerAuthLayer`], [`BearerAuth`], per-route and per-tool scopes, RFC 9728 metadata, CORS for browser clients).
 //!
 //! ```no_run
 //! use authstore::session::SessionManager;
@@ -20,12 +20,17 @@
 //! ```
 
 pub mod api;
+pub mod bearer;
 pub mod csrf;
 mod error;
 pub mod ratelimit;
 pub mod session;
 
 pub use api::session_api;
+pub use bearer::{
+    BearerAuth, BearerAuthLayer, BearerRejection, McpToolScopes, RequireScopes, mcp_cors,
+    protected_resource_metadata,
+};
 pub use csrf::{CsrfLayer, CsrfToken, CsrfTokens};
 pub use error::Error;
 pub use ratelimit::{ClientIp, ForwardedHeader, KeyExtractor, RateLimitLayer, TrustedProxies};

@@ -88,7 +88,9 @@ pub fn metadata_url(resource: &str) -> Result<String> {
     let url = url::Url::parse(resource)
         .map_err(|_| Error::InvalidArgument("the resource must be an absolute URL"))?;
     if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
-        return Err(Error::InvalidArgument("the resource must be an http(s) URL"));
+        return Err(Error::InvalidArgument(
+            "the resource must be an http(s) URL",
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::InvalidArgument(
@@ -170,7 +172,11 @@ impl ResourceServer {
     pub fn metadata(&self) -> Value {
         let config = &self.inner.config;
         let mut scopes: Vec<&str> = Vec::new();
-        for s in config.required_scopes.iter().chain(&config.scopes_supported) {
+        for s in config
+            .required_scopes
+            .iter()
+            .chain(&config.scopes_supported)
+        {
             if s != "offline_access" && !scopes.contains(&s.as_str()) {
                 scopes.push(s);
             }
@@ -223,7 +229,10 @@ impl ResourceServer {
         scopes: &[&str],
     ) -> std::result::Result<(), Rejection> {
         let required = &self.inner.config.required_scopes;
-        let missing = required.iter().map(String::as_str).chain(scopes.iter().copied());
+        let missing = required
+            .iter()
+            .map(String::as_str)
+            .chain(scopes.iter().copied());
         if missing.clone().all(|s| token.has_scope(s)) {
             return Ok(());
         }

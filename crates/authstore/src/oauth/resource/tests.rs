@@ -60,10 +60,22 @@ fn metadata_url_inserts_the_well_known_path() {
 #[test]
 fn audience_drops_one_trailing_slash_only() {
     assert!(audience_matches("https://a.example/", "https://a.example"));
-    assert!(audience_matches("https://a.example/mcp", "https://a.example/mcp/"));
-    assert!(!audience_matches("https://a.example/mcp//", "https://a.example/mcp"));
-    assert!(!audience_matches("https://A.example/mcp", "https://a.example/mcp"));
-    assert!(!audience_matches("https://a.example/mcp2", "https://a.example/mcp"));
+    assert!(audience_matches(
+        "https://a.example/mcp",
+        "https://a.example/mcp/"
+    ));
+    assert!(!audience_matches(
+        "https://a.example/mcp//",
+        "https://a.example/mcp"
+    ));
+    assert!(!audience_matches(
+        "https://A.example/mcp",
+        "https://a.example/mcp"
+    ));
+    assert!(!audience_matches(
+        "https://a.example/mcp2",
+        "https://a.example/mcp"
+    ));
 }
 
 #[tokio::test]
@@ -79,7 +91,10 @@ async fn a_token_for_this_resource_with_its_scopes_is_accepted() {
 async fn a_token_for_another_resource_is_invalid() {
     let api = server("https://other.example/mcp", &["mcp"]);
     let err = api.authenticate(Some("Bearer good")).await.unwrap_err();
-    assert!(matches!(err, Rejection::Invalid(InvalidToken::WrongAudience)));
+    assert!(matches!(
+        err,
+        Rejection::Invalid(InvalidToken::WrongAudience)
+    ));
     let c = api.challenge(&err);
     assert_eq!(c.status, 401);
     assert_eq!(
@@ -110,7 +125,11 @@ async fn a_malformed_or_unknown_token_is_invalid() {
     for header in ["Bearer a\"b", "Bearer x y", "Bearer bad"] {
         let err = api.authenticate(Some(header)).await.unwrap_err();
         assert!(matches!(err, Rejection::Invalid(_)), "{header}");
-        assert!(api.challenge(&err).www_authenticate.contains(r#"error="invalid_token""#));
+        assert!(
+            api.challenge(&err)
+                .www_authenticate
+                .contains(r#"error="invalid_token""#)
+        );
     }
 }
 
@@ -129,7 +148,11 @@ async fn missing_scopes_name_every_needed_scope_in_one_403() {
     let err = api.require(&tok, &["admin"]).unwrap_err();
     let c = api.challenge(&err);
     assert_eq!(c.status, 403);
-    assert!(c.www_authenticate.contains(r#"scope="mcp admin""#), "{}", c.www_authenticate);
+    assert!(
+        c.www_authenticate.contains(r#"scope="mcp admin""#),
+        "{}",
+        c.www_authenticate
+    );
     assert_eq!(c.body["scope"], "mcp admin");
     assert!(api.require(&tok, &["mcp"]).is_ok());
 }
@@ -146,18 +169,28 @@ fn unavailable_is_503_without_a_challenge() {
 #[test]
 fn metadata_lists_the_scopes_without_offline_access() {
     let api = server("https://api.example/mcp", &[]);
-    assert_eq!(api.metadata_path(), "/.well-known/oauth-protected-resource/mcp");
+    assert_eq!(
+        api.metadata_path(),
+        "/.well-known/oauth-protected-resource/mcp"
+    );
     let doc = api.metadata();
     assert_eq!(doc["resource"], "https://api.example/mcp");
     assert_eq!(doc["authorization_servers"][0], "https://as.example");
     assert_eq!(doc["scopes_supported"], serde_json::json!(["mcp", "admin"]));
-    assert_eq!(doc["bearer_methods_supported"], serde_json::json!(["header"]));
+    assert_eq!(
+        doc["bearer_methods_supported"],
+        serde_json::json!(["header"])
+    );
 }
 
 #[test]
 fn a_resource_needs_a_url_and_an_authorization_server() {
     let fixed = || Fixed(token("x", &[]));
-    assert!(ResourceServer::new(ResourceConfig::new("not a url", ["https://as"]), fixed()).is_err());
+    assert!(
+        ResourceServer::new(ResourceConfig::new("not a url", ["https://as"]), fixed()).is_err()
+    );
     let none: [&str; 0] = [];
-    assert!(ResourceServer::new(ResourceConfig::new("https://api.example", none), fixed()).is_err());
+    assert!(
+        ResourceServer::new(ResourceConfig::new("https://api.example", none), fixed()).is_err()
+    );
 }
