@@ -18,12 +18,14 @@
 //! )?;
 //!
 //! // A user's token for this resource...
-//! let app = oauth.register_client(NewClient::public("cli", "http://127.0.0.1/cb")).await?;
+//! let mut client = NewClient::public("cli", "http://127.0.0.1/cb");
+//! client.scopes = vec!["mcp:tools".into()];
+//! let app = oauth.register_client(client).await?;
 //! let verifier = authstore::secret::random_token()?;
 //! let code = oauth.issue_code(&AuthorizationRequest {
 //!     client_id: app.client.client_id.clone(),
 //!     redirect_uri: "http://127.0.0.1/cb".into(),
-//!     scope: vec![],
+//!     scope: vec!["mcp:tools".into()],
 //!     code_challenge: pkce_challenge(&verifier),
 //!     resource: Some("https://api.example.com/mcp".into()),
 //!     subject: "u-1".into(),
@@ -45,12 +47,24 @@
 //! ```
 
 mod challenge;
+#[cfg(feature = "remote-validation")]
+mod http_client;
+#[cfg(feature = "remote-validation")]
+mod introspection;
+#[cfg(feature = "remote-validation")]
+mod jwks;
+#[cfg(feature = "remote-validation")]
+mod jwt;
 mod same_store;
 mod server;
 
 use async_trait::async_trait;
 
 pub use challenge::Challenge;
+#[cfg(feature = "remote-validation")]
+pub use introspection::{IntrospectionConfig, IntrospectionValidator};
+#[cfg(feature = "remote-validation")]
+pub use jwt::{JwtConfig, JwtValidator};
 pub use same_store::SameStoreValidator;
 pub use server::{ResourceConfig, ResourceServer, audience_matches, metadata_url};
 
