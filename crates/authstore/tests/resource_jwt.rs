@@ -360,7 +360,8 @@ async fn an_unknown_kid_refetches_at_most_once_per_interval_and_finds_rotated_ke
 #[tokio::test]
 async fn the_set_is_refetched_when_old_and_kept_when_a_refetch_fails() {
     let server = AuthServer::start(true, HOUR).await;
-    let validator = server.jwt_default();
+    // Every validation consults the key set: nothing is remembered.
+    let validator = server.jwt(JwtConfig::new(&server.base).verified_cache(Duration::ZERO));
     let token = server.access_token(RESOURCE, &[]).await;
     let check = |hits: usize, why: &'static str| {
         let (validator, token, server) = (&validator, &token, &server);
@@ -460,4 +461,24 @@ async fn discovery_inserts_the_issuer_path_falls_back_and_checks_the_issuer() {
     assert!(JwtValidator::new(JwtConfig::new("urn:as").jwks_uri("file:///jwks")).is_err());
     let explicit = JwtConfig::new("urn:as").jwks_uri("https://as.example/jwks");
     assert!(JwtValidator::new(explicit).is_ok());
+}
+
+#[tokio::test]
+async fn a_verified_token_is_remembered_within_its_bounds() {
+    let server = AuthServer::start(true, 2 * HOUR).await;
+    let validator = server.jwt(JwtConfig::new(&server.base).verified_cache(HOUR));
+    let token = server.access_token(RESOURCE, &[]).await;
+    accepted(&validator, &token, "first verification").await;
+    assert_eq!(server.hits("/jwks"), 1);
+    // Past the key set's age: a token verified before needs no key set.
+    server.clock.advance(secs(11 * 60));
+    accepted(&validator, &token, "remembered").await;
+    assert_eq!(server.hits("/jwks"), 1, "no refetch for a remembered token");
+    // Past verified_cache: verified again, with a fresh key set.
+    server.clock.advance(secs(50 * 60));
+    accepted(&validator, &token, "verified again").await;
+    assert_eq!(server.hits("/jwks"), 2);
+    // Never past exp plus the leeway, whatever verified_cache says.
+    server.clock.advance(2 * HOUR);
+    assert_eq!(refused(&validator, &token).await, Expired);
 }

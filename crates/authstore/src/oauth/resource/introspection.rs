@@ -6,17 +6,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::http_client::{HttpClient, is_http_url, shown_url};
 use super::jwt::{single_audience, split_scope};
+use super::verdicts::{Verdict, Verdicts, token_key};
 use super::{AccessToken, InvalidToken, TokenValidator, ValidationError};
 use crate::clock::{Clock, SharedClock, SystemClock, duration_to_millis};
 use crate::error::{Error, Result};
-use crate::memory::MemoryStore;
-use crate::store::Store;
-use crate::types::PutOptions;
 
 /// Largest introspection response read.
 const MAX_RESPONSE: usize = 64 * 1024;
@@ -151,7 +148,7 @@ struct Inner {
     authorization: String,
     max_cache_ms: u64,
     negative_cache_ms: u64,
-    cache: MemoryStore,
+    cache: Verdicts,
     clock: SharedClock,
     http: HttpClient,
 }
@@ -167,8 +164,8 @@ impl std::fmt::Debug for Inner {
     }
 }
 
-/// A remembered answer.
-#[derive(Debug, Serialize, Deserialize)]
+/// An answer of the endpoint.
+#[derive(Debug)]
 enum Remembered {
     /// An active token, as [`AccessToken`] without the grant.
     Active {
@@ -183,7 +180,7 @@ enum Remembered {
 }
 
 /// The refusals an introspection answer leads to.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy)]
 enum Refusal {
     Inactive,
     Expired,
@@ -231,10 +228,12 @@ impl IntrospectionValidator {
             ));
         }
         let clock: SharedClock = Arc::new(clock);
-        let cache = MemoryStore::builder()
-            .max_entries(config.cache_entries)
-            .clock(clock.clone())
-            .build()?;
+        if config.cache_entries == 0 {
+            return Err(Error::InvalidArgument(
+                "the introspection cache needs room for at least one entry",
+            ));
+        }
+        let cache = Verdicts::new(config.cache_entries);
         let form = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let credentials = format!(
             "{}:{}",
@@ -263,36 +262,12 @@ impl TokenValidator for IntrospectionValidator {
             return Err(InvalidToken::Malformed("not an access token").into());
         }
         let inner = &self.inner;
-        let key = format!("introspection:{}", crate::secret::sha256_hex(token));
-        if let Ok(Some(entry)) = inner.cache.get(&key).await
-            && let Ok(remembered) = serde_json::from_slice::<Remembered>(&entry.value)
-        {
-            return inner.answer(remembered);
-        }
-        let remembered = inner.introspect(token).await?;
+        let key = token_key(token);
         let now = inner.clock.now_millis();
-        let ttl = match &remembered {
-            Remembered::Active { exp, .. } => exp
-                .saturating_mul(1000)
-                .saturating_sub(now)
-                .min(inner.max_cache_ms),
-            Remembered::Refused(_) => inner.negative_cache_ms,
-        };
-        if ttl > 0
-            && let Ok(bytes) = serde_json::to_vec(&remembered)
-        {
-            let options = PutOptions::new().ttl(Duration::from_millis(ttl));
-            // Remembering is best effort: a failed put only costs a call later.
-            let _ = inner.cache.put(&key, &bytes, options).await;
+        if let Some(verdict) = inner.cache.get(&key, now) {
+            return inner.answer(verdict, now);
         }
-        inner.answer(remembered)
-    }
-}
-
-impl Inner {
-    /// What a (remembered or fresh) answer means now.
-    fn answer(&self, remembered: Remembered) -> std::result::Result<AccessToken, ValidationError> {
-        match remembered {
+        let (verdict, until) = match inner.introspect(token).await? {
             Remembered::Active {
                 sub,
                 client_id,
@@ -300,19 +275,43 @@ impl Inner {
                 aud,
                 exp,
             } => {
-                if exp.saturating_mul(1000) <= self.clock.now_millis() {
-                    return Err(InvalidToken::Expired.into());
-                }
-                Ok(AccessToken {
+                let token = AccessToken {
                     subject: sub,
                     client_id,
                     scopes,
                     audience: aud,
                     expires_at: exp,
                     grant_id: None,
-                })
+                };
+                let until = exp
+                    .saturating_mul(1000)
+                    .min(now.saturating_add(inner.max_cache_ms));
+                (Verdict::Accepted(Arc::new(token)), until)
             }
-            Remembered::Refused(refusal) => Err(InvalidToken::from(refusal).into()),
+            Remembered::Refused(refusal) => (
+                Verdict::Refused(refusal.into()),
+                now.saturating_add(inner.negative_cache_ms),
+            ),
+        };
+        let now = inner.clock.now_millis();
+        inner.cache.put(key, verdict.clone(), until, now);
+        inner.answer(verdict, now)
+    }
+}
+
+impl Inner {
+    /// What a (remembered or fresh) verdict means at `now` (ms).
+    fn answer(
+        &self,
+        verdict: Verdict,
+        now: u64,
+    ) -> std::result::Result<AccessToken, ValidationError> {
+        match verdict {
+            Verdict::Accepted(token) if token.expires_at.saturating_mul(1000) <= now => {
+                Err(InvalidToken::Expired.into())
+            }
+            Verdict::Accepted(token) => Ok(Arc::unwrap_or_clone(token)),
+            Verdict::Refused(reason) => Err(reason.into()),
         }
     }
 

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::http_client::{HttpClient, is_http_url};
 use super::jwks::{Alg, KeySource};
+use super::verdicts::{Verdict, Verdicts, token_key};
 use super::{AccessToken, InvalidToken, TokenValidator, ValidationError};
 use crate::clock::{Clock, SharedClock, SystemClock, duration_to_millis};
 use crate::error::{Error, Result};
@@ -41,6 +42,13 @@ pub struct JwtConfig {
     pub min_refetch_interval: Duration,
     /// Deadline of each HTTP request (default 5 s).
     pub timeout: Duration,
+    /// A token whose signature and claims were verified is remembered (by
+    /// its SHA-256, in this process) this long, and never past its `exp`
+    /// plus the leeway, so a client calling again is not verified again.
+    /// Zero verifies every request (default 60 s).
+    pub verified_cache: Duration,
+    /// At most this many verified tokens are remembered (default 100,000).
+    pub cache_entries: usize,
 }
 
 impl JwtConfig {
@@ -53,6 +61,8 @@ impl JwtConfig {
             jwks_max_age: Duration::from_secs(600),
             min_refetch_interval: Duration::from_secs(10),
             timeout: Duration::from_secs(5),
+            verified_cache: Duration::from_secs(60),
+            cache_entries: 100_000,
         }
     }
 
@@ -83,6 +93,18 @@ impl JwtConfig {
     /// Deadline of each HTTP request.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// How long a verified token is remembered (zero: never).
+    pub fn verified_cache(mut self, verified_cache: Duration) -> Self {
+        self.verified_cache = verified_cache;
+        self
+    }
+
+    /// How many verified tokens are remembered at most.
+    pub fn cache_entries(mut self, entries: usize) -> Self {
+        self.cache_entries = entries;
         self
     }
 }
@@ -134,6 +156,8 @@ struct Inner {
     leeway_ms: u64,
     clock: SharedClock,
     keys: KeySource,
+    verified_cache_ms: u64,
+    verified: Verdicts,
 }
 
 impl JwtValidator {
@@ -187,6 +211,8 @@ impl JwtValidator {
                 leeway_ms: duration_to_millis(config.leeway),
                 clock,
                 keys,
+                verified_cache_ms: duration_to_millis(config.verified_cache),
+                verified: Verdicts::new(config.cache_entries),
             }),
         })
     }
@@ -196,6 +222,13 @@ impl JwtValidator {
 impl TokenValidator for JwtValidator {
     async fn validate(&self, token: &str) -> std::result::Result<AccessToken, ValidationError> {
         let inner = &self.inner;
+        let remembered = (inner.verified_cache_ms > 0).then(|| token_key(token));
+        if let Some(key) = &remembered
+            && let Some(Verdict::Accepted(token)) =
+                inner.verified.get(key, inner.clock.now_millis())
+        {
+            return Ok(Arc::unwrap_or_clone(token));
+        }
         let jws = Jws::parse(token)?;
         let set = inner
             .keys
@@ -210,7 +243,17 @@ impl TokenValidator for JwtValidator {
             return Err(InvalidToken::BadSignature.into());
         }
         let claims = decode_object(jws.payload, "the JWT payload is not a JSON object")?;
-        Ok(inner.check_claims(&claims)?)
+        let token = inner.check_claims(&claims)?;
+        if let Some(key) = remembered {
+            let now = inner.clock.now_millis();
+            let until = (token.expires_at.saturating_mul(1000))
+                .saturating_add(inner.leeway_ms)
+                .min(now.saturating_add(inner.verified_cache_ms));
+            inner
+                .verified
+                .put(key, Verdict::Accepted(Arc::new(token.clone())), until, now);
+        }
+        Ok(token)
     }
 }
 

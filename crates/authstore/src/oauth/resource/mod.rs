@@ -57,6 +57,8 @@ mod jwks;
 mod jwt;
 mod same_store;
 mod server;
+#[cfg(feature = "remote-validation")]
+mod verdicts;
 
 use async_trait::async_trait;
 
