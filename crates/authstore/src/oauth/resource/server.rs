@@ -72,8 +72,8 @@ impl ResourceConfig {
 /// Whether a token's audience names `resource`: equal strings once one
 /// trailing slash is dropped from each (`https://api.example/` and
 /// `https://api.example` are one resource; nothing else is normalised).
-pub fn audience_matches(audience: &str, resource: &str) -> bool {
-    let trim = |s: &'_ str| s.strip_suffix('/').unwrap_or(s).to_owned();
+pub fn audience_matches<'a>(audience: &'a str, resource: &'a str) -> bool {
+    let trim = |s: &'a str| -> &'a str { s.strip_suffix('/').unwrap_or(s) };
     trim(audience) == trim(resource)
 }
 
@@ -255,6 +255,19 @@ impl ResourceServer {
     }
 }
 
+/// The bytes of an RFC 6750 `b64token`: letters, digits and `-._~+/=`.
+const B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=');
+        b += 1;
+    }
+    table
+};
+
 /// The token of an `Authorization: Bearer <token>` header value (RFC 6750
 /// §2.1; the scheme is case-insensitive).
 fn bearer_token(authorization: Option<&str>) -> std::result::Result<&str, Rejection> {
@@ -268,8 +281,7 @@ fn bearer_token(authorization: Option<&str>) -> std::result::Result<&str, Reject
         return Err(Rejection::Missing);
     }
     let token = token.trim_matches(' ');
-    let b64token = |b: u8| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b);
-    if token.is_empty() || token.len() > 8192 || !token.bytes().all(b64token) {
+    if token.is_empty() || token.len() > 8192 || !token.bytes().all(|b| B64TOKEN[usize::from(b)]) {
         return Err(Rejection::Invalid(InvalidToken::Malformed(
             "not an RFC 6750 bearer token",
         )));
