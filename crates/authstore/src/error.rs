@@ -213,7 +213,12 @@ impl Error {
 }
 
 /// `e` and its sources, joined with ": " (for logs and health details).
-#[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
+#[cfg(any(
+    feature = "redis",
+    feature = "postgres",
+    feature = "sqlite",
+    feature = "remote-validation"
+))]
 pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();

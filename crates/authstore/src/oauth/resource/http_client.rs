@@ -11,7 +11,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, chain};
 
 /// An answer: its status and its whole body.
 #[derive(Debug)]
@@ -171,18 +171,6 @@ pub(crate) fn shown_url(url: &str) -> String {
         },
         Err(_) => "an unparseable URL".to_owned(),
     }
-}
-
-/// `e` and its sources, joined with ": ".
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -167,14 +167,8 @@ impl std::fmt::Debug for Inner {
 /// An answer of the endpoint.
 #[derive(Debug)]
 enum Remembered {
-    /// An active token, as [`AccessToken`] without the grant.
-    Active {
-        sub: Option<String>,
-        client_id: String,
-        scopes: Vec<String>,
-        aud: Option<String>,
-        exp: u64,
-    },
+    /// An active token (the endpoint shows no grant).
+    Active(AccessToken),
     /// A refusal.
     Refused(Refusal),
 }
@@ -268,22 +262,8 @@ impl TokenValidator for IntrospectionValidator {
             return inner.answer(verdict, now);
         }
         let (verdict, until) = match inner.introspect(token).await? {
-            Remembered::Active {
-                sub,
-                client_id,
-                scopes,
-                aud,
-                exp,
-            } => {
-                let token = AccessToken {
-                    subject: sub,
-                    client_id,
-                    scopes,
-                    audience: aud,
-                    expires_at: exp,
-                    grant_id: None,
-                };
-                let until = exp
+            Remembered::Active(token) => {
+                let until = (token.expires_at)
                     .saturating_mul(1000)
                     .min(now.saturating_add(inner.max_cache_ms));
                 (Verdict::Accepted(Arc::new(token)), until)
@@ -384,11 +364,12 @@ fn interpret(active: bool, answer: &Value, now: u64) -> Remembered {
     else {
         return refused(Refusal::Unusable);
     };
-    Remembered::Active {
-        sub,
+    Remembered::Active(AccessToken {
+        subject: sub,
         client_id,
         scopes: scope.as_deref().map(split_scope).unwrap_or_default(),
-        aud,
-        exp,
-    }
+        audience: aud,
+        expires_at: exp,
+        grant_id: None,
+    })
 }
