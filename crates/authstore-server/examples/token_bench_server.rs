@@ -16,8 +16,9 @@
 //! - through `OAuth::register_client`, a public client
 //!   (`token_endpoint_auth_method=none`, PKCE only),
 //!
-//! both for the code flow with refresh tokens, scope `offline_access`, and the
-//! redirect URI `https://client.example/callback`.
+//! both for the code flow with refresh tokens, scopes `offline_access` and
+//! `openid`, and the redirect URI `https://client.example/callback`. ID
+//! tokens are signed with RS256 (`OAuthConfig::default().id_token_alg`).
 //!
 //! The bench-only routes (they exist in this example only, never in the library):
 //! - `GET /bench/clients`: `key=value` lines with the clients' ids, the
@@ -26,6 +27,9 @@
 //!   codes with `OAuth::issue_code` (what the consent page calls when a user
 //!   approves), each with its own PKCE S256 verifier, for the subject `u-bench`
 //!   and scope `offline_access`; answers one `code verifier` line per code.
+//!   With `&openid=1`, the scope is `openid` with a random nonce and
+//!   `auth_time` now, as after a sign-in with scope `openid` and a nonce: the
+//!   code exchange then also issues an ID token.
 //!
 //! Codes live `--code-ttl-secs` (default 600, instead of the server's 60) so
 //! that a batch minted before a timed run is still redeemable at its end.
@@ -57,6 +61,7 @@ use serde::Deserialize;
 
 const REDIRECT_URI: &str = "https://client.example/callback";
 const SCOPE: &str = "offline_access";
+const OPENID: &str = "openid";
 const SUBJECT: &str = "u-bench";
 /// Largest batch one `/bench/codes` call mints.
 const MAX_BATCH: usize = 2_000_000;
@@ -89,9 +94,11 @@ async fn bench_clients(State(bench): State<BenchState>) -> String {
 struct CodesQuery {
     n: usize,
     client: String,
+    /// `1`: OpenID Connect codes (scope `openid`, a nonce, `auth_time`).
+    openid: Option<u8>,
 }
 
-/// BENCH ONLY: `POST /bench/codes?n=N&client=confidential|public`.
+/// BENCH ONLY: `POST /bench/codes?n=N&client=confidential|public[&openid=1]`.
 async fn bench_codes(
     State(bench): State<BenchState>,
     Query(query): Query<CodesQuery>,
@@ -105,6 +112,7 @@ async fn bench_codes(
         "public" => bench.clients.public_id.clone(),
         other => return Err(bad(format!("unknown client {other:?}"))),
     };
+    let openid = query.openid == Some(1);
     let tasks = MINT_TASKS.min(query.n);
     let mut set = tokio::task::JoinSet::new();
     for t in 0..tasks {
@@ -115,14 +123,20 @@ async fn bench_codes(
             let mut lines = String::with_capacity(count * 88);
             for _ in 0..count {
                 let verifier = authstore::secret::random_token().map_err(|e| e.to_string())?;
-                let request = AuthorizationRequest {
+                let mut request = AuthorizationRequest {
                     client_id: client_id.clone(),
                     redirect_uri: REDIRECT_URI.into(),
                     scope: vec![SCOPE.into()],
                     code_challenge: pkce_challenge(&verifier),
-                    resource: None,
                     subject: SUBJECT.into(),
+                    ..Default::default()
                 };
+                if openid {
+                    request.scope = vec![OPENID.into()];
+                    request.nonce =
+                        Some(authstore::secret::random_token().map_err(|e| e.to_string())?);
+                    request.auth_time = Some(unix_now());
+                }
                 let code = oauth
                     .issue_code(&request)
                     .await
@@ -143,6 +157,12 @@ async fn bench_codes(
         out.push_str(&lines);
     }
     Ok(out)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 struct Args {
@@ -220,7 +240,7 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let settings = Settings {
         issuer: format!("http://{}", args.listen),
-        scopes_supported: vec![SCOPE.into()],
+        scopes_supported: vec![SCOPE.into(), OPENID.into()],
         oauth: OAuthConfig {
             code_ttl: args.code_ttl,
             secret_hash_max_waiting: args.max_waiting,
@@ -237,13 +257,13 @@ async fn run(args: Args) -> Result<(), String> {
     };
     let app = AppState::new(store, settings).map_err(|e| e.to_string())?;
     let register = |mut new: NewClient| {
-        new.scopes = vec![SCOPE.into()];
+        new.scopes = vec![SCOPE.into(), OPENID.into()];
         let oauth = app.oauth().clone();
         async move { oauth.register_client(new).await.map_err(|e| e.to_string()) }
     };
     let confidential_secret = authstore::secret::random_token().map_err(|e| e.to_string())?;
     let mut new = NewClient::confidential("bench confidential", REDIRECT_URI);
-    new.scopes = vec![SCOPE.into()];
+    new.scopes = vec![SCOPE.into(), OPENID.into()];
     let (confidential, _) = app
         .oauth()
         .put_client(CONFIDENTIAL_ID, new, Some(&confidential_secret))

@@ -243,7 +243,7 @@ impl ServeConfig {
         };
         let mut settings = file_or_empty.settings(issuer, &mut warnings)?;
         settings.oauth.key_encryption_key = key_encryption_key(file, env, &mut warnings)?;
-        check_key_encryption(&settings, &store)?;
+        check_key_encryption(&mut settings, &store, &mut warnings)?;
         file_or_empty
             .registration
             .initial_access_token_from_env(&mut settings, env)?;
@@ -376,18 +376,39 @@ pub fn is_in_process_store(url: &str) -> bool {
     url.starts_with("memory:") || url.trim() == "sqlite::memory:"
 }
 
-/// JWT access tokens on a persistent store need a key-encryption key: the
-/// signing key would otherwise sit in the store in clear.
-fn check_key_encryption(settings: &Settings, store: &str) -> Result<(), ConfigError> {
-    if settings.jwt_access_tokens
-        && settings.oauth.key_encryption_key.is_none()
-        && !is_in_process_store(store)
-    {
+/// Signing keys are never kept in clear in a persistent store. JWT access
+/// tokens sign from the first token, so they need a key-encryption key at
+/// start. OpenID Connect signs ID tokens only for grants with the `openid`
+/// scope: without a key-encryption key the server starts (a warning says
+/// so) and refuses to create a signing key, so those requests fail with
+/// `server_error` until one is configured, while OAuth without ID tokens
+/// keeps working.
+fn check_key_encryption(
+    settings: &mut Settings,
+    store: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    let persistent = !is_in_process_store(store);
+    settings.oauth.require_key_encryption = persistent;
+    if !persistent || settings.oauth.key_encryption_key.is_some() {
+        return Ok(());
+    }
+    let how = format!(
+        "set {KEK_ENV} to the base64url of 32 random bytes (e.g. `openssl rand 32 | basenc \
+         --base64url | tr -d =`), or {KEK_FILE_ENV} or [keys] encryption_key_file to a file \
+         holding it"
+    );
+    if settings.jwt_access_tokens {
         return bad(format!(
             "tokens.format = \"jwt\" on a persistent store needs a key-encryption key for the \
-             signing keys: set {KEK_ENV} to the base64url of 32 random bytes (e.g. `openssl rand 32 \
-             | basenc --base64url | tr -d =`), or {KEK_FILE_ENV} or [keys] encryption_key_file to a \
-             file holding it"
+             signing keys: {how}"
+        ));
+    }
+    if settings.openid {
+        warnings.push(format!(
+            "no key-encryption key: ID tokens (the openid scope) are refused with server_error, \
+             because their signing keys are never stored in clear on a persistent store; {how}, \
+             or turn OpenID Connect off with [openid] enabled = false"
         ));
     }
     Ok(())

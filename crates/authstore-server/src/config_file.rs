@@ -19,8 +19,12 @@ pub struct ConfigFile {
     pub listen: Option<String>,
     /// Issuer URL.
     pub issuer: Option<String>,
-    /// The audience of tokens issued without a `resource`, and the only one accepted.
+    /// The audience of tokens issued without a `resource`; without
+    /// `[[resources]]`, the only resource accepted (with every scope).
     pub resource: Option<String>,
+    /// `[[resources]]`: the resources (RFC 8707) tokens may be for, and their scopes.
+    #[serde(default)]
+    pub resources: Vec<crate::resources::ResourceEntry>,
     /// Serve RFC 9728 metadata for `resource` (off: the resource server serves it).
     pub serve_resource_metadata: Option<bool>,
     /// Scopes advertised.
@@ -39,6 +43,8 @@ pub struct ConfigFile {
     pub forwarded_header: Option<String>,
     /// How long security events are kept in the store.
     pub audit_retention: Option<ConfigDuration>,
+    /// Rotate each signing key once it is this old (`"30d"` by default), or `"off"`.
+    pub key_rotation: Option<KeyRotation>,
     /// `[http]`.
     #[serde(default)]
     pub http: HttpSection,
@@ -60,6 +66,12 @@ pub struct ConfigFile {
     /// `[keys]`.
     #[serde(default)]
     pub keys: KeysSection,
+    /// `[client_metadata_documents]`: URL client ids (Client ID Metadata Documents).
+    #[serde(default)]
+    pub client_metadata_documents: crate::client_metadata::ClientMetadataSection,
+    /// `[openid]`.
+    #[serde(default)]
+    pub openid: OpenIdSection,
     /// `[[users]]`.
     #[serde(default)]
     pub(crate) users: Vec<RawUser>,
@@ -219,6 +231,14 @@ pub struct RateLimitsSection {
     pub secret_checks_per_ip_per_minute: Option<u32>,
 }
 
+/// `[openid]`: OpenID Connect (ID tokens, `/userinfo`, OpenID discovery).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenIdSection {
+    /// Whether OpenID Connect is on (default `true`).
+    pub enabled: Option<bool>,
+}
+
 /// `[tokens]`: OAuth lifetimes.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -233,8 +253,47 @@ pub struct TokensSection {
     pub refresh_token_ttl: Option<ConfigDuration>,
     /// Retry window for a rotated refresh token (0 disables).
     pub refresh_grace: Option<ConfigDuration>,
-    /// Access token format: `"opaque"` (the default) or `"jwt"` (RFC 9068, Ed25519).
+    /// Access token format: `"opaque"` (the default) or `"jwt"` (RFC 9068).
     pub format: Option<String>,
+    /// The algorithm of JWT access tokens: `"EdDSA"` (default), `"RS256"` or `"ES256"`.
+    pub access_token_alg: Option<String>,
+    /// The algorithm of ID tokens: `"RS256"` (default), `"ES256"` or `"EdDSA"`.
+    pub id_token_alg: Option<String>,
+}
+
+/// `key_rotation`: a duration (whole seconds, or a string like `"30d"`), or `"off"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum KeyRotation {
+    /// Whole seconds.
+    Seconds(u64),
+    /// `"30d"`, `"12h"`, … or `"off"`.
+    Text(String),
+}
+
+impl KeyRotation {
+    /// The maximum age of a signing key; `None` for `"off"`.
+    fn max_age(&self) -> Result<Option<Duration>, ConfigError> {
+        let age = match self {
+            Self::Text(text) if text.trim() == "off" => return Ok(None),
+            Self::Seconds(secs) => Duration::from_secs(*secs),
+            Self::Text(text) => crate::duration::parse_duration(text)
+                .map_err(|e| ConfigError(format!("key_rotation: {e}, or \"off\"")))?,
+        };
+        if age < Duration::from_secs(3600) {
+            return bad("key_rotation must be at least 1h (keys are checked hourly), or \"off\"");
+        }
+        Ok(Some(age))
+    }
+}
+
+/// A `[tokens]` signing algorithm; `key` names it in errors.
+fn signing_alg(
+    key: &str,
+    text: Option<&String>,
+) -> Result<Option<authstore::oauth::SigningAlg>, ConfigError> {
+    text.map(|t| t.parse().map_err(|e| ConfigError(format!("{key}: {e}"))))
+        .transpose()
 }
 
 /// `[hashing]`: argon2id cost of passwords and client secrets.
@@ -315,6 +374,7 @@ impl ConfigFile {
     ) -> Result<Settings, ConfigError> {
         let issuer = issuer.trim_end_matches('/').to_owned();
         check_url("issuer", &issuer)?;
+        check_issuer_path(&issuer)?;
         if issuer.starts_with("http://") && !is_loopback_url(&issuer) {
             warnings.push(format!(
                 "issuer {issuer} is plain http: use https outside development"
@@ -326,8 +386,8 @@ impl ConfigFile {
         };
         if let Some(resource) = &self.resource {
             check_url("resource", resource)?;
-            s.resource = Some(resource.clone());
         }
+        crate::resources::apply(self.resource.as_deref(), &self.resources, &mut s)?;
         set(&mut s.serve_resource_metadata, self.serve_resource_metadata);
         if s.serve_resource_metadata {
             let Some(resource) = &s.resource else {
@@ -338,11 +398,13 @@ impl ConfigFile {
                     "serve_resource_metadata needs resource to be an http(s) URL without query or fragment",
                 );
             }
+            crate::resources::check_metadata_paths(&s)?;
         }
         if let Some(scopes) = &self.scopes_supported {
             s.scopes_supported = scopes.clone();
         }
         set(&mut s.dev_cookies, self.dev_cookies);
+        set(&mut s.openid, self.openid.enabled);
         set(&mut s.registration, self.registration.enabled);
         if let Some(ttl) = self.registration.secret_ttl {
             s.registered_secret_ttl = ttl.0;
@@ -408,6 +470,17 @@ impl ConfigFile {
             Some("jwt") => s.jwt_access_tokens = true,
             Some(_) => return bad("tokens.format must be \"opaque\" or \"jwt\""),
         }
+        set(
+            &mut s.oauth.access_token_alg,
+            signing_alg("tokens.access_token_alg", t.access_token_alg.as_ref())?,
+        );
+        set(
+            &mut s.oauth.id_token_alg,
+            signing_alg("tokens.id_token_alg", t.id_token_alg.as_ref())?,
+        );
+        if let Some(rotation) = &self.key_rotation {
+            s.key_rotation = rotation.max_age()?;
+        }
         if let Some(kib) = self.hashing.memory_kib {
             if !(8..=4 * 1024 * 1024).contains(&kib) {
                 return bad("hashing.memory_kib must be between 8 and 4194304");
@@ -435,6 +508,7 @@ impl ConfigFile {
             )?,
         );
         self.machine_settings(&mut s)?;
+        self.client_metadata_documents.apply(&mut s, warnings)?;
         Ok(s)
     }
 
@@ -474,6 +548,7 @@ impl ConfigFile {
                 .or_default()
                 .push(entry.resource.clone());
         }
+        crate::resources::check_resource_servers(s)?;
         for id in &self.introspection.trusted {
             if id.trim().is_empty() {
                 return bad("introspection.trusted: a client id must not be empty");
@@ -590,7 +665,28 @@ fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn is_loopback_url(url: &str) -> bool {
+/// The issuer's path, under which every endpoint is served, must be plain
+/// segments of unreserved characters (`/tenant`, `/auth/v1`).
+fn check_issuer_path(issuer: &str) -> Result<(), ConfigError> {
+    let path = crate::state::issuer_path(issuer);
+    let plain = |segment: &str| {
+        !segment.is_empty()
+            && segment != "."
+            && segment != ".."
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+    };
+    if path.is_empty() || path.split('/').skip(1).all(plain) {
+        Ok(())
+    } else {
+        bad(format!(
+            "issuer {issuer:?}: its path must be segments of letters, digits, '-', '.', '_' and '~'"
+        ))
+    }
+}
+
+pub(crate) fn is_loopback_url(url: &str) -> bool {
     let authority = url
         .trim_start_matches("http://")
         .split('/')

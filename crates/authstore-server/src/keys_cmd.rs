@@ -1,21 +1,31 @@
-//! `authstore keys list` and `authstore keys rotate`: the JWT signing keys in the store (never their key material), and the key-encryption key check `serve` runs before it starts.
+//! `authstore keys list` and `authstore keys rotate`: the JWT signing keys of every algorithm in the store (never their key material), the key-encryption key check `serve` runs before it starts, and its scheduled rotation.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
-use authstore::oauth::{KeyEncryptionKey, KeyProtection, OAuth, SigningKeyInfo, SigningKeyStatus};
+use authstore::audit::{AuditEvent, Outcome};
+use authstore::oauth::{
+    KeyEncryptionKey, KeyProtection, OAuth, SigningAlg, SigningKeyInfo, SigningKeyStatus,
+};
 use authstore::{Store, SystemClock};
 use clap::{Args, Subcommand};
 
 use crate::cli::{Failure, StoreArgs, load_config};
 use crate::config::{self, ServeConfig};
 use crate::serve::error_chain;
+use crate::state::{AppState, Settings};
+
+/// How often `serve` looks for signing keys due for rotation.
+pub const ROTATION_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// `authstore keys …`.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// List the JWT signing keys: id, algorithm, creation, status (current, previous, retired); never key material.
     List(KeysListArgs),
-    /// Make a new signing key current; the previous one stays published until the tokens it signed have expired.
+    /// Make a new signing key current (for every algorithm in use, or the one
+    /// named by --alg); the previous one stays published until the tokens it signed have expired.
     Rotate(KeysRotateArgs),
 }
 
@@ -41,6 +51,10 @@ pub struct KeysRotateArgs {
     /// current key is rotated out without being decrypted.
     #[arg(long)]
     pub replace_encryption_key: bool,
+    /// Rotate only this algorithm's key: EdDSA, RS256 or ES256 (default:
+    /// every algorithm with a key, or else the configured ones).
+    #[arg(long)]
+    pub alg: Option<SigningAlg>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -60,9 +74,7 @@ pub async fn run(command: KeysCommand) -> Result<(), Failure> {
 /// The store, OAuth state on it (lifetimes from `--config`, the
 /// key-encryption key from the environment or `--config`), and the
 /// store's printable URL.
-async fn open(
-    args: &StoreArgs,
-) -> Result<(OAuth, Option<KeyEncryptionKey>, String, bool), Failure> {
+async fn open(args: &StoreArgs) -> Result<Opened, Failure> {
     let file = load_config(args)?;
     let mut warnings = Vec::new();
     let kek = config::key_encryption_key(file.as_ref(), &config::process_env, &mut warnings)?;
@@ -73,8 +85,39 @@ async fn open(
     settings.oauth.key_encryption_key = kek.clone();
     let (store, safe) = crate::ops::open_args(args).await?;
     let in_process = store.backend() == "memory" || safe.trim() == "sqlite::memory:";
+    settings.oauth.require_key_encryption = !in_process;
+    let algs = configured_algs(&settings);
     let oauth = oauth_on(store, settings.oauth)?;
-    Ok((oauth, kek, safe, in_process))
+    Ok(Opened {
+        oauth,
+        kek,
+        safe,
+        in_process,
+        configured_algs: algs,
+    })
+}
+
+/// What [`open`] opened.
+struct Opened {
+    oauth: OAuth,
+    kek: Option<KeyEncryptionKey>,
+    safe: String,
+    in_process: bool,
+    configured_algs: Vec<SigningAlg>,
+}
+
+/// The algorithms the server is configured to sign with: the access-token
+/// algorithm with JWT access tokens, the ID-token algorithm with OpenID
+/// Connect on.
+pub fn configured_algs(settings: &Settings) -> Vec<SigningAlg> {
+    let mut algs = Vec::new();
+    if settings.jwt_access_tokens {
+        algs.push(settings.oauth.access_token_alg);
+    }
+    if settings.openid && !algs.contains(&settings.oauth.id_token_alg) {
+        algs.push(settings.oauth.id_token_alg);
+    }
+    algs
 }
 
 fn oauth_on(
@@ -89,34 +132,45 @@ fn store_failure(what: &str, error: &authstore::oauth::OAuthError) -> Failure {
     Failure::runtime(format!("{what}: {}", error_chain(error)))
 }
 
-/// Refuses a key-encryption key that is not the one the current signing
-/// key was sealed with (or none, when it is sealed): exit status 2.
+/// Refuses a key-encryption key that is not the one every current signing
+/// key was sealed with (or none, when one is sealed): exit status 2.
 fn check_kek(keys: &[SigningKeyInfo], kek: Option<&KeyEncryptionKey>) -> Result<(), Failure> {
-    let Some(current) = keys.iter().find(|k| k.status == SigningKeyStatus::Current) else {
-        return Ok(());
-    };
-    let KeyProtection::Encrypted { kek_fingerprint } = &current.protection else {
-        return Ok(());
-    };
-    match kek {
-        Some(kek) if &kek.fingerprint() == kek_fingerprint => Ok(()),
-        Some(kek) => Err(Failure::config(format!(
-            "wrong key-encryption key: the current signing key {} was encrypted under the key \
-             with fingerprint {kek_fingerprint}, and the configured one ({} or [keys]) has \
-             fingerprint {}; configure the key it was encrypted with (or, to replace it, \
-             run `authstore keys rotate --replace-encryption-key` with the new one)",
-            current.kid,
-            config::KEK_ENV,
-            kek.fingerprint()
-        ))),
-        None => Err(Failure::config(format!(
-            "no key-encryption key: the current signing key {} is encrypted under the key with \
-             fingerprint {kek_fingerprint}; set {} (or {}, or [keys] in the config file)",
-            current.kid,
-            config::KEK_ENV,
-            config::KEK_FILE_ENV
-        ))),
+    for current in keys
+        .iter()
+        .filter(|k| k.status == SigningKeyStatus::Current)
+    {
+        let KeyProtection::Encrypted { kek_fingerprint } = &current.protection else {
+            continue;
+        };
+        match kek {
+            Some(kek) if &kek.fingerprint() == kek_fingerprint => {}
+            Some(kek) => {
+                return Err(Failure::config(format!(
+                    "wrong key-encryption key: the current {} signing key {} was encrypted under \
+                     the key with fingerprint {kek_fingerprint}, and the configured one ({} or \
+                     [keys]) has fingerprint {}; configure the key it was encrypted with (or, to \
+                     replace it, run `authstore keys rotate --replace-encryption-key` with the \
+                     new one)",
+                    current.alg,
+                    current.kid,
+                    config::KEK_ENV,
+                    kek.fingerprint()
+                )));
+            }
+            None => {
+                return Err(Failure::config(format!(
+                    "no key-encryption key: the current {} signing key {} is encrypted under the \
+                     key with fingerprint {kek_fingerprint}; set {} (or {}, or [keys] in the \
+                     config file)",
+                    current.alg,
+                    current.kid,
+                    config::KEK_ENV,
+                    config::KEK_FILE_ENV
+                )));
+            }
+        }
     }
+    Ok(())
 }
 
 /// A date and time in UTC, `YYYY-MM-DD HH:MM:SS`, from unix seconds.
@@ -151,7 +205,7 @@ fn protection_text(protection: &KeyProtection) -> String {
 fn key_json(key: &SigningKeyInfo) -> serde_json::Value {
     serde_json::json!({
         "kid": key.kid,
-        "alg": key.alg,
+        "alg": key.alg.as_str(),
         "created_at": key.created_at,
         "status": key.status.as_str(),
         "published_until": key.published_until,
@@ -168,7 +222,9 @@ fn key_json(key: &SigningKeyInfo) -> serde_json::Value {
 /// # Errors
 /// Exit status 1 when the store fails, 2 for a bad configuration.
 pub async fn list(args: KeysListArgs) -> Result<(), Failure> {
-    let (oauth, kek, safe, _) = open(&args.store).await?;
+    let Opened {
+        oauth, kek, safe, ..
+    } = open(&args.store).await?;
     let keys = oauth
         .signing_keys()
         .await
@@ -186,8 +242,8 @@ pub async fn list(args: KeysListArgs) -> Result<(), Failure> {
     }
     if keys.is_empty() {
         println!(
-            "no signing keys in {safe} (the first is created with the first JWT access token, \
-             or by `authstore keys rotate`)"
+            "no signing keys in {safe} (each algorithm's first key is created with the first \
+             token it signs, or by `authstore keys rotate`)"
         );
         return Ok(());
     }
@@ -215,16 +271,23 @@ pub async fn list(args: KeysListArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `authstore keys rotate [--json]`: a new signing key becomes current; the
-/// previous one loses its private key and stays published until the
-/// tokens it signed have expired.
+/// `authstore keys rotate [--alg ALG] [--json]`: a new signing key becomes
+/// current, for the algorithm named or else for every algorithm with a key
+/// (none yet: the configured ones); each previous one loses its private key
+/// and stays published until the tokens it signed have expired.
 ///
 /// # Errors
 /// Exit status 2 without a key-encryption key on a persistent store, or
-/// with one that is not the current key's (unless
+/// with one that is not the current keys' (unless
 /// `--replace-encryption-key`); 1 when the store fails.
 pub async fn rotate(args: KeysRotateArgs) -> Result<(), Failure> {
-    let (oauth, kek, safe, in_process) = open(&args.store).await?;
+    let Opened {
+        oauth,
+        kek,
+        safe,
+        in_process,
+        configured_algs,
+    } = open(&args.store).await?;
     if kek.is_none() && !in_process {
         return Err(Failure::config(format!(
             "keys rotate needs the key-encryption key that protects the signing keys at rest: \
@@ -234,10 +297,8 @@ pub async fn rotate(args: KeysRotateArgs) -> Result<(), Failure> {
             config::KEK_FILE_ENV
         )));
     }
-    let before = oauth
-        .signing_keys()
-        .await
-        .map_err(|e| store_failure(&format!("cannot read the signing keys of {safe}"), &e))?;
+    let read_failure = |e| store_failure(&format!("cannot read the signing keys of {safe}"), &e);
+    let before = oauth.signing_keys().await.map_err(read_failure)?;
     if !args.replace_encryption_key {
         check_kek(&before, kek.as_ref())?;
         oauth
@@ -245,61 +306,94 @@ pub async fn rotate(args: KeysRotateArgs) -> Result<(), Failure> {
             .await
             .map_err(|e| store_failure("cannot secure the signing keys", &e))?;
     }
-    let kid = oauth
-        .rotate_signing_key()
-        .await
-        .map_err(|e| store_failure(&format!("cannot rotate the signing key of {safe}"), &e))?;
+    let algs = match args.alg {
+        Some(alg) => vec![alg],
+        None => {
+            let in_use = oauth.signing_algs_in_use().await.map_err(read_failure)?;
+            match (in_use.is_empty(), configured_algs.is_empty()) {
+                (false, _) => in_use,
+                (true, false) => configured_algs,
+                (true, true) => vec![oauth.access_token_alg()],
+            }
+        }
+    };
+    let mut rotated = Vec::new();
+    for alg in algs {
+        let kid = oauth.rotate_signing_key(alg).await.map_err(|e| {
+            store_failure(
+                &format!("cannot rotate the {alg} signing key of {safe}"),
+                &e,
+            )
+        })?;
+        rotated.push((alg, kid));
+    }
     if args.replace_encryption_key {
-        // The new key is current: every other key loses its private half.
+        // The new keys are current: every other key loses its private half.
         oauth
             .secure_signing_keys()
             .await
             .map_err(|e| store_failure("cannot secure the signing keys", &e))?;
     }
-    let previous = before
+    let after = oauth.signing_keys().await.map_err(read_failure)?;
+    let report: Vec<serde_json::Value> = rotated
         .iter()
-        .find(|k| k.status == SigningKeyStatus::Current)
-        .map(|k| k.kid.clone());
-    let after = oauth
-        .signing_keys()
-        .await
-        .map_err(|e| store_failure(&format!("cannot read the signing keys of {safe}"), &e))?;
-    let until = previous
-        .as_ref()
-        .and_then(|p| after.iter().find(|k| &k.kid == p))
-        .and_then(|k| k.published_until);
-    if args.json {
-        println!(
-            "{}",
+        .map(|(alg, kid)| {
+            let previous = before
+                .iter()
+                .find(|k| k.status == SigningKeyStatus::Current && k.alg == *alg)
+                .map(|k| k.kid.clone());
+            let until = previous
+                .as_ref()
+                .and_then(|p| after.iter().find(|k| &k.kid == p))
+                .and_then(|k| k.published_until);
             serde_json::json!({
-                "store": safe,
+                "alg": alg.as_str(),
                 "current": kid,
                 "previous": previous,
                 "previous_published_until": until,
             })
-        );
+        })
+        .collect();
+    if args.json {
+        // The first rotation's fields at the top level, every one under `rotated`.
+        let mut out = report.first().cloned().unwrap_or_default();
+        out["store"] = safe.clone().into();
+        out["rotated"] = report.clone().into();
+        println!("{out}");
         return Ok(());
     }
-    println!("new current signing key {kid} in {safe}");
-    if let Some(previous) = previous {
+    for entry in &report {
         println!(
-            "previous key {previous} no longer signs and stays published at /jwks until {} UTC",
-            until.map_or_else(|| "its tokens expire".to_owned(), utc)
+            "new current {} signing key {} in {safe}",
+            entry["alg"].as_str().unwrap_or_default(),
+            entry["current"].as_str().unwrap_or_default()
         );
+        if let Some(previous) = entry["previous"].as_str() {
+            println!(
+                "previous key {previous} no longer signs and stays published at /jwks until {} UTC",
+                entry["previous_published_until"]
+                    .as_u64()
+                    .map_or_else(|| "its tokens expire".to_owned(), utc)
+            );
+        }
     }
     Ok(())
 }
 
-/// Before `serve` starts with JWT access tokens on a persistent store:
-/// refuses a key-encryption key that is not the current signing key's
-/// (exit status 2), seals a signing key stored in clear, and deletes the
-/// private key of rotated-out keys.
+/// Before `serve` starts on a persistent store with JWT access tokens, or
+/// with OpenID Connect and a key-encryption key: refuses a key-encryption
+/// key that is not the current signing keys' (exit status 2), seals a
+/// signing key stored in clear, and deletes the private key of rotated-out
+/// keys. (OpenID Connect without a key-encryption key starts: ID tokens
+/// are refused, see the configuration warning.)
 ///
 /// # Errors
 /// As said; exit status 1 when the store fails.
 pub async fn check_at_start(config: &ServeConfig) -> Result<(), Failure> {
     let settings = &config.settings;
-    if !settings.jwt_access_tokens || config::is_in_process_store(&config.store) {
+    let signs = settings.jwt_access_tokens
+        || (!configured_algs(settings).is_empty() && settings.oauth.key_encryption_key.is_some());
+    if !signs || config::is_in_process_store(&config.store) {
         return Ok(());
     }
     let (store, safe) = crate::ops::open_url(&config.store).await?;
@@ -321,6 +415,65 @@ pub async fn check_at_start(config: &ServeConfig) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// Starts `serve`'s scheduled rotation: at once and then every
+/// [`ROTATION_CHECK_INTERVAL`], each current signing key older than
+/// [`Settings::key_rotation`] is rotated, until `stop` completes. `None`
+/// when scheduled rotation is off.
+pub fn spawn_rotation(
+    state: &AppState,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let max_age = state.settings().key_rotation?;
+    let state = state.clone();
+    Some(tokio::spawn(async move {
+        let mut interval = tokio::time::interval(ROTATION_CHECK_INTERVAL);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                _ = interval.tick() => {}
+            }
+            rotate_due(&state, max_age).await;
+        }
+    }))
+}
+
+/// Rotates the signing keys at least `max_age` old; logs and audits each
+/// rotation (`keys.rotated`, with the algorithm and the new key id, never
+/// key material). A failure is logged and tried again at the next check.
+/// Returns what it rotated.
+pub async fn rotate_due(state: &AppState, max_age: Duration) -> Vec<(SigningAlg, String)> {
+    match state.oauth().rotate_due_signing_keys(max_age).await {
+        Ok(rotated) => {
+            for (alg, kid) in &rotated {
+                tracing::info!(
+                    alg = alg.as_str(),
+                    kid = %kid,
+                    max_age_secs = max_age.as_secs(),
+                    "signing key rotated on schedule; the previous one stays published until its tokens expire"
+                );
+                state
+                    .audit(
+                        AuditEvent::new("keys.rotated", Outcome::Success)
+                            .meta("alg", alg.as_str())
+                            .meta("kid", kid.as_str())
+                            .meta("reason", "schedule"),
+                    )
+                    .await;
+            }
+            rotated
+        }
+        Err(e) => {
+            tracing::warn!(
+                error = %error_chain(&e),
+                "scheduled signing-key rotation failed; trying again at the next check"
+            );
+            Vec::new()
+        }
+    }
 }
 
 #[cfg(test)]

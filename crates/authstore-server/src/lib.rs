@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod audit_log;
 pub mod cli;
+pub mod client_metadata;
 pub mod config;
 pub mod config_file;
 pub mod duration;
@@ -18,6 +19,7 @@ pub mod ops;
 mod pages;
 pub mod provision;
 pub mod registration_policy;
+pub mod resources;
 pub mod serve;
 pub mod state;
 

@@ -332,6 +332,7 @@ pub async fn run(config: ServeConfig) -> Result<(), Failure> {
             let _ = stop_rx.wait_for(|stop| *stop).await;
         }
     };
+    let key_rotation = crate::keys_cmd::spawn_rotation(&state, stopped());
     let admin = match admin {
         Some((admin_listener, admin_app)) => {
             let admin_addr = admin_listener
@@ -403,6 +404,11 @@ pub async fn run(config: ServeConfig) -> Result<(), Failure> {
             "drain timed out; dropping the remaining connections"
         ),
         Drain::Interrupted => {}
+    }
+    if let Some(key_rotation) = key_rotation {
+        // It stops on the shutdown signal; aborted for any other ending.
+        key_rotation.abort();
+        let _ = key_rotation.await;
     }
     // Drops the connections a timed-out or interrupted drain left.
     drop(server);

@@ -22,8 +22,9 @@ use crate::metrics::Metrics;
 pub struct Settings {
     /// The issuer URL (RFC 8414 `issuer`, RFC 9207 `iss`), without a trailing slash.
     pub issuer: String,
-    /// The audience of tokens issued without a `resource`; the only
-    /// resource `/authorize` accepts, when set.
+    /// The audience of tokens issued without a `resource`. Without
+    /// resources in [`OAuthConfig::resources`](authstore::oauth::OAuthConfig::resources)
+    /// (`[[resources]]`), the only resource accepted, with every scope.
     pub resource: Option<String>,
     /// Serve RFC 9728 metadata for [`Self::resource`] here too, at its
     /// path-aware well-known URL (for a resource served by this same
@@ -64,11 +65,19 @@ pub struct Settings {
     pub consent_ttl: Duration,
     /// Plain-http development: cookies without `Secure` and the `__Host-` prefix.
     pub dev_cookies: bool,
-    /// Issue RFC 9068 JWT access tokens (Ed25519, keys in the store, published at `/jwks`)
-    /// instead of opaque ones.
+    /// Issue RFC 9068 JWT access tokens (signed with `oauth.access_token_alg`,
+    /// keys in the store, published at `/jwks`) instead of opaque ones.
     pub jwt_access_tokens: bool,
+    /// OpenID Connect (`[openid] enabled`): ID tokens for grants with the
+    /// `openid` scope, `/userinfo` and `/.well-known/openid-configuration`.
+    /// Off: none of them, and `openid` is not advertised.
+    pub openid: bool,
     /// OAuth lifetimes and secret hashing cost.
     pub oauth: OAuthConfig,
+    /// `serve` rotates each current signing key once it is this old
+    /// (checked at start and hourly); `None`: only `authstore keys rotate`
+    /// rotates them.
+    pub key_rotation: Option<Duration>,
     /// Password hashing cost and lockout.
     pub credentials: CredentialsConfig,
     /// How long security events are kept in the store.
@@ -87,6 +96,10 @@ pub struct Settings {
     /// The same per (client id, client IP) per minute, so that a flood from
     /// one address spends only its share (`None`: unlimited).
     pub secret_checks_per_ip_per_minute: Option<u32>,
+    /// Client ID Metadata Documents: how URL client ids are fetched and
+    /// cached (`None`: URL client ids are not resolved). Scopes left open
+    /// are those of dynamically registered clients.
+    pub client_metadata: Option<authstore::oauth::cimd::ClientMetadataConfig>,
 }
 
 impl Default for Settings {
@@ -95,7 +108,12 @@ impl Default for Settings {
             issuer: "http://127.0.0.1:8080".into(),
             resource: None,
             serve_resource_metadata: false,
-            scopes_supported: vec!["openid".into(), "profile".into(), "offline_access".into()],
+            scopes_supported: vec![
+                "openid".into(),
+                "profile".into(),
+                "email".into(),
+                "offline_access".into(),
+            ],
             registration: true,
             registered_secret_ttl: Some(Duration::from_secs(90 * 24 * 3600)),
             registered_client_ttl: Some(Duration::from_secs(90 * 24 * 3600)),
@@ -109,7 +127,9 @@ impl Default for Settings {
             consent_ttl: Duration::from_secs(90 * 24 * 3600),
             dev_cookies: false,
             jwt_access_tokens: false,
+            openid: true,
             oauth: OAuthConfig::default(),
+            key_rotation: Some(Duration::from_secs(30 * 24 * 3600)),
             credentials: CredentialsConfig::default(),
             audit_retention: Duration::from_secs(90 * 24 * 3600),
             trusted_proxies: TrustedProxies::none(),
@@ -117,7 +137,25 @@ impl Default for Settings {
             machine_requests_per_minute: Some(600),
             secret_checks_per_minute: Some(60),
             secret_checks_per_ip_per_minute: Some(10),
+            client_metadata: Some(Default::default()),
         }
+    }
+}
+
+impl Settings {
+    /// The path of [`Self::issuer`] (`/tenant` for `https://as.example/tenant`;
+    /// empty for an issuer without one): every endpoint is served under it.
+    pub fn issuer_path(&self) -> &str {
+        issuer_path(&self.issuer)
+    }
+}
+
+/// The path of an issuer URL, without a trailing slash (empty for none).
+pub(crate) fn issuer_path(issuer: &str) -> &str {
+    let after_scheme = issuer.find("://").map_or(issuer, |i| &issuer[i + 3..]);
+    match after_scheme.find('/') {
+        Some(i) => after_scheme[i..].trim_end_matches('/'),
+        None => "",
     }
 }
 
@@ -139,6 +177,7 @@ struct Inner {
     page_requests: RateLimiter,
     registrations: RateLimiter,
     machine: crate::machine::MachineLimits,
+    client_metadata: Option<authstore::oauth::cimd::ClientMetadataResolver>,
     metrics: Metrics,
     audit: ServerAudit,
     settings: Settings,
@@ -166,6 +205,15 @@ impl AppState {
         if settings.jwt_access_tokens {
             settings.oauth.jwt_issuer = Some(settings.issuer.clone());
         }
+        settings.oauth.openid = settings.openid;
+        if settings.openid {
+            settings.oauth.id_token_issuer = Some(settings.issuer.clone());
+        } else {
+            settings
+                .scopes_supported
+                .retain(|s| s != authstore::oauth::OPENID_SCOPE);
+        }
+        crate::resources::align(&mut settings)?;
         let clock: SharedClock = Arc::new(clock);
         let oauth = OAuth::with_config(
             Arc::clone(&store),
@@ -214,6 +262,11 @@ impl AppState {
             settings.secret_checks_per_minute,
             Arc::clone(&clock),
         )?;
+        let client_metadata = crate::client_metadata::effective_config(&settings)
+            .map(|config| {
+                authstore::oauth::cimd::ClientMetadataResolver::new(oauth.clone(), config)
+            })
+            .transpose()?;
         let audit = ServerAudit::new(
             Arc::clone(&store),
             settings.audit_retention,
@@ -232,6 +285,7 @@ impl AppState {
                 page_requests,
                 registrations,
                 machine,
+                client_metadata,
                 metrics: Metrics::new(),
                 settings,
             }),
@@ -286,6 +340,11 @@ impl AppState {
     /// The limits on client authentication at the machine endpoints.
     pub fn machine_limits(&self) -> &crate::machine::MachineLimits {
         &self.inner.machine
+    }
+
+    /// The resolver of URL client ids (Client ID Metadata Documents), when enabled.
+    pub fn client_metadata(&self) -> Option<&authstore::oauth::cimd::ClientMetadataResolver> {
+        self.inner.client_metadata.as_ref()
     }
 
     /// The metrics.

@@ -110,7 +110,12 @@ async fn jwt_access_tokens_verify_against_the_published_keys() {
     assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 43));
 
     // Rotation: new tokens use the new key; the old key stays published.
-    server.state.oauth().rotate_signing_key().await.unwrap();
+    server
+        .state
+        .oauth()
+        .rotate_signing_key(authstore::oauth::SigningAlg::EdDSA)
+        .await
+        .unwrap();
     let second = post(base, "/token", &auth, "grant_type=client_credentials").await;
     let second_token = second["access_token"].as_str().unwrap().to_owned();
     let keys = jwks().await;

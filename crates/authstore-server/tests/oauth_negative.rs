@@ -122,8 +122,8 @@ async fn code(f: &Fixture, client: &RegisteredClient) -> String {
         redirect_uri: REDIRECT.into(),
         scope: vec!["read".into()],
         code_challenge: pkce_challenge(VERIFIER),
-        resource: None,
         subject: "u-ada".into(),
+        ..Default::default()
     };
     f.server.state.oauth().issue_code(&req).await.unwrap()
 }

@@ -1,151 +1,23 @@
 //! Signing keys at rest and file modes: with JWT access tokens and a key-encryption key, no private key material is in the store in clear and `/jwks` still verifies issued tokens; a wrong or missing key-encryption key fails clearly; `authstore keys list|rotate` through the real binary; export files and SQLite databases are created with mode 0600.
 
 mod common;
+mod keys_support;
 mod ops_support;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use authstore::Store;
 use authstore::oauth::{KeyEncryptionKey, NewClient};
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use bytes::Bytes;
-use common::{send, start};
-use http::Request;
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http_body_util::Full;
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-use ring::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::start;
+use keys_support::*;
+use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use serde_json::Value;
-
-const KEK_ENV: &str = "AUTHSTORE_KEY_ENCRYPTION_KEY";
-const KEK_FILE_ENV: &str = "AUTHSTORE_KEY_ENCRYPTION_KEY_FILE";
-
-async fn sqlite(dir: &Path) -> (Arc<dyn Store>, String) {
-    let url = format!("sqlite://{}", dir.join("auth.db").display());
-    (authstore::open(&url).await.unwrap(), url)
-}
-
-async fn get_json(url: &str) -> (u16, Value) {
-    let res = send(Request::get(url).body(Full::default()).unwrap()).await;
-    (
-        res.status().as_u16(),
-        serde_json::from_str(res.body()).unwrap_or(Value::Null),
-    )
-}
-
-async fn post_token(base: &str, client_id: &str, secret: &str) -> (u16, Value) {
-    let res = send(
-        Request::post(format!("{base}/token"))
-            .header(
-                AUTHORIZATION,
-                format!("Basic {}", STANDARD.encode(format!("{client_id}:{secret}"))),
-            )
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Full::new(Bytes::from_static(
-                b"grant_type=client_credentials&scope=read",
-            )))
-            .unwrap(),
-    )
-    .await;
-    (
-        res.status().as_u16(),
-        serde_json::from_str(res.body()).unwrap_or(Value::Null),
-    )
-}
-
-fn part(token: &str, i: usize) -> Value {
-    serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(token.split('.').nth(i).unwrap())
-            .unwrap(),
-    )
-    .unwrap()
-}
-
-/// Verifies a compact JWS against the JWK set.
-fn verifies(token: &str, jwks: &Value) -> bool {
-    let kid = part(token, 0)["kid"].clone();
-    let Some(key) = jwks["keys"]
-        .as_array()
-        .and_then(|keys| keys.iter().find(|k| k["kid"] == kid))
-    else {
-        return false;
-    };
-    let x = URL_SAFE_NO_PAD.decode(key["x"].as_str().unwrap()).unwrap();
-    let (input, signature) = token.rsplit_once('.').unwrap();
-    UnparsedPublicKey::new(&ED25519, x)
-        .verify(
-            input.as_bytes(),
-            &URL_SAFE_NO_PAD.decode(signature).unwrap(),
-        )
-        .is_ok()
-}
-
-/// The private key of `kid`: opens its sealed record with `kek` as an
-/// operator holding the key-encryption key would (AES-256-GCM, the key id
-/// as associated data). Returns the PKCS#8 document.
-fn unseal(record: &Value, kid: &str, kek: &KeyEncryptionKey) -> Vec<u8> {
-    let sealed = &record["sealed"];
-    assert_eq!(sealed["alg"], "A256GCM");
-    assert_eq!(sealed["kek"], kek.fingerprint().as_str());
-    let key_bytes = URL_SAFE_NO_PAD.decode(kek.to_base64url()).unwrap();
-    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key_bytes).unwrap());
-    let nonce: [u8; 12] = URL_SAFE_NO_PAD
-        .decode(sealed["nonce"].as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap();
-    let mut data = URL_SAFE_NO_PAD
-        .decode(sealed["ciphertext"].as_str().unwrap())
-        .unwrap();
-    let aad = format!("authstore oauth-signing-key v1 {kid}");
-    key.open_in_place(
-        Nonce::assume_unique_for_key(nonce),
-        Aad::from(aad.as_bytes()),
-        &mut data,
-    )
-    .expect("the sealed key opens with the key-encryption key")
-    .to_vec()
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Every encoding of `secret` a store or a file might hold it in.
-fn encodings(secret: &[u8]) -> Vec<Vec<u8>> {
-    vec![
-        secret.to_vec(),
-        URL_SAFE_NO_PAD.encode(secret).into_bytes(),
-        STANDARD.encode(secret).into_bytes(),
-        secret
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-            .into_bytes(),
-    ]
-}
-
-/// Every live entry of the store, keys and values, as raw bytes.
-async fn dump(store: &Arc<dyn Store>) -> Vec<(String, Vec<u8>)> {
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store.scan("", cursor.as_deref(), 1000).await.unwrap();
-        for entry in page.entries {
-            all.push((entry.key.clone(), entry.value.to_vec()));
-        }
-        cursor = page.cursor;
-        if cursor.is_none() {
-            return all;
-        }
-    }
-}
 
 #[tokio::test]
 async fn jwt_signing_keys_are_encrypted_at_rest_and_jwks_still_verifies() {
@@ -199,7 +71,12 @@ async fn jwt_signing_keys_are_encrypted_at_rest_and_jwks_still_verifies() {
         .collect();
 
     // A rotation: the new key is sealed too, and the old one keeps no private key.
-    server.state.oauth().rotate_signing_key().await.unwrap();
+    server
+        .state
+        .oauth()
+        .rotate_signing_key(authstore::oauth::SigningAlg::EdDSA)
+        .await
+        .unwrap();
     let (_, second) = post_token(&server.base, id, &secret).await;
     let second_token = second["access_token"].as_str().unwrap().to_owned();
     let (_, jwks) = get_json(&format!("{}/jwks", server.base)).await;
@@ -304,55 +181,6 @@ async fn a_wrong_key_encryption_key_fails_clearly_and_never_panics() {
     assert!(!error.contains(&right.to_base64url()) && !error.contains(&wrong.to_base64url()));
 }
 
-/// The real binary, with no store, config or key-encryption key from the environment.
-fn authstore() -> Command {
-    let mut command = ops_support::authstore();
-    command.env_remove(KEK_ENV).env_remove(KEK_FILE_ENV);
-    command
-}
-
-fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    authstore()
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A config for JWT access tokens on an SQLite file, with one confidential client.
-fn jwt_config(dir: &Path) -> String {
-    let path = dir.join("jwt.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "store = \"sqlite://{}\"\nscopes_supported = [\"read\"]\n{}\
-             [tokens]\nformat = \"jwt\"\n\n\
-             [[clients]]\nname = \"api\"\nclient_id = \"api\"\nsecret = \"s3cret-s3cret-s3cret-s3cret-s3cret\"\n\
-             scopes = [\"read\"]\nredirect_uris = [\"https://app.example/cb\"]\n\
-             grant_types = [\"client_credentials\"]\n",
-            dir.join("auth.db").display(),
-            ops_support::FAST_HASHING,
-        ),
-    )
-    .unwrap();
-    path.display().to_string()
-}
-
-fn list(config: &str, kek: &str) -> Value {
-    let out = run(
-        &["keys", "list", "--json", "--config", config],
-        &[(KEK_ENV, kek)],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(!text(&out.stdout).contains(kek) && !text(&out.stderr).contains(kek));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[tokio::test]
 async fn keys_list_and_rotate_through_the_binary_and_serve_checks_the_key_encryption_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -366,7 +194,9 @@ async fn keys_list_and_rotate_through_the_binary_and_serve_checks_the_key_encryp
 
     // rotate: a first key, then a second; the first stays published, without its private key.
     let out = run(
-        &["keys", "rotate", "--json", "--config", &config],
+        &[
+            "keys", "rotate", "--alg", "EdDSA", "--json", "--config", &config,
+        ],
         &[(KEK_ENV, &kek_text)],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -191,8 +191,9 @@ async fn issue_code(server: &Server, client_id: &str, resource: Option<&str>) ->
         redirect_uri: REDIRECT.into(),
         scope: vec!["read".into()],
         code_challenge: pkce_challenge(VERIFIER),
-        resource: resource.map(str::to_owned),
+        resources: resource.map(str::to_owned).into_iter().collect(),
         subject: "u-ada".into(),
+        ..Default::default()
     };
     server.state.oauth().issue_code(&request).await.unwrap()
 }
@@ -472,6 +473,14 @@ async fn a_full_argon2_queue_answers_503_with_retry_after() {
 async fn introspection_server(resource: Option<&str>) -> (Server, [String; 4]) {
     let server = start(|s| {
         s.resource = resource.map(str::to_owned);
+        if let Some(default) = resource {
+            // Both resources are known; `default` is for requests naming none.
+            s.oauth.resources = authstore::oauth::KnownResources::any()
+                .with_any_scope(API)
+                .and_then(|k| k.with_any_scope(OTHER_API))
+                .and_then(|k| k.with_default(default))
+                .unwrap();
+        }
         s.introspection = IntrospectionPolicy {
             resource_servers: [("api".to_owned(), vec![API.to_owned()])].into(),
             trusted: vec!["ops".into()],

@@ -130,8 +130,8 @@ async fn code(f: &Fixture, client_id: &str, scope: &[&str]) -> String {
             redirect_uri: LOOPBACK_PORT.into(),
             scope: scope.iter().map(|s| (*s).to_owned()).collect(),
             code_challenge: pkce_challenge(VERIFIER),
-            resource: None,
             subject: "u-ada".into(),
+            ..Default::default()
         })
         .await
         .unwrap()

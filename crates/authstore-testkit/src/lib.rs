@@ -188,6 +188,10 @@ macro_rules! modules_suite {
             oauth_concurrent_refresh_within_grace_keeps_one_chain,
             oauth_concurrent_refresh_without_grace_revokes_the_grant,
         );
+        $crate::__module_tests!($open; oauth_resources;
+            oauth_resources_unknown_is_invalid_target, oauth_resources_exchange_picks_one,
+            oauth_resources_refresh_narrows_never_widens, oauth_resources_read_earlier_grants,
+        );
 
         /// Two store instances opened with the same prefix share the backend.
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -347,7 +347,11 @@ async fn an_unknown_kid_refetches_at_most_once_per_interval_and_finds_rotated_ke
     accepted(&validator, &unknown, "the published key").await;
     assert_eq!(server.hits("/jwks"), 4);
 
-    let new_kid = server.oauth.rotate_signing_key().await.unwrap();
+    let new_kid = server
+        .oauth
+        .rotate_signing_key(authstore::oauth::SigningAlg::EdDSA)
+        .await
+        .unwrap();
     let second = server.access_token(RESOURCE, &[]).await;
     assert_eq!(header_of(&second)["kid"], new_kid);
     server.clock.advance(secs(11));

@@ -102,8 +102,9 @@ impl Env {
                 redirect_uri: REDIRECT.into(),
                 scope: scopes.iter().map(|s| s.to_string()).collect(),
                 code_challenge: pkce_challenge(&verifier),
-                resource: Some(resource.into()),
+                resources: vec![resource.into()],
                 subject: "u-1".into(),
+                ..Default::default()
             })
             .await
             .unwrap();

@@ -1,5 +1,7 @@
-//! The OAuth 2.1 HTTP surface: discovery documents (RFC 8414, RFC 9728), the token, revocation, introspection and registration endpoints, the JWK set, and the pages.
+//! The OAuth 2.1 HTTP surface: discovery documents (RFC 8414, RFC 9728, OpenID Connect Discovery), the token, revocation, introspection, registration and userinfo endpoints, the JWK set, and the pages, all under the issuer's path.
 
+mod cors;
+mod oidc;
 mod register;
 mod token;
 
@@ -8,25 +10,63 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::StatusCode;
 use serde_json::json;
 
 use crate::state::AppState;
 
 /// Every OAuth route and page, on `state`.
-pub fn router(state: AppState) -> Router {
-    let mut router = Router::new();
-    if let Some(path) = resource_metadata_path(state.settings()) {
-        router = router.route(&path, get(protected_resource));
-    }
-    router
-        .route("/.well-known/oauth-authorization-server", get(metadata))
+///
+/// The endpoints live under the issuer's path (`/tenant/token` for issuer
+/// `https://as.example/tenant`); the metadata documents are served at
+/// their path-inserted well-known URLs (RFC 8414 §3.1,
+/// `/.well-known/oauth-authorization-server/tenant`) and, for OpenID
+/// Connect, at the issuer-appended one too
+/// (`/tenant/.well-known/openid-configuration`). The metadata documents
+/// and the endpoints browsers call get CORS ([`cors::layer`]); the pages,
+/// `/authorize` and `/introspect` never do.
+pub fn router(state: AppState) -> Router<()> {
+    let settings = state.settings();
+    let base = settings.issuer_path().to_owned();
+    let mut documents = Router::new().route(
+        &format!("/.well-known/oauth-authorization-server{base}"),
+        get(metadata),
+    );
+    let mut browser = Router::new()
         .route("/token", post(token::token))
         .route("/revoke", post(token::revoke))
-        .route("/introspect", post(token::introspect))
         .route("/register", post(register::register))
-        .route("/jwks", get(jwks))
-        .merge(crate::pages::router(&state))
+        .route("/jwks", get(jwks));
+    if settings.openid {
+        documents = documents.route(
+            &format!("/.well-known/openid-configuration{base}"),
+            get(oidc::openid_configuration),
+        );
+        if !base.is_empty() {
+            documents = documents.route(
+                &format!("{base}/.well-known/openid-configuration"),
+                get(oidc::openid_configuration),
+            );
+        }
+        browser = browser.route("/userinfo", get(oidc::userinfo).post(oidc::userinfo));
+    }
+    for (path, resource) in resource_metadata_paths(settings) {
+        documents = documents.route(
+            &path,
+            get(move |State(state): State<AppState>| protected_resource(state, resource.clone())),
+        );
+    }
+    let endpoints = Router::new()
+        .route("/introspect", post(token::introspect))
+        .merge(browser.layer(cors::layer()))
+        .merge(crate::pages::router(&state));
+    let endpoints = if base.is_empty() {
+        endpoints
+    } else {
+        Router::new().nest(&base, endpoints)
+    };
+    documents
+        .layer(cors::layer())
+        .merge(endpoints)
         .with_state(state)
 }
 
@@ -54,31 +94,48 @@ async fn metadata(State(state): State<AppState>) -> Json<serde_json::Value> {
     if settings.registration {
         doc["registration_endpoint"] = json!(format!("{issuer}/register"));
     }
+    if state.client_metadata().is_some() {
+        doc["client_id_metadata_document_supported"] = json!(true);
+    }
+    if settings.openid {
+        doc["userinfo_endpoint"] = json!(format!("{issuer}/userinfo"));
+    }
     Json(doc)
 }
 
-/// The path of the RFC 9728 metadata of the configured resource, when
+/// The paths of the RFC 9728 metadata of the configured resources, when
 /// `serve_resource_metadata` is on (`https://h/mcp` →
-/// `/.well-known/oauth-protected-resource/mcp`).
-fn resource_metadata_path(settings: &crate::state::Settings) -> Option<String> {
+/// `/.well-known/oauth-protected-resource/mcp`), with their resource; of
+/// two resources with one path (on different hosts), the first.
+fn resource_metadata_paths(settings: &crate::state::Settings) -> Vec<(String, String)> {
     if !settings.serve_resource_metadata {
-        return None;
+        return Vec::new();
     }
-    let url = authstore::oauth::resource::metadata_url(settings.resource.as_deref()?).ok()?;
-    let start = url.find("/.well-known/")?;
-    Some(url[start..].to_owned())
+    let mut paths: Vec<(String, String)> = Vec::new();
+    for resource in crate::resources::served(settings) {
+        if let Some(path) = crate::resources::metadata_path(&resource)
+            && !paths.iter().any(|(p, _)| *p == path)
+        {
+            paths.push((path, resource));
+        }
+    }
+    paths
 }
 
-/// RFC 9728 protected resource metadata for the configured resource: its
-/// authorization server is this one; `offline_access` is not advertised
-/// (it concerns the authorization server, not the resource).
-async fn protected_resource(State(state): State<AppState>) -> Response {
+/// RFC 9728 protected resource metadata for a configured resource: its
+/// authorization server is this one, its scopes those of its
+/// `[[resources]]` entry (or every advertised one); `offline_access` is
+/// not advertised (it concerns the authorization server, not the resource).
+async fn protected_resource(state: AppState, resource: String) -> Response {
     let settings = state.settings();
-    let Some(resource) = &settings.resource else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let scopes: Vec<&String> = settings
-        .scopes_supported
+    let own = state
+        .oauth()
+        .config()
+        .resources
+        .get(&resource)
+        .and_then(|r| r.scopes());
+    let scopes: Vec<&String> = own
+        .unwrap_or(&settings.scopes_supported)
         .iter()
         .filter(|s| *s != "offline_access")
         .collect();

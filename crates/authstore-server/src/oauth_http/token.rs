@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use authstore::audit::{AuditEvent, Outcome};
+use authstore::oauth::cimd::ResolveError;
 use authstore::oauth::{Client, ClientCheck, ClientCredentials, OAuthError, RevokeOutcome};
 use axum::Json;
 use axum::body::Body;
@@ -157,6 +158,14 @@ pub(crate) async fn read_form(headers: &HeaderMap, body: Body) -> Result<FormPar
             )));
         }
         if params.insert(key.to_string(), value.into_owned()).is_some() {
+            // RFC 8707 §2 lets `resource` repeat; a token here has one audience.
+            if key == "resource" {
+                return Err(OAuthReply::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_target",
+                    "a token is for one resource: name one",
+                ));
+            }
             return Err(OAuthReply::invalid_request(format!(
                 "parameter {key} is repeated"
             )));
@@ -302,6 +311,32 @@ pub(crate) async fn authenticate(
     if !remembered && let Some(retry) = state.machine_limits().check_ip(&ip).await? {
         return Err(rate_limited(state, parts, LimitKind::Ip, &ip, &client_id, retry).await);
     }
+    // A URL client id is resolved by its metadata document (cached, or
+    // fetched now) before the client is read; a refused document is an
+    // unknown client, with the reason.
+    if let Some(resolver) = state.client_metadata()
+        && authstore::oauth::cimd::is_document_url(&client_id)
+        && let Err(e) = resolver.resolve(&client_id, &ip).await
+    {
+        return Err(match e {
+            ResolveError::Refused(refusal) => OAuthReply {
+                basic_challenge: via_basic,
+                ..OAuthReply::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    refusal.to_string(),
+                )
+            },
+            ResolveError::Busy { retry_after, .. } => OAuthReply {
+                retry_after: Some(retry_after),
+                ..OAuthReply::new(StatusCode::TOO_MANY_REQUESTS, e.code(), e.description())
+            },
+            e => {
+                tracing::error!(error = %e, "store failed while resolving a client metadata document");
+                OAuthReply::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.description())
+            }
+        });
+    }
     let checked = state.oauth().check_client(&client_id, presented).await;
     match checked.map_err(refused)? {
         ClientCheck::Authenticated { client, .. } => Ok(client),
@@ -360,7 +395,7 @@ async fn token_inner(state: &AppState, parts: &Parts, body: Body) -> Result<Resp
             let redirect_uri = form.required("redirect_uri")?;
             let verifier = form.required("code_verifier")?;
             let tokens = oauth
-                .exchange_code(&client, code, redirect_uri, verifier)
+                .exchange_code_for(&client, code, redirect_uri, verifier, form.get("resource"))
                 .await;
             if let Err(e) = &tokens {
                 if matches!(e, OAuthError::InvalidGrant(why) if why.contains("revoked")) {
@@ -376,7 +411,12 @@ async fn token_inner(state: &AppState, parts: &Parts, body: Body) -> Result<Resp
             let refresh_token = form.required("refresh_token")?;
             let scope = form.scope();
             let tokens = oauth
-                .refresh(&client, refresh_token, scope.as_deref())
+                .refresh_for(
+                    &client,
+                    refresh_token,
+                    scope.as_deref(),
+                    form.get("resource"),
+                )
                 .await;
             if let Err(e) = &tokens {
                 if matches!(e, OAuthError::InvalidGrant(why) if why.contains("revoked")) {
@@ -388,7 +428,9 @@ async fn token_inner(state: &AppState, parts: &Parts, body: Body) -> Result<Resp
         }
         "client_credentials" => {
             let scope = form.scope();
-            let tokens = oauth.client_credentials(&client, scope.as_deref()).await?;
+            let tokens = oauth
+                .client_credentials_for(&client, scope.as_deref(), form.get("resource"))
+                .await?;
             state.metrics().grant_issued();
             tokens
         }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use authstore::audit::{AuditEvent, Outcome};
+use authstore::oauth::cimd::ResolveError;
 use authstore::oauth::{AuthorizationRequest, Client, ClientOrigin, OAuthError};
 use authstore::session::SessionUser;
 use authstore_axum::Session;
@@ -22,7 +23,7 @@ use crate::state::AppState;
 const MAX_PARAM: usize = 2048;
 
 /// The parameters of an authorization request that are carried through login and consent.
-const CARRIED: [&str; 7] = [
+const CARRIED: [&str; 8] = [
     "response_type",
     "client_id",
     "redirect_uri",
@@ -30,6 +31,7 @@ const CARRIED: [&str; 7] = [
     "state",
     "code_challenge",
     "code_challenge_method",
+    "nonce",
 ];
 
 /// A checked authorization request.
@@ -40,7 +42,10 @@ pub(super) struct Checked {
     scope: Vec<String>,
     state: Option<String>,
     code_challenge: String,
-    resource: Option<String>,
+    /// The resources (RFC 8707) of the request, its default if it named none.
+    resources: Vec<String>,
+    /// OpenID Connect `nonce`, `prompt` and `max_age`.
+    oidc: super::oidc::OidcParams,
     params: BTreeMap<String, String>,
 }
 
@@ -64,11 +69,29 @@ pub(super) enum Refusal {
 }
 
 /// Parses `key=value&…`, refusing repeated or oversized parameters (RFC 6749 §3.1).
+/// Only `resource` may repeat (RFC 8707 §2): its values are kept
+/// space-separated (a resource indicator has no spaces), at most
+/// [`MAX_RESOURCES`](authstore::oauth::MAX_RESOURCES) of them.
 pub(crate) fn parse_params(raw: &str) -> Result<BTreeMap<String, String>, String> {
-    let mut params = BTreeMap::new();
+    let mut params: BTreeMap<String, String> = BTreeMap::new();
     for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
-        if value.len() > MAX_PARAM || key.len() > 64 {
+        let max = if key == "resource" {
+            MAX_PARAM * authstore::oauth::MAX_RESOURCES
+        } else {
+            MAX_PARAM
+        };
+        if value.len() > max || key.len() > 64 {
             return Err(format!("parameter {key:.64} is too long"));
+        }
+        if key == "resource"
+            && let Some(earlier) = params.get_mut("resource")
+        {
+            if earlier.len() + value.len() >= max {
+                return Err("parameter resource is too long".into());
+            }
+            earlier.push(' ');
+            earlier.push_str(&value);
+            continue;
         }
         if params
             .insert(key.into_owned(), value.into_owned())
@@ -130,17 +153,34 @@ fn error_redirect(
 }
 
 /// Checks an authorization request in RFC 6749 §4.1.2.1's order.
+/// `requester` is the client IP's rate-limit key: a URL `client_id` whose
+/// metadata document is not cached yet is fetched on its account.
 pub(super) async fn check(
     state: &AppState,
     params: BTreeMap<String, String>,
+    requester: &str,
 ) -> Result<Checked, Refusal> {
     let show = |status: StatusCode, message: &str| Refusal::Show(status, message.to_owned());
     let client_id = params
         .get("client_id")
         .ok_or_else(|| show(StatusCode::BAD_REQUEST, "The request has no client_id."))?;
-    let client = match state.oauth().client(client_id).await {
+    let client = match crate::client_metadata::lookup_client(state, client_id, requester).await {
         Ok(Some(client)) => client,
         Ok(None) => return Err(show(StatusCode::BAD_REQUEST, "Unknown client.")),
+        Err(e @ (ResolveError::Refused(_) | ResolveError::Busy { .. })) => {
+            let status = match e {
+                ResolveError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            return Err(Refusal::Show(
+                status,
+                format!(
+                    "The application's request cannot be completed: {} ({}).",
+                    e.description(),
+                    e.code()
+                ),
+            ));
+        }
         Err(e) => {
             tracing::error!(error = %e, "store failed while loading a client");
             return Err(show(
@@ -207,21 +247,32 @@ pub(super) async fn check(
             &format!("scope {bad} is not allowed for this client"),
         ));
     }
-    let resource = params.get("resource").cloned();
-    if let Some(r) = &resource {
-        let absolute = r.starts_with("https://") || r.starts_with("http://");
-        if !absolute || r.contains('#') {
-            return Err(fail(
-                "invalid_target",
-                "resource must be an absolute URI without a fragment",
-            ));
-        }
-        if let Some(configured) = &state.settings().resource
-            && configured != r
-        {
-            return Err(fail("invalid_target", "unknown resource"));
-        }
-    }
+    // RFC 8707: each resource known; none named, the default one. Without
+    // a `scope`, the client's scopes the resources accept.
+    let known = &state.oauth().config().resources;
+    let requested: Vec<String> = params
+        .get("resource")
+        .map(|r| r.split(' ').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let resources = known
+        .for_request(&requested)
+        .map_err(|e| fail(e.code(), &e.description()))?;
+    let scope = if params.contains_key("scope") {
+        scope
+    } else {
+        let fits = |s: &String| match resources.as_slice() {
+            [] => known.accepts(None, s),
+            some => some.iter().any(|r| known.accepts(Some(r), s)),
+        };
+        scope.into_iter().filter(fits).collect()
+    };
+    known
+        .check_grant_scope(&resources, &scope)
+        .map_err(|e| fail(e.code(), &e.description()))?;
+    let oidc = match super::oidc::OidcParams::parse(&params) {
+        Ok(oidc) => oidc,
+        Err(description) => return Err(fail("invalid_request", description)),
+    };
     let mut carried: BTreeMap<String, String> = params
         .into_iter()
         .filter(|(k, _)| CARRIED.contains(&k.as_str()) || k == "resource")
@@ -233,19 +284,28 @@ pub(super) async fn check(
         scope,
         state: client_state,
         code_challenge,
-        resource,
+        resources,
+        oidc,
         params: carried,
     })
 }
 
-/// Issues the code and redirects back to the client.
-async fn approve(state: &AppState, req: &Checked, subject: &str) -> Response {
+/// Issues the code and redirects back to the client. `auth_time`: when
+/// the user signed in (unix seconds), if known.
+async fn approve(
+    state: &AppState,
+    req: &Checked,
+    subject: &str,
+    auth_time: Option<u64>,
+) -> Response {
     let request = AuthorizationRequest {
+        nonce: req.oidc.nonce.clone(),
+        auth_time,
         client_id: req.client.client_id.clone(),
         redirect_uri: req.redirect_uri.clone(),
         scope: req.scope.clone(),
         code_challenge: req.code_challenge.clone(),
-        resource: req.resource.clone(),
+        resources: req.resources.clone(),
         subject: subject.to_owned(),
     };
     let failure = match state.oauth().issue_code(&request).await {
@@ -295,8 +355,8 @@ async fn audit_consent(
         .client(ip, agent)
         .meta("scope", req.scope.join(" "))
         .meta("how", how);
-    if let Some(resource) = &req.resource {
-        event = event.meta("target", resource.as_str());
+    if !req.resources.is_empty() {
+        event = event.meta("target", req.resources.join(" "));
     }
     state.audit(event).await;
 }
@@ -320,12 +380,20 @@ pub(super) async fn authorize(
         Ok(p) => p,
         Err(message) => return Ok(error_page(StatusCode::BAD_REQUEST, &message)),
     };
-    let req = match check(&state, params).await {
+    let after_login = super::oidc::after_login(state.settings().issuer_path(), &params);
+    let req = match check(&state, params, &state.client_ip_key(&parts)).await {
         Ok(req) => req,
         Err(refusal) => return Ok(refused(refusal)),
     };
-    let Some(user) = session.user().await? else {
-        let return_to = format!("/authorize?{raw}");
+    let user = session.user().await?;
+    let auth_time = session.get::<u64>(super::AUTH_TIME).await?;
+    let now = state.clock().now_millis() / 1000;
+    let sign_in = req.oidc.needs_sign_in(user.is_some(), auth_time, now);
+    if sign_in && req.oidc.prompt.none {
+        return Ok(refused(prompt_none_refusal(&state, &req, "login_required")));
+    }
+    let (Some(user), false) = (user, sign_in) else {
+        let return_to = after_login;
         let csrf = csrf_token(&mut parts, &state).await?;
         let form = LoginForm {
             return_to: &return_to,
@@ -337,15 +405,10 @@ pub(super) async fn authorize(
     };
     // A public client's id is no proof of who is asking: its requests
     // always show the consent page.
-    if req.client.is_confidential() {
+    if req.client.is_confidential() && !req.oidc.prompt.consent {
         match state
             .oauth()
-            .has_consent(
-                &user.id,
-                &req.client.client_id,
-                &req.scope,
-                req.resource.as_deref(),
-            )
+            .has_consent(&user.id, &req.client.client_id, &req.scope, &req.resources)
             .await
         {
             Ok(true) => {
@@ -358,13 +421,20 @@ pub(super) async fn authorize(
                     "remembered",
                 )
                 .await;
-                return Ok(approve(&state, &req, &user.id).await);
+                return Ok(approve(&state, &req, &user.id, auth_time).await);
             }
             Ok(false) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "could not read remembered consent; asking again");
             }
         }
+    }
+    if req.oidc.prompt.none {
+        return Ok(refused(prompt_none_refusal(
+            &state,
+            &req,
+            "consent_required",
+        )));
     }
     let csrf = csrf_token(&mut parts, &state).await?;
     let params: Vec<(String, String)> = req.params.clone().into_iter().collect();
@@ -373,12 +443,14 @@ pub(super) async fn authorize(
         "consent.html",
         minijinja::context! {
             client_name => req.client.name,
-            unverified => req.client.origin == ClientOrigin::Registered,
+            unverified => req.client.origin != ClientOrigin::Operator,
+            document_host => (req.client.origin == ClientOrigin::MetadataDocument)
+                .then(|| redirect_host(&req.client.client_id)),
             redirect_host => redirect_host(&req.redirect_uri),
             can_remember => req.client.is_confidential(),
             user => user.email.clone().unwrap_or(user.id.clone()),
             scopes => req.scope,
-            resource => req.resource,
+            resources => req.resources,
             redirect_uri => req.redirect_uri,
             params => params,
             csrf => csrf.token(),
@@ -405,7 +477,7 @@ pub(super) async fn decide(
     params.remove("_csrf");
     let decision = params.remove("decision");
     let remember = params.remove("remember").is_some_and(|v| v == "on");
-    let req = match check(&state, params).await {
+    let req = match check(&state, params, &state.client_ip_key(&parts)).await {
         Ok(req) => req,
         Err(refusal) => return Ok(refused(refusal)),
     };
@@ -413,7 +485,7 @@ pub(super) async fn decide(
         let query = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(&req.params)
             .finish();
-        let return_to = format!("/authorize?{query}");
+        let return_to = format!("{}/authorize?{query}", state.settings().issuer_path());
         let csrf = csrf_token(&mut parts, &state).await?;
         let form = LoginForm {
             return_to: &return_to,
@@ -453,7 +525,7 @@ pub(super) async fn decide(
                 &user.id,
                 &req.client.client_id,
                 &req.scope,
-                req.resource.as_deref(),
+                &req.resources,
                 ttl,
             )
             .await
@@ -474,5 +546,22 @@ pub(super) async fn decide(
         },
     )
     .await;
-    Ok(approve(&state, &req, &user.id).await)
+    let auth_time = session.get::<u64>(super::AUTH_TIME).await?;
+    Ok(approve(&state, &req, &user.id, auth_time).await)
+}
+
+/// The error of a `prompt=none` request that cannot complete without the
+/// user (`login_required`, `consent_required`), as any other refusal.
+fn prompt_none_refusal(state: &AppState, req: &Checked, code: &str) -> Refusal {
+    let description = match code {
+        "login_required" => "the user must sign in",
+        _ => "the user must approve the request",
+    };
+    refuse(
+        state,
+        &req.client,
+        &req.redirect_uri,
+        (StatusCode::BAD_REQUEST, code, description),
+        req.state.as_deref(),
+    )
 }

@@ -1,6 +1,8 @@
 //! The server-rendered pages (no JavaScript): sign-in, consent and the account page, with stateless CSRF tokens before sign-in (no session until a user signs in), throttled logins and rate-limited page loads.
 
 mod authorize;
+mod oidc;
+pub(crate) mod profile;
 
 use std::sync::OnceLock;
 
@@ -150,7 +152,7 @@ pub(crate) fn login_page(status: StatusCode, csrf: &CsrfToken, form: &LoginForm<
     let (client_name, unverified, redirect) = match form.client {
         Some((client, redirect_uri)) => (
             Some(client.name.as_str()),
-            client.origin == ClientOrigin::Registered,
+            client.origin != ClientOrigin::Operator,
             Some(redirect_uri),
         ),
         None => (None, false, None),
@@ -279,22 +281,27 @@ pub(crate) fn unreadable_body(rejection: &StringRejection) -> Response {
     }
 }
 
-/// Where a login may send the browser afterwards: only this server's authorize endpoint or account page.
-fn safe_return_to(return_to: &str) -> &str {
-    if return_to.starts_with("/authorize?") || return_to == "/account" {
-        return_to
-    } else {
-        "/account"
+/// Where a login may send the browser afterwards: only this server's
+/// authorize endpoint or account page (under the issuer's path, `base`).
+fn safe_return_to(base: &str, return_to: &str) -> String {
+    match return_to.strip_prefix(base) {
+        Some(rest) if rest.starts_with("/authorize?") || rest == "/account" => return_to.to_owned(),
+        _ => format!("{base}/account"),
     }
 }
+
+/// The session entry holding when its user signed in (unix seconds), for
+/// OpenID Connect `auth_time` and `max_age`.
+pub(crate) const AUTH_TIME: &str = "auth_time";
 
 async fn login_form(
     State(state): State<AppState>,
     mut parts: Parts,
 ) -> Result<Response, authstore_axum::Error> {
     let csrf = csrf_token(&mut parts, &state).await?;
+    let account = format!("{}/account", state.settings().issuer_path());
     let form = LoginForm {
-        return_to: "/account",
+        return_to: &account,
         client: None,
         error: None,
         username: "",
@@ -332,10 +339,17 @@ async fn login(
     };
     let field = |name: &str| params.get(name).map(String::as_str).unwrap_or_default();
     let (username, password) = (field("username"), field("password"));
-    let return_to = safe_return_to(field("return_to")).to_owned();
+    let base = state.settings().issuer_path();
+    let return_to = safe_return_to(base, field("return_to"));
     // The authorization request this sign-in continues, for the page.
-    let pending = match return_to.strip_prefix("/authorize?").map(parse_params) {
-        Some(Ok(query)) => authorize::check(&state, query).await.ok(),
+    let pending = match return_to
+        .strip_prefix(base)
+        .and_then(|r| r.strip_prefix("/authorize?"))
+        .map(parse_params)
+    {
+        Some(Ok(query)) => authorize::check(&state, query, &state.client_ip_key(&parts))
+            .await
+            .ok(),
         _ => None,
     };
     let client = pending.as_ref().map(|r| (r.client(), r.redirect_uri()));
@@ -399,7 +413,16 @@ async fn login(
         LoginOutcome::Authenticated { user_id } => {
             let mut user = SessionUser::new(user_id.clone());
             user.email = Some(username.trim().to_owned());
+            // Stored with the user by the sign-in's one write.
+            let now = state.clock().now_millis() / 1000;
+            session.insert(AUTH_TIME, now).await?;
             session.set_user(user).await?;
+            if state.settings().openid {
+                let profile = profile::Profile::of_login(username);
+                if let Err(e) = profile::remember(&**state.store(), &user_id, &profile).await {
+                    tracing::warn!(error = %e, "could not record the user's profile");
+                }
+            }
             state
                 .audit(event("login.success", Outcome::Success).resource(user_id))
                 .await;
@@ -452,9 +475,15 @@ fn oauth_error(e: authstore::oauth::OAuthError) -> authstore_axum::Error {
     }
 }
 
-async fn logout(session: Session) -> Result<Redirect, authstore_axum::Error> {
+async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Redirect, authstore_axum::Error> {
     session.destroy().await?;
-    Ok(Redirect::to("/login"))
+    Ok(Redirect::to(&format!(
+        "{}/login",
+        state.settings().issuer_path()
+    )))
 }
 
 /// The user's remembered consents, each revocable.
@@ -464,7 +493,8 @@ async fn account(
     mut parts: Parts,
 ) -> Result<Response, authstore_axum::Error> {
     let Some(user) = session.user().await? else {
-        return Ok(Redirect::to("/login").into_response());
+        let login = format!("{}/login", state.settings().issuer_path());
+        return Ok(Redirect::to(&login).into_response());
     };
     let mut consents = Vec::new();
     for consent in state
@@ -479,9 +509,9 @@ async fn account(
         consents.push(minijinja::context! {
             client_id => consent.client_id,
             name => client.name,
-            unverified => client.origin == ClientOrigin::Registered,
+            unverified => client.origin != ClientOrigin::Operator,
             scopes => consent.scopes.join(" "),
-            resource => consent.resource,
+            resources => consent.resources,
         });
     }
     let csrf = csrf_token(&mut parts, &state).await?;
@@ -507,15 +537,29 @@ async fn revoke_consent(
         Err(rejection) => return Ok(unreadable_body(&rejection)),
     };
     let Some(user) = session.user().await? else {
-        return Ok(Redirect::to("/login").into_response());
+        let login = format!("{}/login", state.settings().issuer_path());
+        return Ok(Redirect::to(&login).into_response());
     };
     let params = parse_params(&body).unwrap_or_default();
     if let Some(client_id) = params.get("client_id") {
-        let removed = state
-            .oauth()
-            .revoke_consent(&user.id, client_id)
-            .await
-            .map_err(oauth_error)?;
+        // `resources` (space-separated) names one consent of the client;
+        // without it, every consent of the client goes.
+        let resources: Option<Vec<String>> = params.get("resources").map(|r| {
+            r.split(' ')
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect()
+        });
+        let removed = match &resources {
+            Some(resources) => {
+                state
+                    .oauth()
+                    .revoke_consent_for(&user.id, client_id, resources)
+                    .await
+            }
+            None => state.oauth().revoke_consent(&user.id, client_id).await,
+        }
+        .map_err(oauth_error)?;
         if removed {
             let (ip, agent) = client_of(&state, &parts);
             state
@@ -528,5 +572,6 @@ async fn revoke_consent(
                 .await;
         }
     }
-    Ok(Redirect::to("/account").into_response())
+    let account = format!("{}/account", state.settings().issuer_path());
+    Ok(Redirect::to(&account).into_response())
 }

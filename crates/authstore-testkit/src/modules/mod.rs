@@ -4,6 +4,7 @@ pub mod audit;
 pub mod credentials;
 pub mod csrf;
 pub mod oauth;
+pub mod oauth_resources;
 pub mod ratelimit;
 pub mod session;
 pub mod tokens;

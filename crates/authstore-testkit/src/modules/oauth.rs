@@ -70,8 +70,9 @@ fn request(client: &Client, scope: &[&str], challenge: &str) -> AuthorizationReq
         redirect_uri: redirect_of(client).into(),
         scope: scopes(scope),
         code_challenge: challenge.into(),
-        resource: Some(RESOURCE.into()),
+        resources: vec![RESOURCE.into()],
         subject: "u-1".into(),
+        ..Default::default()
     }
 }
 
@@ -1215,12 +1216,14 @@ pub async fn oauth_client_credentials_grant(store: Arc<dyn Store>, clock: FakeCl
 }
 
 /// Remembered consent covers exactly the approved scopes of one client for
-/// one subject and one resource, until it is revoked or expires.
+/// one subject and one set of resources, until it is revoked or expires;
+/// consents for other sets of resources of the same client coexist.
 pub async fn oauth_consent_is_remembered_and_revoked(store: Arc<dyn Store>, clock: FakeClock) {
     let oauth = oauth(&store, &clock);
     let ttl = OAuth::default_consent_ttl();
+    let none: &[String] = &[];
     oauth
-        .remember_consent("u-1", "client-a", &scopes(&["read", "write"]), None, ttl)
+        .remember_consent("u-1", "client-a", &scopes(&["read", "write"]), none, ttl)
         .await
         .unwrap();
     for (subject, client, wanted, covered) in [
@@ -1234,7 +1237,7 @@ pub async fn oauth_consent_is_remembered_and_revoked(store: Arc<dyn Store>, cloc
     ] {
         assert_eq!(
             oauth
-                .has_consent(subject, client, &wanted, None)
+                .has_consent(subject, client, &wanted, none)
                 .await
                 .unwrap(),
             covered,
@@ -1242,37 +1245,52 @@ pub async fn oauth_consent_is_remembered_and_revoked(store: Arc<dyn Store>, cloc
         );
     }
     oauth
-        .remember_consent("u-1", "client-a", &scopes(&["read"]), None, ttl)
+        .remember_consent("u-1", "client-a", &scopes(&["read"]), none, ttl)
         .await
         .unwrap();
     assert!(
         !oauth
-            .has_consent("u-1", "client-a", &scopes(&["write"]), None)
+            .has_consent("u-1", "client-a", &scopes(&["write"]), none)
             .await
             .unwrap(),
-        "a new consent replaces the old one"
+        "a new consent for the same resources replaces the old one"
     );
-    // Bound to the resource: another one, or none, is asked again.
-    let api = Some("https://api.example/");
+    // Bound to the set of resources: another set, or none, is asked again;
+    // the order of the resources does not matter.
+    let api = scopes(&["https://api.example/"]);
+    let files = scopes(&["https://files.example/"]);
+    let both = scopes(&["https://files.example/", "https://api.example/"]);
     oauth
-        .remember_consent("u-4", "client-a", &scopes(&["read"]), api, ttl)
+        .remember_consent("u-4", "client-a", &scopes(&["read"]), &api, ttl)
         .await
         .unwrap();
-    for (resource, covered) in [
-        (api, true),
-        (Some("https://other.example/"), false),
-        (None, false),
+    oauth
+        .remember_consent("u-4", "client-a", &scopes(&["write"]), &both, ttl)
+        .await
+        .unwrap();
+    for (resources, wanted, covered) in [
+        (api.clone(), "read", true),
+        (api.clone(), "write", false),
+        (both.clone(), "write", true),
+        (
+            scopes(&["https://api.example/", "https://files.example/"]),
+            "write",
+            true,
+        ),
+        (files.clone(), "read", false),
+        (scopes(&["https://other.example/"]), "read", false),
+        (vec![], "read", false),
     ] {
         assert_eq!(
             oauth
-                .has_consent("u-4", "client-a", &scopes(&["read"]), resource)
+                .has_consent("u-4", "client-a", &scopes(&[wanted]), &resources)
                 .await
                 .unwrap(),
             covered,
-            "{resource:?}"
+            "{resources:?} {wanted}"
         );
     }
-    // A record of the earlier format (a bare list of scopes) never matches.
+    // A record of an earlier format (a bare list of scopes) never matches.
     store
         .put(
             "oauth-consent:u-5|client-a",
@@ -1283,41 +1301,71 @@ pub async fn oauth_consent_is_remembered_and_revoked(store: Arc<dyn Store>, cloc
         .unwrap();
     assert!(
         !oauth
-            .has_consent("u-5", "client-a", &scopes(&["read"]), None)
+            .has_consent("u-5", "client-a", &scopes(&["read"]), none)
             .await
             .unwrap()
     );
+    let mut listed = oauth.consents("u-4").await.unwrap();
+    listed.sort_by_key(|a| a.resources.len());
     assert_eq!(
-        oauth.consents("u-4").await.unwrap(),
-        vec![authstore::oauth::RememberedConsent {
-            client_id: "client-a".into(),
-            scopes: scopes(&["read"]),
-            resource: api.map(str::to_owned),
-        }]
+        listed,
+        vec![
+            authstore::oauth::RememberedConsent {
+                client_id: "client-a".into(),
+                scopes: scopes(&["read"]),
+                resources: api.clone(),
+            },
+            authstore::oauth::RememberedConsent {
+                client_id: "client-a".into(),
+                scopes: scopes(&["write"]),
+                resources: scopes(&["https://api.example/", "https://files.example/"]),
+            },
+        ]
     );
+    // Revoking one set keeps the other; revoking the client drops all.
+    assert!(
+        oauth
+            .revoke_consent_for("u-4", "client-a", &both)
+            .await
+            .unwrap()
+    );
+    assert!(
+        oauth
+            .has_consent("u-4", "client-a", &scopes(&["read"]), &api)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !oauth
+            .has_consent("u-4", "client-a", &scopes(&["write"]), &both)
+            .await
+            .unwrap()
+    );
+    assert!(oauth.revoke_consent("u-4", "client-a").await.unwrap());
+    assert!(oauth.consents("u-4").await.unwrap().is_empty());
     assert!(oauth.revoke_consent("u-1", "client-a").await.unwrap());
     assert!(
         !oauth
-            .has_consent("u-1", "client-a", &scopes(&["read"]), None)
+            .has_consent("u-1", "client-a", &scopes(&["read"]), none)
             .await
             .unwrap()
     );
     assert!(!oauth.revoke_consent("u-1", "client-a").await.unwrap());
 
     oauth
-        .remember_consent("u-3", "client-a", &scopes(&["read"]), None, SHORT_TTL)
+        .remember_consent("u-3", "client-a", &scopes(&["read"]), none, SHORT_TTL)
         .await
         .unwrap();
     assert!(
         oauth
-            .has_consent("u-3", "client-a", &scopes(&["read"]), None)
+            .has_consent("u-3", "client-a", &scopes(&["read"]), none)
             .await
             .unwrap()
     );
     pass_time(&*store, &clock, SHORT_TTL + Duration::from_millis(100)).await;
     assert!(
         !oauth
-            .has_consent("u-3", "client-a", &scopes(&["read"]), None)
+            .has_consent("u-3", "client-a", &scopes(&["read"]), none)
             .await
             .unwrap(),
         "consent expires"

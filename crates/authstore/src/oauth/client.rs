@@ -58,7 +58,8 @@ impl AuthMethod {
 
 /// Who created a client. Only the operator's clients are trusted with
 /// error redirects from `/authorize` and shown without an "unverified" mark;
-/// a client that registered itself (RFC 7591) is not.
+/// a client that registered itself (RFC 7591) or that a metadata document
+/// describes is not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientOrigin {
@@ -66,6 +67,10 @@ pub enum ClientOrigin {
     Operator,
     /// Created by dynamic registration at `/register`.
     Registered,
+    /// Described by the client metadata document at its URL `client_id`
+    /// (see [`cimd`](super::cimd)): a public client, unverified, whose
+    /// redirect URIs are matched exactly.
+    MetadataDocument,
 }
 
 /// A registered client. Its secret is stored only as an argon2id hash and
@@ -139,8 +144,16 @@ impl Client {
         self.grant_types.contains(&grant)
     }
 
-    /// Whether `uri` is one of the client's redirect URIs (see [`redirect_uri_matches`]).
+    /// Whether `uri` is one of the client's redirect URIs (see
+    /// [`redirect_uri_matches`]; a metadata document client's are matched
+    /// exactly, loopback ports included).
     pub fn accepts_redirect(&self, uri: &str) -> bool {
+        if self.origin == ClientOrigin::MetadataDocument {
+            return self
+                .redirect_uris
+                .iter()
+                .any(|registered| registered == uri);
+        }
         self.redirect_uris
             .iter()
             .any(|registered| redirect_uri_matches(registered, uri))
@@ -455,11 +468,19 @@ impl OAuth {
         }))
     }
 
-    /// The client with this id, if registered.
+    /// The client with this id, if registered. For a URL `client_id`, the
+    /// client of its metadata document once resolved and while cached
+    /// (see [`cimd`](super::cimd)), else a client stored under that id.
     ///
     /// # Errors
     /// Store errors.
     pub async fn client(&self, client_id: &str) -> Result<Option<Client>, OAuthError> {
+        if super::cimd::is_document_url(client_id)
+            && client_id.len() <= super::cimd::MAX_URL_BYTES
+            && let Some(client) = self.cached_document_client(client_id).await?
+        {
+            return Ok(Some(client));
+        }
         if !is_scope_token(client_id) || client_id.len() > 128 {
             return Ok(None);
         }
@@ -549,8 +570,8 @@ mod tests {
                 redirect_uri: "http://127.0.0.1:9/cb".into(),
                 scope: vec![],
                 code_challenge: pkce_challenge(&verifier),
-                resource: None,
                 subject: "u-1".into(),
+                ..Default::default()
             })
             .await
             .unwrap();

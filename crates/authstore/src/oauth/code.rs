@@ -1,4 +1,4 @@
-//! Grants and authorization codes: a code is bound to its client, redirect URI, PKCE challenge (S256), scope, resource and subject, redeemed once by compare-and-set, and kept as a tombstone whose second redemption revokes the grant.
+//! Grants and authorization codes: a code is bound to its client, redirect URI, PKCE challenge (S256), scope, resources and subject, redeemed once by compare-and-set, and kept as a tombstone whose second redemption revokes the grant.
 
 use std::time::Duration;
 
@@ -15,8 +15,9 @@ use crate::types::PutOptions;
 /// Lost compare-and-set races after which a redemption gives up.
 const CAS_ATTEMPTS: usize = 64;
 
-/// An approved authorization request, ready to become a code.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An approved authorization request, ready to become a code. Build it
+/// with `..Default::default()` for the fields you do not set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthorizationRequest {
     /// The client.
     pub client_id: String,
@@ -26,10 +27,16 @@ pub struct AuthorizationRequest {
     pub scope: Vec<String>,
     /// The PKCE S256 challenge: base64url(SHA-256(verifier)), 43 characters.
     pub code_challenge: String,
-    /// The RFC 8707 resource the tokens are for.
-    pub resource: Option<String>,
+    /// The RFC 8707 resources the tokens are for (each token has one of
+    /// them as its audience). Empty: the default resource of
+    /// [`OAuthConfig::resources`](super::OAuthConfig::resources), if any.
+    pub resources: Vec<String>,
     /// The user who approved it.
     pub subject: String,
+    /// The OpenID Connect `nonce` of the request, echoed in the ID token.
+    pub nonce: Option<String>,
+    /// When the user last authenticated, unix seconds (the ID token's `auth_time`).
+    pub auth_time: Option<u64>,
 }
 
 /// The PKCE S256 challenge of `verifier`.
@@ -50,10 +57,56 @@ pub(crate) struct GrantRecord {
     pub(crate) client_id: String,
     pub(crate) subject: Option<String>,
     pub(crate) scope: Vec<String>,
-    pub(crate) resource: Option<String>,
+    /// The resources (RFC 8707) approved; each token is for one of them.
+    /// A record written with a single `resource` reads as a list of it.
+    #[serde(
+        default,
+        alias = "resource",
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub(crate) resources: Vec<String>,
     pub(crate) created_at: u64,
     #[serde(default)]
     pub(crate) revoked: bool,
+    /// The OpenID Connect `nonce` of the authorization request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) nonce: Option<String>,
+    /// When the user authenticated, unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) auth_time: Option<u64>,
+}
+
+impl GrantRecord {
+    /// The grant as one token issued under it sees it: one audience (or
+    /// none) and the scopes that token carries.
+    pub(crate) fn for_token(&self, audience: Option<String>, scope: Vec<String>) -> Self {
+        Self {
+            resources: audience.into_iter().collect(),
+            scope,
+            ..self.clone()
+        }
+    }
+
+    /// The audience of a token built from [`for_token`](Self::for_token).
+    pub(crate) fn audience(&self) -> Option<&str> {
+        self.resources.first().map(String::as_str)
+    }
+}
+
+/// A list of strings, or one string, or null (the earlier `resource`).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => Vec::new(),
+        Some(OneOrMany::One(one)) => vec![one],
+        Some(OneOrMany::Many(many)) => many,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,9 +193,14 @@ impl OAuth {
     /// client, redirect URI, scopes and challenge, creates the grant and
     /// stores the code (only its SHA-256) for [`OAuthConfig::code_ttl`](super::OAuthConfig::code_ttl).
     ///
+    /// The request's resources (RFC 8707) are checked against
+    /// [`OAuthConfig::resources`](super::OAuthConfig::resources) (none
+    /// named: its default, if any), and each scope must be accepted by at
+    /// least one of them.
+    ///
     /// # Errors
     /// [`OAuthError::InvalidRequest`], [`OAuthError::UnauthorizedClient`],
-    /// [`OAuthError::InvalidScope`]; store errors.
+    /// [`OAuthError::InvalidScope`], [`OAuthError::InvalidTarget`]; store errors.
     pub async fn issue_code(&self, req: &AuthorizationRequest) -> Result<String, OAuthError> {
         let client = self
             .client(&req.client_id)
@@ -164,8 +222,15 @@ impl OAuth {
             ));
         }
         check_scope(&client, &req.scope)?;
+        let resources = self.config.resources.for_request(&req.resources)?;
+        self.config
+            .resources
+            .check_grant_scope(&resources, &req.scope)?;
         if req.subject.is_empty() || req.subject.len() > 256 {
             return Err(OAuthError::InvalidRequest("bad subject".into()));
+        }
+        if let Some(nonce) = &req.nonce {
+            super::check_nonce(nonce)?;
         }
         let now = self.now();
         let grant_id = secret::random_token()?;
@@ -173,9 +238,11 @@ impl OAuth {
             client_id: client.client_id.clone(),
             subject: Some(req.subject.clone()),
             scope: req.scope.clone(),
-            resource: req.resource.clone(),
+            resources,
             created_at: now,
             revoked: false,
+            nonce: req.nonce.clone(),
+            auth_time: req.auth_time,
         };
         self.store
             .put_json(
@@ -216,15 +283,44 @@ impl OAuth {
     /// reused, so revoked). Such tokens are inactive at once, because
     /// introspection and refresh check the grant.
     ///
+    /// The access token is for the grant's only resource, if it has one;
+    /// use [`exchange_code_for`](Self::exchange_code_for) to pick one of a
+    /// grant for several.
+    ///
     /// # Errors
     /// [`OAuthError::InvalidGrant`] (unknown, expired, reused, or bound to
-    /// another client, redirect URI or verifier); store errors.
+    /// another client, redirect URI or verifier),
+    /// [`OAuthError::InvalidTarget`] (the grant is for several resources);
+    /// store errors.
     pub async fn exchange_code(
         &self,
         client: &Client,
         code: &str,
         redirect_uri: &str,
         verifier: &str,
+    ) -> Result<TokenResponse, OAuthError> {
+        self.exchange_code_for(client, code, redirect_uri, verifier, None)
+            .await
+    }
+
+    /// [`exchange_code`](Self::exchange_code) with the token request's
+    /// `resource` (RFC 8707 §2.2): the access token's audience, which must
+    /// be one of the grant's resources. Without one, the grant's only
+    /// resource; a grant for several needs one named. The token carries the
+    /// grant's scopes that its resource accepts. A refused resource leaves
+    /// the code unused.
+    ///
+    /// # Errors
+    /// As [`exchange_code`](Self::exchange_code), and
+    /// [`OAuthError::InvalidTarget`] for a resource that is not one of the
+    /// grant's.
+    pub async fn exchange_code_for(
+        &self,
+        client: &Client,
+        code: &str,
+        redirect_uri: &str,
+        verifier: &str,
+        resource: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
         if !client.allows(GrantType::AuthorizationCode) {
             return Err(OAuthError::UnauthorizedClient(
@@ -269,6 +365,12 @@ impl OAuth {
             let Some(grant) = self.live_grant(&record.grant_id).await? else {
                 return Err(OAuthError::InvalidGrant("the grant was revoked"));
             };
+            let audience = self.config.resources.pick(&grant.resources, resource)?;
+            let scope =
+                self.config
+                    .resources
+                    .token_scope(audience.as_deref(), &grant.scope, None)?;
+            let grant = grant.for_token(audience, scope);
             let used = CodeRecord {
                 used: true,
                 ..record
@@ -286,144 +388,10 @@ impl OAuth {
             "the code is being redeemed concurrently",
         ))
     }
-
-    /// Remembers that `subject` approved `scopes` for `client_id`, for
-    /// tokens meant for `resource` (RFC 8707; `None` for none). Replaces
-    /// the client's earlier remembered consent.
-    ///
-    /// A server should not remember consents for public clients: anyone
-    /// can send their client id with a redirect URI of their own choosing
-    /// (any loopback port), so a remembered consent would let them take a
-    /// code without the user seeing anything (RFC 9700 §4.1).
-    ///
-    /// # Errors
-    /// Store errors.
-    pub async fn remember_consent(
-        &self,
-        subject: &str,
-        client_id: &str,
-        scopes: &[String],
-        resource: Option<&str>,
-        ttl: Duration,
-    ) -> Result<(), OAuthError> {
-        let record = ConsentRecord {
-            version: CONSENT_VERSION,
-            scopes: scopes.to_vec(),
-            resource: resource.map(str::to_owned),
-        };
-        self.store
-            .put_json(
-                &consent_key(subject, client_id),
-                &record,
-                PutOptions::new()
-                    .ttl(ttl)
-                    .index(format!("oauth-consents:{subject}")),
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// The remembered consent of `subject` for `client_id`, if any.
-    /// Records written before consents were bound to a resource read as
-    /// none.
-    async fn consent_record(
-        &self,
-        subject: &str,
-        client_id: &str,
-    ) -> Result<Option<ConsentRecord>, OAuthError> {
-        let Some(entry) = self.store.get(&consent_key(subject, client_id)).await? else {
-            return Ok(None);
-        };
-        Ok(serde_json::from_slice::<ConsentRecord>(&entry.value)
-            .ok()
-            .filter(|r| r.version == CONSENT_VERSION))
-    }
-
-    /// Whether `subject` has a remembered consent for `client_id` that
-    /// covers `scopes` (each one approved) for exactly `resource` (a
-    /// consent given without a resource covers only requests without one).
-    ///
-    /// # Errors
-    /// Store errors.
-    pub async fn has_consent(
-        &self,
-        subject: &str,
-        client_id: &str,
-        scopes: &[String],
-        resource: Option<&str>,
-    ) -> Result<bool, OAuthError> {
-        Ok(self
-            .consent_record(subject, client_id)
-            .await?
-            .is_some_and(|r| {
-                r.resource.as_deref() == resource && scopes.iter().all(|s| r.scopes.contains(s))
-            }))
-    }
-
-    /// The remembered consents of `subject`, by client id.
-    ///
-    /// # Errors
-    /// Store errors.
-    pub async fn consents(&self, subject: &str) -> Result<Vec<RememberedConsent>, OAuthError> {
-        let prefix = consent_key(subject, "");
-        let mut out = Vec::new();
-        for key in self
-            .store
-            .list_index(&format!("oauth-consents:{subject}"))
-            .await?
-        {
-            let Some(client_id) = key.strip_prefix(&prefix) else {
-                continue;
-            };
-            if let Some(record) = self.consent_record(subject, client_id).await? {
-                out.push(RememberedConsent {
-                    client_id: client_id.to_owned(),
-                    scopes: record.scopes,
-                    resource: record.resource,
-                });
-            }
-        }
-        Ok(out)
-    }
-
-    /// Forgets a remembered consent; the next authorization asks again.
-    ///
-    /// # Errors
-    /// Store errors.
-    pub async fn revoke_consent(&self, subject: &str, client_id: &str) -> Result<bool, OAuthError> {
-        Ok(self.store.delete(&consent_key(subject, client_id)).await?)
-    }
 }
 
 fn code_key(code: &str) -> String {
     format!("oauth-code:{}", secret::sha256_hex(code))
-}
-
-fn consent_key(subject: &str, client_id: &str) -> String {
-    format!("oauth-consent:{subject}|{client_id}")
-}
-
-/// The format of consent records bound to a resource (earlier records, a
-/// bare list of scopes, never match).
-const CONSENT_VERSION: u32 = 2;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct ConsentRecord {
-    #[serde(rename = "v")]
-    version: u32,
-    scopes: Vec<String>,
-    resource: Option<String>,
-}
-
-/// A consent a user asked to remember, as [`OAuth::consents`] lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RememberedConsent {
-    /// The client.
-    pub client_id: String,
-    /// The approved scopes.
-    pub scopes: Vec<String>,
-    /// The resource the approval is for, if any.
-    pub resource: Option<String>,
 }
 
 /// Every requested scope must be one the client may request.

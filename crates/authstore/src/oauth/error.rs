@@ -28,6 +28,10 @@ pub enum OAuthError {
     /// A requested scope is unknown or not allowed for the client.
     #[error("invalid_scope: {0}")]
     InvalidScope(String),
+    /// A requested resource (RFC 8707) is unknown, malformed, or not one
+    /// the grant was approved for.
+    #[error("invalid_target: {0}")]
+    InvalidTarget(String),
     /// Dynamic registration metadata is invalid (RFC 7591).
     #[error("invalid_client_metadata: {0}")]
     InvalidClientMetadata(String),
@@ -49,6 +53,7 @@ impl OAuthError {
             Self::UnauthorizedClient(_) => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
+            Self::InvalidTarget(_) => "invalid_target",
             Self::InvalidClientMetadata(_) => "invalid_client_metadata",
             Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
             Self::Store(Error::Timeout { .. } | Error::Backend { .. }) => "temporarily_unavailable",

@@ -134,7 +134,12 @@ impl OAuth {
             token_type: "refresh_token",
             exp,
             iat: r.issued_at / 1000,
-            aud: grant.resource,
+            // A refresh token serves each of its grant's resources: one
+            // is its audience, several (or none) leave `aud` out.
+            aud: match <[String; 1]>::try_from(grant.resources) {
+                Ok([only]) => Some(only),
+                Err(_) => None,
+            },
         }))
     }
 

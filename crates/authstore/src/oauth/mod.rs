@@ -11,8 +11,8 @@
 //!     redirect_uri: "http://127.0.0.1:8123/callback".into(), // loopback: any port (RFC 8252)
 //!     scope: vec![],
 //!     code_challenge: pkce_challenge(&verifier),
-//!     resource: None,
 //!     subject: "u-1".into(),
+//!     ..Default::default()
 //! }).await?;
 //! let tokens = oauth.exchange_code(&app.client, &code, "http://127.0.0.1:8123/callback", &verifier).await?;
 //! assert!(oauth.introspect(&tokens.access_token).await?.is_some());
@@ -24,7 +24,9 @@
 //! **Storage** (all secrets as SHA-256, client secrets as argon2id; see
 //! [`OAuthConfig::secret_cache_ttl`] for the in-process memo of verified ones):
 //! - `oauth-client:<client_id>`: the client.
-//! - `oauth-grant:<grant_id>`: the grant (client, subject, scope, resource, revoked flag).
+//! - `oauth-cimd:<sha256 of the URL>`: the client of a URL `client_id`'s
+//!   metadata document, while cached (see [`cimd`]).
+//! - `oauth-grant:<grant_id>`: the grant (client, subject, scope, resources, revoked flag).
 //!   Every artefact of a grant is listed under the index `oauth-grant-ix:<grant_id>`.
 //! - `oauth-code:<sha256>`: a code; redeemed by compare-and-set from unused to
 //!   used, and then kept as a tombstone, so a second redemption is seen and
@@ -34,15 +36,20 @@
 //!   the one it replaced; rotation is a compare-and-set on it. It also keeps
 //!   the tokens of the last rotation, encrypted under a key derived from the
 //!   replaced token (never stored), for retries within the grace window.
-//! - `oauth-consent:<subject>|<client_id>`: remembered consent.
+//! - `oauth-consent:<subject>|<client_id>|<sha256 of the resource set>`:
+//!   remembered consent, one per client and set of resources.
 
+mod audience;
 mod authenticate;
+pub mod cimd;
 mod client;
 mod code;
+mod consent;
 mod error;
 mod introspect;
 mod jwt;
 mod kek;
+mod oidc;
 mod redirect_uri;
 pub mod resource;
 mod sealed;
@@ -52,15 +59,23 @@ mod verified;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use audience::{
+    KnownResource, KnownResources, MAX_RESOURCES, SERVER_SCOPES, is_resource_indicator,
+    is_server_scope,
+};
 pub use authenticate::{ClientCheck, ClientCredentials, SecretCheck};
 pub use client::{
     AuthMethod, Client, ClientOrigin, GrantType, NewClient, RegisteredClient, Upserted,
 };
-pub use code::{AuthorizationRequest, RememberedConsent, pkce_challenge};
+pub use code::{AuthorizationRequest, pkce_challenge};
+pub use consent::RememberedConsent;
 pub use error::OAuthError;
 pub use introspect::{RevokeOutcome, TokenInfo};
-pub use jwt::{KeyProtection, KeyUpkeep, SigningKeyInfo, SigningKeyStatus};
+pub use jwt::{
+    KeyProtection, KeyUpkeep, SigningAlg, SigningKeyInfo, SigningKeyStatus, UnknownSigningAlg,
+};
 pub use kek::KeyEncryptionKey;
+pub use oidc::{MAX_NONCE_LEN, OPENID_SCOPE, at_hash, check_nonce};
 pub use redirect_uri::redirect_uri_matches;
 pub use token::TokenResponse;
 
@@ -86,8 +101,13 @@ pub struct OAuthConfig {
     /// same access and refresh tokens; nothing rotates); later it is reuse,
     /// which revokes the grant (default 10 s; zero disables retries).
     pub refresh_grace: Duration,
-    /// When set, access tokens are RFC 9068 JWTs signed with Ed25519, with
-    /// this `iss` (the default `None` issues opaque 256-bit tokens). Either
+    /// The resources (RFC 8707) tokens may be for and the scopes each
+    /// accepts; empty (the default): any resource indicator, any scope.
+    /// See [`KnownResources`].
+    pub resources: KnownResources,
+    /// When set, access tokens are RFC 9068 JWTs signed with
+    /// [`access_token_alg`](Self::access_token_alg), with this `iss` (the
+    /// default `None` issues opaque 256-bit tokens). Either
     /// way the token is recorded by its SHA-256, so revocation and
     /// introspection behave the same.
     pub jwt_issuer: Option<String>,
@@ -114,6 +134,29 @@ pub struct OAuthConfig {
     /// for the in-process memory store only. A key stored in clear is sealed
     /// when first used with one configured.
     pub key_encryption_key: Option<KeyEncryptionKey>,
+    /// Refuse to keep a signing key's private half in clear: without a
+    /// [`key_encryption_key`](Self::key_encryption_key), creating or
+    /// signing with a key fails (a server error) instead. For stores that
+    /// outlive the process (default `false`; `authstore serve` sets it for
+    /// persistent stores).
+    pub require_key_encryption: bool,
+    /// The algorithm of JWT access tokens (with [`jwt_issuer`](Self::jwt_issuer)
+    /// set): `EdDSA` (the default: Ed25519, small and fast), `RS256`
+    /// (2048-bit RSA) or `ES256` (P-256). Each algorithm has its own current
+    /// key, created on first use; all are published at `/jwks`.
+    pub access_token_alg: SigningAlg,
+    /// The algorithm of OpenID Connect ID tokens ([`OAuth::sign_id_token`]):
+    /// `RS256` by default, which OpenID Connect requires every relying party
+    /// to support; `ES256` or `EdDSA` for relying parties known to accept them.
+    pub id_token_alg: SigningAlg,
+    /// OpenID Connect: a grant whose scope has `openid` gets an ID token
+    /// with its tokens, at the code exchange and at every refresh (default
+    /// `false`). Needs an issuer: [`id_token_issuer`](Self::id_token_issuer)
+    /// or [`jwt_issuer`](Self::jwt_issuer).
+    pub openid: bool,
+    /// The `iss` of ID tokens, the authorization server's issuer URL
+    /// (default `None`: [`jwt_issuer`](Self::jwt_issuer)).
+    pub id_token_issuer: Option<String>,
 }
 
 impl Default for OAuthConfig {
@@ -124,12 +167,18 @@ impl Default for OAuthConfig {
             access_token_ttl: Duration::from_secs(3600),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             refresh_grace: Duration::from_secs(10),
+            resources: KnownResources::any(),
             jwt_issuer: None,
             secret_hash_memory_kib: 19_456,
             secret_hash_iterations: 2,
             secret_cache_ttl: Duration::from_secs(600),
             secret_hash_max_waiting: crate::password::default_max_waiting(),
             key_encryption_key: None,
+            require_key_encryption: false,
+            access_token_alg: SigningAlg::EdDSA,
+            id_token_alg: SigningAlg::RS256,
+            openid: false,
+            id_token_issuer: None,
         }
     }
 }
@@ -142,6 +191,8 @@ pub struct OAuth {
     config: Arc<OAuthConfig>,
     hasher: SecretHasher,
     verified: Arc<verified::VerifiedSecrets>,
+    /// The loaded current signing keys.
+    keys: Arc<jwt::KeyCache>,
 }
 
 impl OAuth {
@@ -156,12 +207,18 @@ impl OAuth {
     /// OAuth state with `config`, judging time by `clock` (use the store's).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for argon2 parameters out of range.
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for argon2 parameters out of range,
+    /// or [`OAuthConfig::openid`] without an issuer.
     pub fn with_config(
         store: Arc<dyn Store>,
         config: OAuthConfig,
         clock: impl Clock,
     ) -> Result<Self> {
+        if config.openid && config.id_token_issuer.is_none() && config.jwt_issuer.is_none() {
+            return Err(crate::Error::InvalidArgument(
+                "OpenID Connect needs an issuer for ID tokens: set id_token_issuer",
+            ));
+        }
         let hasher = SecretHasher::new(
             config.secret_hash_memory_kib,
             config.secret_hash_iterations,
@@ -172,6 +229,7 @@ impl OAuth {
         Ok(Self {
             store,
             verified,
+            keys: Arc::default(),
             clock: Arc::new(clock),
             config: Arc::new(config),
             hasher,

@@ -28,6 +28,12 @@ pub(super) struct Successor {
     pub(super) scope: Vec<String>,
     /// When the access token expires, ms since the epoch.
     pub(super) expires_at: u64,
+    /// The access token's audience (RFC 8707 resource), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) resource: Option<String>,
+    /// The ID token sent with them, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) id_token: Option<String>,
 }
 
 impl std::fmt::Debug for Successor {
@@ -109,6 +115,8 @@ mod tests {
             refresh_token: "rt".into(),
             scope: vec!["read".into()],
             expires_at: 42,
+            resource: Some("https://api.example/".into()),
+            id_token: Some("idt".into()),
         }
     }
 

@@ -29,6 +29,10 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     /// Granted scopes, space-separated.
     pub scope: String,
+    /// The OpenID Connect ID token, when the grant's scope has `openid`
+    /// and [`OAuthConfig::openid`](super::OAuthConfig::openid) is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -41,6 +45,7 @@ impl std::fmt::Debug for TokenResponse {
                 &self.refresh_token.as_ref().map(|_| "[redacted]"),
             )
             .field("scope", &self.scope)
+            .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
             .finish()
     }
 }
@@ -97,6 +102,30 @@ fn refresh_scope(
     };
     check_scope(client, &scope)?;
     Ok(scope)
+}
+
+impl OAuth {
+    /// The audience and scopes of a token from a refresh: `resource` picks
+    /// one of the grant's resources and `requested` may narrow its scopes,
+    /// never widen either; each scope must be accepted by the audience.
+    fn refresh_view(
+        &self,
+        client: &Client,
+        grant: &GrantRecord,
+        resource: Option<&str>,
+        requested: Option<&[String]>,
+    ) -> Result<(Option<String>, Vec<String>), OAuthError> {
+        let known = &self.config.resources;
+        let audience = known.pick(&grant.resources, resource)?;
+        let scope = refresh_scope(client, grant, requested)?;
+        let explicit = requested.is_some_and(|r| !r.is_empty());
+        let scope = known.token_scope(
+            audience.as_deref(),
+            &scope,
+            explicit.then_some(scope.as_slice()),
+        )?;
+        Ok((audience, scope))
+    }
 }
 
 /// Yields after the first lost rotation race; after more, sleeps a random
@@ -157,7 +186,8 @@ impl OAuth {
                     "exp": record.expires_at / 1000,
                     "jti": secret::random_token()?,
                 });
-                self.sign_jwt(&claims).await?
+                self.sign_jwt(self.config.access_token_alg, "at+jwt", &claims)
+                    .await?
             }
             None => secret::random_token()?,
         })
@@ -209,6 +239,7 @@ impl OAuth {
         client_id: &str,
         grant: Option<&GrantRecord>,
         scope: &[String],
+        resource: Option<&str>,
     ) -> AccessRecord {
         let now = self.now();
         AccessRecord {
@@ -216,7 +247,7 @@ impl OAuth {
             client_id: client_id.to_owned(),
             subject: grant.and_then(|g| g.subject.clone()),
             scope: scope.to_vec(),
-            resource: grant.and_then(|g| g.resource.clone()),
+            resource: resource.map(str::to_owned),
             issued_at: now,
             expires_at: now + duration_to_millis(self.config.access_token_ttl),
         }
@@ -234,6 +265,7 @@ impl OAuth {
             expires_in: self.config.access_token_ttl.as_secs(),
             refresh_token,
             scope: scope.join(" "),
+            id_token: None,
         }
     }
 
@@ -247,7 +279,8 @@ impl OAuth {
     }
 
     /// The first tokens of a grant, after its code was redeemed (`grant`
-    /// was live when the redemption took effect).
+    /// was live when the redemption took effect), as the access token sees
+    /// it ([`GrantRecord::for_token`]: its one audience and scopes).
     ///
     /// Not refused when a concurrent reuse revoked the grant meanwhile (see
     /// [`exchange_code`](OAuth::exchange_code)): the tokens are then dead
@@ -259,8 +292,13 @@ impl OAuth {
         grant_id: &str,
         grant: &GrantRecord,
     ) -> Result<TokenResponse, OAuthError> {
-        let record =
-            self.access_record(Some(grant_id), &client.client_id, Some(grant), &grant.scope);
+        let record = self.access_record(
+            Some(grant_id),
+            &client.client_id,
+            Some(grant),
+            &grant.scope,
+            grant.audience(),
+        );
         // The writes are independent (each creates a fresh key), so they go
         // out together: one round trip on a pipelining backend, not three.
         let refresh = async {
@@ -295,10 +333,21 @@ impl OAuth {
             refresh,
             self.extend_client(client)
         )?;
+        let id_token = self
+            .id_token_for(
+                &client.client_id,
+                grant,
+                &grant.scope,
+                &access,
+                grant.nonce.as_deref(),
+            )
+            .await?;
         if self.live_grant(grant_id).await?.is_none() {
             self.store.delete_index(&grant_index(grant_id)).await?;
         }
-        Ok(self.response(access, refresh, &grant.scope))
+        let mut response = self.response(access, refresh, &grant.scope);
+        response.id_token = id_token;
+        Ok(response)
     }
 
     /// Exchanges a refresh token for new tokens, rotating it.
@@ -330,14 +379,42 @@ impl OAuth {
     /// tokens. A refresh that loses the compare-and-set reads the head
     /// again (after a short random back-off from its second loss on).
     ///
+    /// The access token is for the grant's only resource, if it has one;
+    /// use [`refresh_for`](Self::refresh_for) to pick one of a grant for
+    /// several.
+    ///
     /// # Errors
     /// [`OAuthError::InvalidGrant`], [`OAuthError::InvalidScope`],
+    /// [`OAuthError::InvalidTarget`] (the grant is for several resources),
     /// [`OAuthError::UnauthorizedClient`]; store errors.
     pub async fn refresh(
         &self,
         client: &Client,
         refresh_token: &str,
         scope: Option<&[String]>,
+    ) -> Result<TokenResponse, OAuthError> {
+        self.refresh_for(client, refresh_token, scope, None).await
+    }
+
+    /// [`refresh`](Self::refresh) with the request's `resource` (RFC 8707
+    /// §2.2): the new access token's audience, one of the grant's
+    /// resources (the grant keeps all of them: a later refresh may name
+    /// another). Without one, the grant's only resource; a grant for
+    /// several needs one named. `scope` may narrow the grant's scopes, and
+    /// each must be accepted by the audience; none named, the token
+    /// carries the grant's scopes that its audience accepts. A retry
+    /// within the grace window asking for another resource than the
+    /// rotation granted is refused like one asking for other scopes.
+    ///
+    /// # Errors
+    /// As [`refresh`](Self::refresh); [`OAuthError::InvalidTarget`] for a
+    /// resource that is not one of the grant's.
+    pub async fn refresh_for(
+        &self,
+        client: &Client,
+        refresh_token: &str,
+        scope: Option<&[String]>,
+        resource: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
         if !client.allows(GrantType::RefreshToken) {
             return Err(OAuthError::UnauthorizedClient("the client may not refresh"));
@@ -383,9 +460,15 @@ impl OAuth {
             if head.head == hash {
                 // Checked after reuse detection, so that a replayed token
                 // revokes its grant whatever scope it asks for.
-                let scope = refresh_scope(client, &grant, scope)?;
+                let (audience, scope) = self.refresh_view(client, &grant, resource, scope)?;
                 match self
-                    .rotate(client, &presented, &scope, found.version, now)
+                    .rotate(
+                        client,
+                        &presented,
+                        (&scope, audience.as_deref()),
+                        found.version,
+                        now,
+                    )
                     .await?
                 {
                     Some(response) => return Ok(response),
@@ -395,7 +478,7 @@ impl OAuth {
                 && grace > 0
                 && now.saturating_sub(head.rotated_at) <= grace
             {
-                return self.replay(client, &presented, &head, scope, now);
+                return self.replay(client, &presented, &head, (scope, resource), now);
             } else {
                 self.revoke_grant(&record.grant_id).await?;
                 return Err(OAuthError::InvalidGrant(
@@ -414,7 +497,7 @@ impl OAuth {
         &self,
         client: &Client,
         presented: &Presented<'_>,
-        scope: &[String],
+        (scope, audience): (&[String], Option<&str>),
         version: u64,
         now: u64,
     ) -> Result<Option<TokenResponse>, OAuthError> {
@@ -426,8 +509,12 @@ impl OAuth {
             &client.client_id,
             Some(presented.grant),
             scope,
+            audience,
         );
         let access = self.mint_access_token(&access_record).await?;
+        let id_token = self
+            .id_token_for(&client.client_id, presented.grant, scope, &access, None)
+            .await?;
         let successor = if self.config.refresh_grace.is_zero() {
             None
         } else {
@@ -436,6 +523,8 @@ impl OAuth {
                 refresh_token: token.clone(),
                 scope: scope.to_vec(),
                 expires_at: access_record.expires_at,
+                resource: access_record.resource.clone(),
+                id_token: id_token.clone(),
             };
             Some(sealed::seal(presented.token, grant_id, &next, &kept)?)
         };
@@ -486,7 +575,9 @@ impl OAuth {
             self.extend_client(client),
         )?;
         self.confirm_grant(grant_id).await?;
-        Ok(Some(self.response(access, Some(token), scope)))
+        let mut response = self.response(access, Some(token), scope);
+        response.id_token = id_token;
+        Ok(Some(response))
     }
 
     /// A retry of the rotation that replaced the presented token, within
@@ -496,7 +587,7 @@ impl OAuth {
         client: &Client,
         presented: &Presented<'_>,
         head: &Head,
-        requested: Option<&[String]>,
+        (requested, resource): (Option<&[String]>, Option<&str>),
         now: u64,
     ) -> Result<TokenResponse, OAuthError> {
         let kept = head
@@ -506,7 +597,12 @@ impl OAuth {
             .ok_or(OAuthError::InvalidGrant(
                 "the refresh token was already rotated",
             ))?;
-        let scope = refresh_scope(client, presented.grant, requested)?;
+        let (audience, scope) = self.refresh_view(client, presented.grant, resource, requested)?;
+        if audience != kept.resource {
+            return Err(OAuthError::InvalidGrant(
+                "the refresh token was already rotated for another resource",
+            ));
+        }
         let mut asked = scope;
         let mut granted = kept.scope.clone();
         asked.sort_unstable();
@@ -522,10 +618,14 @@ impl OAuth {
             expires_in: kept.expires_at.saturating_sub(now) / 1000,
             refresh_token: Some(kept.refresh_token),
             scope: kept.scope.join(" "),
+            id_token: kept.id_token,
         })
     }
 
-    /// Client credentials grant: an access token for the client itself.
+    /// Client credentials grant: an access token for the client itself,
+    /// for the default resource (see
+    /// [`KnownResources::default_resource`](super::KnownResources::default_resource)),
+    /// if any.
     ///
     /// # Errors
     /// [`OAuthError::UnauthorizedClient`] unless the client is confidential
@@ -535,17 +635,43 @@ impl OAuth {
         client: &Client,
         scope: Option<&[String]>,
     ) -> Result<TokenResponse, OAuthError> {
+        self.client_credentials_for(client, scope, None).await
+    }
+
+    /// [`client_credentials`](Self::client_credentials) for `resource`
+    /// (RFC 8707), the token's audience: a known resource (see
+    /// [`OAuthConfig::resources`](super::OAuthConfig::resources)); none
+    /// named, the default one. Requested scopes must be accepted by it;
+    /// none requested, the token carries the client's scopes it accepts.
+    ///
+    /// # Errors
+    /// As [`client_credentials`](Self::client_credentials), and
+    /// [`OAuthError::InvalidTarget`] for an unknown resource.
+    pub async fn client_credentials_for(
+        &self,
+        client: &Client,
+        scope: Option<&[String]>,
+        resource: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
         if !client.is_confidential() || !client.allows(GrantType::ClientCredentials) {
             return Err(OAuthError::UnauthorizedClient(
                 "the client may not use client_credentials",
             ));
         }
-        let scope = match scope {
-            Some(s) if !s.is_empty() => s.to_vec(),
-            _ => client.scopes.clone(),
+        let known = &self.config.resources;
+        let audience = match resource {
+            Some(r) => {
+                known.check(r)?;
+                Some(r)
+            }
+            None => known.default_resource(),
         };
-        check_scope(client, &scope)?;
-        let record = self.access_record(None, &client.client_id, None, &scope);
+        let requested = scope.filter(|s| !s.is_empty());
+        if let Some(requested) = requested {
+            check_scope(client, requested)?;
+        }
+        let scope = known.token_scope(audience, &client.scopes, requested)?;
+        let record = self.access_record(None, &client.client_id, None, &scope, audience);
         let (access, ()) =
             tokio::try_join!(self.new_access_token(&record), self.extend_client(client))?;
         Ok(self.response(access, None, &scope))

@@ -1,8 +1,11 @@
-//! RFC 9068 JWT access tokens signed with Ed25519 (`EdDSA`): signing keys kept in the store, encrypted at rest under a key-encryption key, with rotation, and the JWK set that publishes them.
+//! JWTs signed with Ed25519 (`EdDSA`), RSA (`RS256`) or P-256 (`ES256`): one current signing key per algorithm kept in the store, encrypted at rest under a key-encryption key, with scheduled and on-demand rotation, and the JWK set that publishes them.
 //!
 //! Keys live under `oauth-signing-key:<kid>` (listed under the index
-//! `oauth-signing-keys:all`); `oauth-signing-key:current` names the one
-//! that signs. With a [`KeyEncryptionKey`](super::KeyEncryptionKey) in [`OAuthConfig`](super::OAuthConfig)
+//! `oauth-signing-keys:all`), each recording its algorithm (a record
+//! without one is an Ed25519 key). `oauth-signing-key:current` names the
+//! current `EdDSA` key; `oauth-signing-key:current:RS256` and
+//! `oauth-signing-key:current:ES256` the current keys of the others. With a
+//! [`KeyEncryptionKey`](super::KeyEncryptionKey) in [`OAuthConfig`](super::OAuthConfig)
 //! the private key (PKCS#8) is stored sealed with AES-256-GCM: a random
 //! 96-bit nonce per encryption, the key id as associated data, and the
 //! key-encryption key's fingerprint beside it, so a wrong key-encryption
@@ -16,17 +19,25 @@
 //! kept 30 more days as `retired`, for [`OAuth::signing_keys`], and expires.
 //! A key stored in clear is sealed the first time it is used with a
 //! key-encryption key configured, or by [`OAuth::secure_signing_keys`].
-//! A JWT is also recorded like an opaque token (by its SHA-256), so
-//! revocation and introspection work the same for both formats.
+//! A JWT access token is also recorded like an opaque token (by its
+//! SHA-256), so revocation and introspection work the same for both formats.
 
+mod alg;
+mod cache;
+mod info;
+mod rotation;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::rand::SystemRandom;
-use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+pub use alg::{SigningAlg, UnknownSigningAlg};
+pub(super) use cache::KeyCache;
+pub use info::{KeyProtection, KeyUpkeep, SigningKeyInfo, SigningKeyStatus};
 
 use super::kek::{CURRENT, Sealed, corrupt, corrupt_key, key_key, wrong_kek};
 use super::{OAuth, OAuthError};
@@ -34,6 +45,7 @@ use crate::error::Error;
 use crate::ext::{StoreExt, Versioned};
 use crate::secret;
 use crate::types::PutOptions;
+use alg::{NewKey, PublicKey, SigningPair};
 
 const KEYS_INDEX: &str = "oauth-signing-keys:all";
 /// How long a retired key's record (no key material) is kept for listing.
@@ -41,17 +53,28 @@ const RETIRED_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Attempts at a compare-and-set before giving up to a concurrent writer.
 const ATTEMPTS: usize = 8;
 
+fn eddsa() -> SigningAlg {
+    SigningAlg::EdDSA
+}
+
 #[derive(Clone, Serialize, Deserialize)]
 struct StoredKey {
     kid: String,
+    /// The algorithm; records written before there were several are `EdDSA`.
+    #[serde(default = "eddsa")]
+    alg: SigningAlg,
     /// The PKCS#8 document in clear, base64url: only without a key-encryption key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pkcs8: Option<String>,
     /// The PKCS#8 document sealed under the key-encryption key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sealed: Option<Sealed>,
-    /// The raw public key, base64url (the JWK's `x`).
+    /// The public key, base64url: Ed25519 the raw key (the JWK's `x`),
+    /// P-256 the uncompressed point, RSA the modulus (the JWK's `n`).
     public: String,
+    /// RSA: the public exponent, base64url (the JWK's `e`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    e: Option<String>,
     /// Unix seconds.
     created_at: u64,
     /// Set when rotated out: published until then (unix seconds).
@@ -64,78 +87,13 @@ struct Current {
     kid: String,
 }
 
-/// Where a signing key stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SigningKeyStatus {
-    /// Signs new access tokens; published at `/jwks`.
-    Current,
-    /// Rotated out: no longer signs, still published so the tokens it
-    /// signed verify, until [`SigningKeyInfo::published_until`].
-    Previous,
-    /// No longer published; the record (no key material) is kept for a while, then expires.
-    Retired,
-}
-
-impl SigningKeyStatus {
-    /// `current`, `previous` or `retired`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Current => "current",
-            Self::Previous => "previous",
-            Self::Retired => "retired",
-        }
+/// The store key of the pointer naming `alg`'s current key. `EdDSA` keeps
+/// the name it had when it was the only algorithm.
+fn current_key(alg: SigningAlg) -> String {
+    match alg {
+        SigningAlg::EdDSA => CURRENT.to_owned(),
+        other => format!("{CURRENT}:{other}"),
     }
-}
-
-/// How a signing key's private half is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyProtection {
-    /// Sealed under the key-encryption key with this fingerprint.
-    Encrypted {
-        /// [`KeyEncryptionKey::fingerprint`](super::KeyEncryptionKey::fingerprint) of the key that sealed it.
-        kek_fingerprint: String,
-    },
-    /// In clear (stored without a key-encryption key).
-    Plaintext,
-    /// No private key is stored (a rotated-out key).
-    PublicOnly,
-}
-
-impl KeyProtection {
-    /// `encrypted`, `plaintext` or `public-only`.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Encrypted { .. } => "encrypted",
-            Self::Plaintext => "plaintext",
-            Self::PublicOnly => "public-only",
-        }
-    }
-}
-
-/// One signing key as [`OAuth::signing_keys`] lists it: never key material.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SigningKeyInfo {
-    /// The key id (the JWT header's `kid`).
-    pub kid: String,
-    /// The JWS algorithm: `EdDSA`.
-    pub alg: &'static str,
-    /// When it was created, unix seconds.
-    pub created_at: u64,
-    /// Current, previous or retired.
-    pub status: SigningKeyStatus,
-    /// For a rotated-out key: published at `/jwks` until then (unix seconds).
-    pub published_until: Option<u64>,
-    /// How its private half is stored.
-    pub protection: KeyProtection,
-}
-
-/// What [`OAuth::secure_signing_keys`] changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct KeyUpkeep {
-    /// Keys stored in clear that were sealed under the key-encryption key.
-    pub sealed: usize,
-    /// Rotated-out keys whose private key was deleted.
-    pub stripped: usize,
 }
 
 /// Whether `token` looks like a compact JWS (three base64url parts, at most 8 KiB).
@@ -169,42 +127,69 @@ impl OAuth {
         self.config.access_token_ttl + Duration::from_secs(3600)
     }
 
-    /// A new key record for `pkcs8`: sealed if a key-encryption key is configured.
+    /// The algorithm ID tokens are signed with ([`OAuthConfig::id_token_alg`](super::OAuthConfig::id_token_alg)),
+    /// for `id_token_signing_alg_values_supported`.
+    pub fn id_token_alg(&self) -> SigningAlg {
+        self.config.id_token_alg
+    }
+
+    /// The algorithm JWT access tokens are signed with ([`OAuthConfig::access_token_alg`](super::OAuthConfig::access_token_alg)).
+    pub fn access_token_alg(&self) -> SigningAlg {
+        self.config.access_token_alg
+    }
+
+    /// Refuses to keep a private key in clear when the configuration says
+    /// every signing key must be encrypted at rest.
+    fn check_clear_allowed(&self) -> Result<(), OAuthError> {
+        if self.config.require_key_encryption && self.config.key_encryption_key.is_none() {
+            return Err(Error::InvalidArgument(
+                "no key-encryption key is configured, and signing keys are never kept in clear \
+                 in this store: configure a key-encryption key",
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// A new key record: sealed if a key-encryption key is configured.
     fn new_record(
         &self,
         kid: &str,
-        pkcs8: &[u8],
-        public: &[u8],
+        alg: SigningAlg,
+        key: &NewKey,
         created_at: u64,
     ) -> Result<StoredKey, OAuthError> {
         let (pkcs8, sealed) = match &self.config.key_encryption_key {
-            Some(kek) => (None, Some(kek.seal(kid, pkcs8)?)),
-            None => (Some(URL_SAFE_NO_PAD.encode(pkcs8)), None),
+            Some(kek) => (None, Some(kek.seal(kid, &key.pkcs8)?)),
+            None => {
+                self.check_clear_allowed()?;
+                (Some(URL_SAFE_NO_PAD.encode(&key.pkcs8)), None)
+            }
         };
         Ok(StoredKey {
             kid: kid.to_owned(),
+            alg,
             pkcs8,
             sealed,
-            public: URL_SAFE_NO_PAD.encode(public),
+            public: key.public.public.clone(),
+            e: key.public.e.clone(),
             created_at,
             published_until: None,
         })
     }
 
-    /// Generates a key and stores it (not yet current); returns its id.
-    async fn create_key(&self) -> Result<String, OAuthError> {
-        let rng = SystemRandom::new();
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
-            .map_err(|_| Error::backend("ring", "could not generate an Ed25519 key"))?;
-        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
-            .map_err(|_| Error::backend("ring", "could not load the generated key"))?;
+    /// Generates a key of `alg` (off the async threads: an RSA key takes a
+    /// while) and stores it, not yet current; returns its id.
+    async fn create_key(&self, alg: SigningAlg) -> Result<String, OAuthError> {
+        self.check_clear_allowed()?;
+        let key = match alg {
+            SigningAlg::RS256 => tokio::task::spawn_blocking(move || alg::generate(alg))
+                .await
+                .map_err(|e| Error::backend("rsa", format!("key generation stopped: {e}")))??,
+            _ => alg::generate(alg)?,
+        };
         let kid = URL_SAFE_NO_PAD.encode(&secret::random_bytes()?[..12]);
-        let stored = self.new_record(
-            &kid,
-            pkcs8.as_ref(),
-            pair.public_key().as_ref(),
-            self.now_secs(),
-        )?;
+        let stored = self.new_record(&kid, alg, &key, self.now_secs())?;
         let options = PutOptions::new().create_only().index(KEYS_INDEX);
         self.store
             .put_json(&key_key(&kid), &stored, options)
@@ -212,7 +197,36 @@ impl OAuth {
         Ok(kid)
     }
 
-    /// Creates a new Ed25519 signing key and makes it the current one (a
+    /// Makes `kid` the current key of `alg` if the pointer is still at
+    /// `expected` (its version; `None`: no pointer yet). Returns whether it did.
+    async fn swap_current(
+        &self,
+        alg: SigningAlg,
+        kid: &str,
+        expected: Option<u64>,
+    ) -> Result<bool, OAuthError> {
+        let options = match expected {
+            Some(version) => PutOptions::new().if_version(version),
+            None => PutOptions::new().create_only(),
+        };
+        let written = self
+            .store
+            .put_json(
+                &current_key(alg),
+                &Current {
+                    kid: kid.to_owned(),
+                },
+                options,
+            )
+            .await;
+        match written {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_condition_failed() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates a new signing key of `alg` and makes it the current one (a
     /// compare-and-set on the current-key pointer, so concurrent rotations
     /// each take effect in turn). The previous key loses its private key and
     /// stays published until the tokens it signed have expired. Returns the
@@ -220,31 +234,24 @@ impl OAuth {
     ///
     /// # Errors
     /// Store errors; [`Error::Contended`] after losing many races in a row.
-    pub async fn rotate_signing_key(&self) -> Result<String, OAuthError> {
-        let kid = self.create_key().await?;
+    pub async fn rotate_signing_key(&self, alg: SigningAlg) -> Result<String, OAuthError> {
+        let kid = self.create_key(alg).await?;
+        let pointer = current_key(alg);
         for _ in 0..ATTEMPTS {
-            let previous = self.store.get_json::<Current>(CURRENT).await?;
-            let options = match &previous {
-                Some(p) => PutOptions::new().if_version(p.version),
-                None => PutOptions::new().create_only(),
-            };
-            let written = self
-                .store
-                .put_json(CURRENT, &Current { kid: kid.clone() }, options)
-                .await;
-            match written {
-                Ok(_) => {
-                    if let Some(previous) = previous {
-                        self.retire(&previous.value.kid).await?;
-                    }
-                    return Ok(kid);
+            let previous = self.store.get_json::<Current>(&pointer).await?;
+            if self
+                .swap_current(alg, &kid, previous.as_ref().map(|p| p.version))
+                .await?
+            {
+                if let Some(previous) = previous {
+                    self.keys.forget(&previous.value.kid);
+                    self.retire(&previous.value.kid).await?;
                 }
-                Err(e) if e.is_condition_failed() => continue,
-                Err(e) => return Err(e.into()),
+                return Ok(kid);
             }
         }
         Err(Error::Contended {
-            key: CURRENT.to_owned(),
+            key: pointer,
             attempts: ATTEMPTS as u32,
         }
         .into())
@@ -294,32 +301,33 @@ impl OAuth {
         .into())
     }
 
-    /// The current key's id, creating the first key on first use (of
+    /// The current key id of `alg`, creating its first key on first use (of
     /// concurrent first uses, one key wins and the others are discarded).
-    async fn current_kid(&self) -> Result<String, OAuthError> {
-        if let Some(current) = self.store.get_json::<Current>(CURRENT).await? {
+    async fn current_kid(&self, alg: SigningAlg) -> Result<String, OAuthError> {
+        let pointer = current_key(alg);
+        if let Some(current) = self.store.get_json::<Current>(&pointer).await? {
             return Ok(current.value.kid);
         }
-        let kid = self.create_key().await?;
-        let created = self
-            .store
-            .put_json(
-                CURRENT,
-                &Current { kid: kid.clone() },
-                PutOptions::new().create_only(),
-            )
-            .await;
-        match created {
-            Ok(_) => Ok(kid),
-            Err(Error::AlreadyExists { .. }) => {
-                self.store.delete(&key_key(&kid)).await?;
-                let winner = self.store.get_json::<Current>(CURRENT).await?;
-                winner
-                    .map(|c| c.value.kid)
-                    .ok_or_else(|| corrupt("the current signing key is missing"))
-            }
-            Err(e) => Err(e.into()),
+        let kid = self.create_key(alg).await?;
+        if self.swap_current(alg, &kid, None).await? {
+            return Ok(kid);
         }
+        self.store.delete(&key_key(&kid)).await?;
+        let winner = self.store.get_json::<Current>(&pointer).await?;
+        winner
+            .map(|c| c.value.kid)
+            .ok_or_else(|| corrupt("the current signing key is missing"))
+    }
+
+    /// The ids of the current keys, by algorithm.
+    async fn current_kids(&self) -> Result<Vec<(SigningAlg, String)>, OAuthError> {
+        let mut kids = Vec::new();
+        for alg in SigningAlg::ALL {
+            if let Some(current) = self.store.get_json::<Current>(&current_key(alg)).await? {
+                kids.push((alg, current.value.kid));
+            }
+        }
+        Ok(kids)
     }
 
     /// The PKCS#8 document of a stored key, decrypted if sealed; `None` for
@@ -330,12 +338,25 @@ impl OAuth {
                 Some(kek) => kek.open(&stored.kid, sealed).map(Some),
                 None => Err(wrong_kek(&stored.kid, &sealed.kek, None)),
             },
-            (None, Some(text)) => URL_SAFE_NO_PAD
-                .decode(text)
-                .map(Some)
-                .map_err(|_| corrupt_key(&stored.kid, "signing key is not base64url")),
+            (None, Some(text)) => {
+                self.check_clear_allowed()?;
+                URL_SAFE_NO_PAD
+                    .decode(text)
+                    .map(Some)
+                    .map_err(|_| corrupt_key(&stored.kid, "signing key is not base64url"))
+            }
             (None, None) => Ok(None),
         }
+    }
+
+    /// Loads a stored key's private half as a key of its algorithm.
+    fn load_pair(stored: &StoredKey, der: &[u8]) -> Result<SigningPair, OAuthError> {
+        alg::load(stored.alg, der).ok_or_else(|| {
+            corrupt_key(
+                &stored.kid,
+                &format!("signing key is not a PKCS#8 {} key", stored.alg),
+            )
+        })
     }
 
     /// Seals a key stored in clear, if a key-encryption key is configured
@@ -380,28 +401,42 @@ impl OAuth {
         }
     }
 
-    /// The current signing key, created on first use. A current key stored
-    /// in clear is sealed now if a key-encryption key is configured.
-    async fn signing_key(&self) -> Result<(String, Ed25519KeyPair), OAuthError> {
+    /// The current signing key of `alg`, created on first use. A current
+    /// key stored in clear is sealed now if a key-encryption key is
+    /// configured. The loaded key is kept in this process (see [`KeyCache`]);
+    /// the current-key pointer is read every time.
+    async fn signing_key(&self, alg: SigningAlg) -> Result<(String, Arc<SigningPair>), OAuthError> {
         for _ in 0..3 {
-            let kid = self.current_kid().await?;
+            let kid = self.current_kid(alg).await?;
+            if let Some(pair) = self.keys.get(&kid, self.now()) {
+                return Ok((kid, pair));
+            }
             let Some(stored) = self.store.get_json::<StoredKey>(&key_key(&kid)).await? else {
                 // Rotated and expired between the two reads: look again.
                 continue;
             };
+            if stored.value.alg != alg {
+                return Err(corrupt_key(
+                    &kid,
+                    &format!(
+                        "the current {alg} key pointer names a {} key",
+                        stored.value.alg
+                    ),
+                ));
+            }
             let Some(der) = self.private_key(&stored.value)? else {
                 // Rotated out between the two reads, or (a race with
                 // `secure_signing_keys`) stripped while current: then a new
                 // key takes over. Either way, look again.
-                let still = self.store.get_json::<Current>(CURRENT).await?;
+                let still = self.store.get_json::<Current>(&current_key(alg)).await?;
                 if still.is_some_and(|c| c.value.kid == kid) {
-                    self.rotate_signing_key().await?;
+                    self.rotate_signing_key(alg).await?;
                 }
                 continue;
             };
-            let pair = Ed25519KeyPair::from_pkcs8(&der)
-                .map_err(|_| corrupt_key(&kid, "signing key is not PKCS#8 Ed25519"))?;
+            let pair = Arc::new(Self::load_pair(&stored.value, &der)?);
             self.seal_in_place(&stored, &der).await?;
+            self.keys.put(&kid, alg, Arc::clone(&pair), self.now());
             return Ok((kid, pair));
         }
         Err(corrupt("the current signing key is missing"))
@@ -411,33 +446,32 @@ impl OAuth {
     /// rotated-out key that still holds its private key (stored before
     /// rotation deleted it) loses it; with a key-encryption key configured,
     /// a current key stored in clear is sealed, and a sealed current key is
-    /// checked to decrypt. Run it at start-up, before serving.
+    /// checked to decrypt. Every algorithm's keys are covered. Run it at
+    /// start-up, before serving.
     ///
     /// # Errors
-    /// [`Error::Corrupt`] naming the key when the current key is sealed under
+    /// [`Error::Corrupt`] naming the key when a current key is sealed under
     /// another key-encryption key (or none is configured), or does not
     /// decrypt; store errors.
     pub async fn secure_signing_keys(&self) -> Result<KeyUpkeep, OAuthError> {
         let mut upkeep = KeyUpkeep::default();
-        let current = self
-            .store
-            .get_json::<Current>(CURRENT)
-            .await?
-            .map(|c| c.value.kid);
+        let current = self.current_kids().await?;
+        let is_current = |kid: &str| current.iter().any(|(_, k)| k == kid);
         for key in self.store.list_index(KEYS_INDEX).await? {
             let Some(stored) = self.store.get_json::<StoredKey>(&key).await? else {
                 continue;
             };
-            if Some(&stored.value.kid) == current.as_ref() {
+            if is_current(&stored.value.kid) {
                 if let Some(der) = self.private_key(&stored.value)? {
-                    Ed25519KeyPair::from_pkcs8(&der).map_err(|_| {
-                        corrupt_key(&stored.value.kid, "signing key is not PKCS#8 Ed25519")
-                    })?;
+                    Self::load_pair(&stored.value, &der)?;
                     upkeep.sealed += usize::from(self.seal_in_place(&stored, &der).await?);
                 }
             } else if stored.value.protection() != KeyProtection::PublicOnly {
                 // Look again just before: a rotation may have made it current.
-                let now_current = self.store.get_json::<Current>(CURRENT).await?;
+                let now_current = self
+                    .store
+                    .get_json::<Current>(&current_key(stored.value.alg))
+                    .await?;
                 if now_current.is_some_and(|c| c.value.kid == stored.value.kid) {
                     continue;
                 }
@@ -447,17 +481,13 @@ impl OAuth {
         Ok(upkeep)
     }
 
-    /// Every signing key in the store, newest first: id, creation, status and
-    /// how it is protected, never key material.
+    /// Every signing key in the store, of every algorithm, newest first: id,
+    /// algorithm, creation, status and how it is protected, never key material.
     ///
     /// # Errors
     /// Store errors.
     pub async fn signing_keys(&self) -> Result<Vec<SigningKeyInfo>, OAuthError> {
-        let current = self
-            .store
-            .get_json::<Current>(CURRENT)
-            .await?
-            .map(|c| c.value.kid);
+        let current = self.current_kids().await?;
         let now = self.now_secs();
         let mut keys = Vec::new();
         for key in self.store.list_index(KEYS_INDEX).await? {
@@ -465,7 +495,7 @@ impl OAuth {
                 continue;
             };
             let stored = stored.value;
-            let status = if Some(&stored.kid) == current.as_ref() {
+            let status = if current.iter().any(|(_, kid)| kid == &stored.kid) {
                 SigningKeyStatus::Current
             } else if stored.published_until.is_some_and(|until| until <= now) {
                 SigningKeyStatus::Retired
@@ -475,7 +505,7 @@ impl OAuth {
             keys.push(SigningKeyInfo {
                 protection: stored.protection(),
                 kid: stored.kid,
-                alg: "EdDSA",
+                alg: stored.alg,
                 created_at: stored.created_at,
                 status,
                 published_until: stored.published_until,
@@ -489,22 +519,42 @@ impl OAuth {
         Ok(keys)
     }
 
-    /// Signs `claims` as a JWT access token (`typ: at+jwt`, RFC 9068).
-    pub(crate) async fn sign_jwt(&self, claims: &Value) -> Result<String, OAuthError> {
-        let (kid, pair) = self.signing_key().await?;
-        let header = json!({ "alg": "EdDSA", "typ": "at+jwt", "kid": kid });
+    /// Signs `claims` as a compact JWS with the current key of `alg`, with
+    /// the header `typ` (`at+jwt` for RFC 9068 access tokens, `JWT` for ID tokens).
+    pub(crate) async fn sign_jwt(
+        &self,
+        alg: SigningAlg,
+        typ: &str,
+        claims: &Value,
+    ) -> Result<String, OAuthError> {
+        let (kid, pair) = self.signing_key(alg).await?;
+        let header = json!({ "alg": alg.as_str(), "typ": typ, "kid": kid });
         let encode = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
         let signing_input = format!("{}.{}", encode(&header), encode(claims));
-        let signature = pair.sign(signing_input.as_bytes());
+        let signature = pair.sign(signing_input.as_bytes())?;
         Ok(format!(
             "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature.as_ref())
+            URL_SAFE_NO_PAD.encode(signature)
         ))
     }
 
-    /// The JWK set (RFC 7517) of every published signing key (the current
-    /// one and those rotated out less than an access-token lifetime plus an
-    /// hour ago), for `jwks_uri`.
+    /// Signs `claims` as an OpenID Connect ID token: a JWS with `typ: JWT`,
+    /// signed with the current key of [`OAuthConfig::id_token_alg`](super::OAuthConfig::id_token_alg)
+    /// (created on first use), whose public key is published by [`jwks`](Self::jwks).
+    /// The claims are signed as given: the caller sets `iss`, `sub`, `aud`,
+    /// `exp`, `iat`, `nonce` and the rest.
+    ///
+    /// # Errors
+    /// Store errors; a signing key that does not decrypt under the
+    /// configured key-encryption key.
+    pub async fn sign_id_token(&self, claims: &Value) -> Result<String, OAuthError> {
+        self.sign_jwt(self.config.id_token_alg, "JWT", claims).await
+    }
+
+    /// The JWK set (RFC 7517) of every published signing key of every
+    /// algorithm (the current ones and those rotated out less than an
+    /// access-token lifetime plus an hour ago), for `jwks_uri`. Each key
+    /// has `kid`, `kty`, `alg`, `use: sig` and its public members.
     ///
     /// # Errors
     /// Store errors.
@@ -512,23 +562,18 @@ impl OAuth {
         let now = self.now_secs();
         let mut keys = Vec::new();
         for key in self.store.list_index(KEYS_INDEX).await? {
-            if let Some(stored) = self.store.get_json::<StoredKey>(&key).await? {
-                if stored
-                    .value
-                    .published_until
-                    .is_some_and(|until| until <= now)
-                {
-                    continue;
-                }
-                keys.push(json!({
-                    "kty": "OKP",
-                    "crv": "Ed25519",
-                    "alg": "EdDSA",
-                    "use": "sig",
-                    "kid": stored.value.kid,
-                    "x": stored.value.public,
-                }));
+            let Some(stored) = self.store.get_json::<StoredKey>(&key).await? else {
+                continue;
+            };
+            let stored = stored.value;
+            if stored.published_until.is_some_and(|until| until <= now) {
+                continue;
             }
+            let public = PublicKey {
+                public: stored.public,
+                e: stored.e,
+            };
+            keys.extend(alg::public_jwk(stored.alg, &stored.kid, &public));
         }
         Ok(json!({ "keys": keys }))
     }

@@ -1,8 +1,12 @@
-//! Unit tests of JWT signing keys: sealing, rotation, and what the store holds.
+//! Unit tests of JWT signing keys: every algorithm signs and verifies against its published JWK, sealing, rotation (on demand and scheduled), and records of earlier versions.
 
 use std::sync::Arc;
 
+use ring::signature::{Ed25519KeyPair, KeyPair as _};
+
 use super::*;
+
+mod algs;
 use crate::clock::FakeClock;
 use crate::memory::MemoryStore;
 use crate::oauth::{KeyEncryptionKey, OAuthConfig};
@@ -98,7 +102,10 @@ async fn with_a_key_encryption_key_the_private_key_is_stored_sealed() {
     let store = store(&clock);
     let kek = KeyEncryptionKey::generate().unwrap();
     let oauth = oauth(&store, &clock, Some(&kek));
-    let token = oauth.sign_jwt(&json!({"sub": "u-1"})).await.unwrap();
+    let token = oauth
+        .sign_jwt(SigningAlg::EdDSA, "at+jwt", &json!({"sub": "u-1"}))
+        .await
+        .unwrap();
     let kid = oauth.signing_keys().await.unwrap()[0].kid.clone();
     let stored = record(&store, &kid).await;
     assert!(stored.pkcs8.is_none());
@@ -131,7 +138,11 @@ async fn oauth_err(
     kek: Option<&KeyEncryptionKey>,
 ) -> String {
     let oauth = oauth(store, clock, kek);
-    let signing = oauth.sign_jwt(&json!({})).await.unwrap_err().to_string();
+    let signing = oauth
+        .sign_jwt(SigningAlg::EdDSA, "at+jwt", &json!({}))
+        .await
+        .unwrap_err()
+        .to_string();
     let checked = oauth.secure_signing_keys().await.unwrap_err().to_string();
     assert_eq!(signing, checked);
     signing
@@ -142,9 +153,12 @@ async fn a_key_stored_in_clear_is_sealed_once_a_key_encryption_key_is_configured
     let clock = FakeClock::new();
     let store = store(&clock);
     let plain = oauth(&store, &clock, None);
-    plain.sign_jwt(&json!({})).await.unwrap();
-    let old = plain.rotate_signing_key().await.unwrap();
-    let current = plain.rotate_signing_key().await.unwrap();
+    plain
+        .sign_jwt(SigningAlg::EdDSA, "at+jwt", &json!({}))
+        .await
+        .unwrap();
+    let old = plain.rotate_signing_key(SigningAlg::EdDSA).await.unwrap();
+    let current = plain.rotate_signing_key(SigningAlg::EdDSA).await.unwrap();
     assert_eq!(
         record(&store, &current).await.protection(),
         KeyProtection::Plaintext
@@ -176,7 +190,10 @@ async fn a_key_stored_in_clear_is_sealed_once_a_key_encryption_key_is_configured
         KeyUpkeep::default()
     );
     // Signing still works, with the same key.
-    let token = sealed.sign_jwt(&json!({})).await.unwrap();
+    let token = sealed
+        .sign_jwt(SigningAlg::EdDSA, "at+jwt", &json!({}))
+        .await
+        .unwrap();
     let header: Value = serde_json::from_slice(
         &URL_SAFE_NO_PAD
             .decode(token.split('.').next().unwrap())
@@ -192,8 +209,8 @@ async fn a_rotated_out_key_is_published_for_a_token_lifetime_then_retired() {
     let store = store(&clock);
     let kek = KeyEncryptionKey::generate().unwrap();
     let oauth = oauth(&store, &clock, Some(&kek));
-    let first = oauth.rotate_signing_key().await.unwrap();
-    let second = oauth.rotate_signing_key().await.unwrap();
+    let first = oauth.rotate_signing_key(SigningAlg::EdDSA).await.unwrap();
+    let second = oauth.rotate_signing_key(SigningAlg::EdDSA).await.unwrap();
     let keys = oauth.signing_keys().await.unwrap();
     let status =
         |keys: &[SigningKeyInfo], kid: &str| keys.iter().find(|k| k.kid == kid).map(|k| k.status);

@@ -27,8 +27,9 @@
 //!     redirect_uri: "http://127.0.0.1/cb".into(),
 //!     scope: vec!["mcp:tools".into()],
 //!     code_challenge: pkce_challenge(&verifier),
-//!     resource: Some("https://api.example.com/mcp".into()),
+//!     resources: vec!["https://api.example.com/mcp".into()],
 //!     subject: "u-1".into(),
+//!     ..Default::default()
 //! }).await?;
 //! let tokens = oauth.exchange_code(&app.client, &code, "http://127.0.0.1/cb", &verifier).await?;
 //!

@@ -1,0 +1,267 @@
+//! The client metadata tests' fixture: a document server on loopback that counts connections and records requests, and the authorization server with development loopback documents and a 300 ms fetch timeout.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use authstore::oauth::cimd::cache_key;
+use authstore::oauth::pkce_challenge;
+use authstore::{FakeClock, MemoryStore, Store};
+use authstore_server::{AppState, Settings};
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{Request, Response};
+use http_body_util::Full;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common::{self, Browser, send};
+
+pub const REDIRECT: &str = "http://127.0.0.1:5555/callback";
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// A server of client metadata documents on 127.0.0.1 that counts the
+/// connections it accepts and records the paths asked for.
+#[derive(Clone)]
+pub struct DocServer {
+    pub base: String,
+    pub accepts: Arc<AtomicUsize>,
+    pub paths: Arc<Mutex<Vec<String>>>,
+    /// When set, `/good.json` names another client_id.
+    pub broken: Arc<AtomicBool>,
+}
+
+impl DocServer {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = Self {
+            base: format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port()),
+            accepts: Arc::default(),
+            paths: Arc::default(),
+            broken: Arc::default(),
+        };
+        let handler = server.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                handler.accepts.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(handler.clone().answer(stream));
+            }
+        });
+        server
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.base.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    pub fn accepts(&self) -> usize {
+        self.accepts.load(Ordering::SeqCst)
+    }
+
+    pub fn requests_for(&self, path: &str) -> usize {
+        self.paths
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| *p == path)
+            .count()
+    }
+
+    pub fn document(client_id: &str) -> String {
+        json!({
+            "client_id": client_id,
+            "client_name": "Doc App",
+            "client_uri": "https://app.example",
+            "redirect_uris": [REDIRECT],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+            "scope": "read",
+        })
+        .to_string()
+    }
+
+    pub async fn answer(self, mut stream: tokio::net::TcpStream) {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let path = head.split(' ').nth(1).unwrap_or("").to_owned();
+        self.paths.lock().unwrap().push(path.clone());
+        let ok = |body: String, extra: &str| {
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{extra}connection: close\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        let response = match path.as_str() {
+            "/good.json" if self.broken.load(Ordering::SeqCst) => {
+                ok(Self::document("https://elsewhere.example/c.json"), "")
+            }
+            "/good.json" => ok(
+                Self::document(&self.url("/good.json")),
+                "cache-control: public, max-age=600\r\n",
+            ),
+            "/delayed.json" => {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                ok(Self::document(&self.url("/delayed.json")), "")
+            }
+            "/mismatch.json" => ok(Self::document(&self.url("/other.json")), ""),
+            "/redirect.json" => format!(
+                "HTTP/1.1 302 Found\r\nlocation: {}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                self.url("/good.json")
+            ),
+            "/slow.json" => {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                return;
+            }
+            "/big.json" => {
+                // No Content-Length: the reader has to stop by itself.
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n")
+                    .await;
+                let mut doc = Self::document(&self.url("/big.json"));
+                doc.insert_str(1, &format!("\"pad\":\"{}\",", "x".repeat(60_000)));
+                let _ = stream.write_all(doc.as_bytes()).await;
+                return;
+            }
+            p if p.starts_with("/page") => "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: 17\r\nconnection: close\r\n\r\n<html>hi</html>\r\n"
+                .to_owned(),
+            _ => "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                .to_owned(),
+        };
+        let _ = stream.write_all(response.as_bytes()).await;
+    }
+}
+
+pub struct Fixture {
+    pub base: String,
+    pub state: AppState,
+    pub clock: FakeClock,
+    pub docs: DocServer,
+}
+
+/// The authorization server (fake clock, memory store) with development
+/// loopback documents on and a 300 ms fetch timeout, and a document server.
+pub async fn fixture(tweak: impl FnOnce(&mut Settings)) -> Fixture {
+    let docs = DocServer::start().await;
+    let clock = FakeClock::new();
+    let store: Arc<dyn Store> =
+        Arc::new(MemoryStore::builder().clock(clock.clone()).build().unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let mut settings = common::settings(&base);
+    let config = settings.client_metadata.as_mut().unwrap();
+    config.allow_loopback_http = true;
+    config.timeout = Duration::from_millis(300);
+    tweak(&mut settings);
+    let state = AppState::with_clock(store, settings, clock.clone()).unwrap();
+    state
+        .credentials()
+        .register_user(common::USER, "u-ada", common::PASSWORD)
+        .await
+        .unwrap();
+    let app = authstore_server::router(state.clone());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    Fixture {
+        base,
+        state,
+        clock,
+        docs,
+    }
+}
+
+impl Fixture {
+    pub fn authorize_url(&self, client_id: &str, redirect_uri: &str) -> String {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("response_type", "code"),
+                ("client_id", client_id),
+                ("redirect_uri", redirect_uri),
+                ("scope", "read"),
+                ("state", "s-1"),
+                ("code_challenge", &pkce_challenge(VERIFIER)),
+                ("code_challenge_method", "S256"),
+            ])
+            .finish();
+        format!("{}/authorize?{query}", self.base)
+    }
+
+    /// `GET /authorize` for `client_id`: the status and the page's text.
+    pub async fn authorize_page(&self, client_id: &str) -> (u16, String) {
+        let res = Browser::new(&self.base)
+            .get(&self.authorize_url(client_id, REDIRECT))
+            .await;
+        (res.status().as_u16(), unescape(res.body()))
+    }
+
+    pub async fn token(&self, pairs: &[(&str, &str)]) -> (u16, Value) {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        let res: Response<String> = send(
+            Request::post(format!("{}/token", self.base))
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap(),
+        )
+        .await;
+        let status = res.status().as_u16();
+        (status, serde_json::from_str(res.body()).unwrap())
+    }
+
+    pub async fn cached(&self, url: &str) -> bool {
+        self.state
+            .store()
+            .get(&cache_key(url))
+            .await
+            .unwrap()
+            .is_some()
+    }
+
+    /// Asserts that `/authorize` refuses the document at `url` with
+    /// `invalid_client` and `reason`, and that nothing was cached.
+    pub async fn assert_refused(&self, url: &str, reason: &str) {
+        let (status, page) = self.authorize_page(url).await;
+        assert_eq!(status, 400, "{page}");
+        assert!(page.contains(reason), "wanted {reason:?} in {page}");
+        assert!(page.contains("(invalid_client)"), "{page}");
+        assert!(!self.cached(url).await, "a refused document is not cached");
+    }
+}
+
+/// Page text with the template's HTML escapes undone.
+pub fn unescape(html: &str) -> String {
+    html.replace("&#x27;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&#x2F;", "/")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+/// The query parameters of a redirect's Location.
+pub fn query_of(location: &str) -> BTreeMap<String, String> {
+    let query = location.split_once('?').map_or("", |(_, q)| q);
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}

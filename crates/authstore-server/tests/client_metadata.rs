@@ -1,0 +1,437 @@
+//! Client ID Metadata Documents over HTTP: a URL `client_id` is resolved by fetching its document from a local server (development `allow_loopback_http`), shown as unverified with its host on the consent page, and completes the code flow with PKCE; every refusal (client_id mismatch, private or loopback target, oversized, slow, non-JSON, redirect) names its reason, caches nothing, and a refused target is never connected to.
+
+mod cimd_support;
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use authstore::Clock;
+use authstore::oauth::cimd::{ResolveError, cache_key};
+use bytes::Bytes;
+use cimd_support::{DAY, REDIRECT, VERIFIER, fixture, query_of, unescape};
+use common::{Browser, hidden, send};
+use http::header::LOCATION;
+use http::{Request, Response};
+use http_body_util::Full;
+use serde_json::Value;
+
+#[tokio::test]
+async fn a_document_client_signs_in_exchanges_its_code_and_refreshes() {
+    let f = fixture(|_| {}).await;
+    let url = f.docs.url("/good.json");
+
+    let metadata: Response<String> = send(
+        Request::get(format!("{}/.well-known/oauth-authorization-server", f.base))
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    let metadata: Value = serde_json::from_str(metadata.body()).unwrap();
+    assert_eq!(metadata["client_id_metadata_document_supported"], true);
+
+    // Sign in, then the consent page.
+    let mut browser = Browser::new(&f.base);
+    let login = browser.get(&f.authorize_url(&url, REDIRECT)).await;
+    assert_eq!(login.status(), 200, "{}", login.body());
+    let res = browser
+        .post_form(
+            &format!("{}/login", f.base),
+            &[
+                ("_csrf", &hidden(login.body(), "_csrf")),
+                ("return_to", &hidden(login.body(), "return_to")),
+                ("username", common::USER),
+                ("password", common::PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303, "{}", res.body());
+    let next = res.headers()[LOCATION].to_str().unwrap().to_owned();
+    let consent = browser.get(&format!("{}{next}", f.base)).await;
+    let page = unescape(consent.body());
+    assert!(page.contains("id=\"consent\""), "{page}");
+    assert!(page.contains("Doc App"), "{page}");
+    assert!(
+        page.contains("id=\"unverified\""),
+        "marked unverified: {page}"
+    );
+    let host = format!("127.0.0.1:{}", f.docs.port());
+    assert!(
+        page.contains(&format!("<code id=\"document-host\">{host}</code>")),
+        "the document's host is shown: {page}"
+    );
+    assert!(
+        !page.contains("id=\"remember\""),
+        "a public client's consent is never remembered"
+    );
+
+    // Approve: a code comes back to the document's redirect URI.
+    let mut fields = common::consent_fields(consent.body());
+    fields.push(("decision".into(), "approve".into()));
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let res = browser
+        .post_form(&format!("{}/authorize", f.base), &pairs)
+        .await;
+    assert_eq!(res.status(), 303, "{}", res.body());
+    let location = res.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(location.starts_with(REDIRECT), "{location}");
+    let params = query_of(&location);
+    assert_eq!(params["state"], "s-1");
+
+    // The code exchange, with PKCE, as a public client (no secret).
+    let exchange = [
+        ("grant_type", "authorization_code"),
+        ("client_id", url.as_str()),
+        ("code", params["code"].as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, tokens) = f.token(&exchange).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["scope"], "read");
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let info = f
+        .state
+        .oauth()
+        .introspect(tokens["access_token"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.client_id, url);
+
+    // One fetch served every step; the cache lives as max-age=600 says.
+    assert_eq!(f.docs.requests_for("/good.json"), 1);
+    assert_eq!(f.state.client_metadata().unwrap().fetches(), 1);
+    let entry = f
+        .state
+        .store()
+        .get(&cache_key(&url))
+        .await
+        .unwrap()
+        .unwrap();
+    let ttl = entry
+        .expires_at
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH + Duration::from_millis(f.clock.now_millis()))
+        .unwrap();
+    assert_eq!(ttl, Duration::from_secs(600));
+
+    // Ten days later the cache is gone: the refresh fetches the document again.
+    f.clock.advance(10 * DAY);
+    assert!(!f.cached(&url).await);
+    let (status, refreshed) = f
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", url.as_str()),
+            ("refresh_token", &refresh_token),
+        ])
+        .await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert_eq!(f.docs.requests_for("/good.json"), 2);
+
+    // A document that now refuses ends the client's refreshes.
+    f.clock.advance(DAY);
+    f.docs.broken.store(true, Ordering::SeqCst);
+    let (status, body) = f
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", url.as_str()),
+            (
+                "refresh_token",
+                refreshed["refresh_token"].as_str().unwrap(),
+            ),
+        ])
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"], "invalid_client");
+    assert_eq!(
+        body["error_description"],
+        "the client metadata document's client_id does not match its URL"
+    );
+    assert!(!f.cached(&url).await);
+}
+
+#[tokio::test]
+async fn redirect_uris_come_from_the_document_and_match_exactly() {
+    let f = fixture(|_| {}).await;
+    let url = f.docs.url("/good.json");
+    // Another port of the same loopback redirect URI: no RFC 8252 leeway here.
+    let other_port = REDIRECT.replace("5555", "5556");
+    let res = Browser::new(&f.base)
+        .get(&f.authorize_url(&url, &other_port))
+        .await;
+    assert_eq!(res.status(), 400);
+    assert!(
+        res.body()
+            .contains("The redirect URI is not registered for this client."),
+        "{}",
+        res.body()
+    );
+    let res = Browser::new(&f.base)
+        .get(&f.authorize_url(&url, "https://evil.example/cb"))
+        .await;
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get(LOCATION).is_none(), "never redirected");
+}
+
+#[tokio::test]
+async fn bad_documents_are_refused_with_the_reason_and_not_cached() {
+    let f = fixture(|_| {}).await;
+    f.assert_refused(
+        &f.docs.url("/mismatch.json"),
+        "the client metadata document's client_id does not match its URL",
+    )
+    .await;
+    f.assert_refused(
+        &f.docs.url("/big.json"),
+        "the client metadata document is larger than 5 KiB",
+    )
+    .await;
+    f.assert_refused(
+        &f.docs.url("/page.html"),
+        "the client metadata document is not JSON",
+    )
+    .await;
+    f.assert_refused(
+        &f.docs.url("/missing.json"),
+        "the client metadata document server answered HTTP 404",
+    )
+    .await;
+    f.assert_refused(&f.docs.url("/redirect.json"), "redirects are not followed")
+        .await;
+    assert_eq!(
+        f.docs.requests_for("/good.json"),
+        0,
+        "the redirect was not followed"
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_document_server_times_out() {
+    let f = fixture(|_| {}).await;
+    let started = Instant::now();
+    f.assert_refused(
+        &f.docs.url("/slow.json"),
+        "the client metadata document server did not answer within 300 ms",
+    )
+    .await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert_eq!(f.docs.requests_for("/slow.json"), 1);
+}
+
+#[tokio::test]
+async fn private_and_loopback_targets_are_refused_without_connecting() {
+    let f = fixture(|_| {}).await;
+    let port = f.docs.port();
+    // https to a loopback address: allow_loopback_http admits plain http
+    // loopback URLs only.
+    f.assert_refused(
+        &format!("https://127.0.0.1:{port}/good.json"),
+        "the host resolves to a loopback address",
+    )
+    .await;
+    // A name that resolves to loopback.
+    f.assert_refused(
+        &format!("https://localhost:{port}/good.json"),
+        "the host resolves to a loopback address",
+    )
+    .await;
+    f.assert_refused(
+        "https://10.20.30.40/client.json",
+        "the host resolves to a private address",
+    )
+    .await;
+    f.assert_refused(
+        "https://[::ffff:a9fe:a9fe]/latest/meta-data",
+        "the host resolves to a link-local address",
+    )
+    .await;
+    f.assert_refused(
+        "https://100.64.0.1/c.json",
+        "the host resolves to a shared (carrier-grade NAT) address",
+    )
+    .await;
+    assert_eq!(f.docs.accepts(), 0, "no connection was made");
+
+    // Without the development setting, loopback http is no document URL.
+    let strict = fixture(|s| {
+        s.client_metadata.as_mut().unwrap().allow_loopback_http = false;
+    })
+    .await;
+    let url = strict.docs.url("/good.json");
+    strict
+        .assert_refused(&url, "the client_id URL must use https")
+        .await;
+    let (status, body) = strict
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", url.as_str()),
+            ("code", "x"),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"], "invalid_client");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("allow_loopback_http"),
+        "{body}"
+    );
+    assert_eq!(strict.docs.accepts(), 0, "no connection was made");
+}
+
+#[tokio::test]
+async fn url_rules_and_unknown_clients_at_the_token_endpoint() {
+    let f = fixture(|_| {}).await;
+    for (url, reason) in [
+        ("https://app.example", "must have a path"),
+        (
+            "https://user:pw@app.example/c.json",
+            "user name or password",
+        ),
+        ("https://app.example:443/c.json", "normal form"),
+    ] {
+        f.assert_refused(url, reason).await;
+    }
+    let (status, body) = f
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &f.docs.url("/mismatch.json")),
+            ("refresh_token", "r"),
+        ])
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"], "invalid_client");
+    assert_eq!(
+        body["error_description"],
+        "the client metadata document's client_id does not match its URL"
+    );
+}
+
+#[tokio::test]
+async fn fetches_are_limited_per_address_and_shared_per_url() {
+    let f = fixture(|s| {
+        s.client_metadata.as_mut().unwrap().fetches_per_minute = 3;
+    })
+    .await;
+    let resolver = f.state.client_metadata().unwrap().clone();
+
+    // Concurrent requests for one uncached URL share one fetch.
+    let url = f.docs.url("/delayed.json");
+    let waits: Vec<_> = (0..3)
+        .map(|_| {
+            let (resolver, url) = (resolver.clone(), url.clone());
+            tokio::spawn(async move { resolver.resolve(&url, "ip:192.0.2.1").await })
+        })
+        .collect();
+    for wait in waits {
+        assert_eq!(wait.await.unwrap().unwrap().client_id, url);
+    }
+    assert_eq!(f.docs.requests_for("/delayed.json"), 1);
+
+    // Cached: requests no longer count.
+    for _ in 0..10 {
+        resolver.resolve(&url, "ip:192.0.2.1").await.unwrap();
+    }
+    assert_eq!(f.docs.requests_for("/delayed.json"), 1);
+
+    // Uncached URLs count, per address, per minute.
+    let other = |n: u32| f.docs.url(&format!("/page{n}"));
+    for n in 0..3 {
+        let err = resolver
+            .resolve(&other(n), "ip:192.0.2.2")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ResolveError::Refused(_)), "{err}");
+    }
+    let err = resolver
+        .resolve(&other(3), "ip:192.0.2.2")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "temporarily_unavailable");
+    assert!(matches!(err, ResolveError::Busy { .. }), "{err}");
+    assert_eq!(f.docs.requests_for("/page3"), 0, "not fetched");
+    // Another address has its own budget.
+    assert!(matches!(
+        resolver.resolve(&other(3), "ip:192.0.2.3").await,
+        Err(ResolveError::Refused(_))
+    ));
+    f.clock.advance(Duration::from_secs(61));
+    assert!(matches!(
+        resolver.resolve(&other(4), "ip:192.0.2.2").await,
+        Err(ResolveError::Refused(_))
+    ));
+
+    // Over HTTP the limit is a 429 page.
+    let f = fixture(|s| {
+        s.client_metadata.as_mut().unwrap().fetches_per_minute = 1;
+    })
+    .await;
+    f.assert_refused(&f.docs.url("/page1"), "not JSON").await;
+    let (status, page) = f.authorize_page(&f.docs.url("/page2")).await;
+    assert_eq!(status, 429, "{page}");
+    assert!(page.contains("(temporarily_unavailable)"), "{page}");
+}
+
+#[tokio::test]
+async fn fetches_in_progress_are_bounded() {
+    let f = fixture(|s| {
+        s.client_metadata.as_mut().unwrap().max_concurrent_fetches = 1;
+    })
+    .await;
+    let resolver = f.state.client_metadata().unwrap().clone();
+    let slow = f.docs.url("/slow.json");
+    let stalled = {
+        let resolver = resolver.clone();
+        tokio::spawn(async move { resolver.resolve(&slow, "ip:192.0.2.1").await })
+    };
+    while f.docs.requests_for("/slow.json") == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let err = resolver
+        .resolve(&f.docs.url("/good.json"), "ip:192.0.2.2")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ResolveError::Busy { .. }),
+        "the only fetch slot is taken: {err}"
+    );
+    assert_eq!(f.docs.requests_for("/good.json"), 0);
+    assert!(matches!(
+        stalled.await.unwrap(),
+        Err(ResolveError::Refused(_))
+    ));
+    // The slot is free again once the stalled fetch timed out.
+    resolver
+        .resolve(&f.docs.url("/good.json"), "ip:192.0.2.2")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn documents_can_be_turned_off() {
+    let f = fixture(|s| s.client_metadata = None).await;
+    let res: Response<String> = send(
+        Request::get(format!("{}/.well-known/oauth-authorization-server", f.base))
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    let metadata: Value = serde_json::from_str(res.body()).unwrap();
+    assert!(
+        metadata
+            .get("client_id_metadata_document_supported")
+            .is_none()
+    );
+    let (status, page) = f.authorize_page(&f.docs.url("/good.json")).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("Unknown client."), "{page}");
+    assert_eq!(f.docs.accepts(), 0);
+}
