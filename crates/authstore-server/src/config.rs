@@ -243,7 +243,12 @@ impl ServeConfig {
         };
         let mut settings = file_or_empty.settings(issuer, &mut warnings)?;
         settings.oauth.key_encryption_key = key_encryption_key(file, env, &mut warnings)?;
-        check_key_encryption(&mut settings, &store, &mut warnings)?;
+        check_key_encryption(
+            &mut settings,
+            &store,
+            file_or_empty.openid.enabled == Some(true),
+            &mut warnings,
+        )?;
         file_or_empty
             .registration
             .initial_access_token_from_env(&mut settings, env)?;
@@ -378,14 +383,14 @@ pub fn is_in_process_store(url: &str) -> bool {
 
 /// Signing keys are never kept in clear in a persistent store. JWT access
 /// tokens sign from the first token, so they need a key-encryption key at
-/// start. OpenID Connect signs ID tokens only for grants with the `openid`
-/// scope: without a key-encryption key the server starts (a warning says
-/// so) and refuses to create a signing key, so those requests fail with
-/// `server_error` until one is configured, while OAuth without ID tokens
-/// keeps working.
+/// start; so does OpenID Connect switched on explicitly (`[openid] enabled
+/// = true`). OpenID Connect on by default is switched off instead, with a
+/// warning: `openid` is then not advertised and no ID token is promised
+/// that could not be signed, while OAuth keeps working.
 fn check_key_encryption(
     settings: &mut Settings,
     store: &str,
+    openid_explicit: bool,
     warnings: &mut Vec<String>,
 ) -> Result<(), ConfigError> {
     let persistent = !is_in_process_store(store);
@@ -404,11 +409,17 @@ fn check_key_encryption(
              signing keys: {how}"
         ));
     }
+    if settings.openid && openid_explicit {
+        return bad(format!(
+            "[openid] enabled = true on a persistent store needs a key-encryption key for the \
+             ID-token signing keys: {how}"
+        ));
+    }
     if settings.openid {
+        settings.openid = false;
         warnings.push(format!(
-            "no key-encryption key: ID tokens (the openid scope) are refused with server_error, \
-             because their signing keys are never stored in clear on a persistent store; {how}, \
-             or turn OpenID Connect off with [openid] enabled = false"
+            "OpenID Connect is off: its ID-token signing keys are never stored in clear on a \
+             persistent store, and no key-encryption key is configured; {how}"
         ));
     }
     Ok(())

@@ -166,21 +166,30 @@ fn a_persistent_store_never_holds_a_signing_key_in_clear() {
     assert!(!memory.settings.oauth.require_key_encryption);
     let sqlite = resolve("", "sqlite:///tmp/never-opened.db").unwrap();
     assert!(sqlite.settings.oauth.require_key_encryption);
-    // OpenID Connect without a key-encryption key: a start-up warning (ID
-    // tokens are refused), not a refusal to start.
+    // OpenID Connect on by default, without a key-encryption key: switched
+    // off with a warning, so nothing promises ID tokens it cannot sign.
+    assert!(memory.settings.openid);
+    assert!(!sqlite.settings.openid);
     assert!(
         sqlite
             .warnings
             .iter()
-            .any(|w| w.contains("ID tokens") && w.contains(KEK_ENV)),
+            .any(|w| w.contains("OpenID Connect is off") && w.contains(KEK_ENV)),
         "{:?}",
         sqlite.warnings
     );
     assert!(
-        !memory.warnings.iter().any(|w| w.contains("ID tokens")),
+        !memory.warnings.iter().any(|w| w.contains("OpenID")),
         "{:?}",
         memory.warnings
     );
+    // Switched on explicitly, it is refused at start instead.
+    let error = resolve(
+        "[openid]\nenabled = true\n",
+        "sqlite:///tmp/never-opened.db",
+    )
+    .unwrap_err();
+    assert!(error.contains("[openid]") && error.contains(KEK_ENV), "{error}");
     // JWT access tokens sign from the first token: refused at start.
     let error = resolve(
         "[tokens]\nformat = \"jwt\"\n",
@@ -460,7 +469,7 @@ async fn serve_rotates_an_old_key_at_start_and_logs_only_its_id() {
 }
 
 #[tokio::test]
-async fn serve_with_openid_on_a_persistent_store_starts_without_a_key_encryption_key() {
+async fn serve_on_a_persistent_store_without_a_key_encryption_key_starts_with_openid_off() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("opaque.toml");
     std::fs::write(
@@ -473,7 +482,11 @@ async fn serve_with_openid_on_a_persistent_store_starts_without_a_key_encryption
     )
     .unwrap();
     let mut server = ops_support::Server::start(&["--config", path.to_str().unwrap()]);
-    assert!(server.logged("ID tokens"), "{}", server.log.join("\n"));
+    assert!(
+        server.logged("OpenID Connect is off"),
+        "{}",
+        server.log.join("\n")
+    );
     server.signal("TERM");
     assert!(server.wait_exit(Duration::from_secs(30)).success());
     let (store, _) = sqlite(dir.path()).await;
