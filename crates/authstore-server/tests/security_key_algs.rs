@@ -189,7 +189,10 @@ fn a_persistent_store_never_holds_a_signing_key_in_clear() {
         "sqlite:///tmp/never-opened.db",
     )
     .unwrap_err();
-    assert!(error.contains("[openid]") && error.contains(KEK_ENV), "{error}");
+    assert!(
+        error.contains("[openid]") && error.contains(KEK_ENV),
+        "{error}"
+    );
     // JWT access tokens sign from the first token: refused at start.
     let error = resolve(
         "[tokens]\nformat = \"jwt\"\n",

@@ -22,7 +22,7 @@ use crate::state::AppState;
 /// `/.well-known/oauth-authorization-server/tenant`) and, for OpenID
 /// Connect, at the issuer-appended one too
 /// (`/tenant/.well-known/openid-configuration`). The metadata documents
-/// and the endpoints browsers call get CORS ([`cors::layer`]); the pages,
+/// and the endpoints browsers call get CORS (see the `cors` module); the pages,
 /// `/authorize` and `/introspect` never do.
 pub fn router(state: AppState) -> Router<()> {
     let settings = state.settings();
