@@ -10,7 +10,12 @@
 #      token_endpoint_auth_method=none);
 #   2. introspection: POST /introspect (authstore) or /token/introspection
 #      (oidc-provider) of one access token, by the confidential client
-#      (client_secret_basic).
+#      (client_secret_basic);
+#   3. ID token issuance (exchange-openid): the public client's code exchange
+#      for a code of an OpenID Connect sign-in (scope openid, a nonce): each
+#      response carries an access token and an RS256-signed ID token
+#      (authstore: id_token_alg RS256, its default; oidc-provider: RS256, its
+#      default, with a 2048-bit key generated at start).
 #
 # Usage: bash benches/peers/oauth-bench.sh
 # Environment:
@@ -22,7 +27,7 @@
 #   THREADS=2        wrk threads
 #   TARGET=5         target ratio authstore / oidc-provider, per row
 #   HEADROOM=1.5     codes minted = warm-up rate x DURATION x HEADROOM (+1000)
-#   CASES=exchange-confidential,exchange-public,introspect
+#   CASES=exchange-confidential,exchange-public,introspect,exchange-openid
 #   SERVERS=authstore-memory,authstore-redis,oidc-provider
 #   IDLE_MAX=0.16    busy cores (over 3 s) below which the machine counts as idle
 #   WAIT_IDLE=600    seconds to wait for an idle machine before measuring anyway
@@ -35,7 +40,11 @@
 # sign-in and consent pages (authstore: OAuth::issue_code; oidc-provider: its
 # Grant and AuthorizationCode models, as its authorization endpoint does;
 # benches/peers/oidc-provider/realflow.js checks that such a code matches one
-# from the real interaction flow).
+# from the real interaction flow). With &openid=1 they mint OpenID Connect
+# codes: scope openid, a nonce and auth_time (oidc-provider also saves the
+# sign-in's Session, which it checks at /token for a code without
+# offline_access; `realflow.js BASE openid` compares such a code with one
+# from a real OpenID sign-in).
 #
 # Everything it starts (redis-server, the servers) listens on 127.0.0.1 only,
 # on free ports (never 6379), and is stopped on exit. Each server is stopped
@@ -51,7 +60,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 TARGET=${TARGET:-5}
 HEADROOM=${HEADROOM:-1.5}
-CASES=${CASES:-exchange-confidential,exchange-public,introspect}
+CASES=${CASES:-exchange-confidential,exchange-public,introspect,exchange-openid}
 SERVERS=${SERVERS:-authstore-memory,authstore-redis,oidc-provider}
 IDLE_MAX=${IDLE_MAX:-0.16}
 OTHER_MAX=${OTHER_MAX:-0.25}
@@ -272,15 +281,19 @@ for s in ${SERVERS//,/ }; do
   PORTS+=("") SPIDS+=("")
 done
 
-declare -A IDX CONF_ID CONF_SECRET PUB_ID REDIRECT_ENC AT SAMPLE_TOKEN
+declare -A IDX CONF_ID CONF_SECRET PUB_ID REDIRECT_ENC AT SAMPLE_TOKEN SAMPLE_ID_TOKEN
 for i in "${!NAMES[@]}"; do IDX[${NAMES[$i]}]=$i; done
 REALFLOW=""
+REALFLOW_OPENID=""
 b64() { printf '%s' "$1" | base64 -w0; }
-# mint I CLIENT N FILE: N codes from server I, as form bodies (one per line) in FILE.
+# mint I CLIENT N FILE: N codes from server I, as form bodies (one per line) in
+# FILE. CLIENT public-openid: the public client's OpenID Connect codes.
 mint() {
-  local i=$1 client=$2 n=$3 file=$4 base="http://127.0.0.1:${PORTS[$1]}" extra=""
-  [[ $client == public ]] && extra="&client_id=${PUB_ID[$i]}"
-  curl -sf --max-time 900 -X POST "$base/bench/codes?n=$n&client=$client" -o "$WORK/codes.txt" ||
+  local i=$1 client=$2 n=$3 file=$4 base="http://127.0.0.1:${PORTS[$1]}" extra="" query
+  [[ $client == public* ]] && extra="&client_id=${PUB_ID[$i]}"
+  query="client=${client%-openid}"
+  [[ $client == *-openid ]] && query+="&openid=1"
+  curl -sf --max-time 900 -X POST "$base/bench/codes?n=$n&$query" -o "$WORK/codes.txt" ||
     die "${NAMES[$i]}: minting $n codes failed"
   local got
   got=$(wc -l <"$WORK/codes.txt")
@@ -298,6 +311,16 @@ exchange() {
     awk 'NR > 1 {print prev} {prev = $0} END {printf "STATUS %s\n", prev}'
 }
 json_field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
+# The decoded header and payload of a compact JWS, "HEADER PAYLOAD" (nonce value elided).
+id_token_parts() {
+  local part out=""
+  for part in $(cut -d. -f1,2 <<<"$1" | tr . ' '); do
+    part=$(tr -- '-_' '+/' <<<"$part")
+    while ((${#part} % 4)); do part+="="; done
+    out+="$(base64 -d <<<"$part" 2>/dev/null) "
+  done
+  sed -E 's/("nonce":")[^"]*"/\1…"/' <<<"${out% }"
+}
 
 # start_server I: starts server I on a free port, reads its clients, and checks
 # correctness before any timing: a confidential exchange (200, access and
@@ -341,12 +364,24 @@ start_server() {
   mint "$i" public 1 "$WORK/pre.txt"
   out=$(exchange "$i" public "$(cat "$WORK/pre.txt")")
   [[ $out == *'"access_token"'* && $out == *"STATUS 200" ]] || die "$name: public exchange failed: $out"
+  if [[ ,$CASES, == *,exchange-openid,* ]]; then
+    mint "$i" public-openid 1 "$WORK/pre.txt"
+    out=$(exchange "$i" public "$(cat "$WORK/pre.txt")")
+    [[ $out == *'"id_token"'* && $out == *"STATUS 200" ]] || die "$name: OpenID exchange failed: $out"
+    SAMPLE_ID_TOKEN[$i]=$(id_token_parts "$(head -1 <<<"$out" | json_field id_token)")
+    [[ ${SAMPLE_ID_TOKEN[$i]} == *'"alg":"RS256"'* && ${SAMPLE_ID_TOKEN[$i]} == *'"nonce":"'* ]] ||
+      die "$name: the ID token is not RS256 with a nonce: ${SAMPLE_ID_TOKEN[$i]}"
+  fi
   intro=$(curl -s -H "Authorization: Basic $(b64 "${CONF_ID[$i]}:${CONF_SECRET[$i]}")" \
     --data-binary "token=${AT[$i]}" "$base${INTRO_PATHS[$i]}")
   [[ $intro == *'"active":true'* ]] || die "$name: introspection failed: $intro"
   if [[ $name == oidc-provider && -z $REALFLOW ]]; then
     REALFLOW=$(node "$OIDC_DIR/realflow.js" "$base") || die "oidc-provider: the real-flow check failed"
     log "$REALFLOW"
+  fi
+  if [[ $name == oidc-provider && -z $REALFLOW_OPENID && ,$CASES, == *,exchange-openid,* ]]; then
+    REALFLOW_OPENID=$(node "$OIDC_DIR/realflow.js" "$base" openid) || die "oidc-provider: the OpenID real-flow check failed"
+    log "$REALFLOW_OPENID"
   fi
   log "$name on port $port: exchange, reuse refusal, public exchange and introspection checked"
 }
@@ -413,6 +448,7 @@ measure() {
     exchange-confidential) path=${TOKEN_PATHS[$i]} expect='"access_token"' mode=seq auth=1 client=confidential ;;
     exchange-public) path=${TOKEN_PATHS[$i]} expect='"access_token"' mode=seq auth=0 client=public warm=$WARMUP_PUBLIC ;;
     introspect) path=${INTRO_PATHS[$i]} expect='"active":true' mode=repeat auth=1 client=confidential ;;
+    exchange-openid) path=${TOKEN_PATHS[$i]} expect='"id_token"' mode=seq auth=0 client=public-openid warm=$WARMUP_PUBLIC ;;
   esac
   file="$WORK/bodies.txt"
   wait_idle
@@ -517,13 +553,15 @@ measure() {
     exchange-confidential) label="code exchange" auth_label="client_secret_basic" ;;
     exchange-public) label="code exchange" auth_label="none (public, PKCE only)" ;;
     introspect) label="introspection" auth_label="client_secret_basic" ;;
+    # (No "RS256" in labels: the thousands separator below would split it.)
+    exchange-openid) label="ID token issuance (code exchange, scope openid)" auth_label="none (public, PKCE only)" ;;
   esac
   ROWS+=("| $label | $auth_label | ${LABELS[$i]} | ${STORES[$i]} | $rps | $p50 | $p99 | ${R[requests]} | $batch | $srv_cores | $redis_cores | $wrk_cores | $other | $srv_us | $rss |")
   log "$key: $rps req/s, p50 ${R[p50_us]} µs, p99 ${R[p99_us]} µs, ${R[ok]}/${R[requests]} good"
 }
 
 for c in ${CASES//,/ }; do
-  case $c in exchange-confidential | exchange-public | introspect) ;; *) die "unknown case $c" ;; esac
+  case $c in exchange-confidential | exchange-public | introspect | exchange-openid) ;; *) die "unknown case $c" ;; esac
   for i in "${!NAMES[@]}"; do
     for TRY in $(seq 1 "$TRIES"); do
       CONTAMINATED=0
@@ -550,11 +588,13 @@ echo "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for row in "${ROWS[@]}"; do echo "$row" | commas; done
 echo
 [[ -n $RETRIED ]] && echo "Measured again because other processes ran during an earlier attempt (over $OTHER_MAX cores):$RETRIED."
-echo "Every response of every measured run was 200 and carried \"access_token\" (exchanges) or \"active\":true (introspection), with no socket errors and no code used twice (checked per response by the wrk script)."
+echo "Every response of every measured run was 200 and carried \"access_token\" (exchanges), \"id_token\" (ID token issuance) or \"active\":true (introspection), with no socket errors and no code used twice (checked per response by the wrk script)."
 for i in "${!NAMES[@]}"; do
   echo "Sample exchange response, ${NAMES[$i]}: \`${SAMPLE_TOKEN[$i]}\`"
+  [[ -n ${SAMPLE_ID_TOKEN[$i]:-} ]] && echo "Sample ID token (header, claims), ${NAMES[$i]}: \`${SAMPLE_ID_TOKEN[$i]}\`"
 done
 [[ -n $REALFLOW ]] && echo "oidc-provider real-flow check: \`$REALFLOW\`"
+[[ -n $REALFLOW_OPENID ]] && echo "oidc-provider real-flow check, OpenID codes: \`$REALFLOW_OPENID\`"
 for s in authstore-memory authstore-redis oidc-provider; do
   c=${SRV_US[exchange-confidential-$s]:-} p=${SRV_US[exchange-public-$s]:-}
   [[ -n $c && -n $p ]] || continue
@@ -577,6 +617,7 @@ if [[ -n ${IDX[oidc-provider]:-} ]]; then
         exchange-confidential) l="code exchange | client_secret_basic" ;;
         exchange-public) l="code exchange | none (public)" ;;
         introspect) l="introspection | client_secret_basic" ;;
+        exchange-openid) l="ID token issuance | none (public)" ;;
       esac
       echo "| $l | ${STORES[${IDX[$s]}]} | $a | $b | ${ratio}× | $verdict |" | commas
     done

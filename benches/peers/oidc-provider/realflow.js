@@ -10,10 +10,17 @@
 //   responses with the same fields.
 // Prints one line "REALFLOW ok ..." or exits non-zero.
 //
-//   node realflow.js http://127.0.0.1:PORT
+// With the argument "openid" it does the same for an OpenID Connect sign-in
+// (scope openid, a nonce) against a code minted with &openid=1: both codes
+// must then expire with the session (no offline_access), carry the nonce
+// and the session's uid, and redeem into responses with the same fields
+// (an id_token among them).
+//
+//   node realflow.js http://127.0.0.1:PORT [openid]
 import { randomBytes, createHash } from 'node:crypto';
 
 const base = process.argv[2];
+const openid = process.argv[3] === 'openid';
 if (!base) {
   console.error('usage: node realflow.js BASE_URL');
   process.exit(2);
@@ -60,7 +67,8 @@ authorize.search = new URLSearchParams({
   client_id: clients.confidential_id,
   response_type: 'code',
   redirect_uri: clients.redirect_uri,
-  scope: clients.scope,
+  scope: openid ? 'openid' : clients.scope,
+  ...(openid ? { nonce: randomBytes(16).toString('base64url') } : {}),
   prompt: 'consent',
   state,
   code_challenge: createHash('sha256').update(verifier).digest('base64url'),
@@ -98,15 +106,20 @@ const payload = async (value) => {
   if (r.status !== 200) fail(`/bench/code answered ${r.status}`);
   return r.json();
 };
-const [mintedCode, mintedVerifier] = (await (await fetch(`${base}/bench/codes?n=1&client=confidential`, { method: 'POST' })).text()).trim().split(' ');
+const [mintedCode, mintedVerifier] = (await (await fetch(`${base}/bench/codes?n=1&client=confidential${openid ? '&openid=1' : ''}`, { method: 'POST' })).text()).trim().split(' ');
 const real = await payload(code);
 const minted = await payload(mintedCode);
-const sessionOnly = new Set(['sessionUid', 'acr', 'amr', 'sid']);
+const sessionOnly = new Set(openid ? ['acr', 'amr', 'sid'] : ['sessionUid', 'acr', 'amr', 'sid']);
 const onlyReal = Object.keys(real).filter((k) => !(k in minted));
 const onlyMinted = Object.keys(minted).filter((k) => !(k in real));
 if (onlyMinted.length) fail(`fields only in the minted code: ${onlyMinted}`);
 if (onlyReal.some((k) => !sessionOnly.has(k))) fail(`fields only in the real code: ${onlyReal}`);
-if (real.expiresWithSession || minted.expiresWithSession) fail('a code expires with the session');
+if (openid) {
+  if (!real.expiresWithSession || !minted.expiresWithSession) fail('an OpenID code (no offline_access) does not expire with the session');
+  if (!real.nonce || !minted.nonce) fail('an OpenID code has no nonce');
+} else if (real.expiresWithSession || minted.expiresWithSession) {
+  fail('a code expires with the session');
+}
 for (const k of ['clientId', 'redirectUri', 'scope', 'codeChallengeMethod', 'accountId']) {
   if (k !== 'accountId' && real[k] !== minted[k]) fail(`${k} differs: ${real[k]} vs ${minted[k]}`);
 }
@@ -126,4 +139,5 @@ const exchange = async (c, v) => {
 const realFields = await exchange(code, verifier);
 const mintedFields = await exchange(mintedCode, mintedVerifier);
 if (realFields !== mintedFields) fail(`token responses differ: ${realFields} vs ${mintedFields}`);
-console.log(`REALFLOW ok code_fields=${Object.keys(minted).sort().join(',')} real_flow_only=${onlyReal.sort().join(',') || 'none'} token_fields=${realFields}`);
+if (openid && !realFields.split(',').includes('id_token')) fail(`no id_token: ${realFields}`);
+console.log(`REALFLOW${openid ? ' (openid)' : ''} ok code_fields=${Object.keys(minted).sort().join(',')} real_flow_only=${onlyReal.sort().join(',') || 'none'} token_fields=${realFields}`);

@@ -11,13 +11,17 @@
 // - Two static clients, as authstore's token_bench_server registers:
 //   a confidential one (client_secret_basic) and a public one
 //   (token_endpoint_auth_method=none), both for the code flow with refresh
-//   tokens, scope offline_access, redirect URI https://client.example/callback.
+//   tokens, scope offline_access (and openid, for the ID token case),
+//   redirect URI https://client.example/callback.
 //   oidc-provider keeps a static client's secret in plaintext and compares it
 //   with crypto.timingSafeEqual (lib/models/client.js compareClientSecret).
 // - PKCE required for every client; S256 is the only method oidc-provider 9
 //   supports.
 // - Introspection enabled (POST /token/introspection); opaque access tokens
 //   (the default format), 256 bits of randomness (the default).
+// - ID tokens signed with RS256 (oidc-provider's default algorithm) by a
+//   2048-bit RSA key generated at start (instead of the library's built-in
+//   development key).
 // - Authorization codes live CODE_TTL seconds (default 600 instead of the
 //   library's 60) so that a batch minted before a timed run outlives it.
 //
@@ -30,9 +34,16 @@
 //   offline_access is saved for the account, then an AuthorizationCode bound
 //   to the client, redirect URI, S256 challenge, scope and grant is saved,
 //   through the provider's own models and adapter.
+//   With &openid=1 the code is an OpenID Connect one, as after a sign-in with
+//   scope openid and a nonce: the Grant holds the OIDC scope openid, and since
+//   oidc-provider binds a code without offline_access to the browser session
+//   that produced it (its default expiresWithSession), a Session (the user's
+//   sign-in at auth_time, holding the grant) is saved first and the code
+//   carries its uid, the nonce and auth_time; /token then checks that
+//   session, as for a real code, and returns an RS256 ID token.
 // - GET  /bench/code?value=CODE: the stored payload of a code (to compare a
 //   minted code with one from the real interaction flow, see realflow.js).
-import { randomBytes, createHash } from 'node:crypto';
+import { randomBytes, createHash, generateKeyPairSync } from 'node:crypto';
 
 import Provider from 'oidc-provider';
 import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
@@ -53,6 +64,12 @@ const CONFIDENTIAL_SECRET = b64url(randomBytes(32));
 const PUBLIC_ID = 'bench-public';
 
 const storage = new LRU({ maxSize: LRU_SIZE });
+const signingKey = {
+  ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
+  kid: b64url(randomBytes(8)),
+  alg: 'RS256',
+  use: 'sig',
+};
 
 const provider = new Provider(ISSUER, {
   adapter: (model) => new MemoryAdapter(model, storage, 0),
@@ -64,7 +81,7 @@ const provider = new Provider(ISSUER, {
       response_types: ['code'],
       redirect_uris: [REDIRECT_URI],
       token_endpoint_auth_method: 'client_secret_basic',
-      scope: SCOPE,
+      scope: `openid ${SCOPE}`,
     },
     {
       client_id: PUBLIC_ID,
@@ -72,10 +89,11 @@ const provider = new Provider(ISSUER, {
       response_types: ['code'],
       redirect_uris: [REDIRECT_URI],
       token_endpoint_auth_method: 'none',
-      scope: SCOPE,
+      scope: `openid ${SCOPE}`,
     },
   ],
   scopes: ['openid', SCOPE],
+  jwks: { keys: [signingKey] },
   pkce: { required: () => true },
   features: {
     introspection: { enabled: true },
@@ -122,6 +140,33 @@ async function mint(client) {
   return `${await code.save()} ${verifier}\n`;
 }
 
+// An OpenID Connect code (scope openid, a nonce), bound to a saved session as the authorization endpoint binds it.
+async function mintOpenId(client) {
+  const verifier = b64url(randomBytes(32));
+  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  const authTime = Math.floor(Date.now() / 1000);
+  const grant = new provider.Grant({ accountId: SUBJECT, clientId: client.clientId });
+  grant.addOIDCScope('openid');
+  const grantId = await grant.save();
+  const session = new provider.Session({ accountId: SUBJECT, loginTs: authTime });
+  session.grantIdFor(client.clientId, grantId);
+  await session.save(14 * 24 * 3600);
+  const code = new provider.AuthorizationCode({
+    accountId: SUBJECT,
+    authTime,
+    client,
+    codeChallenge: challenge,
+    codeChallengeMethod: 'S256',
+    expiresWithSession: true,
+    grantId,
+    nonce: b64url(randomBytes(16)),
+    redirectUri: REDIRECT_URI,
+    scope: 'openid',
+    sessionUid: session.uid,
+  });
+  return `${await code.save()} ${verifier}\n`;
+}
+
 // BENCH ONLY: the /bench/* routes above.
 provider.use(async (ctx, next) => {
   if (!ctx.path.startsWith('/bench/')) {
@@ -139,6 +184,7 @@ provider.use(async (ctx, next) => {
     ].join('\n'));
     return;
   }
+  // POST /bench/codes?n=N&client=confidential|public[&openid=1]
   if (ctx.method === 'POST' && ctx.path === '/bench/codes') {
     const n = Number(ctx.query.n);
     const id = { confidential: CONFIDENTIAL_ID, public: PUBLIC_ID }[ctx.query.client];
@@ -147,9 +193,10 @@ provider.use(async (ctx, next) => {
       return;
     }
     const client = await provider.Client.find(id);
+    const make = ctx.query.openid === '1' ? mintOpenId : mint;
     const lines = [];
     for (let i = 0; i < n; i += 1) {
-      lines.push(await mint(client));
+      lines.push(await make(client));
     }
     text(ctx, 200, lines.join(''));
     return;

@@ -1,4 +1,4 @@
-//! The server driven by an independent client in another language: `tests/interop/authlib_flow.py`, on Python's authlib, runs registration, code + PKCE through the sign-in and consent forms, refresh, introspection, revocation and client credentials against a server started here.
+//! The server driven by an independent client in another language: `tests/interop/authlib_flow.py`, on Python's authlib, runs registration, code + PKCE through the sign-in and consent forms, refresh, introspection, revocation, client credentials and an OpenID Connect sign-in (ID token, userinfo) against a server started here.
 //!
 //! Needs `python3` with `authlib` and `requests`
 //! (`python3 -m pip install -r tests/interop/requirements.txt`; `scripts/test`
@@ -116,6 +116,9 @@ async fn authlib_runs_every_grant_against_the_server() {
         return;
     }
     let server = start(Arc::new(MemoryStore::builder().build().unwrap()), |s| {
+        // OpenID Connect is on by default; its scopes are offered next to the test's own.
+        s.scopes_supported
+            .extend(["openid".to_owned(), "profile".to_owned()]);
         s.registration_tokens
             .add_token(INITIAL_ACCESS_TOKEN)
             .unwrap();

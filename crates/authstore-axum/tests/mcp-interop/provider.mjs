@@ -68,11 +68,19 @@ export class Recorder {
  * that keeps everything in memory. `redirectToAuthorization` records the
  * URL, as an application that opens the user's browser would; the test then
  * drives the authorization server's pages with `Browser` and calls `finishAuth`.
+ *
+ * `clientMetadataUrl` is the URL of the client's metadata document (the SDK
+ * uses it as the client id when the authorization server supports Client ID
+ * Metadata Documents); `clientInformation` is client information the
+ * application already holds (a pre-registered or URL-based client id).
  */
 export class InMemoryOAuthProvider {
-  constructor(redirectUrl) {
+  constructor(redirectUrl, { clientMetadataUrl, clientInformation } = {}) {
     this._redirectUrl = redirectUrl;
-    this._clientInformation = undefined;
+    this._clientInformation = clientInformation;
+    if (clientMetadataUrl !== undefined) {
+      this.clientMetadataUrl = clientMetadataUrl;
+    }
     this._tokens = undefined;
     this._codeVerifier = undefined;
     /** Every authorization URL the SDK built, in order. */

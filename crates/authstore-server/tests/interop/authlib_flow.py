@@ -20,12 +20,21 @@ performs, asserting every step:
   introspection is by a trusted introspector the server was given
   (--introspector), and a token's own client learns nothing from it;
 * client credentials through authlib, with client_secret_basic and
-  client_secret_post.
+  client_secret_post;
+* OpenID Connect through authlib's OpenID client (the OAuth2Mixin and
+  OpenIDMixin that its Flask and Django integrations are made of, without a
+  web framework): discovery through /.well-known/openid-configuration, a
+  sign-in with scope `openid profile`, a nonce and PKCE, the ID token
+  validated by `parse_id_token` against the server's JWK set (signature, iss,
+  aud, exp, iat, nonce, at_hash), a wrong nonce refused, userinfo, and the
+  refresh of the OpenID grant.
 
 Exits 0 when everything held; otherwise prints the failed step and exits 1.
 """
 
 import argparse
+import base64
+import json
 import sys
 import traceback
 from html.parser import HTMLParser
@@ -36,7 +45,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import requests
 from requests.cookies import RequestsCookieJar, extract_cookies_to_jar, get_cookie_header
 from authlib.common.security import generate_token
-from authlib.integrations.base_client import OAuthError
+from authlib.integrations.base_client import BaseApp, OAuth2Mixin, OAuthError, OpenIDMixin
 from authlib.integrations.requests_client import OAuth2Session
 
 TIMEOUT = 15
@@ -485,6 +494,121 @@ def client_credentials_post():
     check(token.get("access_token") and token.get("scope") == "read", f"a token: {token}")
     info = introspect(session, token["access_token"])
     check(info.get("active") is True and info.get("client_id") == reg["client_id"], f"active: {info}")
+
+
+# --- OpenID Connect ----------------------------------------------------------
+
+
+class OpenIDClient(OAuth2Mixin, OpenIDMixin, BaseApp):
+    """authlib's OpenID Connect client as its Flask and Django integrations
+    compose it (OAuth2Mixin + OpenIDMixin over OAuth2Session), minus the web
+    framework: the caller keeps the state, nonce and code verifier that
+    `create_authorization_url` returns, as those integrations keep them in
+    the user's session."""
+
+    client_cls = OAuth2Session
+
+    def __init__(self, **kwargs):
+        super().__init__(framework=None, **kwargs)
+
+
+@step("OpenID discovery (/.well-known/openid-configuration)")
+def openid_discovery():
+    res = requests.get(f"{ARGS.base}/.well-known/openid-configuration", timeout=TIMEOUT)
+    check(res.status_code == 200, describe(res))
+    meta = res.json()
+    check(meta.get("issuer") == ARGS.base, f"issuer {meta.get('issuer')!r} is {ARGS.base!r}")
+    for key in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri"):
+        check(meta.get(key, "").startswith(ARGS.base + "/"), f"{key} in {meta}")
+        if key in ctx.meta:
+            check(meta[key] == ctx.meta[key], f"{key} is the RFC 8414 document's: {meta[key]} vs {ctx.meta[key]}")
+    check("code" in meta.get("response_types_supported", []), f"response_types_supported: {meta}")
+    check(meta.get("subject_types_supported"), f"subject_types_supported: {meta}")
+    check("RS256" in meta.get("id_token_signing_alg_values_supported", []), f"RS256 ID tokens: {meta}")
+    check("openid" in meta.get("scopes_supported", []), f"openid in scopes_supported: {meta}")
+    ctx.oidc_meta = meta
+
+
+@step("OpenID sign-in through authlib's OpenID client: ID token validated by parse_id_token (nonce, at_hash, JWKS)")
+def openid_sign_in():
+    res = requests.post(ctx.meta["registration_endpoint"], timeout=TIMEOUT, headers=initial_access_token(), json={
+        "client_name": "authlib interop (OpenID)", "redirect_uris": [REDIRECT_URI],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "client_secret_basic", "scope": "openid profile",
+    })
+    check(res.status_code == 201, describe(res))
+    reg = res.json()
+    client = OpenIDClient(
+        client_id=reg["client_id"], client_secret=reg["client_secret"],
+        server_metadata_url=f"{ARGS.base}/.well-known/openid-configuration",
+        client_kwargs={"scope": "openid profile", "code_challenge_method": "S256", "default_timeout": TIMEOUT,
+                       "token_endpoint_auth_method": "client_secret_basic"},
+    )
+    rv = client.create_authorization_url(REDIRECT_URI, max_age=600)
+    query = parse_qs(urlsplit(rv["url"]).query)
+    check(rv.get("nonce") and query.get("nonce") == [rv["nonce"]], f"authlib sent a nonce: {rv['url']}")
+    check(query.get("code_challenge_method") == ["S256"], f"authlib sent PKCE: {rv['url']}")
+    location = ctx.browser.authorize(rv["url"])
+    params = redirect_params(location)
+    check(params.get("iss") == ARGS.base and params.get("state") == rv["state"], f"iss and state: {params}")
+    token = client.fetch_access_token(redirect_uri=REDIRECT_URI, authorization_response=location,
+                                      state=rv["state"], code_verifier=rv["code_verifier"])
+    check(token.get("id_token"), f"an ID token: {token}")
+    check(set(token.get("scope", "").split()) == {"openid", "profile"}, f"scope: {token}")
+    header = jws_header(token["id_token"])
+    check(header.get("alg") == "RS256" and header.get("kid"), f"an RS256 ID token with a kid: {header}")
+    user = client.parse_id_token(token, nonce=rv["nonce"])
+    check(user is not None, "parse_id_token returned nothing")
+    check(user["sub"] == (ARGS.subject or user["sub"]), f"sub is {ARGS.subject!r}: {dict(user)}")
+    audience = user["aud"] if isinstance(user["aud"], list) else [user["aud"]]
+    check(reg["client_id"] in audience, f"aud is the client: {dict(user)}")
+    check(user.get("at_hash"), f"an at_hash (checked by parse_id_token against the access token): {dict(user)}")
+    check(isinstance(user.get("auth_time"), int) and user["auth_time"] <= user["iat"], f"auth_time (max_age was sent): {dict(user)}")
+    try:
+        client.parse_id_token(token, nonce=generate_token(20))
+        raise Failure("parse_id_token accepted an ID token for another nonce")
+    except Failure:
+        raise
+    except Exception as e:  # noqa: BLE001 - joserfc's InvalidClaimError
+        check("nonce" in str(e), f"a wrong nonce is refused as a nonce mismatch: {type(e).__name__}: {e}")
+    ctx.oidc_client, ctx.oidc_token, ctx.oidc_user, ctx.oidc_reg = client, dict(token), user, reg
+    ctx.oidc_nonce = rv["nonce"]
+
+
+def jws_part(compact, index):
+    part = compact.split(".")[index]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def jws_header(compact):
+    """The JOSE header of a compact JWS (not verified: parse_id_token verifies)."""
+    return jws_part(compact, 0)
+
+
+def jws_claims(compact):
+    """The payload of a compact JWS (not verified: parse_id_token verifies)."""
+    return jws_part(compact, 1)
+
+
+@step("userinfo through authlib's OpenID client; refresh of the OpenID grant")
+def openid_userinfo():
+    client, token = ctx.oidc_client, ctx.oidc_token
+    info = client.userinfo(token=token)
+    check(info.get("sub") == ctx.oidc_user["sub"], f"userinfo's sub is the ID token's: {dict(info)}")
+    res = requests.get(ctx.oidc_meta["userinfo_endpoint"], timeout=TIMEOUT)
+    check(res.status_code == 401 and res.headers.get("WWW-Authenticate", "").startswith("Bearer"),
+          f"userinfo without a token: a Bearer challenge: {describe(res)}")
+    session = OAuth2Session(client_id=ctx.oidc_reg["client_id"], client_secret=ctx.oidc_reg["client_secret"],
+                            token_endpoint_auth_method="client_secret_basic", default_timeout=TIMEOUT)
+    new = dict(session.refresh_token(ctx.oidc_meta["token_endpoint"], refresh_token=token["refresh_token"]))
+    check(new.get("access_token") and new["access_token"] != token["access_token"], f"a new access token: {new}")
+    if new.get("id_token"):
+        # OpenID Connect Core §12.2: same iss, sub and aud; a nonce, if any, the original one.
+        again = client.parse_id_token(new, nonce=ctx.oidc_nonce if "nonce" in jws_claims(new["id_token"]) else None)
+        check(again["sub"] == ctx.oidc_user["sub"] and again["aud"] == ctx.oidc_user["aud"],
+              f"the refreshed ID token's sub and aud: {dict(again)}")
+    info = client.userinfo(token=new)
+    check(info.get("sub") == ctx.oidc_user["sub"], f"userinfo with the refreshed token: {dict(info)}")
 
 
 def main():

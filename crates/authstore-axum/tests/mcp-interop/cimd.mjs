@@ -1,0 +1,216 @@
+// The official MCP TypeScript SDK client identified by a Client ID Metadata Document (its client_id is the URL of a JSON document it publishes) instead of registering: the authorization server fetches the document, and the flow ends with a tool call. The test serves the document itself on loopback. Run by scripts/mcp-interop (mode cimd).
+//
+// Environment: MCP_INTEROP_MCP_URL (the MCP endpoint, also the resource),
+// MCP_INTEROP_AS_URL (the issuer), MCP_INTEROP_USERNAME, MCP_INTEROP_PASSWORD,
+// MCP_INTEROP_SUBJECT (the user's id), MCP_INTEROP_DOC_PORT (a free loopback
+// port for the metadata documents).
+//
+// The SDK (1.32.2, `auth()` in dist/esm/client/auth.js) uses
+// `provider.clientMetadataUrl` as the client id only when the authorization
+// server advertises `client_id_metadata_document_supported` and the URL is
+// https with a path (`isHttpsUrl`); an http URL is refused before any request.
+// The authorization server, for its part, fetches only https documents,
+// except loopback http ones when run with `allow_loopback_http = true`
+// (development). A loopback https document would need the authorization
+// server to trust a local certificate, which it has no setting for. So:
+//   1. an http clientMetadataUrl: the SDK refuses it (its documented check);
+//   2. an https clientMetadataUrl: the SDK takes its CIMD branch (no
+//      registration; the URL is the authorization request's client_id), and
+//      the authorization server, unable to fetch that document, refuses the
+//      request without redirecting;
+//   3. the full flow: the application hands the SDK its URL-based client id
+//      as client information (what the SDK's CIMD branch itself saves:
+//      `{ client_id: clientMetadataUrl }`), the URL being the loopback http
+//      document served here; the authorization server fetches and checks the
+//      document, the user signs in and consents, the SDK exchanges the code
+//      and calls a tool. No request goes to /register in any step.
+//   4. documents the authorization server must refuse: a client_id that is
+//      not the document's URL, and a redirect URI the document does not list.
+
+import { createServer } from 'node:http';
+
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+
+import { Browser } from './browser.mjs';
+import { InMemoryOAuthProvider, Recorder } from './provider.mjs';
+
+function env(name) {
+  const value = process.env[name];
+  if (!value) {
+    console.error(`mcp-interop cimd: ${name} is not set`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const mcpUrl = env('MCP_INTEROP_MCP_URL');
+const asUrl = env('MCP_INTEROP_AS_URL');
+const username = env('MCP_INTEROP_USERNAME');
+const password = env('MCP_INTEROP_PASSWORD');
+const subject = env('MCP_INTEROP_SUBJECT');
+const docPort = Number(env('MCP_INTEROP_DOC_PORT'));
+const redirectUrl = 'http://127.0.0.1:49152/callback';
+const docOrigin = `http://127.0.0.1:${docPort}`;
+const docUrl = `${docOrigin}/oauth/client-metadata.json`;
+const mismatchUrl = `${docOrigin}/oauth/mismatch.json`;
+
+/** The client's metadata document (draft-ietf-oauth-client-id-metadata-document): public, PKCE, one loopback redirect URI. */
+function documentFor(url) {
+  return {
+    client_id: url,
+    client_name: 'authstore MCP interop client (metadata document)',
+    client_uri: docOrigin,
+    redirect_uris: [redirectUrl],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'none',
+  };
+}
+
+/** Every request the document server answered: `{path, userAgent}`. */
+const documentFetches = [];
+const documents = new Map([
+  [new URL(docUrl).pathname, documentFor(docUrl)],
+  // Claims another client id than its own URL: must be refused.
+  [new URL(mismatchUrl).pathname, documentFor(`${docOrigin}/oauth/someone-else.json`)],
+]);
+const docServer = createServer((req, res) => {
+  documentFetches.push({ path: req.url, userAgent: req.headers['user-agent'] });
+  const doc = documents.get(req.url);
+  if (req.method !== 'GET' || !doc) {
+    res.writeHead(404).end();
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=300' });
+  res.end(JSON.stringify(doc));
+});
+await new Promise((resolve) => docServer.listen(docPort, '127.0.0.1', resolve));
+
+const recorder = new Recorder();
+const browser = new Browser({ username, password });
+
+class StepFailure extends Error {}
+
+function expect(condition, message) {
+  if (!condition) {
+    throw new StepFailure(typeof message === 'function' ? message() : message);
+  }
+}
+
+async function step(number, name, run) {
+  const mark = recorder.mark();
+  try {
+    const detail = await run();
+    console.log(`[cimd] ${number} ${name} ok${detail ? `: ${detail}` : ''}`);
+  } catch (error) {
+    console.error(`[cimd] ${number} ${name} FAILED: ${error?.stack && !(error instanceof StepFailure) ? error.stack : error?.message ?? error}`);
+    const exchanges = recorder.describe(mark);
+    if (exchanges) {
+      console.error(`  HTTP exchanges of this step:\n${exchanges}`);
+    }
+    console.error(`  metadata document requests so far: ${JSON.stringify(documentFetches)}`);
+    docServer.close();
+    process.exit(1);
+  }
+}
+
+const newClient = () => new Client({ name: 'authstore-mcp-interop-cimd', version: '1.0.0' });
+const newTransport = (provider) => new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider, fetch: recorder.fetch });
+const registrations = () => recorder.exchanges.filter((e) => e.url.pathname.endsWith('/register'));
+
+await step(1, 'the authorization server advertises client ID metadata documents', async () => {
+  const res = await recorder.fetch(`${asUrl}/.well-known/oauth-authorization-server`);
+  const meta = await res.json();
+  expect(meta.client_id_metadata_document_supported === true, () => `client_id_metadata_document_supported is ${meta.client_id_metadata_document_supported}`);
+  expect(!meta.registration_endpoint, () => `registration is open in this run (${meta.registration_endpoint}); the cimd run keeps it closed`);
+  return 'client_id_metadata_document_supported: true; no registration_endpoint';
+});
+
+await step(2, 'the SDK refuses an http clientMetadataUrl itself', async () => {
+  const provider = new InMemoryOAuthProvider(redirectUrl, { clientMetadataUrl: docUrl });
+  const error = await newClient().connect(newTransport(provider)).then(() => undefined, (e) => e);
+  expect(error && /clientMetadataUrl must be a valid HTTPS URL/.test(error.message), () => `connecting with clientMetadataUrl ${docUrl} gave ${error ?? 'a connection'}`);
+  expect(provider.authorizationUrls.length === 0, 'the SDK built an authorization URL anyway');
+  return `"${error.message}"`;
+});
+
+await step(3, "the SDK's CIMD branch with an https clientMetadataUrl: no registration; the server refuses an unreachable document", async () => {
+  const httpsUrl = `https://127.0.0.1:${docPort}/oauth/client-metadata.json`;
+  const provider = new InMemoryOAuthProvider(redirectUrl, { clientMetadataUrl: httpsUrl });
+  const error = await newClient().connect(newTransport(provider)).then(() => undefined, (e) => e);
+  expect(error instanceof UnauthorizedError, () => `connecting should stop for authorization (UnauthorizedError), got ${error ?? 'a connection'}`);
+  expect(registrations().length === 0, 'the SDK sent a registration request');
+  expect(provider.clientInformation()?.client_id === httpsUrl, () => `the SDK saved client information ${JSON.stringify(provider.clientInformation())}`);
+  const url = provider.lastAuthorizationUrl;
+  expect(url?.searchParams.get('client_id') === httpsUrl, () => `the authorization URL's client_id is ${url?.searchParams.get('client_id')}`);
+  expect(url.searchParams.get('code_challenge_method') === 'S256', 'no PKCE');
+  const before = documentFetches.length;
+  const res = await fetch(url, { redirect: 'manual', headers: { 'sec-fetch-site': 'none', accept: 'text/html' } });
+  const body = await res.text();
+  expect(res.status >= 400 && res.status < 500, () => `/authorize with an unfetchable client document answered ${res.status} ${res.headers.get('location') ?? ''}: ${body.slice(0, 200)}`);
+  expect(!res.headers.get('location'), 'the server redirected for a client it could not verify');
+  expect(documentFetches.length === before, 'the server reached the https document over plain http');
+  return `client_id=${httpsUrl} on the authorization URL, no /register; /authorize answered ${res.status} without a redirect`;
+});
+
+let provider;
+let code;
+let transport;
+
+await step(4, 'the flow with the URL-based client id: authorization', async () => {
+  provider = new InMemoryOAuthProvider(redirectUrl, { clientInformation: { client_id: docUrl } });
+  transport = newTransport(provider);
+  const error = await newClient().connect(transport).then(() => undefined, (e) => e);
+  expect(error instanceof UnauthorizedError, () => `connecting should stop for authorization, got ${error ?? 'a connection'}`);
+  const url = provider.lastAuthorizationUrl;
+  expect(url?.searchParams.get('client_id') === docUrl, () => `the authorization URL's client_id is ${url?.searchParams.get('client_id')}`);
+  expect(url.searchParams.get('resource') === mcpUrl, () => `resource=${url.searchParams.get('resource')}`);
+  const before = documentFetches.length;
+  const redirect = await browser.authorize(url.href, redirectUrl);
+  expect(!redirect.searchParams.has('error'), () => `the authorization server refused: ${redirect.searchParams.get('error')} ${redirect.searchParams.get('error_description') ?? ''}`);
+  expect(redirect.searchParams.get('state') === url.searchParams.get('state'), 'another state came back');
+  expect(redirect.searchParams.get('iss') === asUrl, () => `iss ${redirect.searchParams.get('iss')}`);
+  code = redirect.searchParams.get('code');
+  expect(code, 'no code');
+  const fetched = documentFetches.slice(before).filter((f) => f.path === new URL(docUrl).pathname);
+  expect(fetched.length > 0, 'the authorization server did not fetch the metadata document');
+  return `${browser.trail.join(', ')}; the server fetched the document ${fetched.length} time(s) (User-Agent ${fetched[0].userAgent ?? 'none'})`;
+});
+
+await step(5, 'the flow with the URL-based client id: code exchange and a tool call', async () => {
+  await transport.finishAuth(code);
+  const exchange = recorder.exchanges.find((e) => e.form?.grant_type === 'authorization_code');
+  expect(exchange?.status === 200, () => `the token request got ${exchange?.status}`);
+  expect(exchange.form.client_id === docUrl, () => `the token request's client_id is ${exchange.form.client_id}`);
+  const client = newClient();
+  await client.connect(newTransport(provider));
+  const result = await client.callTool({ name: 'whoami', arguments: {} });
+  expect(!result.isError, () => `whoami returned an error: ${JSON.stringify(result.content)}`);
+  const me = JSON.parse(result.content.find((c) => c.type === 'text').text);
+  expect(me.subject === subject, () => `whoami says subject ${me.subject}`);
+  expect(me.client_id === docUrl, () => `whoami says client_id ${me.client_id}, not the document URL`);
+  await client.close();
+  expect(registrations().length === 0, () => `requests to /register were made:\n${recorder.describe()}`);
+  return `whoami: sub=${me.subject} client_id=${me.client_id}; no request to /register in the whole run`;
+});
+
+await step(6, 'documents the server must refuse', async () => {
+  const base = { response_type: 'code', redirect_uri: redirectUrl, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', state: 'cimd-negative', scope: 'mcp:tools' };
+  const probe = async (params) => {
+    const res = await fetch(`${asUrl}/authorize?${new URLSearchParams({ ...base, ...params })}`, { redirect: 'manual', headers: { 'sec-fetch-site': 'none', accept: 'text/html' } });
+    await res.text();
+    return { status: res.status, location: res.headers.get('location') };
+  };
+  const mismatch = await probe({ client_id: mismatchUrl });
+  expect(mismatch.status >= 400 && !mismatch.location, () => `a document whose client_id is another URL: ${mismatch.status} ${mismatch.location ?? ''}`);
+  const otherRedirect = await probe({ client_id: docUrl, redirect_uri: 'http://127.0.0.1:49152/elsewhere' });
+  expect(otherRedirect.status >= 400 && !otherRedirect.location, () => `a redirect URI the document does not list: ${otherRedirect.status} ${otherRedirect.location ?? ''}`);
+  const missing = await probe({ client_id: `${docOrigin}/oauth/absent.json` });
+  expect(missing.status >= 400 && !missing.location, () => `a document that is not there (404): ${missing.status} ${missing.location ?? ''}`);
+  return `client_id mismatch → ${mismatch.status}, unlisted redirect URI → ${otherRedirect.status}, missing document → ${missing.status}, none redirected`;
+});
+
+docServer.close();
+console.log('[cimd] all steps passed');
