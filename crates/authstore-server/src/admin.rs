@@ -133,6 +133,7 @@ pub fn new_client(args: &ClientAddArgs) -> NewClient {
         auth_method,
         secret_ttl: args.secret_ttl,
         origin: ClientOrigin::Operator,
+        id_token_alg: args.id_token_alg,
     }
 }
 
@@ -165,6 +166,9 @@ pub async fn client_add(args: ClientAddArgs) -> Result<(), Failure> {
             "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
             "token_endpoint_auth_method": client.auth_method.as_str(),
         });
+        if let Some(alg) = client.id_token_alg {
+            out["id_token_signed_response_alg"] = alg.as_str().into();
+        }
         if let Some(secret) = &registered.secret {
             out["client_secret"] = secret.as_str().into();
             out["client_secret_expires_at"] = client.secret_expires_at.unwrap_or(0).into();

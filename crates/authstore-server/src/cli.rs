@@ -295,6 +295,10 @@ pub struct ClientAddArgs {
     /// Lifetime of the secret, e.g. 90d (default: no expiry).
     #[arg(long, value_name = "DURATION", value_parser = config::parse_duration, conflicts_with = "public")]
     pub secret_ttl: Option<Duration>,
+    /// The algorithm of the client's ID tokens: RS256, ES256 or EdDSA
+    /// (default: `[tokens] id_token_alg`, RS256 unless configured).
+    #[arg(long, value_name = "ALG")]
+    pub id_token_alg: Option<authstore::oauth::SigningAlg>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,

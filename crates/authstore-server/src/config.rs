@@ -152,6 +152,8 @@ pub struct ClientSpec {
     pub public: bool,
     /// The secret of a confidential client (from `secret` or `secret_env`).
     pub secret: Option<String>,
+    /// The algorithm of its ID tokens (`id_token_alg`; `None`: `[tokens] id_token_alg`).
+    pub id_token_alg: Option<authstore::oauth::SigningAlg>,
 }
 
 impl std::fmt::Debug for ClientSpec {
@@ -163,6 +165,7 @@ impl std::fmt::Debug for ClientSpec {
             .field("scopes", &self.scopes)
             .field("grant_types", &self.grant_types)
             .field("public", &self.public)
+            .field("id_token_alg", &self.id_token_alg)
             .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
             .finish()
     }
@@ -527,6 +530,11 @@ fn resolve_clients(raw: &[RawClient], env: Env<'_>) -> Result<Vec<ClientSpec>, C
                     vec![GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials]
                 }
             });
+            let id_token_alg = client
+                .id_token_alg
+                .as_deref()
+                .map(|alg| alg.parse().map_err(|e| ConfigError(format!("{what}: id_token_alg: {e}"))))
+                .transpose()?;
             Ok(ClientSpec {
                 name: client.name.trim().to_owned(),
                 client_id: client.client_id.clone(),
@@ -535,6 +543,7 @@ fn resolve_clients(raw: &[RawClient], env: Env<'_>) -> Result<Vec<ClientSpec>, C
                 grant_types,
                 public: client.public,
                 secret,
+                id_token_alg,
             })
         })
         .collect()

@@ -184,6 +184,7 @@ fn new_client(spec: &ClientSpec) -> NewClient {
         },
         secret_ttl: None,
         origin: ClientOrigin::Operator,
+        id_token_alg: spec.id_token_alg,
     }
 }
 
@@ -269,6 +270,9 @@ fn drift(client: &Client, spec: &ClientSpec) -> Option<String> {
     }
     if client.is_confidential() == spec.public {
         fields.push("public");
+    }
+    if client.id_token_alg != spec.id_token_alg {
+        fields.push("id_token_alg");
     }
     (!fields.is_empty()).then(|| fields.join(","))
 }

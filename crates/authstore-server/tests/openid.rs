@@ -1,4 +1,4 @@
-//! OpenID Connect on `authstore serve`'s router: ID tokens (signature against `/jwks`, nonce, at_hash, auth_time) at the code exchange and at refresh, `/userinfo`, `prompt` and `max_age`, both discovery documents (also under an issuer with a path), OpenID Connect switched off, and CORS on the endpoints browsers call.
+//! OpenID Connect on `authstore serve`'s router: ID tokens (signature against `/jwks`, nonce, at_hash, auth_time) at the code exchange and at refresh, each client's ID-token algorithm (`id_token_signed_response_alg`), `/userinfo`, `prompt` and `max_age`, both discovery documents (also under an issuer with a path), OpenID Connect switched off, and CORS on the endpoints browsers call.
 
 mod common;
 mod openid_support;
@@ -311,7 +311,12 @@ async fn discovery_documents() {
     );
     assert_eq!(
         oidc["id_token_signing_alg_values_supported"],
-        serde_json::json!(["RS256"])
+        serde_json::json!(["RS256", "ES256", "EdDSA"]),
+        "every alg a client may register, the default first"
+    );
+    assert!(
+        oidc.get("userinfo_signing_alg_values_supported").is_none(),
+        "/userinfo answers plain JSON only"
     );
     for claim in ["sub", "auth_time", "nonce", "preferred_username", "email"] {
         assert!(
@@ -511,4 +516,104 @@ fn config_file_openid_section_and_issuer_path() {
         assert!(err.to_string().contains("path"), "{issuer}: {err}");
     }
     assert!(ConfigFile::parse("[openid]\nenable = true", "test.toml").is_err());
+}
+
+#[tokio::test]
+async fn id_tokens_are_signed_with_the_alg_each_client_registered() {
+    let server = start("", |s| s.registration = true).await;
+    let issuer = &server.issuer;
+    for alg in ["ES256", "EdDSA", "RS256"] {
+        let (status, client) = register(
+            issuer,
+            &serde_json::json!({
+                "redirect_uris": [REDIRECT],
+                "scope": "openid",
+                "id_token_signed_response_alg": alg,
+            }),
+        )
+        .await;
+        assert_eq!(status, 201, "{client}");
+        assert_eq!(client["id_token_signed_response_alg"], alg, "echoed");
+        let client_id = client["client_id"].as_str().unwrap();
+        let tokens = public_client_tokens(&server, client_id).await;
+        let id_token = tokens["id_token"].as_str().unwrap();
+        let claims = verify_id_token_alg(issuer, id_token, alg).await;
+        assert_eq!(claims["aud"], client_id);
+        assert_eq!(
+            claims["at_hash"],
+            at_hash_alg(tokens["access_token"].as_str().unwrap(), alg),
+            "{alg}"
+        );
+    }
+
+    // A client that states no alg gets the OpenID Connect default, and the
+    // response names none.
+    let (status, plain) = register(
+        issuer,
+        &serde_json::json!({"redirect_uris": [REDIRECT], "scope": "openid"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{plain}");
+    assert!(
+        plain.get("id_token_signed_response_alg").is_none(),
+        "{plain}"
+    );
+    let tokens = public_client_tokens(&server, plain["client_id"].as_str().unwrap()).await;
+    verify_id_token_alg(issuer, tokens["id_token"].as_str().unwrap(), "RS256").await;
+}
+
+#[tokio::test]
+async fn a_client_without_an_alg_gets_the_configured_id_token_alg() {
+    let server = start("", |s| {
+        s.registration = true;
+        s.oauth.id_token_alg = authstore::oauth::SigningAlg::EdDSA;
+    })
+    .await;
+    let (status, plain) = register(
+        &server.issuer,
+        &serde_json::json!({"redirect_uris": [REDIRECT], "scope": "openid"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{plain}");
+    let tokens = public_client_tokens(&server, plain["client_id"].as_str().unwrap()).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let claims = verify_id_token_alg(&server.issuer, id_token, "EdDSA").await;
+    assert_eq!(
+        claims["at_hash"],
+        at_hash_alg(tokens["access_token"].as_str().unwrap(), "EdDSA")
+    );
+    let (_, oidc) = get_json(&format!(
+        "{}/.well-known/openid-configuration",
+        server.issuer
+    ))
+    .await;
+    assert_eq!(
+        oidc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256", "ES256", "EdDSA"])
+    );
+}
+
+#[tokio::test]
+async fn registration_refuses_an_id_token_alg_the_server_cannot_sign_with() {
+    let server = start("", |s| s.registration = true).await;
+    for alg in [
+        serde_json::json!("none"),
+        serde_json::json!("HS256"),
+        serde_json::json!("PS256"),
+        serde_json::json!("rs256"),
+        serde_json::json!(256),
+    ] {
+        let (status, body) = register(
+            &server.issuer,
+            &serde_json::json!({
+                "redirect_uris": [REDIRECT],
+                "id_token_signed_response_alg": alg,
+            }),
+        )
+        .await;
+        assert_eq!(status, 400, "{alg}: {body}");
+        assert_eq!(body["error"], "invalid_client_metadata", "{alg}");
+        let why = body["error_description"].as_str().unwrap();
+        assert!(why.contains("id_token_signed_response_alg"), "{alg}: {why}");
+    }
 }

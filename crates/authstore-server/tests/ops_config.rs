@@ -229,6 +229,7 @@ fn users_and_clients_take_secrets_inline_or_from_env() {
         public = true
         redirect_uris = ["http://127.0.0.1/cb"]
         scopes = ["openid"]
+        id_token_alg = "ES256"
         [[clients]]
         name = "backend"
         client_id = "backend"
@@ -249,6 +250,11 @@ fn users_and_clients_take_secrets_inline_or_from_env() {
         [GrantType::AuthorizationCode, GrantType::RefreshToken]
     );
     assert!(c.clients[0].public && c.clients[0].secret.is_none());
+    assert_eq!(
+        c.clients[0].id_token_alg,
+        Some(authstore::oauth::SigningAlg::ES256)
+    );
+    assert_eq!(c.clients[1].id_token_alg, None, "[tokens] id_token_alg");
     assert_eq!(c.clients[1].secret.as_deref(), Some("s3cret"));
     assert_eq!(c.clients[1].grant_types, [GrantType::ClientCredentials]);
     let debug = format!("{c:?}");
@@ -291,6 +297,10 @@ fn invalid_configs_are_clear_errors() {
         (
             "[[clients]]\nname = \"c\"\nsecret = \"x\"\nsecret_env = \"Y\"",
             "not both",
+        ),
+        (
+            "[[clients]]\nname = \"c\"\npublic = true\nid_token_alg = \"HS256\"",
+            "id_token_alg: unknown signing algorithm \"HS256\"",
         ),
     ];
     for (text, expected) in cases {

@@ -29,6 +29,7 @@ fn public_client(name: &str, redirect: &str) -> ClientSpec {
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         public: true,
         secret: None,
+        id_token_alg: None,
     }
 }
 
@@ -251,14 +252,21 @@ async fn fixed_id_clients_are_created_replaced_and_left_alone() {
         .await
         .unwrap();
     assert!(client.is_confidential());
+    assert_eq!(client.id_token_alg, None);
     let moved = ClientSpec {
         redirect_uris: vec!["https://billing.example/new".into()],
+        id_token_alg: Some(authstore::oauth::SigningAlg::ES256),
         ..spec.clone()
     };
     let changed = provision(&state, &[], &[moved]).await.unwrap();
     assert_eq!(changed.clients[0].2, Outcome::Updated);
     let stored = state.oauth().client("billing-api").await.unwrap().unwrap();
     assert_eq!(stored.redirect_uris, ["https://billing.example/new"]);
+    assert_eq!(
+        stored.id_token_alg,
+        Some(authstore::oauth::SigningAlg::ES256),
+        "the configured ID-token alg is stored"
+    );
     assert!(
         state
             .oauth()

@@ -47,7 +47,10 @@ async fn access_and_id_tokens_sign_with_their_configured_algorithms_and_keys_sta
     let id_token = server
         .state
         .oauth()
-        .sign_id_token(&serde_json::json!({"sub": "u-ada"}))
+        .sign_id_token(
+            server.state.oauth().id_token_alg(),
+            &serde_json::json!({"sub": "u-ada"}),
+        )
         .await
         .unwrap();
     assert_eq!(part(&id_token, 0)["alg"], "RS256");
@@ -213,7 +216,10 @@ async fn without_a_key_encryption_key_a_persistent_server_refuses_to_create_keys
     let error = server
         .state
         .oauth()
-        .sign_id_token(&serde_json::json!({"sub": "u-ada"}))
+        .sign_id_token(
+            server.state.oauth().id_token_alg(),
+            &serde_json::json!({"sub": "u-ada"}),
+        )
         .await
         .unwrap_err();
     assert_eq!(error.code(), "server_error");
@@ -262,7 +268,10 @@ async fn scheduled_rotation_rotates_old_keys_once_audits_it_and_stops_on_shutdow
     };
     let (a, b) = (state(&store), state(&store));
     let oauth = a.oauth();
-    oauth.sign_id_token(&serde_json::json!({})).await.unwrap();
+    oauth
+        .sign_id_token(oauth.id_token_alg(), &serde_json::json!({}))
+        .await
+        .unwrap();
     oauth.rotate_signing_key(SigningAlg::EdDSA).await.unwrap();
     assert!(rotate_due(&a, month).await.is_empty(), "young keys stay");
 

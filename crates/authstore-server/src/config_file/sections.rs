@@ -259,4 +259,5 @@ pub(crate) struct RawClient {
     pub(crate) public: bool,
     pub(crate) secret: Option<String>,
     pub(crate) secret_env: Option<String>,
+    pub(crate) id_token_alg: Option<String>,
 }

@@ -1,6 +1,6 @@
 //! OpenID Connect endpoints: `/.well-known/openid-configuration` (OpenID Connect Discovery 1.0) and `/userinfo` (bearer tokens with the `openid` scope; RFC 6750 challenges).
 
-use authstore::oauth::OPENID_SCOPE;
+use authstore::oauth::{OPENID_SCOPE, SigningAlg};
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -27,27 +27,23 @@ const CLAIMS_SUPPORTED: [&str; 12] = [
     "email_verified",
 ];
 
+/// The algorithms ID tokens can be signed with, the OpenID Connect default first.
+const ID_TOKEN_ALGS: [SigningAlg; 3] = [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA];
+
 /// OpenID Provider metadata: the RFC 8414 document plus the OpenID
 /// Connect members (`userinfo_endpoint`, `subject_types_supported`,
 /// `id_token_signing_alg_values_supported`, `claims_supported`, …).
 ///
-/// `id_token_signing_alg_values_supported` names the configured algorithm
-/// first, and `RS256` after it when another one is configured, as OpenID
-/// Connect Discovery requires.
+/// `id_token_signing_alg_values_supported` lists every algorithm a client
+/// may register as its `id_token_signed_response_alg`, `RS256` (the
+/// default) first.
 pub(super) async fn openid_configuration(State(state): State<AppState>) -> Json<Value> {
     let Json(mut doc) = super::metadata(State(state.clone())).await;
     let issuer = &state.settings().issuer;
-    // OpenID Connect Discovery: RS256 MUST be listed. The configured
-    // algorithm, the one ID tokens are signed with, comes first.
-    let mut algs = vec![state.oauth().id_token_alg().as_str()];
-    if !algs.contains(&"RS256") {
-        algs.push("RS256");
-    }
     let extra = json!({
         "userinfo_endpoint": format!("{issuer}/userinfo"),
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": algs,
-        "userinfo_signing_alg_values_supported": [],
+        "id_token_signing_alg_values_supported": ID_TOKEN_ALGS,
         "claims_supported": CLAIMS_SUPPORTED,
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_parameter_supported": false,

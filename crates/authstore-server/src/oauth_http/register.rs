@@ -1,7 +1,10 @@
 //! `POST /register`: RFC 7591 dynamic client registration under a policy (open registration creates public clients with scopes from the registration set; an initial access token unlocks confidential ones), rate-limited per client IP, audited, with clients that expire unless used.
 
 use authstore::audit::{AuditEvent, Outcome};
-use authstore::oauth::{AuthMethod, Client, ClientOrigin, GrantType, NewClient, OAuthError};
+use authstore::oauth::{
+    AuthMethod, Client, ClientOrigin, GrantType, NewClient, OAuthError,
+    id_token_signed_response_alg,
+};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -32,6 +35,9 @@ struct Metadata {
     token_endpoint_auth_method: Option<String>,
     #[serde(default)]
     scope: Option<String>,
+    /// OpenID Connect Dynamic Client Registration §2.
+    #[serde(default)]
+    id_token_signed_response_alg: Option<serde_json::Value>,
 }
 
 /// Who is registering: anyone, or the holder of an initial access token.
@@ -223,6 +229,15 @@ fn new_client(meta: Metadata, caller: Caller, state: &AppState) -> Result<NewCli
             allowed.join(" ")
         )));
     }
+    let id_token_alg = match meta.id_token_signed_response_alg {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(alg)) => Some(id_token_signed_response_alg(&alg)?),
+        Some(_) => {
+            return Err(Refused::metadata(
+                "id_token_signed_response_alg must be a string: \"RS256\", \"ES256\" or \"EdDSA\"",
+            ));
+        }
+    };
     Ok(NewClient {
         name: meta.client_name.unwrap_or_else(|| "unnamed client".into()),
         redirect_uris: meta.redirect_uris,
@@ -231,6 +246,7 @@ fn new_client(meta: Metadata, caller: Caller, state: &AppState) -> Result<NewCli
         auth_method,
         secret_ttl: settings.registered_secret_ttl,
         origin: ClientOrigin::Registered,
+        id_token_alg,
     })
 }
 
@@ -350,6 +366,9 @@ async fn attempt(
         "token_endpoint_auth_method": c.auth_method.as_str(),
         "scope": c.scopes.join(" "),
     });
+    if let Some(alg) = c.id_token_alg {
+        body["id_token_signed_response_alg"] = json!(alg.as_str());
+    }
     if let Some(secret) = &registered.secret {
         body["client_secret"] = json!(secret);
         body["client_secret_expires_at"] = json!(c.secret_expires_at.unwrap_or(0));

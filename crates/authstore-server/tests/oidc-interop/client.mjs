@@ -3,7 +3,9 @@
 // Environment (all set by scripts/oidc-interop):
 //   OIDC_INTEROP_RUN             a name for the run, printed on every line
 //   OIDC_INTEROP_ISSUER          the issuer (http://127.0.0.1:PORT or http://127.0.0.1:PORT/tenant)
-//   OIDC_INTEROP_ID_TOKEN_ALG    the server's id_token_alg (RS256, ES256, EdDSA)
+//   OIDC_INTEROP_ID_TOKEN_ALG    the ID-token alg of the confidential client ([[clients]] id_token_alg) and of the client
+//                                registered here (id_token_signed_response_alg): RS256, ES256 or EdDSA; the public client
+//                                states none and gets the OpenID Connect default, RS256
 //   OIDC_INTEROP_STEPS           comma-separated steps to run (default: all)
 //   OIDC_INTEROP_USERNAME, OIDC_INTEROP_PASSWORD, OIDC_INTEROP_SUBJECT   the user and its id (the tokens' sub)
 //   OIDC_INTEROP_PUBLIC_ID       a public client (PKCE only)
@@ -124,7 +126,8 @@ function discover(clientId, clientMetadata, auth, algorithm, server = issuerUrl)
   return client.discovery(server, clientId, clientMetadata, auth, options({ algorithm }));
 }
 
-const publicMetadata = { redirect_uris: [redirectUri], token_endpoint_auth_method: 'none', id_token_signed_response_alg: idTokenAlg };
+// The public client states no ID-token alg: openid-client then expects RS256, the OpenID Connect default.
+const publicMetadata = { redirect_uris: [redirectUri], token_endpoint_auth_method: 'none' };
 const confidentialMetadata = { redirect_uris: [redirectUri], id_token_signed_response_alg: idTokenAlg };
 
 /** The authorization URL for `config` with PKCE S256 and a state (and `extra`); returns the URL and the checks the answer needs. */
@@ -322,6 +325,44 @@ await step('prompt=none: login_required without a session, consent_required with
     outcomes.push(`${who} → ${outcome.error}`);
   }
   return `${outcomes.join(', ')}; state and iss checked by openid-client`;
+});
+
+/** An OpenID sign-in of `config` with a nonce, validated by openid-client; returns the ID token's header and claims. */
+async function openidSignIn(config) {
+  const nonce = client.randomNonce();
+  const { url, checks } = await authorizationRequest(config, 'openid', { nonce });
+  const tokens = await client.authorizationCodeGrant(config, await signIn(url), { ...checks, expectedNonce: nonce, idTokenExpected: true });
+  const claims = tokens.claims();
+  expect(claims, 'no ID token');
+  const header = joseHeader(tokens.id_token);
+  expect(claims.at_hash === atHash(tokens.access_token, header.alg), () => `at_hash ${claims.at_hash} does not match ${header.alg}`);
+  return { header, claims };
+}
+
+await step('a client that states no ID-token alg gets RS256 (the OpenID Connect default), validated by openid-client', 'openid', async () => {
+  const config = await discover(publicId, publicMetadata, client.None(), 'oidc');
+  const { header, claims } = await openidSignIn(config);
+  expect(header.alg === 'RS256', () => `the ID token is signed with ${header.alg}, expected RS256`);
+  expect(claims.aud === publicId, () => `aud ${claims.aud}`);
+  return `${publicId}: ID token signed with ${header.alg}`;
+});
+
+await step(`dynamic registration with id_token_signed_response_alg ${idTokenAlg}; its ID tokens use it, validated by openid-client`, 'openid', async () => {
+  const metadata = { client_name: `openid-client ${run}`, redirect_uris: [redirectUri], token_endpoint_auth_method: 'none', scope: 'openid profile', id_token_signed_response_alg: idTokenAlg };
+  const config = await client.dynamicClientRegistration(issuerUrl, metadata, client.None(), options({ algorithm: 'oidc' }));
+  const registered = config.clientMetadata();
+  expect(registered.id_token_signed_response_alg === idTokenAlg, () => `the registration response names id_token_signed_response_alg ${registered.id_token_signed_response_alg}, expected ${idTokenAlg}`);
+  const { header, claims } = await openidSignIn(config);
+  expect(header.alg === idTokenAlg, () => `the ID token is signed with ${header.alg}, expected ${idTokenAlg}`);
+  expect(claims.aud === registered.client_id, () => `aud ${claims.aud}`);
+  const refused = await recordingFetch(config.serverMetadata().registration_endpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...metadata, id_token_signed_response_alg: 'HS256' }),
+  });
+  const error = await refused.json();
+  expect(refused.status === 400 && error.error === 'invalid_client_metadata', () => `registering id_token_signed_response_alg HS256 answered ${refused.status} ${JSON.stringify(error)}`);
+  return `client ${registered.client_id.slice(0, 8)}…: ID token signed with ${header.alg}; HS256 refused with ${error.error}`;
 });
 
 // OpenID Connect Core §5.3: userinfo answers for OpenID access tokens (scope openid) only.

@@ -15,7 +15,10 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use http::{Method, Request, Response};
 use http_body_util::Full;
-use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
+use ring::signature::{
+    ECDSA_P256_SHA256_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents,
+    UnparsedPublicKey,
+};
 use serde_json::Value;
 
 use crate::common::{self, PASSWORD, USER, hidden, send};
@@ -226,10 +229,15 @@ pub fn query(url: &str) -> HashMap<String, String> {
 
 /// An authorization request of the relying party, under the issuer's path.
 pub fn authorize_url(path: &str, extra: &[(&str, &str)]) -> String {
+    authorize_url_for(path, CLIENT_ID, extra)
+}
+
+/// An authorization request of `client_id` (redirecting to [`REDIRECT`]).
+pub fn authorize_url_for(path: &str, client_id: &str, extra: &[(&str, &str)]) -> String {
     let mut q = form_urlencoded::Serializer::new(String::new());
     q.extend_pairs([
         ("response_type", "code"),
-        ("client_id", CLIENT_ID),
+        ("client_id", client_id),
         ("redirect_uri", REDIRECT),
         ("state", "st-1"),
         ("code_challenge", pkce_challenge(VERIFIER).as_str()),
@@ -237,6 +245,52 @@ pub fn authorize_url(path: &str, extra: &[(&str, &str)]) -> String {
     ]);
     q.extend_pairs(extra);
     format!("{path}/authorize?{}", q.finish())
+}
+
+/// `POST /register` with the JSON `metadata`: the status and the body.
+pub async fn register(issuer: &str, metadata: &Value) -> (u16, Value) {
+    let res = send(
+        Request::post(format!("{issuer}/register"))
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(metadata.to_string())))
+            .unwrap(),
+    )
+    .await;
+    (
+        res.status().as_u16(),
+        serde_json::from_str(res.body()).unwrap_or(Value::Null),
+    )
+}
+
+/// Signs in, approves an `openid` request of the public client
+/// `client_id` and exchanges the code; returns the token response.
+pub async fn public_client_tokens(server: &Server, client_id: &str) -> Value {
+    let mut browser = Browser::new(server);
+    let page = browser
+        .get(&authorize_url_for("", client_id, &[("scope", "openid")]))
+        .await;
+    let next = browser.sign_in(&page, "/login").await;
+    let page = browser.get(&next).await;
+    let redirect = browser.approve(&page, "/authorize", false).await;
+    let code = query(&redirect)["code"].clone();
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_id", client_id),
+        ])
+        .finish();
+    let res = send(
+        Request::post(format!("{}/token", server.issuer))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(res.status(), 200, "token response: {}", res.body());
+    serde_json::from_str(res.body()).unwrap()
 }
 
 pub async fn post_token(issuer: &str, body: &str) -> Value {
@@ -278,31 +332,53 @@ pub async fn get_json(url: &str) -> (u16, Value) {
 
 /// Verifies an RS256 ID token against the JWK set at `issuer/jwks`; returns its claims.
 pub async fn verify_id_token(issuer: &str, token: &str) -> Value {
+    verify_id_token_alg(issuer, token, "RS256").await
+}
+
+/// Verifies an ID token signed with `alg` (`RS256`, `ES256`, `EdDSA`)
+/// against the JWK set at `issuer/jwks`; returns its claims.
+pub async fn verify_id_token_alg(issuer: &str, token: &str, alg: &str) -> Value {
     let (_, jwks) = get_json(&format!("{issuer}/jwks")).await;
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3, "a compact JWS");
     let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
-    assert_eq!(header["alg"], "RS256");
+    assert_eq!(header["alg"], alg);
     let key = jwks["keys"]
         .as_array()
         .unwrap()
         .iter()
         .find(|k| k["kid"] == header["kid"])
         .expect("the ID token's key is published");
+    assert_eq!(key["alg"], alg, "the key is published for {alg}");
     let b64 = |name: &str| URL_SAFE_NO_PAD.decode(key[name].as_str().unwrap()).unwrap();
-    let public = RsaPublicKeyComponents {
-        n: b64("n"),
-        e: b64("e"),
-    };
+    let signed = format!("{}.{}", parts[0], parts[1]);
     let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
-    public
-        .verify(
-            &RSA_PKCS1_2048_8192_SHA256,
-            format!("{}.{}", parts[0], parts[1]).as_bytes(),
-            &signature,
-        )
-        .expect("the signature verifies");
+    let verified = match alg {
+        "RS256" => RsaPublicKeyComponents {
+            n: b64("n"),
+            e: b64("e"),
+        }
+        .verify(&RSA_PKCS1_2048_8192_SHA256, signed.as_bytes(), &signature),
+        "ES256" => {
+            let point = [vec![4], b64("x"), b64("y")].concat();
+            UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+                .verify(signed.as_bytes(), &signature)
+        }
+        "EdDSA" => UnparsedPublicKey::new(&ED25519, b64("x")).verify(signed.as_bytes(), &signature),
+        other => panic!("unexpected alg {other}"),
+    };
+    verified.expect("the signature verifies");
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap()
+}
+
+/// The `at_hash` of `access_token` for an ID token signed with `alg`
+/// (the left half of its SHA-256, or SHA-512 for `EdDSA`).
+pub fn at_hash_alg(access_token: &str, alg: &str) -> String {
+    let (digest, half) = match alg {
+        "EdDSA" => (&ring::digest::SHA512, 32),
+        _ => (&ring::digest::SHA256, 16),
+    };
+    URL_SAFE_NO_PAD.encode(&ring::digest::digest(digest, access_token.as_bytes()).as_ref()[..half])
 }
 
 pub fn at_hash(access_token: &str) -> String {

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::OAuth;
 use super::redirect_uri::redirect_uri_matches;
+use super::{OAuth, SigningAlg};
 
 /// A grant type a client may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -104,6 +104,11 @@ pub struct Client {
     /// [`OAuth::register_client_with_ttl`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifetime_secs: Option<u64>,
+    /// The algorithm of the client's ID tokens (OpenID Connect Dynamic
+    /// Client Registration's `id_token_signed_response_alg`); `None`:
+    /// [`OAuthConfig::id_token_alg`](super::OAuthConfig::id_token_alg).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_alg: Option<SigningAlg>,
     /// When the stored client expires, seconds since the epoch, as last
     /// read from the store (`None`: never, or not read from the store).
     #[serde(skip)]
@@ -125,6 +130,7 @@ impl std::fmt::Debug for Client {
             .field("grant_types", &self.grant_types)
             .field("auth_method", &self.auth_method)
             .field("origin", &self.origin)
+            .field("id_token_alg", &self.id_token_alg)
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
@@ -174,6 +180,9 @@ pub struct NewClient {
     pub secret_ttl: Option<Duration>,
     /// Who creates it ([`ClientOrigin::Operator`] from the constructors).
     pub origin: ClientOrigin,
+    /// The algorithm of its ID tokens (`id_token_signed_response_alg`);
+    /// `None` (from the constructors): [`OAuthConfig::id_token_alg`](super::OAuthConfig::id_token_alg).
+    pub id_token_alg: Option<SigningAlg>,
 }
 
 impl NewClient {
@@ -187,6 +196,7 @@ impl NewClient {
             auth_method: AuthMethod::None,
             secret_ttl: None,
             origin: ClientOrigin::Operator,
+            id_token_alg: None,
         }
     }
 

@@ -105,6 +105,7 @@ impl OAuth {
                 .map(|ttl| now + ttl.as_secs().max(1)),
             origin: new.origin,
             lifetime_secs: lifetime.map(|d| d.as_secs()),
+            id_token_alg: new.id_token_alg,
             expires_at: lifetime.map(|d| now + d.as_secs()),
         };
         let mut options = PutOptions::new().create_only();
@@ -217,6 +218,7 @@ impl OAuth {
                 secret_expires_at: None,
                 origin: new.origin,
                 lifetime_secs: None,
+                id_token_alg: new.id_token_alg,
                 expires_at: None,
             };
             let (options, outcome) = match &existing {

@@ -77,7 +77,7 @@ pub use jwt::{
     KeyProtection, KeyUpkeep, SigningAlg, SigningKeyInfo, SigningKeyStatus, UnknownSigningAlg,
 };
 pub use kek::KeyEncryptionKey;
-pub use oidc::{MAX_NONCE_LEN, OPENID_SCOPE, at_hash, check_nonce};
+pub use oidc::{MAX_NONCE_LEN, OPENID_SCOPE, at_hash, check_nonce, id_token_signed_response_alg};
 pub use redirect_uri::redirect_uri_matches;
 pub use token::TokenResponse;
 
@@ -147,9 +147,11 @@ pub struct OAuthConfig {
     /// (2048-bit RSA) or `ES256` (P-256). Each algorithm has its own current
     /// key, created on first use; all are published at `/jwks`.
     pub access_token_alg: SigningAlg,
-    /// The algorithm of OpenID Connect ID tokens ([`OAuth::sign_id_token`]):
-    /// `RS256` by default, which OpenID Connect requires every relying party
-    /// to support; `ES256` or `EdDSA` for relying parties known to accept them.
+    /// The algorithm of OpenID Connect ID tokens for clients that registered
+    /// none ([`Client::id_token_alg`], `id_token_signed_response_alg`):
+    /// `RS256` by default, the OpenID Connect default every relying party
+    /// expects when it states no algorithm. Set `ES256` or `EdDSA` only when
+    /// every such client is told to expect it.
     pub id_token_alg: SigningAlg,
     /// OpenID Connect: a grant whose scope has `openid` gets an ID token
     /// with its tokens, at the code exchange and at every refresh (default

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256, Sha512};
 
 use super::code::GrantRecord;
-use super::{OAuth, OAuthError, SigningAlg};
+use super::{Client, OAuth, OAuthError, SigningAlg};
 use crate::clock::duration_to_millis;
 
 /// The scope that asks for an ID token.
@@ -60,6 +60,28 @@ pub fn at_hash(alg: SigningAlg, access_token: &str) -> String {
     }
 }
 
+/// The algorithm a client asks for in its `id_token_signed_response_alg`
+/// (OpenID Connect Dynamic Client Registration §2): `RS256`, `ES256` or
+/// `EdDSA`, the algorithms the server signs with.
+///
+/// ```
+/// use authstore::oauth::{SigningAlg, id_token_signed_response_alg};
+/// assert_eq!(id_token_signed_response_alg("ES256").unwrap(), SigningAlg::ES256);
+/// assert!(id_token_signed_response_alg("none").is_err());
+/// ```
+///
+/// # Errors
+/// [`OAuthError::InvalidClientMetadata`] for any other value (`none`,
+/// `HS256`, a wrong case), naming the accepted ones.
+pub fn id_token_signed_response_alg(value: &str) -> Result<SigningAlg, OAuthError> {
+    value.parse().map_err(|_| {
+        let shown: String = value.chars().take(32).collect();
+        OAuthError::InvalidClientMetadata(format!(
+            "id_token_signed_response_alg {shown:?} is not supported: use \"RS256\", \"ES256\" or \"EdDSA\""
+        ))
+    })
+}
+
 /// Whether a grant of `scope` gets ID tokens.
 pub(crate) fn wants_id_token(scope: &[String]) -> bool {
     scope.iter().any(|s| s == OPENID_SCOPE)
@@ -75,17 +97,24 @@ impl OAuth {
             .or(self.config.jwt_issuer.as_deref())
     }
 
+    /// The algorithm of `client`'s ID tokens: its own
+    /// (`id_token_signed_response_alg`), else [`id_token_alg`](super::OAuthConfig::id_token_alg).
+    pub fn id_token_alg_for(&self, client: &Client) -> SigningAlg {
+        client.id_token_alg.unwrap_or(self.config.id_token_alg)
+    }
+
     /// The ID token to send with `access_token`, issued under `grant` to
-    /// `client_id` with `scope`: `None` unless OpenID Connect is on and the
-    /// scope has `openid`. `nonce` is the authorization request's (only the
-    /// code exchange echoes it; refreshed ID tokens carry none).
+    /// `client` with `scope`, signed with [`id_token_alg_for`](Self::id_token_alg_for)
+    /// `client`: `None` unless OpenID Connect is on and the scope has
+    /// `openid`. `nonce` is the authorization request's (only the code
+    /// exchange echoes it; refreshed ID tokens carry none).
     ///
     /// # Errors
     /// [`OAuthError::InvalidRequest`] when OpenID Connect is on without an
     /// issuer; signing errors.
     pub(crate) async fn id_token_for(
         &self,
-        client_id: &str,
+        client: &Client,
         grant: &GrantRecord,
         scope: &[String],
         access_token: &str,
@@ -102,18 +131,19 @@ impl OAuth {
                 "ID tokens need an issuer: set OAuthConfig::id_token_issuer".into(),
             ));
         };
+        let alg = self.id_token_alg_for(client);
         let now = self.now();
         let claims = id_token_claims(&IdTokenClaims {
             issuer,
             subject,
-            client_id,
+            client_id: &client.client_id,
             issued_at: now / 1000,
             expires_at: (now + duration_to_millis(self.config.access_token_ttl)) / 1000,
             auth_time: grant.auth_time,
             nonce,
-            at_hash: &at_hash(self.config.id_token_alg, access_token),
+            at_hash: &at_hash(alg, access_token),
         });
-        self.sign_id_token(&claims).await.map(Some)
+        self.sign_id_token(alg, &claims).await.map(Some)
     }
 }
 
@@ -215,8 +245,19 @@ mod tests {
         oauth: &OAuth,
         scope: &[&str],
     ) -> (crate::oauth::Client, super::super::TokenResponse) {
+        tokens_with_alg(oauth, scope, None).await
+    }
+
+    /// Tokens of a fresh grant of `scope` to a public client registered
+    /// with the ID-token algorithm `alg`.
+    async fn tokens_with_alg(
+        oauth: &OAuth,
+        scope: &[&str],
+        alg: Option<SigningAlg>,
+    ) -> (crate::oauth::Client, super::super::TokenResponse) {
         let mut new = crate::oauth::NewClient::public("rp", "http://127.0.0.1/cb");
         new.scopes = vec!["openid".into(), "read".into()];
+        new.id_token_alg = alg;
         let app = oauth.register_client(new).await.unwrap();
         let verifier = "v".repeat(43);
         let code = oauth
@@ -273,6 +314,67 @@ mod tests {
             retry.id_token, second.id_token,
             "the retry gets the same ID token"
         );
+    }
+
+    fn header(token: &str) -> Value {
+        let head = token.split('.').next().unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(head).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn id_tokens_use_the_client_alg_else_the_configured_one() {
+        let oauth = oauth(true).await;
+        for alg in [SigningAlg::ES256, SigningAlg::EdDSA] {
+            let (client, first) = tokens_with_alg(&oauth, &["openid"], Some(alg)).await;
+            assert_eq!(oauth.id_token_alg_for(&client), alg);
+            let id_token = first.id_token.as_deref().unwrap();
+            assert_eq!(header(id_token)["alg"], alg.as_str());
+            assert_eq!(
+                payload(id_token)["at_hash"],
+                at_hash(alg, &first.access_token)
+            );
+            let refresh = first.refresh_token.unwrap();
+            let second = oauth.refresh(&client, &refresh, None).await.unwrap();
+            let again = second.id_token.as_deref().unwrap();
+            assert_eq!(header(again)["alg"], alg.as_str(), "refresh keeps it");
+            assert_eq!(
+                payload(again)["at_hash"],
+                at_hash(alg, &second.access_token)
+            );
+        }
+        let (_, plain) = tokens(&oauth, &["openid"]).await;
+        assert_eq!(header(plain.id_token.as_deref().unwrap())["alg"], "RS256");
+
+        let mut config = (*oauth.config).clone();
+        config.id_token_alg = SigningAlg::EdDSA;
+        let store = crate::open("memory://").await.unwrap();
+        let eddsa = OAuth::with_config(store, config, crate::FakeClock::at_millis(1)).unwrap();
+        let (_, default) = tokens(&eddsa, &["openid"]).await;
+        let id_token = default.id_token.as_deref().unwrap();
+        assert_eq!(header(id_token)["alg"], "EdDSA");
+        assert_eq!(
+            payload(id_token)["at_hash"],
+            at_hash(SigningAlg::EdDSA, &default.access_token)
+        );
+        let (_, own) = tokens_with_alg(&eddsa, &["openid"], Some(SigningAlg::RS256)).await;
+        assert_eq!(header(own.id_token.as_deref().unwrap())["alg"], "RS256");
+    }
+
+    #[test]
+    fn registration_accepts_only_the_signing_algs() {
+        for alg in SigningAlg::ALL {
+            assert_eq!(id_token_signed_response_alg(alg.as_str()).unwrap(), alg);
+        }
+        for bad in ["none", "HS256", "rs256", "PS256", ""] {
+            let error = id_token_signed_response_alg(bad).unwrap_err();
+            assert_eq!(error.code(), "invalid_client_metadata");
+            assert!(
+                error
+                    .to_string()
+                    .contains("\"RS256\", \"ES256\" or \"EdDSA\""),
+                "{error}"
+            );
+        }
     }
 
     #[tokio::test]

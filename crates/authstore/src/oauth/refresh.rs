@@ -251,7 +251,7 @@ impl OAuth {
         );
         let access = self.mint_access_token(&access_record).await?;
         let id_token = self
-            .id_token_for(&client.client_id, presented.grant, scope, &access, None)
+            .id_token_for(client, presented.grant, scope, &access, None)
             .await?;
         let successor = if self.config.refresh_grace.is_zero() {
             None

@@ -259,13 +259,7 @@ impl OAuth {
             self.extend_client(client)
         )?;
         let id_token = self
-            .id_token_for(
-                &client.client_id,
-                grant,
-                &grant.scope,
-                &access,
-                grant.nonce.as_deref(),
-            )
+            .id_token_for(client, grant, &grant.scope, &access, grant.nonce.as_deref())
             .await?;
         if self.live_grant(grant_id).await?.is_none() {
             self.store.delete_index(&grant_index(grant_id)).await?;

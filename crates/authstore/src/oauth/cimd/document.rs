@@ -5,7 +5,9 @@ use serde_json::{Map, Value};
 use super::{DocumentRefusal, DocumentUrl};
 use crate::oauth::client::is_scope_token;
 use crate::oauth::redirect_uri::validate_redirect_uri;
-use crate::oauth::{AuthMethod, Client, ClientOrigin, GrantType, OAuthError};
+use crate::oauth::{
+    AuthMethod, Client, ClientOrigin, GrantType, OAuthError, id_token_signed_response_alg,
+};
 
 /// Largest accepted document, in bytes (5 KiB); reading stops past it.
 pub const MAX_DOCUMENT_BYTES: usize = 5 * 1024;
@@ -179,6 +181,16 @@ pub fn parse_document(
         (None, Some(allowed)) => allowed.to_vec(),
         (None, None) => Vec::new(),
     };
+    let id_token_alg = string(&doc, "id_token_signed_response_alg")?
+        .map(|alg| {
+            id_token_signed_response_alg(alg).map_err(|_| {
+                invalid(format!(
+                    "the client metadata document's id_token_signed_response_alg {} is not supported: use \"RS256\", \"ES256\" or \"EdDSA\"",
+                    quoted(alg, 32)
+                ))
+            })
+        })
+        .transpose()?;
     Ok(Client {
         client_id: url.as_str().to_owned(),
         name,
@@ -191,6 +203,7 @@ pub fn parse_document(
         secret_expires_at: None,
         origin: ClientOrigin::MetadataDocument,
         lifetime_secs: None,
+        id_token_alg,
         expires_at: None,
     })
 }
@@ -245,6 +258,36 @@ mod tests {
         assert_eq!(client.name, "app.example", "the host stands in for a name");
         assert_eq!(client.grant_types, [GrantType::AuthorizationCode]);
         assert_eq!(client.scopes, ["read", "write"]);
+        assert_eq!(client.id_token_alg, None, "the server's ID-token algorithm");
+    }
+
+    #[test]
+    fn the_id_token_alg_is_taken_from_the_document() {
+        let with = |alg: &str| {
+            parse(&format!(
+                r#"{{"client_id":"{URL}","redirect_uris":["https://app.example/cb"],"id_token_signed_response_alg":{alg}}}"#
+            ))
+        };
+        assert_eq!(
+            with("\"ES256\"").unwrap().id_token_alg,
+            Some(crate::oauth::SigningAlg::ES256)
+        );
+        assert_eq!(
+            with("\"EdDSA\"").unwrap().id_token_alg,
+            Some(crate::oauth::SigningAlg::EdDSA)
+        );
+        for bad in ["\"none\"", "\"HS256\"", "\"rs256\""] {
+            let why = with(bad).unwrap_err().to_string();
+            assert!(
+                why.contains("id_token_signed_response_alg") && why.contains("not supported"),
+                "{bad}: {why}"
+            );
+        }
+        let why = with("1").unwrap_err().to_string();
+        assert!(
+            why.contains("id_token_signed_response_alg must be a string"),
+            "{why}"
+        );
     }
 
     #[test]

@@ -127,8 +127,8 @@ impl OAuth {
         self.config.access_token_ttl + Duration::from_secs(3600)
     }
 
-    /// The algorithm ID tokens are signed with ([`OAuthConfig::id_token_alg`](super::OAuthConfig::id_token_alg)),
-    /// for `id_token_signing_alg_values_supported`.
+    /// The algorithm of ID tokens for clients that registered none
+    /// ([`OAuthConfig::id_token_alg`](super::OAuthConfig::id_token_alg)).
     pub fn id_token_alg(&self) -> SigningAlg {
         self.config.id_token_alg
     }
@@ -539,16 +539,21 @@ impl OAuth {
     }
 
     /// Signs `claims` as an OpenID Connect ID token: a JWS with `typ: JWT`,
-    /// signed with the current key of [`OAuthConfig::id_token_alg`](super::OAuthConfig::id_token_alg)
-    /// (created on first use), whose public key is published by [`jwks`](Self::jwks).
+    /// signed with the current key of `alg` (created on first use), whose
+    /// public key is published by [`jwks`](Self::jwks). The code exchange
+    /// and refresh pass the client's algorithm ([`id_token_alg_for`](Self::id_token_alg_for)).
     /// The claims are signed as given: the caller sets `iss`, `sub`, `aud`,
     /// `exp`, `iat`, `nonce` and the rest.
     ///
     /// # Errors
     /// Store errors; a signing key that does not decrypt under the
     /// configured key-encryption key.
-    pub async fn sign_id_token(&self, claims: &Value) -> Result<String, OAuthError> {
-        self.sign_jwt(self.config.id_token_alg, "JWT", claims).await
+    pub async fn sign_id_token(
+        &self,
+        alg: SigningAlg,
+        claims: &Value,
+    ) -> Result<String, OAuthError> {
+        self.sign_jwt(alg, "JWT", claims).await
     }
 
     /// The JWK set (RFC 7517) of every published signing key of every

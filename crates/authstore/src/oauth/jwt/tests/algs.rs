@@ -94,7 +94,10 @@ async fn every_algorithm_signs_and_verifies_against_its_published_key() {
         assert_eq!(body, claims);
         tokens.push(token);
     }
-    let id_token = oauth.sign_id_token(&claims).await.unwrap();
+    let id_token = oauth
+        .sign_id_token(oauth.id_token_alg(), &claims)
+        .await
+        .unwrap();
     assert_eq!(header(&id_token)["typ"], "JWT");
     assert_eq!(header(&id_token)["alg"], "RS256");
     assert_eq!(oauth.id_token_alg(), SigningAlg::RS256);
@@ -187,7 +190,10 @@ async fn a_record_of_an_earlier_version_still_signs_and_verifies() {
         .await
         .unwrap();
     assert_eq!(header(&again)["kid"], "old-format-kid-1");
-    sealed.sign_id_token(&json!({})).await.unwrap();
+    sealed
+        .sign_id_token(SigningAlg::RS256, &json!({}))
+        .await
+        .unwrap();
     let pointers = store
         .get_json::<Current>("oauth-signing-key:current:RS256")
         .await
@@ -257,7 +263,10 @@ async fn keys_are_never_kept_in_clear_when_encryption_is_required() {
     let clock = FakeClock::new();
     let store = store(&clock);
     let strict = oauth_with(&store, &clock, None, |c| c.require_key_encryption = true);
-    let error = strict.sign_id_token(&json!({})).await.unwrap_err();
+    let error = strict
+        .sign_id_token(SigningAlg::RS256, &json!({}))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), "server_error");
     assert!(error.to_string().contains("key-encryption key"), "{error}");
     assert!(
@@ -285,7 +294,10 @@ async fn keys_are_never_kept_in_clear_when_encryption_is_required() {
         .sign_jwt(SigningAlg::EdDSA, "at+jwt", &json!({}))
         .await
         .unwrap();
-    sealed.sign_id_token(&json!({})).await.unwrap();
+    sealed
+        .sign_id_token(SigningAlg::RS256, &json!({}))
+        .await
+        .unwrap();
     for key in sealed.signing_keys().await.unwrap() {
         assert_eq!(key.protection.as_str(), "encrypted", "{key:?}");
     }
