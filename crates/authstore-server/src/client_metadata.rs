@@ -1,7 +1,9 @@
 //! Client ID Metadata Documents in the server: the `[client_metadata_documents]` config section, and the client lookup `/authorize` and `/token` share, which resolves a URL `client_id` by its document first.
 
 use authstore::oauth::Client;
-use authstore::oauth::cimd::{ClientMetadataConfig, ResolveError, is_document_url};
+use authstore::oauth::cimd::{
+    ClientMetadataConfig, ResolveError, certificates_from_pem, is_document_url,
+};
 use serde::Deserialize;
 
 use crate::config::{ConfigError, bad};
@@ -15,9 +17,14 @@ use crate::state::{AppState, Settings};
 pub struct ClientMetadataSection {
     /// Whether URL client ids are resolved (default true).
     pub enabled: Option<bool>,
-    /// Development only: accept `http://127.0.0.1`, `http://[::1]` and
-    /// `http://localhost` document URLs (default false).
-    pub allow_loopback_http: Option<bool>,
+    /// Development only: accept `127.0.0.1`, `[::1]` and `localhost`
+    /// document URLs over https or plain http (default false;
+    /// `allow_loopback_http` is accepted as another name).
+    #[serde(alias = "allow_loopback_http")]
+    pub allow_loopback: Option<bool>,
+    /// A PEM file of one or more CA certificates trusted for https document
+    /// fetches in addition to the webpki roots.
+    pub ca_file: Option<std::path::PathBuf>,
     /// A fetch must finish within this (default 5 s).
     pub timeout: Option<ConfigDuration>,
     /// Shortest time a document is cached, whatever its headers say (default 5 min).
@@ -32,7 +39,8 @@ impl ClientMetadataSection {
     /// Applies the section to `s`.
     ///
     /// # Errors
-    /// Zero durations or limits, or `min_cache` above `max_cache`.
+    /// Zero durations or limits, `min_cache` above `max_cache`, or a
+    /// `ca_file` that cannot be read or holds no usable CA certificate.
     pub(crate) fn apply(
         &self,
         s: &mut Settings,
@@ -44,13 +52,23 @@ impl ClientMetadataSection {
             return Ok(());
         }
         let mut config = s.client_metadata.take().unwrap_or_default();
-        if let Some(on) = self.allow_loopback_http {
-            config.allow_loopback_http = on;
+        if let Some(on) = self.allow_loopback {
+            config.allow_loopback = on;
         }
-        if config.allow_loopback_http {
+        if config.allow_loopback {
             warnings.push(format!(
-                "{KEY}.allow_loopback_http is on: plain http loopback client metadata URLs are accepted (development only)"
+                "{KEY}.allow_loopback is on: loopback client metadata URLs (http and https) are accepted (development only)"
             ));
+        }
+        if let Some(path) = &self.ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                ConfigError(format!(
+                    "{KEY}.ca_file: cannot read {}: {e}",
+                    path.display()
+                ))
+            })?;
+            config.extra_roots = certificates_from_pem(&pem)
+                .map_err(|e| ConfigError(format!("{KEY}.ca_file {}: {e}", path.display())))?;
         }
         for (name, value, field) in [
             ("timeout", self.timeout, &mut config.timeout),
@@ -134,25 +152,32 @@ mod tests {
     fn the_section_sets_every_key_and_defaults_to_enabled() {
         let (defaults, warnings) = settings("").unwrap();
         let config = defaults.client_metadata.unwrap();
-        assert!(!config.allow_loopback_http, "never on by default");
+        assert!(!config.allow_loopback, "never on by default");
+        assert!(config.extra_roots.is_empty());
         assert_eq!(config.timeout, Duration::from_secs(5));
         assert_eq!(config.min_cache, Duration::from_secs(300));
         assert_eq!(config.max_cache, Duration::from_secs(24 * 3600));
         assert!(warnings.is_empty(), "{warnings:?}");
 
         let (s, warnings) = settings(
-            "[client_metadata_documents]\nallow_loopback_http = true\ntimeout = \"300ms\"\nmin_cache = \"1m\"\nmax_cache = \"2h\"\nfetches_per_minute = 7\n",
+            "[client_metadata_documents]\nallow_loopback = true\ntimeout = \"300ms\"\nmin_cache = \"1m\"\nmax_cache = \"2h\"\nfetches_per_minute = 7\n",
         )
         .unwrap();
         let config = s.client_metadata.unwrap();
-        assert!(config.allow_loopback_http);
+        assert!(config.allow_loopback);
         assert_eq!(config.timeout, Duration::from_millis(300));
         assert_eq!(config.min_cache, Duration::from_secs(60));
         assert_eq!(config.max_cache, Duration::from_secs(7200));
         assert_eq!(config.fetches_per_minute, 7);
         assert!(
-            warnings.iter().any(|w| w.contains("allow_loopback_http")),
+            warnings.iter().any(|w| w.contains("allow_loopback")),
             "{warnings:?}"
+        );
+        let (old_name, _) =
+            settings("[client_metadata_documents]\nallow_loopback_http = true\n").unwrap();
+        assert!(
+            old_name.client_metadata.unwrap().allow_loopback,
+            "allow_loopback_http is another name"
         );
 
         let (off, _) = settings("[client_metadata_documents]\nenabled = false\n").unwrap();
@@ -171,7 +196,13 @@ mod tests {
                 "fetches_per_minute = 0",
                 "fetches_per_minute must be at least 1",
             ),
-            ("allow_loopback = true", "unknown field"),
+            ("allow_loopback = \"yes\"", "invalid type"),
+            ("allow_loopbacks = true", "unknown field"),
+            (
+                "ca_file = \"/nonexistent/ca.pem\"",
+                "client_metadata_documents.ca_file: cannot read",
+            ),
+            ("ca_file = \"Cargo.toml\"", "no PEM certificate"),
         ] {
             let err = settings(&format!("[client_metadata_documents]\n{toml}\n")).unwrap_err();
             assert!(err.contains(expected), "{toml}: {err}");

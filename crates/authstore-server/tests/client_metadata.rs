@@ -1,4 +1,4 @@
-//! Client ID Metadata Documents over HTTP: a URL `client_id` is resolved by fetching its document from a local server (development `allow_loopback_http`), shown as unverified with its host on the consent page, and completes the code flow with PKCE; every refusal (client_id mismatch, private or loopback target, oversized, slow, non-JSON, redirect) names its reason, caches nothing, and a refused target is never connected to.
+//! Client ID Metadata Documents over HTTP: a URL `client_id` is resolved by fetching its document from a local server (development `allow_loopback`; over https with a private CA given as extra roots), shown as unverified with its host on the consent page, and completes the code flow with PKCE; every refusal (client_id mismatch, private or loopback target, oversized, slow, non-JSON, redirect) names its reason, caches nothing, and a refused target is never connected to.
 
 mod cimd_support;
 mod common;
@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use authstore::Clock;
 use authstore::oauth::cimd::{ResolveError, cache_key};
 use bytes::Bytes;
-use cimd_support::{DAY, REDIRECT, VERIFIER, fixture, query_of, unescape};
+use cimd_support::{
+    DAY, DocServer, REDIRECT, TestPki, VERIFIER, fixture, fixture_with, query_of, unescape,
+};
 use common::{Browser, hidden, send};
 use http::header::LOCATION;
 use http::{Request, Response};
@@ -226,20 +228,6 @@ async fn a_stalled_document_server_times_out() {
 #[tokio::test]
 async fn private_and_loopback_targets_are_refused_without_connecting() {
     let f = fixture(|_| {}).await;
-    let port = f.docs.port();
-    // https to a loopback address: allow_loopback_http admits plain http
-    // loopback URLs only.
-    f.assert_refused(
-        &format!("https://127.0.0.1:{port}/good.json"),
-        "the host resolves to a loopback address",
-    )
-    .await;
-    // A name that resolves to loopback.
-    f.assert_refused(
-        &format!("https://localhost:{port}/good.json"),
-        "the host resolves to a loopback address",
-    )
-    .await;
     f.assert_refused(
         "https://10.20.30.40/client.json",
         "the host resolves to a private address",
@@ -257,11 +245,25 @@ async fn private_and_loopback_targets_are_refused_without_connecting() {
     .await;
     assert_eq!(f.docs.accepts(), 0, "no connection was made");
 
-    // Without the development setting, loopback http is no document URL.
+    // Without the development setting, loopback http is no document URL,
+    // and an https one (named directly or by a name) is a loopback target.
     let strict = fixture(|s| {
-        s.client_metadata.as_mut().unwrap().allow_loopback_http = false;
+        s.client_metadata.as_mut().unwrap().allow_loopback = false;
     })
     .await;
+    let port = strict.docs.port();
+    strict
+        .assert_refused(
+            &format!("https://127.0.0.1:{port}/good.json"),
+            "the host resolves to a loopback address",
+        )
+        .await;
+    strict
+        .assert_refused(
+            &format!("https://localhost:{port}/good.json"),
+            "the host resolves to a loopback address",
+        )
+        .await;
     let url = strict.docs.url("/good.json");
     strict
         .assert_refused(&url, "the client_id URL must use https")
@@ -281,7 +283,7 @@ async fn private_and_loopback_targets_are_refused_without_connecting() {
         body["error_description"]
             .as_str()
             .unwrap()
-            .contains("allow_loopback_http"),
+            .contains("allow_loopback"),
         "{body}"
     );
     assert_eq!(strict.docs.accepts(), 0, "no connection was made");
@@ -434,4 +436,59 @@ async fn documents_can_be_turned_off() {
     assert_eq!(status, 400);
     assert!(page.contains("Unknown client."), "{page}");
     assert_eq!(f.docs.accepts(), 0);
+}
+
+#[tokio::test]
+async fn an_https_loopback_document_is_trusted_by_its_ca_file_only() {
+    let pki = TestPki::generate();
+    // The CA as the server reads it: `[client_metadata_documents] ca_file`.
+    let toml = format!(
+        "[client_metadata_documents]\nallow_loopback = true\nca_file = {:?}\n",
+        pki.ca_file.display().to_string()
+    );
+    let file = authstore_server::config::ConfigFile::parse(&toml, "test.toml").unwrap();
+    let configured = authstore_server::config::admin_settings(Some(&file))
+        .unwrap()
+        .client_metadata
+        .unwrap();
+    assert!(configured.allow_loopback);
+    assert_eq!(configured.extra_roots.len(), 1, "one CA certificate");
+    let roots = configured.extra_roots;
+
+    // With the CA: fetched over TLS (the certificate's IP SAN matches
+    // 127.0.0.1), shown and cached.
+    let trusted = fixture_with(DocServer::start_tls(pki.acceptor()).await, |s| {
+        s.client_metadata.as_mut().unwrap().extra_roots = roots;
+    })
+    .await;
+    let url = trusted.docs.url("/good.json");
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let (status, page) = trusted.authorize_page(&url).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Doc App") || page.contains("password"),
+        "{page}"
+    );
+    assert!(trusted.cached(&url).await, "the document is cached");
+    assert_eq!(trusted.docs.requests_for("/good.json"), 1);
+    let (status, body) = trusted
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", url.as_str()),
+            ("code", "not-a-code"),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .await;
+    assert_eq!(status, 400, "the client is known, the code is not: {body}");
+    assert_eq!(body["error"], "invalid_grant");
+
+    // Without it: the certificate is refused, nothing is read or cached.
+    let untrusted = fixture_with(DocServer::start_tls(pki.acceptor()).await, |_| {}).await;
+    let url = untrusted.docs.url("/good.json");
+    untrusted
+        .assert_refused(&url, "could not be reached: TLS failed")
+        .await;
+    assert_eq!(untrusted.docs.accepts(), 1, "the server was connected to");
+    assert_eq!(untrusted.docs.requests_for("/good.json"), 0);
 }

@@ -1,33 +1,34 @@
-// The official MCP TypeScript SDK client identified by a Client ID Metadata Document (its client_id is the URL of a JSON document it publishes) instead of registering: the authorization server fetches the document, and the flow ends with a tool call. The test serves the document itself on loopback. Run by scripts/mcp-interop (mode cimd).
+// The official MCP TypeScript SDK client identified by a Client ID Metadata Document (its client_id is the URL of a JSON document it publishes) instead of registering: the SDK's own CIMD branch runs, the authorization server fetches the document over https, and the flow ends with a tool call. The test serves the document itself on loopback. Run by scripts/mcp-interop (mode cimd).
 //
 // Environment: MCP_INTEROP_MCP_URL (the MCP endpoint, also the resource),
 // MCP_INTEROP_AS_URL (the issuer), MCP_INTEROP_USERNAME, MCP_INTEROP_PASSWORD,
 // MCP_INTEROP_SUBJECT (the user's id), MCP_INTEROP_DOC_PORT (a free loopback
-// port for the metadata documents).
+// port for the metadata documents), MCP_INTEROP_DOC_CERT and
+// MCP_INTEROP_DOC_KEY (PEM files: a certificate for 127.0.0.1 and its key,
+// issued by a throwaway CA the authorization server trusts through
+// `[client_metadata_documents] ca_file`).
 //
 // The SDK (1.32.2, `auth()` in dist/esm/client/auth.js) uses
 // `provider.clientMetadataUrl` as the client id only when the authorization
 // server advertises `client_id_metadata_document_supported` and the URL is
 // https with a path (`isHttpsUrl`); an http URL is refused before any request.
-// The authorization server, for its part, fetches only https documents,
-// except loopback http ones when run with `allow_loopback_http = true`
-// (development). A loopback https document would need the authorization
-// server to trust a local certificate, which it has no setting for. So:
-//   1. an http clientMetadataUrl: the SDK refuses it (its documented check);
-//   2. an https clientMetadataUrl: the SDK takes its CIMD branch (no
-//      registration; the URL is the authorization request's client_id), and
-//      the authorization server, unable to fetch that document, refuses the
-//      request without redirecting;
-//   3. the full flow: the application hands the SDK its URL-based client id
-//      as client information (what the SDK's CIMD branch itself saves:
-//      `{ client_id: clientMetadataUrl }`), the URL being the loopback http
-//      document served here; the authorization server fetches and checks the
-//      document, the user signs in and consents, the SDK exchanges the code
-//      and calls a tool. No request goes to /register in any step.
-//   4. documents the authorization server must refuse: a client_id that is
-//      not the document's URL, and a redirect URI the document does not list.
+// The authorization server runs with registration closed and
+// `allow_loopback = true` (development: loopback document URLs, here
+// https://127.0.0.1:PORT/…), trusting the test's CA. So:
+//   1. the server advertises documents and no registration endpoint;
+//   2. an http clientMetadataUrl: the SDK refuses it (its documented check);
+//   3. an https clientMetadataUrl and no client information: the SDK takes
+//      its CIMD branch (the URL is the authorization request's client_id,
+//      no registration), the authorization server fetches and checks the
+//      document over TLS, the user signs in and consents;
+//   4. the SDK exchanges the code as that client and calls a tool, which
+//      reports the URL as the client id. No request goes to /register;
+//   5. documents the authorization server must refuse: a client_id that is
+//      not the document's URL, a redirect URI the document does not list,
+//      and a document that is not there.
 
-import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -51,9 +52,11 @@ const username = env('MCP_INTEROP_USERNAME');
 const password = env('MCP_INTEROP_PASSWORD');
 const subject = env('MCP_INTEROP_SUBJECT');
 const docPort = Number(env('MCP_INTEROP_DOC_PORT'));
+const tls = { cert: readFileSync(env('MCP_INTEROP_DOC_CERT')), key: readFileSync(env('MCP_INTEROP_DOC_KEY')) };
 const redirectUrl = 'http://127.0.0.1:49152/callback';
-const docOrigin = `http://127.0.0.1:${docPort}`;
-const docUrl = `${docOrigin}/oauth/client-metadata.json`;
+const docOrigin = `https://127.0.0.1:${docPort}`;
+const docUrl = `${docOrigin}/client.json`;
+const httpDocUrl = `http://127.0.0.1:${docPort}/client.json`;
 const mismatchUrl = `${docOrigin}/oauth/mismatch.json`;
 
 /** The client's metadata document (draft-ietf-oauth-client-id-metadata-document): public, PKCE, one loopback redirect URI. */
@@ -76,7 +79,7 @@ const documents = new Map([
   // Claims another client id than its own URL: must be refused.
   [new URL(mismatchUrl).pathname, documentFor(`${docOrigin}/oauth/someone-else.json`)],
 ]);
-const docServer = createServer((req, res) => {
+const docServer = createServer(tls, (req, res) => {
   documentFetches.push({ path: req.url, userAgent: req.headers['user-agent'] });
   const doc = documents.get(req.url);
   if (req.method !== 'GET' || !doc) {
@@ -129,43 +132,32 @@ await step(1, 'the authorization server advertises client ID metadata documents'
 });
 
 await step(2, 'the SDK refuses an http clientMetadataUrl itself', async () => {
-  const provider = new InMemoryOAuthProvider(redirectUrl, { clientMetadataUrl: docUrl });
+  const provider = new InMemoryOAuthProvider(redirectUrl, { clientMetadataUrl: httpDocUrl });
+  const mark = recorder.mark();
   const error = await newClient().connect(newTransport(provider)).then(() => undefined, (e) => e);
-  expect(error && /clientMetadataUrl must be a valid HTTPS URL/.test(error.message), () => `connecting with clientMetadataUrl ${docUrl} gave ${error ?? 'a connection'}`);
+  expect(error && /clientMetadataUrl must be a valid HTTPS URL/.test(error.message), () => `connecting with clientMetadataUrl ${httpDocUrl} gave ${error ?? 'a connection'}`);
   expect(provider.authorizationUrls.length === 0, 'the SDK built an authorization URL anyway');
+  expect(!recorder.since(mark).some((e) => e.url.pathname.endsWith('/authorize') || e.url.pathname.endsWith('/token')), 'the SDK went on to /authorize or /token');
   return `"${error.message}"`;
-});
-
-await step(3, "the SDK's CIMD branch with an https clientMetadataUrl: no registration; the server refuses an unreachable document", async () => {
-  const httpsUrl = `https://127.0.0.1:${docPort}/oauth/client-metadata.json`;
-  const provider = new InMemoryOAuthProvider(redirectUrl, { clientMetadataUrl: httpsUrl });
-  const error = await newClient().connect(newTransport(provider)).then(() => undefined, (e) => e);
-  expect(error instanceof UnauthorizedError, () => `connecting should stop for authorization (UnauthorizedError), got ${error ?? 'a connection'}`);
-  expect(registrations().length === 0, 'the SDK sent a registration request');
-  expect(provider.clientInformation()?.client_id === httpsUrl, () => `the SDK saved client information ${JSON.stringify(provider.clientInformation())}`);
-  const url = provider.lastAuthorizationUrl;
-  expect(url?.searchParams.get('client_id') === httpsUrl, () => `the authorization URL's client_id is ${url?.searchParams.get('client_id')}`);
-  expect(url.searchParams.get('code_challenge_method') === 'S256', 'no PKCE');
-  const before = documentFetches.length;
-  const res = await fetch(url, { redirect: 'manual', headers: { 'sec-fetch-site': 'none', accept: 'text/html' } });
-  const body = await res.text();
-  expect(res.status >= 400 && res.status < 500, () => `/authorize with an unfetchable client document answered ${res.status} ${res.headers.get('location') ?? ''}: ${body.slice(0, 200)}`);
-  expect(!res.headers.get('location'), 'the server redirected for a client it could not verify');
-  expect(documentFetches.length === before, 'the server reached the https document over plain http');
-  return `client_id=${httpsUrl} on the authorization URL, no /register; /authorize answered ${res.status} without a redirect`;
 });
 
 let provider;
 let code;
 let transport;
+let flowMark;
 
-await step(4, 'the flow with the URL-based client id: authorization', async () => {
-  provider = new InMemoryOAuthProvider(redirectUrl, { clientInformation: { client_id: docUrl } });
+await step(3, "the SDK's own CIMD branch with an https clientMetadataUrl: authorization", async () => {
+  provider = new InMemoryOAuthProvider(redirectUrl, { clientMetadataUrl: docUrl });
+  expect(provider.clientInformation() === undefined, 'the provider holds client information before the flow');
+  flowMark = recorder.mark();
   transport = newTransport(provider);
   const error = await newClient().connect(transport).then(() => undefined, (e) => e);
-  expect(error instanceof UnauthorizedError, () => `connecting should stop for authorization, got ${error ?? 'a connection'}`);
+  expect(error instanceof UnauthorizedError, () => `connecting should stop for authorization (UnauthorizedError), got ${error?.stack ?? error ?? 'a connection'}`);
+  expect(registrations().length === 0, 'the SDK sent a registration request');
+  expect(provider.registrations.length === 1 && provider.clientInformation()?.client_id === docUrl, () => `the SDK saved client information ${JSON.stringify(provider.registrations)}`);
   const url = provider.lastAuthorizationUrl;
   expect(url?.searchParams.get('client_id') === docUrl, () => `the authorization URL's client_id is ${url?.searchParams.get('client_id')}`);
+  expect(url.searchParams.get('code_challenge_method') === 'S256', 'no PKCE');
   expect(url.searchParams.get('resource') === mcpUrl, () => `resource=${url.searchParams.get('resource')}`);
   const before = documentFetches.length;
   const redirect = await browser.authorize(url.href, redirectUrl);
@@ -176,12 +168,12 @@ await step(4, 'the flow with the URL-based client id: authorization', async () =
   expect(code, 'no code');
   const fetched = documentFetches.slice(before).filter((f) => f.path === new URL(docUrl).pathname);
   expect(fetched.length > 0, 'the authorization server did not fetch the metadata document');
-  return `${browser.trail.join(', ')}; the server fetched the document ${fetched.length} time(s) (User-Agent ${fetched[0].userAgent ?? 'none'})`;
+  return `client_id=${docUrl} (saved by the SDK itself, no /register); ${browser.trail.join(', ')}; the server fetched the document over TLS ${fetched.length} time(s) (User-Agent ${fetched[0].userAgent ?? 'none'})`;
 });
 
-await step(5, 'the flow with the URL-based client id: code exchange and a tool call', async () => {
+await step(4, "the SDK's own CIMD branch: code exchange and a tool call", async () => {
   await transport.finishAuth(code);
-  const exchange = recorder.exchanges.find((e) => e.form?.grant_type === 'authorization_code');
+  const exchange = recorder.since(flowMark).find((e) => e.form?.grant_type === 'authorization_code');
   expect(exchange?.status === 200, () => `the token request got ${exchange?.status}`);
   expect(exchange.form.client_id === docUrl, () => `the token request's client_id is ${exchange.form.client_id}`);
   const client = newClient();
@@ -193,10 +185,11 @@ await step(5, 'the flow with the URL-based client id: code exchange and a tool c
   expect(me.client_id === docUrl, () => `whoami says client_id ${me.client_id}, not the document URL`);
   await client.close();
   expect(registrations().length === 0, () => `requests to /register were made:\n${recorder.describe()}`);
+  console.log(`[cimd] the SDK's requests in the flow (the browser's excluded):\n${recorder.describe(flowMark)}`);
   return `whoami: sub=${me.subject} client_id=${me.client_id}; no request to /register in the whole run`;
 });
 
-await step(6, 'documents the server must refuse', async () => {
+await step(5, 'documents the server must refuse', async () => {
   const base = { response_type: 'code', redirect_uri: redirectUrl, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', state: 'cimd-negative', scope: 'mcp:tools' };
   const probe = async (params) => {
     const res = await fetch(`${asUrl}/authorize?${new URLSearchParams({ ...base, ...params })}`, { redirect: 'manual', headers: { 'sec-fetch-site': 'none', accept: 'text/html' } });
@@ -208,8 +201,10 @@ await step(6, 'documents the server must refuse', async () => {
   const otherRedirect = await probe({ client_id: docUrl, redirect_uri: 'http://127.0.0.1:49152/elsewhere' });
   expect(otherRedirect.status >= 400 && !otherRedirect.location, () => `a redirect URI the document does not list: ${otherRedirect.status} ${otherRedirect.location ?? ''}`);
   const missing = await probe({ client_id: `${docOrigin}/oauth/absent.json` });
+  const httpDocument = await probe({ client_id: httpDocUrl });
+  expect(httpDocument.status >= 400 && !httpDocument.location, () => `the http URL of the https document server: ${httpDocument.status} ${httpDocument.location ?? ''}`);
   expect(missing.status >= 400 && !missing.location, () => `a document that is not there (404): ${missing.status} ${missing.location ?? ''}`);
-  return `client_id mismatch → ${mismatch.status}, unlisted redirect URI → ${otherRedirect.status}, missing document → ${missing.status}, none redirected`;
+  return `client_id mismatch → ${mismatch.status}, unlisted redirect URI → ${otherRedirect.status}, missing document → ${missing.status}, the http URL of an https server → ${httpDocument.status}, none redirected`;
 });
 
 docServer.close();

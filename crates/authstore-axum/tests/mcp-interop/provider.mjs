@@ -69,15 +69,14 @@ export class Recorder {
  * URL, as an application that opens the user's browser would; the test then
  * drives the authorization server's pages with `Browser` and calls `finishAuth`.
  *
- * `clientMetadataUrl` is the URL of the client's metadata document (the SDK
- * uses it as the client id when the authorization server supports Client ID
- * Metadata Documents); `clientInformation` is client information the
- * application already holds (a pre-registered or URL-based client id).
+ * `clientMetadataUrl` is the URL of the client's metadata document: the
+ * SDK then uses it as the client id, with no registration, when the
+ * authorization server supports Client ID Metadata Documents.
  */
 export class InMemoryOAuthProvider {
-  constructor(redirectUrl, { clientMetadataUrl, clientInformation } = {}) {
+  constructor(redirectUrl, { clientMetadataUrl } = {}) {
     this._redirectUrl = redirectUrl;
-    this._clientInformation = clientInformation;
+    this._clientInformation = undefined;
     if (clientMetadataUrl !== undefined) {
       this.clientMetadataUrl = clientMetadataUrl;
     }
@@ -85,7 +84,7 @@ export class InMemoryOAuthProvider {
     this._codeVerifier = undefined;
     /** Every authorization URL the SDK built, in order. */
     this.authorizationUrls = [];
-    /** Every client information the SDK saved (each dynamic registration). */
+    /** Every client information the SDK saved (each dynamic registration, or the URL client id of its CIMD branch). */
     this.registrations = [];
   }
 

@@ -1,4 +1,4 @@
-//! The client metadata tests' fixture: a document server on loopback that counts connections and records requests, and the authorization server with development loopback documents and a 300 ms fetch timeout.
+//! The client metadata tests' fixture: a document server on loopback (plain http, or https with a throwaway CA made by the openssl CLI) that counts connections and records requests, and the authorization server with development loopback documents and a 300 ms fetch timeout.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -16,7 +16,8 @@ use http::header::CONTENT_TYPE;
 use http::{Request, Response};
 use http_body_util::Full;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_rustls::TlsAcceptor;
 
 use crate::common::{self, Browser, send};
 
@@ -35,11 +36,132 @@ pub struct DocServer {
     pub broken: Arc<AtomicBool>,
 }
 
+/// A throwaway CA and a certificate for 127.0.0.1 (an IP SAN) it
+/// signed, made with the openssl CLI in a temporary directory.
+pub struct TestPki {
+    pub dir: tempfile::TempDir,
+    /// The CA certificate, PEM.
+    pub ca_file: std::path::PathBuf,
+}
+
+impl TestPki {
+    pub fn generate() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("the openssl CLI");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        run(&[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=Test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign",
+            ],
+        ]
+        .concat());
+        run(&[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "leaf.key",
+                "-out",
+                "leaf.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat());
+        std::fs::write(
+            dir.path().join("leaf.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "leaf.pem",
+        ]);
+        let ca_file = dir.path().join("ca.pem");
+        Self { dir, ca_file }
+    }
+
+    /// A TLS acceptor presenting the 127.0.0.1 certificate.
+    pub fn acceptor(&self) -> TlsAcceptor {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_file_iter(self.dir.path().join("leaf.pem"))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(self.dir.path().join("leaf.key")).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        TlsAcceptor::from(Arc::new(config))
+    }
+}
+
 impl DocServer {
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// The same documents over https, presenting `acceptor`'s certificate.
+    pub async fn start_tls(acceptor: TlsAcceptor) -> Self {
+        Self::start_with(Some(acceptor)).await
+    }
+
+    async fn start_with(tls: Option<TlsAcceptor>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let server = Self {
-            base: format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port()),
+            base: format!(
+                "{scheme}://127.0.0.1:{}",
+                listener.local_addr().unwrap().port()
+            ),
             accepts: Arc::default(),
             paths: Arc::default(),
             broken: Arc::default(),
@@ -48,7 +170,21 @@ impl DocServer {
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 handler.accepts.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(handler.clone().answer(stream));
+                let handler = handler.clone();
+                match &tls {
+                    None => {
+                        tokio::spawn(handler.answer(stream));
+                    }
+                    Some(tls) => {
+                        let tls = tls.clone();
+                        tokio::spawn(async move {
+                            // A client that refuses the certificate ends here.
+                            if let Ok(stream) = tls.accept(stream).await {
+                                handler.answer(stream).await;
+                            }
+                        });
+                    }
+                }
             }
         });
         server
@@ -89,7 +225,7 @@ impl DocServer {
         .to_string()
     }
 
-    pub async fn answer(self, mut stream: tokio::net::TcpStream) {
+    pub async fn answer<S: AsyncRead + AsyncWrite + Unpin>(self, mut stream: S) {
         let mut head = Vec::new();
         let mut buf = [0u8; 1024];
         while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
@@ -157,7 +293,11 @@ pub struct Fixture {
 /// The authorization server (fake clock, memory store) with development
 /// loopback documents on and a 300 ms fetch timeout, and a document server.
 pub async fn fixture(tweak: impl FnOnce(&mut Settings)) -> Fixture {
-    let docs = DocServer::start().await;
+    fixture_with(DocServer::start().await, tweak).await
+}
+
+/// [`fixture`] with the document server `docs`.
+pub async fn fixture_with(docs: DocServer, tweak: impl FnOnce(&mut Settings)) -> Fixture {
     let clock = FakeClock::new();
     let store: Arc<dyn Store> =
         Arc::new(MemoryStore::builder().clock(clock.clone()).build().unwrap());
@@ -165,7 +305,7 @@ pub async fn fixture(tweak: impl FnOnce(&mut Settings)) -> Fixture {
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let mut settings = common::settings(&base);
     let config = settings.client_metadata.as_mut().unwrap();
-    config.allow_loopback_http = true;
+    config.allow_loopback = true;
     config.timeout = Duration::from_millis(300);
     tweak(&mut settings);
     let state = AppState::with_clock(store, settings, clock.clone()).unwrap();

@@ -1,4 +1,4 @@
-//! Fetching one client metadata document: the host's addresses are resolved once and must all be public, the connection goes to an address that was checked (TLS verified for the host name with the webpki roots), no redirect is followed, the body is read up to 5 KiB, and all of it within one deadline.
+//! Fetching one client metadata document: the host's addresses are resolved once and must all be public, the connection goes to an address that was checked (TLS verified for the host name with the webpki roots and any configured extra roots), no redirect is followed, the body is read up to 5 KiB, and all of it within one deadline.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -9,6 +9,8 @@ use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, DATE, EXPIRES, HOST, U
 use http::{HeaderMap, Request};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -57,22 +59,31 @@ fn unreachable(e: &dyn std::error::Error) -> DocumentRefusal {
 }
 
 impl Fetcher {
-    /// A fetcher whose every fetch must finish within `timeout`.
+    /// A fetcher whose every fetch must finish within `timeout`, trusting
+    /// the webpki roots and `extra_roots` (DER certificates).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a zero timeout; [`Error::Backend`] if TLS cannot be set up.
-    pub(super) fn new(timeout: Duration) -> Result<Self> {
-        use hyper_rustls::ConfigBuilderExt as _;
+    /// [`Error::InvalidArgument`] for a zero timeout or an extra root that
+    /// is no CA certificate; [`Error::Backend`] if TLS cannot be set up.
+    pub(super) fn new(timeout: Duration, extra_roots: &[Vec<u8>]) -> Result<Self> {
         if timeout.is_zero() {
             return Err(Error::InvalidArgument(
                 "the client metadata fetch timeout must be positive",
             ));
         }
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        for der in extra_roots {
+            roots.add(CertificateDer::from(der.clone())).map_err(|_| {
+                Error::InvalidArgument("an extra client metadata root is no CA certificate")
+            })?;
+        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::backend("rustls", e))?
-            .with_webpki_roots()
+            .with_root_certificates(roots)
             .with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {
@@ -118,7 +129,7 @@ impl Fetcher {
             return Err(last_error.map_or(DocumentRefusal::UnknownHost, |e| unreachable(&e)));
         };
         let _ = tcp.set_nodelay(true);
-        if url.is_loopback_http() {
+        if url.is_plain_http() {
             return exchange(tcp, url, now).await;
         }
         let server_name = match url.host() {
@@ -135,8 +146,32 @@ impl Fetcher {
     }
 }
 
+/// The certificates (DER) of a PEM text, for
+/// [`ClientMetadataConfig::extra_roots`](super::ClientMetadataConfig::extra_roots):
+/// at least one, each usable as a trust anchor; other PEM sections (keys)
+/// are skipped.
+///
+/// # Errors
+/// A description of what is wrong: no certificate, bad PEM, or a
+/// certificate that cannot be a root.
+pub fn certificates_from_pem(pem: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
+    let mut certificates = Vec::new();
+    let mut check = rustls::RootCertStore::empty();
+    for (i, cert) in CertificateDer::pem_slice_iter(pem).enumerate() {
+        let cert = cert.map_err(|e| format!("certificate {} is not valid PEM: {e}", i + 1))?;
+        check
+            .add(cert.clone())
+            .map_err(|e| format!("certificate {} cannot be a root: {e}", i + 1))?;
+        certificates.push(cert.as_ref().to_vec());
+    }
+    if certificates.is_empty() {
+        return Err("no PEM certificate (-----BEGIN CERTIFICATE-----) found".to_owned());
+    }
+    Ok(certificates)
+}
+
 /// The addresses to connect to: the host's, resolved once, every one of
-/// them public (or, for a development loopback http URL, loopback).
+/// them public (or, for a development loopback URL, loopback).
 ///
 /// # Errors
 /// [`DocumentRefusal::NonPublicAddress`] naming the first bad one;
@@ -148,7 +183,7 @@ pub(super) async fn checked_addresses(
     let ips: Vec<IpAddr> = match url.host() {
         DocumentHost::Ip(ip) => vec![*ip],
         // `localhost` in a development URL is not looked up: it is loopback.
-        DocumentHost::Domain(_) if url.is_loopback_http() => vec![
+        DocumentHost::Domain(_) if url.is_development_loopback() => vec![
             IpAddr::V4(Ipv4Addr::LOCALHOST),
             IpAddr::V6(Ipv6Addr::LOCALHOST),
         ],
@@ -164,7 +199,8 @@ pub(super) async fn checked_addresses(
     let mut addresses: Vec<SocketAddr> = Vec::with_capacity(ips.len());
     for ip in ips {
         let kind = classify(ip);
-        let allowed = kind.is_public() || (url.is_loopback_http() && kind == AddressKind::Loopback);
+        let allowed =
+            kind.is_public() || (url.is_development_loopback() && kind == AddressKind::Loopback);
         if !allowed {
             return Err(DocumentRefusal::NonPublicAddress(kind));
         }
@@ -331,6 +367,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn extra_roots_must_be_pem_ca_certificates() {
+        let none = certificates_from_pem(b"").unwrap_err();
+        assert!(none.contains("no PEM certificate"), "{none}");
+        let key_only = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        assert!(
+            certificates_from_pem(key_only)
+                .unwrap_err()
+                .contains("no PEM certificate")
+        );
+        let junk = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let junk = certificates_from_pem(junk).unwrap_err();
+        assert!(junk.contains("certificate 1 cannot be a root"), "{junk}");
+        assert!(Fetcher::new(Duration::from_secs(1), &[vec![0u8; 4]]).is_err());
+        assert!(Fetcher::new(Duration::from_secs(1), &[]).is_ok());
+    }
+
     #[tokio::test]
     async fn non_public_addresses_are_refused_before_connecting() {
         for (url, kind) in [
@@ -342,19 +395,31 @@ mod tests {
             ("https://100.64.1.1/c", AddressKind::Shared),
             ("https://localhost:9/c", AddressKind::Loopback),
         ] {
-            let parsed = DocumentUrl::parse(url, true).unwrap();
+            let parsed = DocumentUrl::parse(url, false).unwrap();
             assert_eq!(
                 checked_addresses(&parsed).await,
                 Err(DocumentRefusal::NonPublicAddress(kind)),
                 "{url}"
             );
         }
-        let dev = DocumentUrl::parse("http://localhost:9/c", true).unwrap();
-        let addresses = checked_addresses(&dev).await.unwrap();
-        assert!(
-            addresses
-                .iter()
-                .all(|a| a.ip().is_loopback() && a.port() == 9)
+        for dev in [
+            "http://localhost:9/c",
+            "https://localhost:9/c",
+            "https://127.0.0.1:9/c",
+        ] {
+            let dev = DocumentUrl::parse(dev, true).unwrap();
+            let addresses = checked_addresses(&dev).await.unwrap();
+            assert!(
+                addresses
+                    .iter()
+                    .all(|a| a.ip().is_loopback() && a.port() == 9)
+            );
+        }
+        // The setting admits loopback only, never a private address.
+        let private = DocumentUrl::parse("https://10.1.2.3/c", true).unwrap();
+        assert_eq!(
+            checked_addresses(&private).await,
+            Err(DocumentRefusal::NonPublicAddress(AddressKind::Private))
         );
         let public = DocumentUrl::parse("https://8.8.8.8/c", false).unwrap();
         assert_eq!(

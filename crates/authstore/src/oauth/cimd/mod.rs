@@ -27,6 +27,8 @@ use std::time::Duration;
 pub use address::{AddressKind, classify};
 pub use document::{MAX_DOCUMENT_BYTES, parse_document};
 #[cfg(feature = "client-metadata")]
+pub use fetch::certificates_from_pem;
+#[cfg(feature = "client-metadata")]
 pub use resolver::ClientMetadataResolver;
 pub use url::{DocumentHost, DocumentUrl, MAX_URL_BYTES, is_document_url};
 
@@ -41,10 +43,15 @@ pub fn cache_key(url: &str) -> String {
 /// How client metadata documents are fetched and cached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientMetadataConfig {
-    /// Development only: accept `http://127.0.0.1`, `http://[::1]` and
-    /// `http://localhost` document URLs and fetch them from loopback
-    /// addresses (default false; never enable it on a server reachable by others).
-    pub allow_loopback_http: bool,
+    /// Development only: accept `127.0.0.1`, `[::1]` and `localhost`
+    /// document URLs, over https or plain http, and fetch them from
+    /// loopback addresses (default false; never enable it on a server
+    /// reachable by others).
+    pub allow_loopback: bool,
+    /// Certificates (DER) trusted as roots for https document fetches in
+    /// addition to the webpki roots, such as a private CA's (default none;
+    /// see `certificates_from_pem`). The host name is verified all the same.
+    pub extra_roots: Vec<Vec<u8>>,
     /// A fetch (name resolution, connection, TLS, request and the whole
     /// body) must finish within this (default 5 s).
     pub timeout: Duration,
@@ -69,7 +76,8 @@ pub struct ClientMetadataConfig {
 impl Default for ClientMetadataConfig {
     fn default() -> Self {
         Self {
-            allow_loopback_http: false,
+            allow_loopback: false,
+            extra_roots: Vec::new(),
             timeout: Duration::from_secs(5),
             min_cache: Duration::from_secs(5 * 60),
             max_cache: Duration::from_secs(24 * 3600),

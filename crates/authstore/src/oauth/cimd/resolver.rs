@@ -69,7 +69,7 @@ impl ClientMetadataResolver {
                 "client metadata fetch limits must be positive",
             ));
         }
-        let fetcher = Fetcher::new(config.timeout)?;
+        let fetcher = Fetcher::new(config.timeout, &config.extra_roots)?;
         // Counted in a bounded map of this process: anonymous requesters
         // write nothing to the store.
         let counts = crate::MemoryStore::builder()
@@ -119,7 +119,7 @@ impl ClientMetadataResolver {
     /// answer or the document); [`ResolveError::Busy`] past a limit; store errors.
     pub async fn resolve(&self, client_id: &str, requester: &str) -> Result<Client, ResolveError> {
         let inner = &self.inner;
-        let parsed = DocumentUrl::parse(client_id, inner.config.allow_loopback_http);
+        let parsed = DocumentUrl::parse(client_id, inner.config.allow_loopback);
         if let Some(client) = inner.oauth.client(client_id).await? {
             return Ok(client);
         }

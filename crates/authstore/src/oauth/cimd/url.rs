@@ -1,4 +1,4 @@
-//! The rules a `client_id` URL must follow to name a client metadata document: https (or loopback http in development), a path without dot segments, no user name, password or fragment, in its normal form.
+//! The rules a `client_id` URL must follow to name a client metadata document: https (or, in development, http or https on loopback), a path without dot segments, no user name, password or fragment, in its normal form.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -33,18 +33,19 @@ pub struct DocumentUrl {
     text: String,
     host: DocumentHost,
     port: u16,
-    loopback_http: bool,
+    loopback: bool,
+    plain_http: bool,
 }
 
 impl DocumentUrl {
-    /// Checks `client_id`. With `allow_loopback_http` (development only),
-    /// `http://127.0.0.1`, `http://[::1]` and `http://localhost` URLs (any
-    /// port) are accepted too, and only they may then be fetched from a
+    /// Checks `client_id`. With `allow_loopback` (development only),
+    /// `127.0.0.1`, `[::1]` and `localhost` URLs (any port) are accepted
+    /// over http as well as https, and only they may then be fetched from a
     /// loopback address.
     ///
     /// # Errors
     /// [`DocumentRefusal::BadUrl`] naming the rule broken.
-    pub fn parse(client_id: &str, allow_loopback_http: bool) -> Result<Self, DocumentRefusal> {
+    pub fn parse(client_id: &str, allow_loopback: bool) -> Result<Self, DocumentRefusal> {
         let bad = |why: &str| Err(DocumentRefusal::BadUrl(format!("the client_id URL {why}")));
         if client_id.len() > MAX_URL_BYTES {
             return bad(&format!("is longer than {MAX_URL_BYTES} bytes"));
@@ -70,12 +71,12 @@ impl DocumentUrl {
                 *ip == IpAddr::V4(Ipv4Addr::LOCALHOST) || *ip == IpAddr::V6(Ipv6Addr::LOCALHOST)
             }
         };
-        let loopback_http = match url.scheme() {
+        let plain_http = match url.scheme() {
             "https" => false,
-            "http" if loopback_host && allow_loopback_http => true,
+            "http" if loopback_host && allow_loopback => true,
             "http" if loopback_host => {
                 return bad(
-                    "must use https (plain http on a loopback address needs the development setting allow_loopback_http)",
+                    "must use https (plain http on a loopback address needs the development setting allow_loopback)",
                 );
             }
             _ => return bad("must use https"),
@@ -106,7 +107,8 @@ impl DocumentUrl {
             text: client_id.to_owned(),
             host,
             port,
-            loopback_http,
+            loopback: loopback_host && allow_loopback,
+            plain_http,
         })
     }
 
@@ -135,9 +137,17 @@ impl DocumentUrl {
         self.port
     }
 
-    /// Whether this is a development `http://` loopback URL.
-    pub fn is_loopback_http(&self) -> bool {
-        self.loopback_http
+    /// Whether this is a development loopback URL (`127.0.0.1`, `[::1]` or
+    /// `localhost`, over http or https, admitted by `allow_loopback`): only
+    /// such a URL may be fetched from a loopback address.
+    pub fn is_development_loopback(&self) -> bool {
+        self.loopback
+    }
+
+    /// Whether the document is fetched over plain http (a development
+    /// loopback `http://` URL); every other one uses TLS.
+    pub fn is_plain_http(&self) -> bool {
+        self.plain_http
     }
 
     /// The `Host` header value: the host and, when written, the port.
@@ -185,7 +195,8 @@ mod tests {
         assert_eq!(url.port(), 443);
         assert_eq!(url.authority(), "app.example");
         assert_eq!(url.path_and_query(), "/oauth/client.json");
-        assert!(!url.is_loopback_http());
+        assert!(!url.is_plain_http());
+        assert!(!url.is_development_loopback());
         let url = DocumentUrl::parse("https://app.example:8443/c?v=2", false).unwrap();
         assert_eq!(url.port(), 8443);
         assert_eq!(url.host_str(), "app.example");
@@ -236,15 +247,34 @@ mod tests {
             "http://[::1]:8080/c.json",
             "http://localhost:8080/c.json",
         ] {
-            assert!(refusal(url).contains("allow_loopback_http"), "{url}");
+            assert!(refusal(url).contains("allow_loopback"), "{url}");
             let parsed = DocumentUrl::parse(url, true).unwrap();
-            assert!(parsed.is_loopback_http(), "{url}");
+            assert!(parsed.is_plain_http(), "{url}");
+            assert!(parsed.is_development_loopback(), "{url}");
         }
-        // Only loopback hosts, and only over http, are affected.
+        // Only loopback hosts are affected.
         assert!(DocumentUrl::parse("http://10.0.0.1:8080/c", true).is_err());
         assert!(DocumentUrl::parse("http://127.0.0.2:8080/c", true).is_err());
-        let https = DocumentUrl::parse("https://127.0.0.1:8443/c", true).unwrap();
-        assert!(!https.is_loopback_http());
+        assert!(
+            !DocumentUrl::parse("https://127.0.0.2:8443/c", true)
+                .unwrap()
+                .is_development_loopback()
+        );
+    }
+
+    #[test]
+    fn https_loopback_is_a_development_url_only_with_the_setting() {
+        for url in [
+            "https://127.0.0.1:8443/c.json",
+            "https://[::1]:8443/c.json",
+            "https://localhost:8443/c.json",
+        ] {
+            let dev = DocumentUrl::parse(url, true).unwrap();
+            assert!(dev.is_development_loopback(), "{url}");
+            assert!(!dev.is_plain_http(), "{url}: fetched over TLS");
+            let strict = DocumentUrl::parse(url, false).unwrap();
+            assert!(!strict.is_development_loopback(), "{url}");
+        }
     }
 
     #[test]
