@@ -8,28 +8,18 @@ use std::time::{Duration, Instant};
 
 use authstore::Clock;
 use authstore::oauth::cimd::{ResolveError, cache_key};
-use bytes::Bytes;
 use cimd_support::{
-    DAY, DocServer, REDIRECT, TestPki, VERIFIER, fixture, fixture_with, query_of, unescape,
+    DAY, DocServer, REDIRECT, TestPki, fixture, fixture_cimd, fixture_with, query_of, unescape,
 };
-use common::{Browser, hidden, send};
+use common::{Browser, hidden};
 use http::header::LOCATION;
-use http::{Request, Response};
-use http_body_util::Full;
-use serde_json::Value;
 
 #[tokio::test]
 async fn a_document_client_signs_in_exchanges_its_code_and_refreshes() {
     let f = fixture(|_| {}).await;
     let url = f.docs.url("/good.json");
 
-    let metadata: Response<String> = send(
-        Request::get(format!("{}/.well-known/oauth-authorization-server", f.base))
-            .body(Full::new(Bytes::new()))
-            .unwrap(),
-    )
-    .await;
-    let metadata: Value = serde_json::from_str(metadata.body()).unwrap();
+    let metadata = f.server_metadata().await;
     assert_eq!(metadata["client_id_metadata_document_supported"], true);
 
     // Sign in, then the consent page.
@@ -68,15 +58,7 @@ async fn a_document_client_signs_in_exchanges_its_code_and_refreshes() {
     );
 
     // Approve: a code comes back to the document's redirect URI.
-    let mut fields = common::consent_fields(consent.body());
-    fields.push(("decision".into(), "approve".into()));
-    let pairs: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let res = browser
-        .post_form(&format!("{}/authorize", f.base), &pairs)
-        .await;
+    let res = browser.approve(consent.body(), &[]).await;
     assert_eq!(res.status(), 303, "{}", res.body());
     let location = res.headers()[LOCATION].to_str().unwrap().to_owned();
     assert!(location.starts_with(REDIRECT), "{location}");
@@ -84,14 +66,7 @@ async fn a_document_client_signs_in_exchanges_its_code_and_refreshes() {
     assert_eq!(params["state"], "s-1");
 
     // The code exchange, with PKCE, as a public client (no secret).
-    let exchange = [
-        ("grant_type", "authorization_code"),
-        ("client_id", url.as_str()),
-        ("code", params["code"].as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", VERIFIER),
-    ];
-    let (status, tokens) = f.token(&exchange).await;
+    let (status, tokens) = f.redeem(&url, &params["code"]).await;
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(tokens["scope"], "read");
     let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
@@ -147,12 +122,7 @@ async fn a_document_client_signs_in_exchanges_its_code_and_refreshes() {
             ),
         ])
         .await;
-    assert_eq!(status, 401, "{body}");
-    assert_eq!(body["error"], "invalid_client");
-    assert_eq!(
-        body["error_description"],
-        "the client metadata document's client_id does not match its URL"
-    );
+    assert_mismatch_refused(status, &body);
     assert!(!f.cached(&url).await);
 }
 
@@ -182,28 +152,24 @@ async fn redirect_uris_come_from_the_document_and_match_exactly() {
 #[tokio::test]
 async fn bad_documents_are_refused_with_the_reason_and_not_cached() {
     let f = fixture(|_| {}).await;
-    f.assert_refused(
-        &f.docs.url("/mismatch.json"),
-        "the client metadata document's client_id does not match its URL",
-    )
-    .await;
-    f.assert_refused(
-        &f.docs.url("/big.json"),
-        "the client metadata document is larger than 5 KiB",
-    )
-    .await;
-    f.assert_refused(
-        &f.docs.url("/page.html"),
-        "the client metadata document is not JSON",
-    )
-    .await;
-    f.assert_refused(
-        &f.docs.url("/missing.json"),
-        "the client metadata document server answered HTTP 404",
-    )
-    .await;
-    f.assert_refused(&f.docs.url("/redirect.json"), "redirects are not followed")
-        .await;
+    for (path, reason) in [
+        (
+            "/mismatch.json",
+            "the client metadata document's client_id does not match its URL",
+        ),
+        (
+            "/big.json",
+            "the client metadata document is larger than 5 KiB",
+        ),
+        ("/page.html", "the client metadata document is not JSON"),
+        (
+            "/missing.json",
+            "the client metadata document server answered HTTP 404",
+        ),
+        ("/redirect.json", "redirects are not followed"),
+    ] {
+        f.assert_refused(&f.docs.url(path), reason).await;
+    }
     assert_eq!(
         f.docs.requests_for("/good.json"),
         0,
@@ -247,10 +213,7 @@ async fn private_and_loopback_targets_are_refused_without_connecting() {
 
     // Without the development setting, loopback http is no document URL,
     // and an https one (named directly or by a name) is a loopback target.
-    let strict = fixture(|s| {
-        s.client_metadata.as_mut().unwrap().allow_loopback = false;
-    })
-    .await;
+    let strict = fixture_cimd(|c| c.allow_loopback = false).await;
     let port = strict.docs.port();
     strict
         .assert_refused(
@@ -268,15 +231,7 @@ async fn private_and_loopback_targets_are_refused_without_connecting() {
     strict
         .assert_refused(&url, "the client_id URL must use https")
         .await;
-    let (status, body) = strict
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", url.as_str()),
-            ("code", "x"),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .await;
+    let (status, body) = strict.redeem(&url, "x").await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["error"], "invalid_client");
     assert!(
@@ -309,21 +264,13 @@ async fn url_rules_and_unknown_clients_at_the_token_endpoint() {
             ("refresh_token", "r"),
         ])
         .await;
-    assert_eq!(status, 401, "{body}");
-    assert_eq!(body["error"], "invalid_client");
-    assert_eq!(
-        body["error_description"],
-        "the client metadata document's client_id does not match its URL"
-    );
+    assert_mismatch_refused(status, &body);
 }
 
 #[tokio::test]
 async fn fetches_are_limited_per_address_and_shared_per_url() {
-    let f = fixture(|s| {
-        s.client_metadata.as_mut().unwrap().fetches_per_minute = 3;
-    })
-    .await;
-    let resolver = f.state.client_metadata().unwrap().clone();
+    let f = fixture_cimd(|c| c.fetches_per_minute = 3).await;
+    let resolver = f.resolver();
 
     // Concurrent requests for one uncached URL share one fetch.
     let url = f.docs.url("/delayed.json");
@@ -372,10 +319,7 @@ async fn fetches_are_limited_per_address_and_shared_per_url() {
     ));
 
     // Over HTTP the limit is a 429 page.
-    let f = fixture(|s| {
-        s.client_metadata.as_mut().unwrap().fetches_per_minute = 1;
-    })
-    .await;
+    let f = fixture_cimd(|c| c.fetches_per_minute = 1).await;
     f.assert_refused(&f.docs.url("/page1"), "not JSON").await;
     let (status, page) = f.authorize_page(&f.docs.url("/page2")).await;
     assert_eq!(status, 429, "{page}");
@@ -384,11 +328,8 @@ async fn fetches_are_limited_per_address_and_shared_per_url() {
 
 #[tokio::test]
 async fn fetches_in_progress_are_bounded() {
-    let f = fixture(|s| {
-        s.client_metadata.as_mut().unwrap().max_concurrent_fetches = 1;
-    })
-    .await;
-    let resolver = f.state.client_metadata().unwrap().clone();
+    let f = fixture_cimd(|c| c.max_concurrent_fetches = 1).await;
+    let resolver = f.resolver();
     let slow = f.docs.url("/slow.json");
     let stalled = {
         let resolver = resolver.clone();
@@ -420,13 +361,7 @@ async fn fetches_in_progress_are_bounded() {
 #[tokio::test]
 async fn documents_can_be_turned_off() {
     let f = fixture(|s| s.client_metadata = None).await;
-    let res: Response<String> = send(
-        Request::get(format!("{}/.well-known/oauth-authorization-server", f.base))
-            .body(Full::new(Bytes::new()))
-            .unwrap(),
-    )
-    .await;
-    let metadata: Value = serde_json::from_str(res.body()).unwrap();
+    let metadata = f.server_metadata().await;
     assert!(
         metadata
             .get("client_id_metadata_document_supported")
@@ -471,15 +406,7 @@ async fn an_https_loopback_document_is_trusted_by_its_ca_file_only() {
     );
     assert!(trusted.cached(&url).await, "the document is cached");
     assert_eq!(trusted.docs.requests_for("/good.json"), 1);
-    let (status, body) = trusted
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", url.as_str()),
-            ("code", "not-a-code"),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .await;
+    let (status, body) = trusted.redeem(&url, "not-a-code").await;
     assert_eq!(status, 400, "the client is known, the code is not: {body}");
     assert_eq!(body["error"], "invalid_grant");
 
@@ -491,4 +418,14 @@ async fn an_https_loopback_document_is_trusted_by_its_ca_file_only() {
         .await;
     assert_eq!(untrusted.docs.accepts(), 1, "the server was connected to");
     assert_eq!(untrusted.docs.requests_for("/good.json"), 0);
+}
+
+/// A `/token` answer refusing a document whose `client_id` is not its URL.
+fn assert_mismatch_refused(status: u16, body: &serde_json::Value) {
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"], "invalid_client");
+    assert_eq!(
+        body["error_description"],
+        "the client metadata document's client_id does not match its URL"
+    );
 }

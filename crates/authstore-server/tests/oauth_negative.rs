@@ -2,11 +2,10 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use authstore::FakeClock;
 use authstore::oauth::{AuthorizationRequest, NewClient, RegisteredClient, pkce_challenge};
-use authstore::{FakeClock, MemoryStore, Store};
 use authstore_server::AppState;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -31,27 +30,14 @@ const INTROSPECTOR: &str = "introspector";
 
 async fn fixture(tweak: impl FnOnce(&mut authstore_server::Settings)) -> Fixture {
     let clock = FakeClock::new();
-    let store: Arc<dyn Store> =
-        Arc::new(MemoryStore::builder().clock(clock.clone()).build().unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let (listener, base) = common::bind().await;
     let mut settings = common::settings(&base);
     settings.introspection.trusted = vec![INTROSPECTOR.into()];
     tweak(&mut settings);
-    let state = AppState::with_clock(store, settings, clock.clone()).unwrap();
-    state
-        .credentials()
-        .register_user(common::USER, "u-ada", common::PASSWORD)
-        .await
-        .unwrap();
-    let app = authstore_server::router(state.clone());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-    });
+    let state =
+        AppState::with_clock(common::clocked_store(&clock), settings, clock.clone()).unwrap();
+    common::add_user(&state).await;
+    common::serve(listener, &state);
     let client = |name: &str| {
         let mut c = NewClient::confidential(name, REDIRECT);
         c.scopes = vec!["read".into()];

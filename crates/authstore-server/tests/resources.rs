@@ -11,7 +11,7 @@ use authstore::oauth::resource::{
 use authstore::oauth::{KnownResources, NewClient, pkce_challenge};
 use base64::Engine as _;
 use bytes::Bytes;
-use common::{Browser, Server, consent_fields, hidden, send, start};
+use common::{Browser, Server, hidden, send, start};
 use http::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use http::{Request, Response};
 use http_body_util::Full;
@@ -382,16 +382,7 @@ async fn remembered_consent_is_per_set_of_resources() {
             let shown = r.replace('/', "&#x2f;");
             assert!(page.body().contains(&shown), "the page shows {r}");
         }
-        let mut fields = consent_fields(page.body());
-        fields.push(("decision".into(), "approve".into()));
-        fields.push(("remember".into(), "on".into()));
-        let pairs: Vec<(&str, &str)> = fields
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let res = browser
-            .post_form(&format!("{}/authorize", server.base), &pairs)
-            .await;
+        let res = browser.approve(page.body(), &[("remember", "on")]).await;
         assert_eq!(res.status(), 303, "{}", res.body());
     }
     // Each remembered set gives a code at once, in any order; others ask.

@@ -44,15 +44,7 @@ async fn access_and_id_tokens_sign_with_their_configured_algorithms_and_keys_sta
     let access = body["access_token"].as_str().unwrap().to_owned();
     assert_eq!(part(&access, 0)["alg"], "ES256");
     assert_eq!(part(&access, 0)["typ"], "at+jwt");
-    let id_token = server
-        .state
-        .oauth()
-        .sign_id_token(
-            server.state.oauth().id_token_alg(),
-            &serde_json::json!({"sub": "u-ada"}),
-        )
-        .await
-        .unwrap();
+    let id_token = sign_id_token(&server.state).await.unwrap();
     assert_eq!(part(&id_token, 0)["alg"], "RS256");
     assert_eq!(part(&id_token, 0)["typ"], "JWT");
 
@@ -78,15 +70,7 @@ async fn access_and_id_tokens_sign_with_their_configured_algorithms_and_keys_sta
     let mut secrets = Vec::new();
     for token in [&access, &id_token] {
         let kid = part(token, 0)["kid"].as_str().unwrap().to_owned();
-        let record: Value = serde_json::from_slice(
-            &store
-                .get(&format!("oauth-signing-key:{kid}"))
-                .await
-                .unwrap()
-                .unwrap()
-                .value,
-        )
-        .unwrap();
+        let record: Value = key_record(&store, &kid).await;
         assert_eq!(record["alg"], part(token, 0)["alg"]);
         assert!(record.get("pkcs8").is_none(), "{record}");
         secrets.extend(encodings(&unseal(&record, &kid, &kek)));
@@ -213,15 +197,7 @@ async fn without_a_key_encryption_key_a_persistent_server_refuses_to_create_keys
         s.oauth.require_key_encryption = true;
     })
     .await;
-    let error = server
-        .state
-        .oauth()
-        .sign_id_token(
-            server.state.oauth().id_token_alg(),
-            &serde_json::json!({"sub": "u-ada"}),
-        )
-        .await
-        .unwrap_err();
+    let error = sign_id_token(&server.state).await.unwrap_err();
     assert_eq!(error.code(), "server_error");
     assert!(
         server

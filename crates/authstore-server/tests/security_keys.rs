@@ -46,15 +46,7 @@ async fn jwt_signing_keys_are_encrypted_at_rest_and_jwks_still_verifies() {
 
     // The stored record holds the key sealed, not in clear.
     let kid = part(&token, 0)["kid"].as_str().unwrap().to_owned();
-    let record: Value = serde_json::from_slice(
-        &store
-            .get(&format!("oauth-signing-key:{kid}"))
-            .await
-            .unwrap()
-            .unwrap()
-            .value,
-    )
-    .unwrap();
+    let record: Value = key_record(&store, &kid).await;
     assert!(record.get("pkcs8").is_none(), "{record}");
     let pkcs8 = unseal(&record, &kid, &kek);
     let pair = Ed25519KeyPair::from_pkcs8(&pkcs8).unwrap();
@@ -84,15 +76,7 @@ async fn jwt_signing_keys_are_encrypted_at_rest_and_jwks_still_verifies() {
     assert!(verifies(&token, &jwks) && verifies(&second_token, &jwks));
     let new_kid = part(&second_token, 0)["kid"].as_str().unwrap().to_owned();
     assert_ne!(new_kid, kid);
-    let new_record: Value = serde_json::from_slice(
-        &store
-            .get(&format!("oauth-signing-key:{new_kid}"))
-            .await
-            .unwrap()
-            .unwrap()
-            .value,
-    )
-    .unwrap();
+    let new_record: Value = key_record(&store, &new_kid).await;
     let new_pkcs8 = unseal(&new_record, &new_kid, &kek);
     let secrets: Vec<Vec<u8>> = secrets
         .into_iter()
@@ -121,19 +105,11 @@ async fn start_again(
     store: Arc<dyn Store>,
     tweak: impl FnOnce(&mut authstore_server::Settings),
 ) -> common::Server {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let (listener, base) = common::bind().await;
     let mut settings = common::settings(&base);
     tweak(&mut settings);
     let state = authstore_server::AppState::new(store, settings).unwrap();
-    let app = authstore_server::router(state.clone());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-    });
+    common::serve(listener, &state);
     common::Server { base, state }
 }
 

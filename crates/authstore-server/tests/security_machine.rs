@@ -2,13 +2,11 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use authstore::FakeClock;
 use authstore::audit::{AuditEvent, Outcome};
 use authstore::oauth::{AuthMethod, AuthorizationRequest, NewClient, OAuthConfig, pkce_challenge};
-use authstore::{FakeClock, MemoryStore, Store};
 use authstore_axum::TrustedProxies;
 use authstore_server::machine::IntrospectionPolicy;
 use authstore_server::{AppState, Settings};
@@ -34,21 +32,12 @@ struct Server {
 
 async fn start(tweak: impl FnOnce(&mut Settings)) -> Server {
     let clock = FakeClock::new();
-    let store: Arc<dyn Store> =
-        Arc::new(MemoryStore::builder().clock(clock.clone()).build().unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let (listener, base) = common::bind().await;
     let mut settings = common::settings(&base);
     tweak(&mut settings);
-    let state = AppState::with_clock(store, settings, clock.clone()).unwrap();
-    let app = authstore_server::router(state.clone());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-    });
+    let state =
+        AppState::with_clock(common::clocked_store(&clock), settings, clock.clone()).unwrap();
+    common::serve(listener, &state);
     Server { base, state, clock }
 }
 

@@ -3,7 +3,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -51,8 +50,7 @@ async fn start_on(
     clock: FakeClock,
     tweak: impl FnOnce(&mut Settings),
 ) -> Fixture {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let (listener, base) = common::bind().await;
     let mut settings = common::settings(&base);
     settings.trusted_proxies = TrustedProxies::parse(["127.0.0.1/32"]).unwrap();
     tweak(&mut settings);
@@ -65,14 +63,7 @@ async fn start_on(
         registered.is_ok() || matches!(registered, Err(authstore::Error::AlreadyExists { .. })),
         "{registered:?}"
     );
-    let app = authstore_server::router(state.clone());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-    });
+    common::serve(listener, &state);
     Fixture {
         base,
         state,

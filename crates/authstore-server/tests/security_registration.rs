@@ -2,13 +2,12 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use authstore::PutOptions;
 use authstore::audit::Outcome;
 use authstore::oauth::{AuthorizationRequest, ClientOrigin, pkce_challenge};
-use authstore::{FakeClock, MemoryStore, PutOptions, Store};
-use authstore_server::{AppState, Settings};
+use authstore_server::Settings;
 use base64::Engine as _;
 use bytes::Bytes;
 use common::{Browser, send};
@@ -24,36 +23,11 @@ const LOOPBACK_PORT: &str = "http://127.0.0.1:5555/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
-struct Fixture {
-    base: String,
-    state: AppState,
-    clock: FakeClock,
-}
+use common::Clocked as Fixture;
 
 /// The server on a memory store driven by a fake clock.
 async fn serve(tweak: impl FnOnce(&mut Settings)) -> Fixture {
-    let clock = FakeClock::new();
-    let store: Arc<dyn Store> =
-        Arc::new(MemoryStore::builder().clock(clock.clone()).build().unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let mut settings = common::settings(&base);
-    tweak(&mut settings);
-    let state = AppState::with_clock(store, settings, clock.clone()).unwrap();
-    state
-        .credentials()
-        .register_user(common::USER, "u-ada", common::PASSWORD)
-        .await
-        .unwrap();
-    let app = authstore_server::router(state.clone());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-    });
-    Fixture { base, state, clock }
+    common::start_clocked(tweak).await
 }
 
 fn with_token(s: &mut Settings) {

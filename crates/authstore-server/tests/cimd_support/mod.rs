@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use authstore::oauth::cimd::cache_key;
+use authstore::FakeClock;
+use authstore::oauth::cimd::{ClientMetadataConfig, ClientMetadataResolver, cache_key};
 use authstore::oauth::pkce_challenge;
-use authstore::{FakeClock, MemoryStore, Store};
 use authstore_server::{AppState, Settings};
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
@@ -296,32 +296,24 @@ pub async fn fixture(tweak: impl FnOnce(&mut Settings)) -> Fixture {
     fixture_with(DocServer::start().await, tweak).await
 }
 
+/// [`fixture`] with its client metadata settings changed by `tweak`.
+pub async fn fixture_cimd(tweak: impl FnOnce(&mut ClientMetadataConfig)) -> Fixture {
+    fixture(|s| tweak(s.client_metadata.as_mut().unwrap())).await
+}
+
 /// [`fixture`] with the document server `docs`.
 pub async fn fixture_with(docs: DocServer, tweak: impl FnOnce(&mut Settings)) -> Fixture {
     let clock = FakeClock::new();
-    let store: Arc<dyn Store> =
-        Arc::new(MemoryStore::builder().clock(clock.clone()).build().unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let (listener, base) = common::bind().await;
     let mut settings = common::settings(&base);
     let config = settings.client_metadata.as_mut().unwrap();
     config.allow_loopback = true;
     config.timeout = Duration::from_millis(300);
     tweak(&mut settings);
+    let store = common::clocked_store(&clock);
     let state = AppState::with_clock(store, settings, clock.clone()).unwrap();
-    state
-        .credentials()
-        .register_user(common::USER, "u-ada", common::PASSWORD)
-        .await
-        .unwrap();
-    let app = authstore_server::router(state.clone());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-    });
+    common::add_user(&state).await;
+    common::serve(listener, &state);
     Fixture {
         base,
         state,
@@ -367,6 +359,37 @@ impl Fixture {
         .await;
         let status = res.status().as_u16();
         (status, serde_json::from_str(res.body()).unwrap())
+    }
+
+    /// Exchanges `code` at `/token` as the public client `client_id`, with [`REDIRECT`] and [`VERIFIER`].
+    pub async fn redeem(&self, client_id: &str, code: &str) -> (u16, Value) {
+        self.token(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .await
+    }
+
+    /// The server's authorization server metadata (RFC 8414).
+    pub async fn server_metadata(&self) -> Value {
+        let res = send(
+            Request::get(format!(
+                "{}/.well-known/oauth-authorization-server",
+                self.base
+            ))
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+        )
+        .await;
+        serde_json::from_str(res.body()).unwrap()
+    }
+
+    /// The server's client metadata resolver.
+    pub fn resolver(&self) -> ClientMetadataResolver {
+        self.state.client_metadata().unwrap().clone()
     }
 
     pub async fn cached(&self, url: &str) -> bool {

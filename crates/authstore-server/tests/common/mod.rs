@@ -1,13 +1,13 @@
-//! Shared by the server's integration tests: a server on a free port, a plain HTTP client, and the sign-in and consent forms submitted as a browser submits them.
+//! Shared by the server's integration tests: the fast-hashing settings, a server on a free port (on a given store or a memory store on a fake clock), a plain HTTP client, and the sign-in and consent forms submitted as a browser submits them.
 
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use authstore::Store;
 use authstore::credentials::CredentialsConfig;
 use authstore::oauth::OAuthConfig;
+use authstore::{FakeClock, MemoryStore, Store};
 use authstore_server::{AppState, Settings};
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
@@ -16,6 +16,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use tokio::net::TcpListener;
 
 pub const USER: &str = "ada";
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -46,16 +47,49 @@ pub struct Server {
 
 /// The OAuth router on `store`, served on a free loopback port, with the test user registered.
 pub async fn start(store: Arc<dyn Store>, tweak: impl FnOnce(&mut Settings)) -> Server {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let (listener, base) = bind().await;
     let mut settings = settings(&base);
     tweak(&mut settings);
     let state = AppState::new(store, settings).unwrap();
-    state
-        .credentials()
-        .register_user(USER, "u-ada", PASSWORD)
-        .await
-        .unwrap();
+    add_user(&state).await;
+    serve(listener, &state);
+    Server { base, state }
+}
+
+/// A server on a memory store driven by a fake clock.
+pub struct Clocked {
+    pub base: String,
+    pub state: AppState,
+    pub clock: FakeClock,
+}
+
+/// The OAuth router on a fresh memory store driven by a fake clock, served on
+/// a free loopback port, with the test user registered.
+pub async fn start_clocked(tweak: impl FnOnce(&mut Settings)) -> Clocked {
+    let clock = FakeClock::new();
+    let (listener, base) = bind().await;
+    let mut settings = settings(&base);
+    tweak(&mut settings);
+    let state = AppState::with_clock(clocked_store(&clock), settings, clock.clone()).unwrap();
+    add_user(&state).await;
+    serve(listener, &state);
+    Clocked { base, state, clock }
+}
+
+/// A fresh memory store whose time is `clock`.
+pub fn clocked_store(clock: &FakeClock) -> Arc<dyn Store> {
+    Arc::new(MemoryStore::builder().clock(clock.clone()).build().unwrap())
+}
+
+/// A free loopback port and its origin, `http://127.0.0.1:PORT`.
+pub async fn bind() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    (listener, base)
+}
+
+/// Serves the OAuth router of `state` on `listener` in the background.
+pub fn serve(listener: TcpListener, state: &AppState) {
     let app = authstore_server::router(state.clone());
     tokio::spawn(async move {
         axum::serve(
@@ -64,7 +98,15 @@ pub async fn start(store: Arc<dyn Store>, tweak: impl FnOnce(&mut Settings)) -> 
         )
         .await
     });
-    Server { base, state }
+}
+
+/// Registers the test user, [`USER`] with [`PASSWORD`].
+pub async fn add_user(state: &AppState) {
+    state
+        .credentials()
+        .register_user(USER, "u-ada", PASSWORD)
+        .await
+        .unwrap();
 }
 
 /// A plain HTTP/1 client.
@@ -151,23 +193,7 @@ impl Browser {
     }
 
     async fn go(&mut self, method: Method, url: &str, body: Option<String>) -> Response<String> {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(url)
-            .header("sec-fetch-site", "same-origin");
-        if let Some(c) = &self.cookie {
-            req = req.header(COOKIE, c);
-        }
-        if body.is_some() {
-            req = req
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .header(ORIGIN, &self.origin);
-        }
-        let res = send(
-            req.body(Full::new(Bytes::from(body.unwrap_or_default())))
-                .unwrap(),
-        )
-        .await;
+        let res = browser_send(method, url, &self.origin, self.cookie.as_deref(), body).await;
         if let Some(set) = res.headers().get(SET_COOKIE) {
             let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
             self.cookie = if set.to_str().unwrap().contains("Max-Age=0") {
@@ -214,18 +240,51 @@ impl Browser {
             page.body()
         );
         let body = std::mem::take(page.body_mut());
-        let mut fields = consent_fields(&body);
-        fields.push(("decision".into(), "approve".into()));
-        let pairs: Vec<(&str, &str)> = fields
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let res = self
-            .post_form(&format!("{}/authorize", self.origin), &pairs)
-            .await;
+        let res = self.approve(&body, &[]).await;
         assert_eq!(res.status(), 303, "consent accepted: {}", res.body());
         res.headers()[LOCATION].to_str().unwrap().to_owned()
     }
+
+    /// Approves the consent page `body`, with the `extra` fields (such as `remember`).
+    pub async fn approve(&mut self, body: &str, extra: &[(&str, &str)]) -> Response<String> {
+        let fields = consent_fields(body);
+        let mut pairs: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        pairs.push(("decision", "approve"));
+        pairs.extend_from_slice(extra);
+        self.post_form(&format!("{}/authorize", self.origin), &pairs)
+            .await
+    }
+}
+
+/// Sends a same-origin request as a browser on `origin` does: with the
+/// `Cookie` header `cookie`, and `body` as a form posted from `origin`.
+pub async fn browser_send(
+    method: Method,
+    url: &str,
+    origin: &str,
+    cookie: Option<&str>,
+    body: Option<String>,
+) -> Response<String> {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(url)
+        .header("sec-fetch-site", "same-origin");
+    if let Some(c) = cookie {
+        req = req.header(COOKIE, c);
+    }
+    if body.is_some() {
+        req = req
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(ORIGIN, origin);
+    }
+    send(
+        req.body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .unwrap(),
+    )
+    .await
 }
 
 /// The hidden fields of a consent page (`_csrf` and the carried request), as the form posts them.

@@ -7,7 +7,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use authstore::Store;
-use authstore::oauth::KeyEncryptionKey;
+use authstore::oauth::{KeyEncryptionKey, OAuthError};
+use authstore_server::AppState;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
@@ -107,6 +108,27 @@ pub fn verifies(token: &str, jwks: &Value) -> bool {
 /// The private key of `kid`: opens its sealed record with `kek` as an
 /// operator holding the key-encryption key would (AES-256-GCM, the key id
 /// as associated data). Returns the PKCS#8 document.
+/// The stored record of the signing key `kid`.
+pub async fn key_record(store: &Arc<dyn Store>, kid: &str) -> Value {
+    let entry = store
+        .get(&format!("oauth-signing-key:{kid}"))
+        .await
+        .unwrap()
+        .expect("the signing key is stored");
+    serde_json::from_slice(&entry.value).unwrap()
+}
+
+/// An ID token for the test user, signed with the server's ID token algorithm.
+pub async fn sign_id_token(state: &AppState) -> Result<String, OAuthError> {
+    state
+        .oauth()
+        .sign_id_token(
+            state.oauth().id_token_alg(),
+            &serde_json::json!({"sub": "u-ada"}),
+        )
+        .await
+}
+
 pub fn unseal(record: &Value, kid: &str, kek: &KeyEncryptionKey) -> Vec<u8> {
     let sealed = &record["sealed"];
     assert_eq!(sealed["alg"], "A256GCM");

@@ -3,7 +3,6 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use authstore::FakeClock;
@@ -12,7 +11,7 @@ use authstore_server::{AppState, Settings};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION, ORIGIN, SET_COOKIE};
 use http::{Method, Request, Response};
 use http_body_util::Full;
 use ring::signature::{
@@ -47,8 +46,7 @@ pub async fn start(path: &str, tweak: impl FnOnce(&mut Settings)) -> Server {
         .clock(clock.clone())
         .build()
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let origin = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let (listener, origin) = common::bind().await;
     let issuer = format!("{origin}{path}");
     let mut settings = common::settings(&issuer);
     settings.scopes_supported = ["openid", "profile", "email", "read"]
@@ -56,11 +54,7 @@ pub async fn start(path: &str, tweak: impl FnOnce(&mut Settings)) -> Server {
         .to_vec();
     tweak(&mut settings);
     let state = AppState::with_clock(Arc::new(store), settings, clock.clone()).unwrap();
-    state
-        .credentials()
-        .register_user(USER, "u-ada", PASSWORD)
-        .await
-        .unwrap();
+    common::add_user(&state).await;
     let mut rp = NewClient::confidential("relying party", REDIRECT);
     rp.scopes = ["openid", "profile", "email", "read"]
         .map(Into::into)
@@ -70,14 +64,7 @@ pub async fn start(path: &str, tweak: impl FnOnce(&mut Settings)) -> Server {
         .put_client(CLIENT_ID, rp, Some(SECRET))
         .await
         .unwrap();
-    let app = authstore_server::router(state.clone());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-    });
+    common::serve(listener, &state);
     Server {
         origin,
         issuer,
@@ -112,33 +99,19 @@ impl Browser {
         } else {
             target.to_owned()
         };
-        let mut req = Request::builder()
-            .method(method)
-            .uri(url)
-            .header("sec-fetch-site", "same-origin");
-        if !self.cookies.is_empty() {
-            let jar: Vec<String> = self
-                .cookies
+        let jar = (!self.cookies.is_empty()).then(|| {
+            self.cookies
                 .iter()
                 .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            req = req.header(COOKIE, jar.join("; "));
-        }
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
         let body = form.map(|pairs| {
             form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(pairs)
                 .finish()
         });
-        if body.is_some() {
-            req = req
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .header(ORIGIN, &self.origin);
-        }
-        let res = send(
-            req.body(Full::new(Bytes::from(body.unwrap_or_default())))
-                .unwrap(),
-        )
-        .await;
+        let res = common::browser_send(method, &url, &self.origin, jar.as_deref(), body).await;
         for set in res.headers().get_all(SET_COOKIE) {
             let set = set.to_str().unwrap();
             let (name, value) = set.split(';').next().unwrap().split_once('=').unwrap();
@@ -171,6 +144,29 @@ impl Browser {
         let res = self.go(Method::POST, login_path, Some(&fields)).await;
         assert_eq!(res.status(), 303, "signed in: {}", res.body());
         location(&res)
+    }
+
+    /// Signs in at the root issuer and approves `openid`, remembering the consent.
+    pub async fn sign_in_and_remember(&mut self) {
+        let page = self.get(&openid_authorize(&[])).await;
+        let next = self.sign_in(&page, "/login").await;
+        let page = self.get(&next).await;
+        self.approve(&page, "/authorize", true).await;
+    }
+
+    /// Signs in on the root issuer's sign-in page `page`, follows it back to
+    /// the client and exchanges the code; returns where the sign-in led and
+    /// the verified ID token's claims.
+    pub async fn sign_in_for_claims(
+        &mut self,
+        issuer: &str,
+        page: &Response<String>,
+    ) -> (String, Value) {
+        let next = self.sign_in(page, "/login").await;
+        let res = self.get(&next).await;
+        let tokens = exchange(issuer, &location(&res)).await;
+        let claims = verify_id_token(issuer, tokens["id_token"].as_str().unwrap()).await;
+        (next, claims)
     }
 
     /// Approves the consent page `page` (posted to `authorize_path`), remembering it if asked.
@@ -230,6 +226,13 @@ pub fn query(url: &str) -> HashMap<String, String> {
 /// An authorization request of the relying party, under the issuer's path.
 pub fn authorize_url(path: &str, extra: &[(&str, &str)]) -> String {
     authorize_url_for(path, CLIENT_ID, extra)
+}
+
+/// An authorization request for `openid` at the root issuer, with `extra`.
+pub fn openid_authorize(extra: &[(&str, &str)]) -> String {
+    let mut pairs = vec![("scope", "openid")];
+    pairs.extend_from_slice(extra);
+    authorize_url("", &pairs)
 }
 
 /// An authorization request of `client_id` (redirecting to [`REDIRECT`]).
