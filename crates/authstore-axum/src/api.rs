@@ -1,4 +1,4 @@
-//! The session HTTP API (seed 002's routes) as a ready-made router: the current session, its data, stats, and the user's other sessions.
+//! The session HTTP API as a ready-made router: the current session, its data, stats, and the user's other sessions.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -101,7 +101,7 @@ impl IntoResponse for Error {
         if self.status.is_server_error() {
             match &self.source {
                 Some(source) => {
-                    tracing::error!(code = self.code, error = %ErrorChain(source), "request failed")
+                    tracing::error!(code = self.code, error = %authstore::error_chain(source), "request failed")
                 }
                 None => {
                     tracing::error!(code = self.code, message = %self.message, "request failed")
@@ -110,20 +110,5 @@ impl IntoResponse for Error {
         }
         let body = serde_json::json!({ "error": self.code, "message": self.message });
         (self.status, Json(body)).into_response()
-    }
-}
-
-/// Displays an error with its sources, for logs.
-struct ErrorChain<'a>(&'a dyn std::error::Error);
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(s) = source {
-            write!(f, ": {s}")?;
-            source = s.source();
-        }
-        Ok(())
     }
 }

@@ -81,7 +81,7 @@ pub async fn user_add(args: UserAddArgs) -> Result<(), Failure> {
         Err(e) => {
             return Err(Failure::runtime(format!(
                 "cannot register the user: {}",
-                crate::serve::error_chain(&e)
+                authstore::error_chain(&e)
             )));
         }
     }
@@ -152,7 +152,7 @@ pub async fn client_add(args: ClientAddArgs) -> Result<(), Failure> {
         .map_err(|e| match e {
             OAuthError::Store(e) => Failure::runtime(format!(
                 "cannot register the client: {}",
-                crate::serve::error_chain(&e)
+                authstore::error_chain(&e)
             )),
             other => Failure::config(other.to_string()),
         })?;

@@ -13,7 +13,6 @@ use clap::{Args, Subcommand};
 
 use crate::cli::{Failure, StoreArgs, load_config};
 use crate::config::{self, ServeConfig};
-use crate::serve::error_chain;
 use crate::state::{AppState, Settings};
 
 /// How often `serve` looks for signing keys due for rotation.
@@ -129,7 +128,7 @@ fn oauth_on(
 }
 
 fn store_failure(what: &str, error: &authstore::oauth::OAuthError) -> Failure {
-    Failure::runtime(format!("{what}: {}", error_chain(error)))
+    Failure::runtime(format!("{what}: {}", authstore::error_chain(error)))
 }
 
 /// Refuses a key-encryption key that is not the one every current signing
@@ -468,7 +467,7 @@ pub async fn rotate_due(state: &AppState, max_age: Duration) -> Vec<(SigningAlg,
         }
         Err(e) => {
             tracing::warn!(
-                error = %error_chain(&e),
+                error = %authstore::error_chain(&e),
                 "scheduled signing-key rotation failed; trying again at the next check"
             );
             Vec::new()

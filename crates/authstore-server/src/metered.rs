@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use authstore::{
-    Capabilities, Counter, Entry, Error, GcraDecision, GcraParams, Health, PutOptions, Result,
-    ScanPage, Store, StoreStats,
+    Capabilities, Counter, Entry, Error, GcraDecision, GcraParams, Health, PutItem, PutOptions,
+    Result, ScanPage, Store, StoreStats,
 };
 
 use crate::metrics::Histogram;
@@ -20,9 +20,10 @@ pub const STORE_BUCKETS: &[f64] = &[
 ];
 
 /// The store operations, one per [`Store`] method that reaches the backend.
-const OPS: [&str; 14] = [
+const OPS: [&str; 15] = [
     "get",
     "put",
+    "put_many",
     "take",
     "delete",
     "exists",
@@ -41,6 +42,7 @@ const OPS: [&str; 14] = [
 enum Op {
     Get,
     Put,
+    PutMany,
     Take,
     Delete,
     Exists,
@@ -116,16 +118,21 @@ impl StoreMetrics {
         let stats = &self.ops[op as usize];
         stats.latency.observe(elapsed);
         if let Some(error) = error {
-            let (kind, failure) = classify(error);
-            let map = if failure {
-                &stats.errors
-            } else {
-                &stats.rejections
-            };
-            *map.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .entry(kind)
-                .or_default() += 1;
+            stats.count_error(error);
+        }
+    }
+
+    /// Records one `put_many` batch: its latency once, then the outer error
+    /// or each item's error by kind.
+    fn record_batch(&self, elapsed: Duration, result: &Result<Vec<Result<u64>>>) {
+        let stats = &self.ops[Op::PutMany as usize];
+        stats.latency.observe(elapsed);
+        match result {
+            Err(error) => stats.count_error(error),
+            Ok(items) => items
+                .iter()
+                .filter_map(|item| item.as_ref().err())
+                .for_each(|error| stats.count_error(error)),
         }
     }
 
@@ -177,6 +184,21 @@ impl StoreMetrics {
     }
 }
 
+impl OpStats {
+    fn count_error(&self, error: &Error) {
+        let (kind, failure) = classify(error);
+        let map = if failure {
+            &self.errors
+        } else {
+            &self.rejections
+        };
+        *map.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(kind)
+            .or_default() += 1;
+    }
+}
+
 /// An error's kind label, and whether it is a failure of the store (rather than a contract answer).
 fn classify(error: &Error) -> (&'static str, bool) {
     match error {
@@ -203,6 +225,10 @@ fn classify(error: &Error) -> (&'static str, bool) {
 /// A [`Store`] that delegates every method to another and records each
 /// call's latency and outcome in [`StoreMetrics`]. `gcra_inline` answers are
 /// recorded as `gcra`; `health` reporting not ok counts as an `unhealthy` error.
+/// A `put_many` batch is one `put_many` call, each failed item counted by kind.
+///
+/// Every method is forwarded explicitly, so a backend's own `put_many`,
+/// `exists` or `health` is never replaced by the trait's default.
 #[derive(Debug, Clone)]
 pub struct MeteredStore {
     inner: Arc<dyn Store>,
@@ -240,6 +266,7 @@ impl MeteredStore {
 }
 
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl Store for MeteredStore {
     fn backend(&self) -> &'static str {
         self.inner.backend()
@@ -260,6 +287,13 @@ impl Store for MeteredStore {
     async fn put(&self, key: &str, value: &[u8], options: PutOptions) -> Result<u64> {
         self.timed(Op::Put, self.inner.put(key, value, options))
             .await
+    }
+
+    async fn put_many(&self, items: &[PutItem<'_>]) -> Result<Vec<Result<u64>>> {
+        let started = Instant::now();
+        let result = self.inner.put_many(items).await;
+        self.metrics.record_batch(started.elapsed(), &result);
+        result
     }
 
     async fn take(&self, key: &str) -> Result<Option<Entry>> {

@@ -154,25 +154,13 @@ fn is_secret_param(key: &str) -> bool {
 
 /// Maps an error of [`authstore::open`] to an exit status: 2 for a bad URL, 1 otherwise.
 pub(crate) fn open_failure(url: &str, error: &authstore::Error) -> Failure {
-    let message = format!("cannot open store {url}: {}", error_chain(error));
+    let message = format!("cannot open store {url}: {}", authstore::error_chain(error));
     match error {
         authstore::Error::InvalidUrl { .. }
         | authstore::Error::UnknownScheme { .. }
         | authstore::Error::FeatureDisabled { .. } => Failure::config(message),
         _ => Failure::runtime(message),
     }
-}
-
-/// An error and its sources, joined by `: `.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The URL `serve` opens for `url`, and the memory store's entry bound.

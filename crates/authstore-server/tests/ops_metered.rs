@@ -1,9 +1,14 @@
-//! `MeteredStore`: the whole conformance suite through it (it delegates every method faithfully), and what it records per operation.
+//! `MeteredStore`: the whole conformance suite through it, every method reaching the inner store, and what it records per operation.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use authstore::{FakeClock, GcraParams, MemoryStore, PutOptions, Store};
+use async_trait::async_trait;
+use authstore::{
+    Capabilities, Counter, Entry, Error, FakeClock, GcraDecision, GcraParams, Health, MemoryStore,
+    PutItem, PutOptions, Result, ScanPage, Store, StoreStats,
+};
 use authstore_server::metered::MeteredStore;
 use authstore_testkit::UnavailableStore;
 
@@ -120,6 +125,201 @@ async fn failures_are_counted_by_kind() {
     );
     assert!(
         text.contains("authstore_store_errors_total{op=\"health\",kind=\"unhealthy\"} 1"),
+        "{text}"
+    );
+}
+
+/// A store that forwards every method to a [`MemoryStore`] and records which
+/// methods reached it.
+#[derive(Debug)]
+struct Recording {
+    inner: MemoryStore,
+    seen: Mutex<BTreeSet<&'static str>>,
+}
+
+impl Recording {
+    fn saw(&self, method: &'static str) {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(method);
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl Store for Recording {
+    fn backend(&self) -> &'static str {
+        self.saw("backend");
+        self.inner.backend()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.saw("capabilities");
+        self.inner.capabilities()
+    }
+    fn prefix(&self) -> &str {
+        self.saw("prefix");
+        self.inner.prefix()
+    }
+    async fn get(&self, key: &str) -> Result<Option<Entry>> {
+        self.saw("get");
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, value: &[u8], options: PutOptions) -> Result<u64> {
+        self.saw("put");
+        self.inner.put(key, value, options).await
+    }
+    async fn put_many(&self, items: &[PutItem<'_>]) -> Result<Vec<Result<u64>>> {
+        self.saw("put_many");
+        self.inner.put_many(items).await
+    }
+    async fn take(&self, key: &str) -> Result<Option<Entry>> {
+        self.saw("take");
+        self.inner.take(key).await
+    }
+    async fn delete(&self, key: &str) -> Result<bool> {
+        self.saw("delete");
+        self.inner.delete(key).await
+    }
+    async fn exists(&self, key: &str) -> Result<bool> {
+        self.saw("exists");
+        self.inner.exists(key).await
+    }
+    async fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
+        self.saw("touch");
+        self.inner.touch(key, ttl).await
+    }
+    async fn incr(&self, key: &str, delta: i64, ttl: Option<Duration>) -> Result<Counter> {
+        self.saw("incr");
+        self.inner.incr(key, delta, ttl).await
+    }
+    async fn gcra(&self, key: &str, params: GcraParams) -> Result<GcraDecision> {
+        self.saw("gcra");
+        self.inner.gcra(key, params).await
+    }
+    fn gcra_inline(&self, key: &str, params: GcraParams) -> Option<Result<GcraDecision>> {
+        self.saw("gcra_inline");
+        self.inner.gcra_inline(key, params)
+    }
+    async fn list_index(&self, index_key: &str) -> Result<Vec<String>> {
+        self.saw("list_index");
+        self.inner.list_index(index_key).await
+    }
+    async fn delete_index(&self, index_key: &str) -> Result<u64> {
+        self.saw("delete_index");
+        self.inner.delete_index(index_key).await
+    }
+    async fn scan(&self, prefix: &str, cursor: Option<&str>, limit: usize) -> Result<ScanPage> {
+        self.saw("scan");
+        self.inner.scan(prefix, cursor, limit).await
+    }
+    async fn purge_expired(&self, limit: usize) -> Result<u64> {
+        self.saw("purge_expired");
+        self.inner.purge_expired(limit).await
+    }
+    async fn stats(&self) -> Result<StoreStats> {
+        self.saw("stats");
+        self.inner.stats().await
+    }
+    async fn health(&self) -> Health {
+        self.saw("health");
+        self.inner.health().await
+    }
+}
+
+#[tokio::test]
+async fn every_method_reaches_the_inner_store() {
+    let inner = Arc::new(Recording {
+        inner: MemoryStore::builder()
+            .sweep_interval(None)
+            .build()
+            .expect("valid configuration"),
+        seen: Mutex::default(),
+    });
+    let store = MeteredStore::new(inner.clone());
+    let params = GcraParams::per_period(10, Duration::from_secs(1));
+
+    assert_eq!(store.backend(), "memory");
+    let _ = store.capabilities();
+    assert_eq!(store.prefix(), "");
+    store
+        .put("s:1", b"v", PutOptions::new().index("ix:1"))
+        .await
+        .unwrap();
+    let batch = [
+        PutItem {
+            key: "s:2",
+            value: b"a",
+            options: PutOptions::new(),
+        },
+        PutItem {
+            key: "s:1",
+            value: b"b",
+            options: PutOptions::new().create_only(),
+        },
+    ];
+    let results = store.put_many(&batch).await.unwrap();
+    assert_eq!(results.len(), 2);
+    assert!(matches!(results[1], Err(Error::AlreadyExists { .. })));
+    assert!(store.get("s:2").await.unwrap().is_some());
+    assert!(store.exists("s:1").await.unwrap());
+    assert!(store.touch("s:1", Duration::from_secs(60)).await.unwrap());
+    assert_eq!(store.incr("c:1", 2, None).await.unwrap().value, 2);
+    store.gcra("g:1", params).await.unwrap();
+    assert!(store.gcra_inline("g:1", params).is_some());
+    assert_eq!(store.list_index("ix:1").await.unwrap(), ["s:1"]);
+    assert_eq!(store.scan("s:", None, 10).await.unwrap().entries.len(), 2);
+    assert!(store.take("s:2").await.unwrap().is_some());
+    assert!(!store.delete("s:2").await.unwrap());
+    assert_eq!(store.delete_index("ix:1").await.unwrap(), 1);
+    store.purge_expired(10).await.unwrap();
+    store.stats().await.unwrap();
+    assert!(store.health().await.ok);
+
+    let seen = inner
+        .seen
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let every_method = [
+        "backend",
+        "capabilities",
+        "prefix",
+        "get",
+        "put",
+        "put_many",
+        "take",
+        "delete",
+        "exists",
+        "touch",
+        "incr",
+        "gcra",
+        "gcra_inline",
+        "list_index",
+        "delete_index",
+        "scan",
+        "purge_expired",
+        "stats",
+        "health",
+    ];
+    let missing: Vec<_> = every_method
+        .iter()
+        .filter(|method| !seen.contains(*method))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "never reached the inner store: {missing:?}"
+    );
+
+    let m = store.metrics();
+    assert_eq!(m.calls("put_many"), 1, "one batch is one call");
+    assert_eq!(m.calls("put"), 1, "the batch is not metered as single puts");
+    let mut text = String::new();
+    m.render_into(&mut text);
+    assert!(
+        text.contains(
+            "authstore_store_rejections_total{op=\"put_many\",kind=\"already_exists\"} 1"
+        ),
         "{text}"
     );
 }

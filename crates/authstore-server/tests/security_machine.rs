@@ -486,8 +486,8 @@ async fn introspection_server(resource: Option<&str>) -> (Server, [String; 4]) {
 
 #[tokio::test]
 async fn a_confidential_client_no_longer_learns_about_other_clients_tokens() {
-    // The reproduction: any confidential client introspected any
-    // token and learnt its user, scope and client.
+    // A confidential client must not introspect another client's token
+    // and learn its user, scope and client.
     let (server, [_, _, stranger, app]) = introspection_server(None).await;
     let (access, refresh) = code_tokens(&server, Auth::Basic("app", &app), "app", Some(API)).await;
     let machine = client_credentials(&server, Auth::Basic("app", &app))

@@ -4,12 +4,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use authstore::{
-    Capabilities, Counter, Entry, Error, ExpiryClock, GcraDecision, GcraParams, Health, PutOptions,
-    Result, ScanPage, Store, StoreStats,
+    Capabilities, Counter, Entry, Error, ExpiryClock, GcraDecision, GcraParams, Health, PutItem,
+    PutOptions, Result, ScanPage, Store, StoreStats,
 };
 
 /// Every operation fails with [`Error::Backend`] ("store unavailable"), as a
-/// store whose server is unreachable does. `health` reports not ok.
+/// store whose server is unreachable does (`put_many` fails as a whole, as a
+/// batch that could not be sent). `health` reports not ok; `gcra_inline`
+/// answers `None`, so callers reach the failing `gcra`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UnavailableStore;
 
@@ -18,6 +20,7 @@ fn down<T>() -> Result<T> {
 }
 
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl Store for UnavailableStore {
     fn backend(&self) -> &'static str {
         "unavailable"
@@ -34,6 +37,9 @@ impl Store for UnavailableStore {
         down()
     }
     async fn put(&self, _: &str, _: &[u8], _: PutOptions) -> Result<u64> {
+        down()
+    }
+    async fn put_many(&self, _: &[PutItem<'_>]) -> Result<Vec<Result<u64>>> {
         down()
     }
     async fn take(&self, _: &str) -> Result<Option<Entry>> {
@@ -53,6 +59,9 @@ impl Store for UnavailableStore {
     }
     async fn gcra(&self, _: &str, _: GcraParams) -> Result<GcraDecision> {
         down()
+    }
+    fn gcra_inline(&self, _: &str, _: GcraParams) -> Option<Result<GcraDecision>> {
+        None
     }
     async fn list_index(&self, _: &str) -> Result<Vec<String>> {
         down()

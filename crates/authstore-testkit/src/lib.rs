@@ -174,17 +174,24 @@ macro_rules! modules_suite {
             ratelimit_several_limits_are_all_or_nothing, ratelimit_blocks_escalate,
             ratelimit_penalty_reward_and_quota,
         );
-        $crate::__module_tests!($open; oauth;
+        $crate::__module_tests!($open; oauth_codes;
             oauth_code_flow_public_and_confidential, oauth_redirect_uri_is_checked_at_issue_and_exchange,
             oauth_pkce_is_required_and_checked, oauth_code_reuse_revokes_the_grant,
             oauth_expired_code_is_refused, oauth_code_of_another_client_is_invalid_grant,
-            oauth_revoke_checks_the_client, oauth_garbage_inputs_are_errors,
-            oauth_refresh_reuse_revokes_the_grant, oauth_refresh_retry_within_grace_keeps_one_chain,
-            oauth_revoking_a_refresh_token_revokes_the_grant, oauth_refresh_scope_can_narrow_not_widen,
-            oauth_refresh_keeps_the_grant_alive, oauth_client_authentication,
-            oauth_remembered_secret_follows_the_stored_client,
+        );
+        $crate::__module_tests!($open; oauth_refresh;
+            oauth_revoke_checks_the_client, oauth_refresh_reuse_revokes_the_grant,
+            oauth_refresh_retry_within_grace_keeps_one_chain, oauth_revoking_a_refresh_token_revokes_the_grant,
+            oauth_refresh_scope_can_narrow_not_widen, oauth_refresh_keeps_the_grant_alive,
+        );
+        $crate::__module_tests!($open; oauth_inputs; oauth_garbage_inputs_are_errors);
+        $crate::__module_tests!($open; oauth_clients;
+            oauth_client_authentication, oauth_remembered_secret_follows_the_stored_client,
             oauth_client_debug_hides_secrets, oauth_client_credentials_grant,
-            oauth_consent_is_remembered_and_revoked, oauth_concurrent_code_redemption_has_one_winner,
+        );
+        $crate::__module_tests!($open; oauth_consent; oauth_consent_is_remembered_and_revoked);
+        $crate::__module_tests!($open; oauth_races;
+            oauth_concurrent_code_redemption_has_one_winner,
             oauth_concurrent_refresh_within_grace_keeps_one_chain,
             oauth_concurrent_refresh_without_grace_revokes_the_grant,
         );
@@ -210,7 +217,7 @@ macro_rules! modules_suite {
             let prefix = $crate::unique_prefix("oauth_two_stores");
             let a = ($open)(prefix.clone(), clock.clone()).await;
             let b = ($open)(prefix, clock.clone()).await;
-            $crate::modules::oauth::oauth_two_stores_redeem_a_code_once(a, b, clock).await;
+            $crate::modules::oauth_races::oauth_two_stores_redeem_a_code_once(a, b, clock).await;
         }
     };
 }

@@ -24,12 +24,12 @@ pub enum KeyProblem {
 
 impl std::fmt::Display for KeyProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Empty => "it is empty",
-            Self::TooLong => "it is longer than 512 bytes",
-            Self::ControlCharacter => "it contains a control character",
-            Self::MissingNamespace => "it is not of the form `namespace:id`",
-        })
+        match self {
+            Self::Empty => f.write_str("it is empty"),
+            Self::TooLong => write!(f, "it is longer than {} bytes", crate::MAX_KEY_LEN),
+            Self::ControlCharacter => f.write_str("it contains a control character"),
+            Self::MissingNamespace => f.write_str("it is not of the form `namespace:id`"),
+        }
     }
 }
 
@@ -212,20 +212,21 @@ impl Error {
     }
 }
 
-/// `e` and its sources, joined with ": " (for logs and health details).
-#[cfg(any(
-    feature = "redis",
-    feature = "postgres",
-    feature = "sqlite",
-    feature = "remote-validation"
-))]
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
+/// `error` and its sources, joined by `: ` (for logs, health details and
+/// messages to an operator): `redis backend error: connection refused`.
+///
+/// A source whose text the message already ends with (an error that shows
+/// its cause in its own message) is not repeated.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
     }
     text
 }
@@ -242,6 +243,25 @@ mod tests {
         let source = err.source().expect("source kept");
         assert_eq!(source.to_string(), "peer reset");
         assert!(!err.is_condition_failed());
+        assert_eq!(error_chain(&err), "redis backend error: peer reset");
+    }
+
+    #[test]
+    fn a_chain_does_not_repeat_a_cause_the_message_shows() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer: {0}")]
+        struct Shows(#[source] std::io::Error);
+        let err = Shows(std::io::Error::other("inner"));
+        assert_eq!(error_chain(&err), "outer: inner");
+    }
+
+    #[test]
+    fn a_too_long_key_names_the_limit() {
+        let text = KeyProblem::TooLong.to_string();
+        assert_eq!(
+            text,
+            format!("it is longer than {} bytes", crate::MAX_KEY_LEN)
+        );
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub mod tokens;
 mod types;
 
 pub use clock::{Clock, FakeClock, SharedClock, SystemClock};
-pub use error::{BoxError, Error, KeyProblem, Result};
+pub use error::{BoxError, Error, KeyProblem, Result, error_chain};
 pub use ext::{StoreExt, Versioned};
 pub use key::{
     DEFAULT_MAX_VALUE_SIZE, MAX_INDEX_KEYS, MAX_KEY_LEN, validate_index_keys, validate_key,

@@ -1,7 +1,7 @@
 //! The [`Store`] trait: the atomic primitives every backend implements.
 
 use std::fmt::Debug;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
@@ -10,6 +10,9 @@ use crate::types::{
     Capabilities, Counter, Entry, GcraDecision, GcraParams, Health, PutItem, PutOptions, ScanPage,
     StoreStats,
 };
+
+/// The key the default [`Store::health`] checks with [`Store::exists`].
+const HEALTH_PROBE_KEY: &str = "health:probe";
 
 /// A key-value store for authentication state.
 ///
@@ -68,6 +71,15 @@ use crate::types::{
 /// or [`Error::Timeout`](crate::Error::Timeout) when the backend fails, and
 /// [`Error::Corrupt`](crate::Error::Corrupt) when stored data cannot be decoded.
 /// Method docs list the outcomes specific to them.
+///
+/// # Implementing
+///
+/// A backend implements the required methods; `exists`, `put_many`,
+/// `health` and `gcra_inline` have defaults built on them, which a backend
+/// overrides when it has a cheaper way. A wrapper that forwards to another
+/// store (metrics, fault injection) must forward every method, defaults
+/// included, or the inner store's own versions are bypassed: put
+/// `#[deny(clippy::missing_trait_methods)]` on its `impl Store` block.
 #[async_trait]
 pub trait Store: Send + Sync + Debug + 'static {
     /// Short backend name (`"memory"`, `"redis"`, `"postgres"`, `"sqlite"`).
@@ -100,8 +112,9 @@ pub trait Store: Send + Sync + Debug + 'static {
     /// write is atomic on its own; the batch is not one transaction (another
     /// client may see some of the items written and not yet the others), and
     /// one item's error does not stop the others. The default calls `put`
-    /// for each in turn; a backend overrides it to send the batch in one
-    /// round trip (Redis: one script on a single server).
+    /// for each in turn and never returns the outer error; a backend
+    /// overrides it to send the batch in one round trip (Redis: one script
+    /// on a single server).
     ///
     /// # Errors
     /// The outer error when the batch as a whole could not be sent or its
@@ -123,7 +136,12 @@ pub trait Store: Send + Sync + Debug + 'static {
     async fn delete(&self, key: &str) -> Result<bool>;
 
     /// Whether a live entry exists under `key`.
-    async fn exists(&self, key: &str) -> Result<bool>;
+    ///
+    /// The default is [`get`](Store::get) with the value dropped; a backend
+    /// overrides it to check without reading the value.
+    async fn exists(&self, key: &str) -> Result<bool> {
+        Ok(self.get(key).await?.is_some())
+    }
 
     /// Sets the TTL of the live entry under `key` to `ttl` from now, without
     /// rewriting its value or changing its version. Returns `false` if there
@@ -201,5 +219,19 @@ pub trait Store: Send + Sync + Debug + 'static {
 
     /// Checks that the backend answers, and how fast. Never fails: problems
     /// are reported as `ok: false` with a detail.
-    async fn health(&self) -> Health;
+    ///
+    /// The default times one [`exists`](Store::exists) of the key
+    /// `health:probe`: `ok` when it answers (whether or not the entry is
+    /// there), otherwise not ok with the error as the detail. A backend
+    /// overrides it with its own cheapest round trip (Redis `PING`, SQL
+    /// `SELECT 1`).
+    async fn health(&self) -> Health {
+        let started = Instant::now();
+        let answer = self.exists(HEALTH_PROBE_KEY).await;
+        Health {
+            ok: answer.is_ok(),
+            latency: started.elapsed(),
+            detail: answer.err().map(|e| crate::error::error_chain(&e)),
+        }
+    }
 }

@@ -117,8 +117,8 @@ impl SessionLayer {
         self.edit(|s| s.header = Some(name))
     }
 
-    /// Creates a session for every request that has none (seed 002's
-    /// `autoCreate`), instead of on its first write.
+    /// Creates a session for every request that has none, instead of on
+    /// its first write.
     pub fn auto_create(self, on: bool) -> Self {
         self.edit(|s| s.auto_create = on)
     }

@@ -398,7 +398,7 @@ async fn token_inner(state: &AppState, parts: &Parts, body: Body) -> Result<Resp
                 .exchange_code_for(&client, code, redirect_uri, verifier, form.get("resource"))
                 .await;
             if let Err(e) = &tokens {
-                if matches!(e, OAuthError::InvalidGrant(why) if why.contains("revoked")) {
+                if matches!(e, OAuthError::InvalidGrant(why) if why.revokes_grant()) {
                     state.metrics().grant_revoked();
                 }
                 audit_reuse(state, parts, &client, e).await;
@@ -419,7 +419,7 @@ async fn token_inner(state: &AppState, parts: &Parts, body: Body) -> Result<Resp
                 )
                 .await;
             if let Err(e) = &tokens {
-                if matches!(e, OAuthError::InvalidGrant(why) if why.contains("revoked")) {
+                if matches!(e, OAuthError::InvalidGrant(why) if why.revokes_grant()) {
                     state.metrics().grant_revoked();
                 }
                 audit_reuse(state, parts, &client, e).await;

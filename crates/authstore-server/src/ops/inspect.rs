@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::cli::{CleanupArgs, Failure, HealthArgs, StatsArgs};
-use crate::serve::error_chain;
 
 use authstore::Health;
 
@@ -44,10 +43,12 @@ pub async fn stats(args: StatsArgs) -> Result<(), Failure> {
     let mut namespaces: BTreeMap<String, Namespace> = BTreeMap::new();
     let mut cursor: Option<String> = None;
     loop {
-        let page = store
-            .scan("", cursor.as_deref(), 1000)
-            .await
-            .map_err(|e| Failure::runtime(format!("cannot scan {safe}: {}", error_chain(&e))))?;
+        let page = store.scan("", cursor.as_deref(), 1000).await.map_err(|e| {
+            Failure::runtime(format!(
+                "cannot scan {safe}: {}",
+                authstore::error_chain(&e)
+            ))
+        })?;
         for entry in &page.entries {
             let name = entry.key.split_once(':').map_or("", |(ns, _)| ns);
             let slot = namespaces.entry(name.to_owned()).or_default();
@@ -61,7 +62,10 @@ pub async fn stats(args: StatsArgs) -> Result<(), Failure> {
         }
     }
     let backend = store.stats().await.map_err(|e| {
-        Failure::runtime(format!("cannot read stats of {safe}: {}", error_chain(&e)))
+        Failure::runtime(format!(
+            "cannot read stats of {safe}: {}",
+            authstore::error_chain(&e)
+        ))
     })?;
     let lookups = backend.hits + backend.misses;
     let hit_rate = (lookups > 0).then(|| backend.hits as f64 / lookups as f64);
@@ -216,7 +220,7 @@ pub async fn cleanup(args: CleanupArgs) -> Result<(), Failure> {
         let removed = store.purge_expired(args.batch_size).await.map_err(|e| {
             Failure::runtime(format!(
                 "cleanup of {safe} stopped after {purged} entries: {}",
-                error_chain(&e)
+                authstore::error_chain(&e)
             ))
         })?;
         purged += removed;

@@ -10,14 +10,14 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use authstore::Store;
 use authstore::migrate::{self, ImportOptions, MigrateOptions, MigrateReport, VerifyReport};
+use authstore::{Store, error_chain};
 
 pub use inspect::{cleanup, health, stats};
 
 use crate::cli::{ExportArgs, Failure, ImportArgs, MigrateArgs, StoreArgs, load_config};
 use crate::config;
-use crate::serve::{error_chain, log_safe_url, open_failure};
+use crate::serve::{log_safe_url, open_failure};
 use progress::{Progress, counts, rate};
 
 /// The future of [`authstore::open`], boxed and type-erased.
@@ -130,15 +130,26 @@ fn report_json(report: &MigrateReport) -> serde_json::Value {
         "unchanged": report.unchanged,
         "expired": report.expired,
         "failed": report.failed,
-        "failures": report.failures.iter().map(|(k, why)| serde_json::json!({"key": k, "error": why})).collect::<Vec<_>>(),
+        "failures": report.failures.iter().map(|(k, why)| serde_json::json!({"key": k, "error": failure_reason(why)})).collect::<Vec<_>>(),
         "elapsed_secs": report.elapsed.as_secs_f64(),
         "entries_per_sec": rate(report.scanned, report.elapsed),
     })
 }
 
+/// A failure's reason as shown to the operator: a conflict names the flag
+/// that replaces the target's value.
+fn failure_reason(why: &str) -> std::borrow::Cow<'_, str> {
+    match why.strip_suffix(')') {
+        Some(conflict) if why == migrate::CONFLICT => {
+            format!("{conflict}; use --overwrite to replace it)").into()
+        }
+        _ => why.into(),
+    }
+}
+
 fn print_failures(report: &MigrateReport) {
     for (key, why) in &report.failures {
-        eprintln!("failed: {key}: {why}");
+        eprintln!("failed: {key}: {}", failure_reason(why));
     }
     if report.failed > report.failures.len() as u64 {
         eprintln!(
@@ -463,7 +474,17 @@ pub async fn run_import(args: ImportArgs) -> Result<(), Failure> {
 
 #[cfg(test)]
 mod tests {
-    use super::store_identity;
+    use super::{failure_reason, migrate, store_identity};
+
+    #[test]
+    fn a_conflict_names_the_flag_that_replaces_the_value() {
+        assert_eq!(
+            failure_reason(migrate::CONFLICT),
+            "the target holds a different value under this key \
+             (not overwritten; use --overwrite to replace it)"
+        );
+        assert_eq!(failure_reason("redis backend error"), "redis backend error");
+    }
 
     #[test]
     fn the_same_store_is_recognised_whatever_the_spelling() {

@@ -276,7 +276,7 @@ async fn copy_chunk(
                 }
             }
             Err(e) => {
-                let why = describe(&e);
+                let why = crate::error_chain(&e);
                 for i in sent {
                     outcomes[i] = Some(Outcome::Failed(why.clone()));
                 }
@@ -300,7 +300,7 @@ async fn predict(to: &dyn Store, entry: &ScanEntry, options: &MigrateOptions) ->
         Ok(Some(_)) if options.overwrite => Outcome::Migrated,
         Ok(Some(found)) if found.value == entry.value => Outcome::Unchanged,
         Ok(Some(_)) => Outcome::Failed(CONFLICT.into()),
-        Err(e) => Outcome::Failed(describe(&e)),
+        Err(e) => Outcome::Failed(crate::error_chain(&e)),
     }
 }
 
@@ -314,9 +314,9 @@ async fn settle(to: &dyn Store, entry: &ScanEntry, written: Result<u64>) -> Outc
             // Gone again between the two calls: the target's own expiry.
             Ok(None) => Outcome::Expired,
             Ok(Some(_)) => Outcome::Failed(CONFLICT.into()),
-            Err(e) => Outcome::Failed(describe(&e)),
+            Err(e) => Outcome::Failed(crate::error_chain(&e)),
         },
-        Err(e) => Outcome::Failed(describe(&e)),
+        Err(e) => Outcome::Failed(crate::error_chain(&e)),
     }
 }
 
@@ -337,21 +337,7 @@ fn remaining_ttl(
     }
 }
 
-/// An error with its sources (`redis backend error: OOM command not allowed…`).
-fn describe(error: &Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-/// Why an entry the target holds with another value is not copied.
-const CONFLICT: &str = "the target holds a different value under this key (not overwritten; \
-                        use --overwrite to replace it)";
+/// The reason [`MigrateReport::failures`] gives for an entry the target
+/// holds with another value: it is not overwritten unless
+/// [`MigrateOptions::overwrite`] is set.
+pub const CONFLICT: &str = "the target holds a different value under this key (not overwritten)";

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Client, GrantType, OAuth, OAuthError, TokenResponse, grant_index};
+use super::{Client, GrantProblem, GrantType, OAuth, OAuthError, TokenResponse, grant_index};
 use crate::ext::StoreExt;
 use crate::secret;
 use crate::types::PutOptions;
@@ -328,29 +328,23 @@ impl OAuth {
             ));
         }
         if !secret::is_token_shaped(code) {
-            return Err(OAuthError::InvalidGrant("unknown or expired code"));
+            return Err(OAuthError::InvalidGrant(GrantProblem::UnknownCode));
         }
         let key = code_key(code);
         for _ in 0..CAS_ATTEMPTS {
             let Some(found) = self.store.get_json::<CodeRecord>(&key).await? else {
-                return Err(OAuthError::InvalidGrant("unknown or expired code"));
+                return Err(OAuthError::InvalidGrant(GrantProblem::UnknownCode));
             };
             let record = found.value;
             if record.used {
                 self.revoke_grant(&record.grant_id).await?;
-                return Err(OAuthError::InvalidGrant(
-                    "the code was already used; its grant is revoked",
-                ));
+                return Err(OAuthError::InvalidGrant(GrantProblem::CodeReused));
             }
             if record.client_id != client.client_id {
-                return Err(OAuthError::InvalidGrant(
-                    "the code belongs to another client",
-                ));
+                return Err(OAuthError::InvalidGrant(GrantProblem::CodeOfAnotherClient));
             }
             if record.redirect_uri != redirect_uri {
-                return Err(OAuthError::InvalidGrant(
-                    "redirect_uri differs from the authorization request",
-                ));
+                return Err(OAuthError::InvalidGrant(GrantProblem::RedirectMismatch));
             }
             if !is_verifier(verifier)
                 || !secret::constant_time_eq(
@@ -358,12 +352,12 @@ impl OAuth {
                     record.code_challenge.as_bytes(),
                 )
             {
-                return Err(OAuthError::InvalidGrant("the PKCE verifier does not match"));
+                return Err(OAuthError::InvalidGrant(GrantProblem::PkceMismatch));
             }
             // Read after the code: if the code is still unused at the
             // compare-and-set, the redemption took effect at this read.
             let Some(grant) = self.live_grant(&record.grant_id).await? else {
-                return Err(OAuthError::InvalidGrant("the grant was revoked"));
+                return Err(OAuthError::InvalidGrant(GrantProblem::Revoked));
             };
             let audience = self.config.resources.pick(&grant.resources, resource)?;
             let scope =
@@ -384,9 +378,7 @@ impl OAuth {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(OAuthError::InvalidGrant(
-            "the code is being redeemed concurrently",
-        ))
+        Err(OAuthError::InvalidGrant(GrantProblem::CodeContended))
     }
 }
 

@@ -5,6 +5,80 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::password::{BUSY_RETRY_AFTER, HasherBusy};
 
+/// Why a code or refresh token was refused ([`OAuthError::InvalidGrant`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GrantProblem {
+    /// The code is unknown, expired, or not shaped like a code.
+    UnknownCode,
+    /// The code was redeemed before; its grant is now revoked.
+    CodeReused,
+    /// The code was issued to another client.
+    CodeOfAnotherClient,
+    /// The `redirect_uri` differs from the authorization request's.
+    RedirectMismatch,
+    /// The PKCE verifier does not match the code's challenge.
+    PkceMismatch,
+    /// The grant was revoked before this request.
+    Revoked,
+    /// Concurrent redemptions of the code kept winning; nothing was issued.
+    CodeContended,
+    /// The refresh token is unknown, expired, or its grant revoked.
+    UnknownRefreshToken,
+    /// The refresh token was issued to another client.
+    RefreshTokenOfAnotherClient,
+    /// A rotated refresh token was used again after the grace window; its
+    /// grant is now revoked.
+    RefreshTokenReused,
+    /// Concurrent refreshes of the token kept winning; nothing was issued.
+    RefreshContended,
+    /// A retry within the grace window whose rotation's response could not
+    /// be recovered.
+    AlreadyRotated,
+    /// A retry within the grace window for another resource than the
+    /// rotation granted.
+    RotatedForAnotherResource,
+    /// A retry within the grace window for other scopes than the rotation
+    /// granted.
+    RotatedForOtherScopes,
+}
+
+impl GrantProblem {
+    /// The `error_description` sent to the client.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::UnknownCode => "unknown or expired code",
+            Self::CodeReused => "the code was already used; its grant is revoked",
+            Self::CodeOfAnotherClient => "the code belongs to another client",
+            Self::RedirectMismatch => "redirect_uri differs from the authorization request",
+            Self::PkceMismatch => "the PKCE verifier does not match",
+            Self::Revoked => "the grant was revoked",
+            Self::CodeContended => "the code is being redeemed concurrently",
+            Self::UnknownRefreshToken => "unknown, expired or revoked refresh token",
+            Self::RefreshTokenOfAnotherClient => "the refresh token belongs to another client",
+            Self::RefreshTokenReused => "refresh token reuse; the grant is revoked",
+            Self::RefreshContended => "the refresh token is being used concurrently",
+            Self::AlreadyRotated => "the refresh token was already rotated",
+            Self::RotatedForAnotherResource => {
+                "the refresh token was already rotated for another resource"
+            }
+            Self::RotatedForOtherScopes => "the refresh token was already rotated for other scopes",
+        }
+    }
+
+    /// Whether this refusal revoked the grant (reuse detection of a code or
+    /// a refresh token).
+    pub fn revokes_grant(self) -> bool {
+        matches!(self, Self::CodeReused | Self::RefreshTokenReused)
+    }
+}
+
+impl std::fmt::Display for GrantProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
 /// A request the OAuth rules refuse (with its RFC 6749 / 7009 / 7591 error
 /// code), or a store failure.
 #[derive(Debug, thiserror::Error)]
@@ -17,8 +91,8 @@ pub enum OAuthError {
     #[error("invalid_client")]
     InvalidClient,
     /// The code or refresh token is invalid, expired, revoked, reused or bound to someone else.
-    #[error("invalid_grant: {0}")]
-    InvalidGrant(&'static str),
+    #[error("invalid_grant: {}", .0.description())]
+    InvalidGrant(GrantProblem),
     /// The client may not use this grant type or redirect URI.
     #[error("unauthorized_client: {0}")]
     UnauthorizedClient(&'static str),
@@ -88,8 +162,8 @@ impl OAuthError {
     /// again after the grace window.
     pub fn reused_credential(&self) -> Option<&'static str> {
         match self {
-            Self::InvalidGrant(why) if why.contains("already used") => Some("code"),
-            Self::InvalidGrant(why) if why.contains("refresh token reuse") => Some("refresh_token"),
+            Self::InvalidGrant(GrantProblem::CodeReused) => Some("code"),
+            Self::InvalidGrant(GrantProblem::RefreshTokenReused) => Some("refresh_token"),
             _ => None,
         }
     }
@@ -101,11 +175,47 @@ impl OAuthError {
             Self::Store(_) => "the authorization server could not complete the request".into(),
             Self::InvalidClient => "client authentication failed".into(),
             Self::UnsupportedGrantType => "this grant type is not supported".into(),
+            Self::InvalidGrant(problem) => problem.description().into(),
             other => {
                 let text = other.to_string();
                 text.split_once(": ")
                     .map_or(text.clone(), |(_, d)| d.to_owned())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invalid_grant_describes_its_problem() {
+        let e = OAuthError::InvalidGrant(GrantProblem::CodeReused);
+        assert_eq!(e.code(), "invalid_grant");
+        assert_eq!(e.status(), 400);
+        assert_eq!(
+            e.description(),
+            "the code was already used; its grant is revoked"
+        );
+        assert_eq!(
+            e.to_string(),
+            "invalid_grant: the code was already used; its grant is revoked"
+        );
+        assert_eq!(e.reused_credential(), Some("code"));
+        let e = OAuthError::InvalidGrant(GrantProblem::RefreshTokenReused);
+        assert_eq!(e.reused_credential(), Some("refresh_token"));
+        assert_eq!(
+            OAuthError::InvalidGrant(GrantProblem::Revoked).reused_credential(),
+            None
+        );
+    }
+
+    #[test]
+    fn only_reuse_detection_revokes_the_grant() {
+        assert!(GrantProblem::CodeReused.revokes_grant());
+        assert!(GrantProblem::RefreshTokenReused.revokes_grant());
+        assert!(!GrantProblem::Revoked.revokes_grant());
+        assert!(!GrantProblem::UnknownRefreshToken.revokes_grant());
     }
 }

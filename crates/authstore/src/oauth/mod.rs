@@ -71,7 +71,7 @@ pub use client::{
 };
 pub use code::{AuthorizationRequest, pkce_challenge};
 pub use consent::RememberedConsent;
-pub use error::OAuthError;
+pub use error::{GrantProblem, OAuthError};
 pub use introspect::{RevokeOutcome, TokenInfo};
 pub use jwt::{
     KeyProtection, KeyUpkeep, SigningAlg, SigningKeyInfo, SigningKeyStatus, UnknownSigningAlg,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::code::{GrantRecord, check_scope};
 use super::sealed::{self, Successor};
 use super::token::{Head, RefreshRecord, TokenResponse, access_key, head_key, refresh_key};
-use super::{Client, GrantType, OAuth, OAuthError, grant_index};
+use super::{Client, GrantProblem, GrantType, OAuth, OAuthError, grant_index};
 use crate::clock::duration_to_millis;
 use crate::ext::StoreExt;
 use crate::secret;
@@ -83,7 +83,7 @@ impl OAuth {
     async fn confirm_grant(&self, grant_id: &str) -> Result<(), OAuthError> {
         if self.live_grant(grant_id).await?.is_none() {
             self.store.delete_index(&grant_index(grant_id)).await?;
-            return Err(OAuthError::InvalidGrant("the grant was revoked"));
+            return Err(OAuthError::InvalidGrant(GrantProblem::Revoked));
         }
         Ok(())
     }
@@ -157,7 +157,7 @@ impl OAuth {
         if !client.allows(GrantType::RefreshToken) {
             return Err(OAuthError::UnauthorizedClient("the client may not refresh"));
         }
-        let unknown = OAuthError::InvalidGrant("unknown, expired or revoked refresh token");
+        let unknown = OAuthError::InvalidGrant(GrantProblem::UnknownRefreshToken);
         if !secret::is_token_shaped(refresh_token) {
             return Err(unknown);
         }
@@ -172,7 +172,7 @@ impl OAuth {
         let record = record.value;
         if record.client_id != client.client_id {
             return Err(OAuthError::InvalidGrant(
-                "the refresh token belongs to another client",
+                GrantProblem::RefreshTokenOfAnotherClient,
             ));
         }
         let grant = self.live_grant(&record.grant_id).await?.ok_or(unknown)?;
@@ -189,9 +189,7 @@ impl OAuth {
                 .get_json::<Head>(&head_key(&record.grant_id))
                 .await?
             else {
-                return Err(OAuthError::InvalidGrant(
-                    "unknown, expired or revoked refresh token",
-                ));
+                return Err(OAuthError::InvalidGrant(GrantProblem::UnknownRefreshToken));
             };
             let now = self.now();
             let head = found.value;
@@ -219,14 +217,10 @@ impl OAuth {
                 return self.replay(client, &presented, &head, (scope, resource), now);
             } else {
                 self.revoke_grant(&record.grant_id).await?;
-                return Err(OAuthError::InvalidGrant(
-                    "refresh token reuse; the grant is revoked",
-                ));
+                return Err(OAuthError::InvalidGrant(GrantProblem::RefreshTokenReused));
             }
         }
-        Err(OAuthError::InvalidGrant(
-            "the refresh token is being used concurrently",
-        ))
+        Err(OAuthError::InvalidGrant(GrantProblem::RefreshContended))
     }
 
     /// One rotation of the head (read at `version`) from the presented
@@ -332,13 +326,11 @@ impl OAuth {
             .successor
             .as_deref()
             .and_then(|s| sealed::open(presented.token, presented.grant_id, &head.head, s))
-            .ok_or(OAuthError::InvalidGrant(
-                "the refresh token was already rotated",
-            ))?;
+            .ok_or(OAuthError::InvalidGrant(GrantProblem::AlreadyRotated))?;
         let (audience, scope) = self.refresh_view(client, presented.grant, resource, requested)?;
         if audience != kept.resource {
             return Err(OAuthError::InvalidGrant(
-                "the refresh token was already rotated for another resource",
+                GrantProblem::RotatedForAnotherResource,
             ));
         }
         let mut asked = scope;
@@ -347,7 +339,7 @@ impl OAuth {
         granted.sort_unstable();
         if asked != granted {
             return Err(OAuthError::InvalidGrant(
-                "the refresh token was already rotated for other scopes",
+                GrantProblem::RotatedForOtherScopes,
             ));
         }
         Ok(TokenResponse {

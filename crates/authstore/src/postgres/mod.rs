@@ -10,9 +10,10 @@
 //!
 //! Client: tokio-postgres with a deadpool-postgres pool, chosen over sqlx for
 //! speed: it is the leanest async PostgreSQL client (binary protocol,
-//! pipelining, typed prepared statements cached per connection), and on this
-//! 2-core machine client CPU is a large share of each round trip. SQLite uses
-//! rusqlite; both run the same statements (see `docs/ARCHITECTURE.md`).
+//! pipelining, typed prepared statements cached per connection), and on a
+//! host with few cores client CPU is a large share of each round trip.
+//! SQLite uses rusqlite; both run the same statements (see
+//! `docs/ARCHITECTURE.md`).
 //!
 //! Every operation is one autocommit statement, so it is atomic without
 //! explicit transactions; serialization failures and deadlocks are retried

@@ -582,7 +582,7 @@ impl Store for RedisStore {
         Health {
             ok: matches!(pong.as_deref(), Ok("PONG")),
             latency: started.elapsed(),
-            detail: pong.err().map(|e| crate::error::chain(&e)),
+            detail: pong.err().map(|e| crate::error_chain(&e)),
         }
     }
 }

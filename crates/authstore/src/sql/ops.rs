@@ -16,8 +16,8 @@ use crate::clock::duration_to_millis;
 use crate::error::{Error, Result};
 use crate::key::{validate_key, validate_prefix, validate_put, validate_ttl};
 use crate::types::{
-    Counter, Entry, GcraDecision, GcraParams, Health, PutMode, PutOptions, ScanEntry, ScanPage,
-    StoreStats,
+    Counter, Entry, GcraDecision, GcraParams, Health, PutItem, PutMode, PutOptions, ScanEntry,
+    ScanPage, StoreStats,
 };
 
 /// How often a statement is re-run when the row keeps changing under it.
@@ -149,6 +149,16 @@ impl<D: Driver> SqlStore<D> {
             }
         }
         Err(self.gave_up(key))
+    }
+
+    /// Each item as [`put`](Self::put) would write it, in order; one
+    /// statement per item, so the outer result is always `Ok`.
+    pub(crate) async fn put_many(&self, items: &[PutItem<'_>]) -> Result<Vec<Result<u64>>> {
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            results.push(self.put(item.key, item.value, item.options.clone()).await);
+        }
+        Ok(results)
     }
 
     pub(crate) async fn take(&self, key: &str) -> Result<Option<Entry>> {
@@ -425,7 +435,7 @@ impl<D: Driver> SqlStore<D> {
             Err(e) => Health {
                 ok: false,
                 latency,
-                detail: Some(crate::error::chain(&e)),
+                detail: Some(crate::error_chain(&e)),
             },
         }
     }

@@ -18,7 +18,7 @@ use tokio_rustls::TlsConnector;
 use super::{
     AddressKind, DocumentHost, DocumentRefusal, DocumentUrl, MAX_DOCUMENT_BYTES, classify,
 };
-use crate::error::{Error, Result, chain};
+use crate::error::{Error, Result, error_chain};
 
 /// A fetched document: its body and how long its headers let it be cached.
 #[derive(Debug)]
@@ -55,7 +55,7 @@ impl Drop for AbortOnDrop {
 }
 
 fn unreachable(e: &dyn std::error::Error) -> DocumentRefusal {
-    DocumentRefusal::Unreachable(chain(e))
+    DocumentRefusal::Unreachable(error_chain(e))
 }
 
 impl Fetcher {
@@ -137,11 +137,9 @@ impl Fetcher {
             DocumentHost::Domain(name) => rustls::pki_types::ServerName::try_from(name.clone())
                 .map_err(|e| DocumentRefusal::Unreachable(format!("bad TLS server name: {e}")))?,
         };
-        let tls = self
-            .tls
-            .connect(server_name, tcp)
-            .await
-            .map_err(|e| DocumentRefusal::Unreachable(format!("TLS failed: {}", chain(&e))))?;
+        let tls = self.tls.connect(server_name, tcp).await.map_err(|e| {
+            DocumentRefusal::Unreachable(format!("TLS failed: {}", error_chain(&e)))
+        })?;
         exchange(tls, url, now).await
     }
 }

@@ -11,7 +11,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::error::{Error, Result, chain};
+use crate::error::{Error, Result, error_chain};
 
 /// An answer: its status and its whole body.
 #[derive(Debug)]
@@ -111,11 +111,10 @@ impl HttpClient {
         max_body: usize,
     ) -> std::result::Result<HttpResponse, String> {
         let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| format!("could not reach {}: {}", shown_url(url), chain(&e)))?;
+            let response =
+                self.client.request(request).await.map_err(|e| {
+                    format!("could not reach {}: {}", shown_url(url), error_chain(&e))
+                })?;
             let status = response.status().as_u16();
             let body = Limited::new(response.into_body(), max_body)
                 .collect()
