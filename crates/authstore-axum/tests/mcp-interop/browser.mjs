@@ -26,6 +26,16 @@ function attributes(tag) {
  * post without user input (hidden inputs, such as the CSRF token and the
  * carried authorization request). Undefined when the page has no such form.
  */
+/** The value of the environment variable `name`; exits with status 2, naming `who`, when it is unset. */
+export function requiredEnv(who, name) {
+  const value = process.env[name];
+  if (!value) {
+    console.error(`${who}: ${name} is not set`);
+    process.exit(2);
+  }
+  return value;
+}
+
 export function parseForm(html, id) {
   const start = html.search(new RegExp(`<form\\b[^>]*\\bid="${id}"`));
   if (start < 0) {

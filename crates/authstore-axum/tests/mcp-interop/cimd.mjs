@@ -34,17 +34,10 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 
-import { Browser } from './browser.mjs';
+import { Browser, requiredEnv } from './browser.mjs';
 import { InMemoryOAuthProvider, Recorder } from './provider.mjs';
 
-function env(name) {
-  const value = process.env[name];
-  if (!value) {
-    console.error(`mcp-interop cimd: ${name} is not set`);
-    process.exit(2);
-  }
-  return value;
-}
+const env = (name) => requiredEnv('mcp-interop cimd', name);
 
 const mcpUrl = env('MCP_INTEROP_MCP_URL');
 const asUrl = env('MCP_INTEROP_AS_URL');

@@ -15,17 +15,10 @@ import {
   startAuthorization,
 } from '@modelcontextprotocol/sdk/client/auth.js';
 
-import { Browser } from './browser.mjs';
+import { Browser, requiredEnv } from './browser.mjs';
 import { InMemoryOAuthProvider, Recorder, challengeParam } from './provider.mjs';
 
-function env(name) {
-  const value = process.env[name];
-  if (!value) {
-    console.error(`mcp-interop client: ${name} is not set`);
-    process.exit(2);
-  }
-  return value;
-}
+const env = (name) => requiredEnv('mcp-interop client', name);
 
 const mode = env('MCP_INTEROP_MODE');
 const mcpUrl = env('MCP_INTEROP_MCP_URL');

@@ -16,16 +16,9 @@ import { createHash } from 'node:crypto';
 
 import * as client from 'openid-client';
 
-import { Browser } from '../../../authstore-axum/tests/mcp-interop/browser.mjs';
+import { Browser, requiredEnv } from '../../../authstore-axum/tests/mcp-interop/browser.mjs';
 
-function env(name) {
-  const value = process.env[name];
-  if (!value) {
-    console.error(`oidc-interop client: ${name} is not set`);
-    process.exit(2);
-  }
-  return value;
-}
+const env = (name) => requiredEnv('oidc-interop client', name);
 
 const run = env('OIDC_INTEROP_RUN');
 const issuer = env('OIDC_INTEROP_ISSUER');
