@@ -12,20 +12,20 @@ use std::process::ExitCode;
 
 use authstore::csrf::KeyRing;
 use authstore::session::{SessionId, SessionManager, SessionUser};
-use authstore_axum::{Session, SessionLayer};
+use authstore_axum::{RequestSession, SessionLayer};
 use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::StatusCode;
 
 /// `POST /login`: logs the fixed user `bench` in (creating the session and setting the cookie).
-async fn login(session: Session) -> Result<StatusCode, authstore_axum::Error> {
+async fn login(session: RequestSession) -> Result<StatusCode, authstore_axum::Error> {
     session.set_user(SessionUser::new("bench")).await?;
     Ok(StatusCode::OK)
 }
 
 /// `GET /me`: cookie → session load → user id as text, `401` without a user. Never writes.
-async fn me(session: Session) -> Result<Response, authstore_axum::Error> {
+async fn me(session: RequestSession) -> Result<Response, authstore_axum::Error> {
     Ok(match session.user().await? {
         Some(user) => user.id.into_response(),
         None => StatusCode::UNAUTHORIZED.into_response(),

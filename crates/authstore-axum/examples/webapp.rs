@@ -19,7 +19,7 @@ use authstore::credentials::{Credentials, CredentialsConfig, LoginOutcome};
 use authstore::ratelimit::{Limit, RateLimiter};
 use authstore::session::{SessionManager, SessionUser};
 use authstore_axum::ratelimit::RateLimitLayer;
-use authstore_axum::{CsrfLayer, CsrfToken, CsrfTokens, Session, SessionLayer, session_api};
+use authstore_axum::{CsrfLayer, CsrfToken, CsrfTokens, RequestSession, SessionLayer, session_api};
 use axum::Router;
 use axum::extract::{Form, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -103,7 +103,10 @@ fn csrf_field(token: &CsrfToken) -> String {
     )
 }
 
-async fn home(session: Session, csrf: CsrfToken) -> Result<Html<String>, authstore_axum::Error> {
+async fn home(
+    session: RequestSession,
+    csrf: CsrfToken,
+) -> Result<Html<String>, authstore_axum::Error> {
     let field = csrf_field(&csrf);
     let Some(user) = session.user().await? else {
         return Ok(page(
@@ -136,7 +139,7 @@ struct LoginForm {
 
 async fn login(
     State(app): State<App>,
-    session: Session,
+    session: RequestSession,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, authstore_axum::Error> {
     match app
@@ -172,19 +175,19 @@ async fn login(
     }
 }
 
-async fn logout(session: Session) -> Result<Redirect, authstore_axum::Error> {
+async fn logout(session: RequestSession) -> Result<Redirect, authstore_axum::Error> {
     session.destroy().await?;
     Ok(Redirect::to("/"))
 }
 
-async fn count(session: Session) -> Result<Redirect, authstore_axum::Error> {
+async fn count(session: RequestSession) -> Result<Redirect, authstore_axum::Error> {
     let n: u64 = session.get("count").await?.unwrap_or(0);
     session.insert("count", n + 1).await?;
     Ok(Redirect::to("/"))
 }
 
 async fn list_sessions(
-    session: Session,
+    session: RequestSession,
     csrf: CsrfToken,
 ) -> Result<Response, authstore_axum::Error> {
     let Some(user) = session.user().await? else {
@@ -213,7 +216,7 @@ async fn list_sessions(
     .into_response())
 }
 
-async fn logout_others(session: Session) -> Result<Redirect, authstore_axum::Error> {
+async fn logout_others(session: RequestSession) -> Result<Redirect, authstore_axum::Error> {
     if let (Some(user), Some(current)) = (session.user().await?, session.handle().await?) {
         session.manager().revoke_all_but(&user.id, &current).await?;
     }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::error::Error;
-use crate::session::{RequireUser, Session};
+use crate::session::{RequestSession, RequireUser};
 
 /// Largest JSON body the API reads (64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -37,7 +37,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Bodies are limited to [`MAX_BODY_BYTES`] (`413`), and malformed JSON is a
 /// `400` with a JSON error, never a `500`. A session is shown by its public
 /// handle, never its secret id. The user cannot be set through this API:
-/// log users in from your own handler with [`Session::set_user`].
+/// log users in from your own handler with [`RequestSession::set_user`].
 pub fn session_api<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route(
@@ -105,7 +105,7 @@ fn object(value: Value, what: &str) -> Result<Map<String, Value>, Error> {
     }
 }
 
-async fn merge(session: &Session, data: Map<String, Value>) -> Result<(), Error> {
+async fn merge(session: &RequestSession, data: Map<String, Value>) -> Result<(), Error> {
     for (key, value) in data {
         if value.is_null() {
             session.remove(&key).await?;
@@ -116,14 +116,14 @@ async fn merge(session: &Session, data: Map<String, Value>) -> Result<(), Error>
     Ok(())
 }
 
-async fn current(session: &Session) -> Result<Value, Error> {
+async fn current(session: &RequestSession) -> Result<Value, Error> {
     session
         .inspect(|s| s.map(view))
         .await?
         .ok_or_else(no_session)
 }
 
-async fn create(session: Session, body: Body) -> Result<Response, Error> {
+async fn create(session: RequestSession, body: Body) -> Result<Response, Error> {
     let data = match json_body(body).await? {
         Some(value) => match object(value, "the body")?.remove("data") {
             Some(data) => object(data, "`data`")?,
@@ -142,11 +142,11 @@ async fn create(session: Session, body: Body) -> Result<Response, Error> {
     Ok((status, Json(current(&session).await?)).into_response())
 }
 
-async fn show(session: Session) -> Result<Json<Value>, Error> {
+async fn show(session: RequestSession) -> Result<Json<Value>, Error> {
     Ok(Json(current(&session).await?))
 }
 
-async fn update(session: Session, body: Body) -> Result<Json<Value>, Error> {
+async fn update(session: RequestSession, body: Body) -> Result<Json<Value>, Error> {
     if !session.exists().await? {
         return Err(no_session());
     }
@@ -161,7 +161,7 @@ async fn update(session: Session, body: Body) -> Result<Json<Value>, Error> {
     Ok(Json(current(&session).await?))
 }
 
-async fn destroy(session: Session) -> Result<StatusCode, Error> {
+async fn destroy(session: RequestSession) -> Result<StatusCode, Error> {
     if session.destroy().await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -169,7 +169,7 @@ async fn destroy(session: Session) -> Result<StatusCode, Error> {
     }
 }
 
-async fn stats(session: Session) -> Result<Json<Value>, Error> {
+async fn stats(session: RequestSession) -> Result<Json<Value>, Error> {
     let s = session.manager().stats().await?;
     Ok(Json(json!({
         "active": s.active,
@@ -179,7 +179,10 @@ async fn stats(session: Session) -> Result<Json<Value>, Error> {
     })))
 }
 
-async fn list(RequireUser(user): RequireUser, session: Session) -> Result<Json<Value>, Error> {
+async fn list(
+    RequireUser(user): RequireUser,
+    session: RequestSession,
+) -> Result<Json<Value>, Error> {
     let current = session.handle().await?;
     let sessions = session.manager().list_for_user(&user.id).await?;
     let items: Vec<Value> = sessions
@@ -202,7 +205,7 @@ async fn list(RequireUser(user): RequireUser, session: Session) -> Result<Json<V
 
 async fn revoke_one(
     RequireUser(user): RequireUser,
-    session: Session,
+    session: RequestSession,
     Path(handle): Path<String>,
 ) -> Result<StatusCode, Error> {
     let not_found = || {
@@ -238,7 +241,7 @@ struct RevokeQuery {
 
 async fn revoke_many(
     RequireUser(user): RequireUser,
-    session: Session,
+    session: RequestSession,
     Query(query): Query<RevokeQuery>,
 ) -> Result<Json<Value>, Error> {
     let manager = session.manager();

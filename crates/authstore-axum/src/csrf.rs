@@ -24,7 +24,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::error::Error;
-use crate::session::{CookieConfig, Session};
+use crate::session::{CookieConfig, RequestSession};
 
 /// `Sec-Fetch-Site`.
 const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
@@ -362,7 +362,7 @@ async fn verify(
     let Some(token) = token else {
         return Ok((req, Some("missing CSRF token")));
     };
-    let Some(session) = req.extensions().get::<Session>().cloned() else {
+    let Some(session) = req.extensions().get::<RequestSession>().cloned() else {
         return Err(missing_session_layer().into_response());
     };
     if let CsrfTokens::DoubleSubmit(tokens) = &shared.tokens {
@@ -427,7 +427,11 @@ async fn presented_token(
     Ok((Request::from_parts(parts, Body::from(bytes)), token))
 }
 
-async fn token_is_valid(shared: &Shared, session: &Session, token: &str) -> Result<bool, Error> {
+async fn token_is_valid(
+    shared: &Shared,
+    session: &RequestSession,
+    token: &str,
+) -> Result<bool, Error> {
     Ok(match &shared.tokens {
         CsrfTokens::None => true,
         CsrfTokens::Session => {
@@ -534,7 +538,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CsrfToken {
                 "the CsrfToken extractor needs CsrfLayer around the route",
             ));
         };
-        let session = Session::from_request_parts(parts, state)
+        let session = RequestSession::from_request_parts(parts, state)
             .await
             .map_err(|_| missing_session_layer())?;
         let token = match &shared.tokens {

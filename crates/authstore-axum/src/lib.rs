@@ -1,11 +1,11 @@
-//! axum/tower integration for authstore: a lazy, versioned [`Session`] with a hardened cookie, CSRF protection, rate limiting with standard headers, a ready-made session HTTP API, and bearer-token protection for APIs and MCP servers ([`BearerAuthLayer`], [`BearerAuth`], per-route and per-tool scopes, RFC 9728 metadata, CORS for browser clients).
+//! axum/tower integration for authstore: a lazy, versioned [`RequestSession`] with a hardened cookie, CSRF protection, rate limiting with standard headers, a ready-made session HTTP API, and bearer-token protection for APIs and MCP servers ([`BearerAuthLayer`], [`BearerAuth`], per-route and per-tool scopes, RFC 9728 metadata, CORS for browser clients).
 //!
 //! ```no_run
 //! use authstore::session::SessionManager;
-//! use authstore_axum::{Session, SessionLayer};
+//! use authstore_axum::{RequestSession, SessionLayer};
 //! use axum::{Router, routing::get};
 //!
-//! async fn counter(session: Session) -> Result<String, authstore_axum::Error> {
+//! async fn counter(session: RequestSession) -> Result<String, authstore_axum::Error> {
 //!     let n: u64 = session.get("n").await?.unwrap_or(0) + 1;
 //!     session.insert("n", n).await?;
 //!     Ok(format!("visit {n}"))
@@ -35,5 +35,6 @@ pub use csrf::{CsrfLayer, CsrfToken, CsrfTokens};
 pub use error::Error;
 pub use ratelimit::{ClientIp, ForwardedHeader, KeyExtractor, RateLimitLayer, TrustedProxies};
 pub use session::{
-    ConflictPolicy, CookieConfig, RequireSession, RequireUser, SameSite, Session, SessionLayer,
+    ConflictPolicy, CookieConfig, RequestSession, RequireSession, RequireUser, SameSite,
+    SessionLayer,
 };

@@ -7,7 +7,7 @@ use authstore::csrf::{KeyRing, SignedTokens, SynchronizerTokens};
 use authstore::session::{SessionManager, SessionUser};
 use authstore::{MemoryStore, Store};
 use authstore_axum::csrf::DoubleSubmitTokens;
-use authstore_axum::{CsrfLayer, CsrfToken, CsrfTokens, Session, SessionLayer};
+use authstore_axum::{CsrfLayer, CsrfToken, CsrfTokens, RequestSession, SessionLayer};
 use axum::body::Body;
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -273,7 +273,7 @@ fn double_submit_app(store: Arc<dyn Store>, tokens: DoubleSubmitTokens) -> Route
         )
         .route(
             "/login",
-            get(|session: Session| async move {
+            get(|session: RequestSession| async move {
                 session.set_user(SessionUser::new("u-1")).await.unwrap();
                 "signed in"
             }),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use authstore::ratelimit::{FailurePolicy, Limit, RateLimiter};
 use authstore::session::{SessionManager, SessionUser};
 use authstore::{FakeClock, MemoryStore, Store};
-use authstore_axum::{ClientIp, KeyExtractor, RateLimitLayer, Session, SessionLayer};
+use authstore_axum::{ClientIp, KeyExtractor, RateLimitLayer, RequestSession, SessionLayer};
 use authstore_testkit::UnavailableStore;
 use axum::Router;
 use axum::body::Body;
@@ -201,7 +201,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
 #[tokio::test]
 async fn user_key_follows_the_session_not_the_address() {
     let env = Env::new();
-    async fn login(session: Session) -> Result<&'static str, authstore_axum::Error> {
+    async fn login(session: RequestSession) -> Result<&'static str, authstore_axum::Error> {
         session.set_user(SessionUser::new("u1")).await?;
         Ok("in")
     }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use authstore::session::{SessionManager, SessionUser};
 use authstore::{MemoryStore, Store};
-use authstore_axum::{Session, SessionLayer, session_api};
+use authstore_axum::{RequestSession, SessionLayer, session_api};
 use axum::Router;
 use axum::body::Body;
 use axum::routing::post;
@@ -21,7 +21,7 @@ fn app() -> Router {
         .merge(session_api())
         .route(
             "/login",
-            post(|session: Session| async move {
+            post(|session: RequestSession| async move {
                 session.set_user(SessionUser::new("alice")).await?;
                 Ok::<_, authstore_axum::Error>("in")
             }),

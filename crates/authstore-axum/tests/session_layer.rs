@@ -6,7 +6,7 @@ use std::time::Duration;
 use authstore::csrf::KeyRing;
 use authstore::session::{SessionConfig, SessionManager, SessionUser};
 use authstore::{FakeClock, MemoryStore, Store};
-use authstore_axum::{ConflictPolicy, RequireUser, Session, SessionLayer};
+use authstore_axum::{ConflictPolicy, RequestSession, RequireUser, SessionLayer};
 use axum::Router;
 use axum::body::Body;
 use axum::routing::{get, post};
@@ -60,22 +60,22 @@ impl App {
     }
 }
 
-async fn read_n(session: Session) -> Result<String, authstore_axum::Error> {
+async fn read_n(session: RequestSession) -> Result<String, authstore_axum::Error> {
     Ok(format!("{:?}", session.get::<u64>("n").await?))
 }
 
-async fn increment(session: Session) -> Result<String, authstore_axum::Error> {
+async fn increment(session: RequestSession) -> Result<String, authstore_axum::Error> {
     let n = session.get::<u64>("n").await?.unwrap_or(0) + 1;
     session.insert("n", n).await?;
     Ok(n.to_string())
 }
 
-async fn login(session: Session) -> Result<&'static str, authstore_axum::Error> {
+async fn login(session: RequestSession) -> Result<&'static str, authstore_axum::Error> {
     session.set_user(SessionUser::new("u1")).await?;
     Ok("in")
 }
 
-async fn logout(session: Session) -> Result<String, authstore_axum::Error> {
+async fn logout(session: RequestSession) -> Result<String, authstore_axum::Error> {
     Ok(session.destroy().await?.to_string())
 }
 
@@ -83,7 +83,7 @@ async fn me(RequireUser(user): RequireUser) -> String {
     user.id
 }
 
-async fn big(session: Session) -> Result<&'static str, authstore_axum::Error> {
+async fn big(session: RequestSession) -> Result<&'static str, authstore_axum::Error> {
     session.insert("blob", "x".repeat(2 * 1024 * 1024)).await?;
     Ok("stored")
 }
@@ -224,7 +224,7 @@ async fn a_logout_during_a_request_is_not_undone_by_its_save() {
     let slow = Router::new()
         .route(
             "/slow",
-            post(move |session: Session| async move {
+            post(move |session: RequestSession| async move {
                 session.get::<u64>("n").await?; // loaded before the logout
                 b.wait().await;
                 b.wait().await;
@@ -263,7 +263,7 @@ async fn race(policy: ConflictPolicy) -> (StatusCode, serde_json::Value) {
     let slow = Router::new()
         .route(
             "/slow",
-            post(move |session: Session| async move {
+            post(move |session: RequestSession| async move {
                 session.get::<u64>("n").await?;
                 b.wait().await; // loaded
                 b.wait().await; // the other request saved

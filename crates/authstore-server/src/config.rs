@@ -4,9 +4,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::config_error::bad;
 use crate::config_file::{RawClient, RawUser};
-use crate::state::Settings;
+use crate::settings::Settings;
 
+pub use crate::config_error::{ConfigError, Env};
 pub use crate::config_file::ConfigFile;
 pub use crate::duration::{ConfigDuration, SecretTtl, parse_duration};
 
@@ -16,22 +18,6 @@ pub const DEFAULT_STORE: &str = "memory://";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// How long in-flight requests may drain after SIGTERM/SIGINT by default.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A configuration problem: the process exits with status 2 and this message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub String);
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-pub(crate) fn bad<T>(message: impl Into<String>) -> Result<T, ConfigError> {
-    Err(ConfigError(message.into()))
-}
 
 /// Values given on the command line; each wins over every other source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -76,9 +62,6 @@ impl StoreSource {
         }
     }
 }
-
-/// An environment lookup: `std::env::var` in the binary, a map in tests.
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// The process environment, with empty variables taken as unset.
 pub fn process_env(name: &str) -> Option<String> {
@@ -174,7 +157,7 @@ impl std::fmt::Debug for ClientSpec {
 /// Everything `authstore serve` needs, resolved from flags, environment and file.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// The store URL (may hold a password: log it through [`crate::serve::log_safe_url`]).
+    /// The store URL (may hold a password: log it redacted).
     pub store: String,
     /// Where the store URL came from.
     pub store_source: StoreSource,
@@ -379,8 +362,10 @@ pub fn key_encryption_key(
     }
 }
 
-/// Whether `url` names a store that lives only in this process.
-pub fn is_in_process_store(url: &str) -> bool {
+/// Whether `url` names a store that lives only in this process, judged
+/// from the URL alone, before the store is opened (an opened store is
+/// judged by the command layer's `is_in_process`, which asks this too).
+pub(crate) fn is_in_process_store(url: &str) -> bool {
     url.starts_with("memory:") || url.trim() == "sqlite::memory:"
 }
 

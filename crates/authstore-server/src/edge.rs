@@ -26,7 +26,7 @@ pub enum Drain {
     Complete,
     /// The drain timeout passed first; the remaining connections were dropped.
     TimedOut,
-    /// A second signal cut the drain short (only from [`run`](crate::serve::run)).
+    /// A second signal cut the drain short (only when `authstore serve` runs the server).
     Interrupted,
 }
 

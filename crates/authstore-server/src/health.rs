@@ -16,10 +16,10 @@ use crate::metrics::Metrics;
 use crate::state::AppState;
 
 /// A health check slower than this reports the store down.
-pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The Prometheus text exposition content type.
-pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// What the operations endpoints read.
 #[derive(Debug, Clone)]
@@ -97,7 +97,7 @@ impl Ops {
 
 /// The body of `GET /health`.
 #[derive(Debug, Clone, Serialize)]
-pub struct HealthReport {
+pub(crate) struct HealthReport {
     /// `"ok"` or `"unavailable"`.
     pub status: &'static str,
     /// The server version.
@@ -108,7 +108,7 @@ pub struct HealthReport {
 
 /// The store part of [`HealthReport`].
 #[derive(Debug, Clone, Serialize)]
-pub struct StoreHealth {
+pub(crate) struct StoreHealth {
     /// The backend name.
     pub backend: &'static str,
     /// Whether it answered correctly.
@@ -121,7 +121,7 @@ pub struct StoreHealth {
 }
 
 /// Checks the store (at most [`HEALTH_TIMEOUT`]).
-pub async fn check(store: &dyn Store) -> HealthReport {
+pub(crate) async fn check(store: &dyn Store) -> HealthReport {
     let (ok, latency, detail) = match tokio::time::timeout(HEALTH_TIMEOUT, store.health()).await {
         Ok(health) => (health.ok, health.latency, health.detail),
         Err(_) => (
@@ -134,7 +134,7 @@ pub async fn check(store: &dyn Store) -> HealthReport {
         status: if ok { "ok" } else { "unavailable" },
         version: env!("CARGO_PKG_VERSION"),
         store: StoreHealth {
-            backend: store.backend(),
+            backend: store.capabilities().name,
             ok,
             latency_ms: latency.as_secs_f64() * 1000.0,
             detail,

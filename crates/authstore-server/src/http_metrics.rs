@@ -16,7 +16,7 @@ use tower_service::Service;
 use crate::metrics::Metrics;
 
 /// The route label of requests no route matched (404s, probes of random paths).
-pub const UNMATCHED_ROUTE: &str = "unmatched";
+pub(crate) const UNMATCHED_ROUTE: &str = "unmatched";
 
 /// Records every request into [`Metrics`] (`authstore_http_requests_total`,
 /// `authstore_http_request_duration_seconds`, `authstore_http_requests_in_flight`)
@@ -29,14 +29,14 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 /// is recorded or logged, never the raw path or query (which may carry codes
 /// or tokens).
 #[derive(Debug, Clone)]
-pub struct MetricsLayer {
+pub(crate) struct MetricsLayer {
     metrics: Metrics,
     proxies: Arc<TrustedProxies>,
 }
 
 impl MetricsLayer {
     /// A layer recording into `metrics`, logging the TCP peer as the client.
-    pub fn new(metrics: Metrics) -> Self {
+    pub(crate) fn new(metrics: Metrics) -> Self {
         Self {
             metrics,
             proxies: Arc::new(TrustedProxies::none()),
@@ -44,7 +44,7 @@ impl MetricsLayer {
     }
 
     /// Logs the client behind these proxies instead of the peer.
-    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+    pub(crate) fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         self.proxies = Arc::new(proxies);
         self
     }
@@ -64,7 +64,7 @@ impl<S> Layer<S> for MetricsLayer {
 
 /// The service [`MetricsLayer`] wraps around a route.
 #[derive(Debug, Clone)]
-pub struct MetricsService<S> {
+pub(crate) struct MetricsService<S> {
     inner: S,
     metrics: Metrics,
     proxies: Arc<TrustedProxies>,

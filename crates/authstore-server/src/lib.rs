@@ -1,27 +1,33 @@
 //! authstore's OAuth 2.1 authorization server: the HTTP endpoints, login and consent pages, operations endpoints and the `authstore` CLI, on any authstore store.
 
-pub mod admin;
-pub mod audit_log;
+mod audit_log;
 pub mod cli;
-pub mod client_metadata;
+mod client_metadata;
+mod command_prelude;
+mod commands;
 pub mod config;
-pub mod config_file;
-pub mod duration;
+mod config_error;
+mod config_file;
+mod duration;
 pub mod edge;
-pub mod health;
-pub mod http_metrics;
-pub mod keys_cmd;
+mod health;
+mod http_metrics;
 pub mod machine;
 pub mod metered;
-pub mod metrics;
-pub mod oauth_http;
-pub mod ops;
+mod metrics;
+mod oauth_http;
 mod pages;
 pub mod provision;
-pub mod registration_policy;
-pub mod resources;
+mod registration_policy;
+mod resources;
 pub mod serve;
-pub mod state;
+mod settings;
+pub mod signing_keys;
+mod state;
+mod transfer;
+mod urls;
 
+pub use command_prelude::log_safe_url;
 pub use oauth_http::router;
-pub use state::{AppState, Settings};
+pub use settings::Settings;
+pub use state::AppState;

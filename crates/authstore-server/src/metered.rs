@@ -268,12 +268,12 @@ impl MeteredStore {
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl Store for MeteredStore {
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
-    }
-
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
+    }
+
+    fn clock(&self) -> authstore::SharedClock {
+        self.inner.clock()
     }
 
     fn prefix(&self) -> &str {

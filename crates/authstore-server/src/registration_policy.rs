@@ -3,7 +3,7 @@
 use authstore::secret::{constant_time_eq, sha256_hex};
 
 /// Fewest characters an initial access token given in the clear may have.
-pub const MIN_TOKEN_CHARS: usize = 32;
+pub(crate) const MIN_TOKEN_CHARS: usize = 32;
 
 /// The initial access tokens `/register` accepts, as SHA-256 digests (64
 /// lowercase hex digits each). Empty: none is configured, and open

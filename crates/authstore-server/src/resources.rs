@@ -3,8 +3,8 @@
 use authstore::oauth::KnownResources;
 use serde::Deserialize;
 
-use crate::config::{ConfigError, bad};
-use crate::state::Settings;
+use crate::config_error::{ConfigError, bad};
+use crate::settings::Settings;
 
 /// One `[[resources]]` entry.
 #[derive(Debug, Clone, Deserialize)]
@@ -179,7 +179,7 @@ fn check_id(key: &str, id: &str) -> Result<(), ConfigError> {
             "{key}: {id:?} must be an absolute https:// URI without a fragment"
         ));
     }
-    if id.starts_with("http://") && !crate::config_file::is_loopback_url(id) {
+    if id.starts_with("http://") && !crate::urls::is_loopback_url(id) {
         return bad(format!(
             "{key}: {id:?} must use https:// (http:// only on a loopback host)"
         ));

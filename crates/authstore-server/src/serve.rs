@@ -1,4 +1,4 @@
-//! `authstore serve`: open the store (a bounded one for `memory://`), meter it, provision, serve health, metrics and OAuth routes within the HTTP limits, optionally the admin endpoints on their own address, and shut down gracefully on SIGTERM/SIGINT.
+//! The server `authstore serve` runs: open the store (a bounded one for `memory://`), meter it, provision, serve health, metrics and OAuth routes within the HTTP limits, optionally the admin endpoints on their own address, and shut down gracefully on SIGTERM/SIGINT.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::cli::Failure;
+use crate::command_prelude::{Failure, InProcess, Opened, log_safe_url, open_store};
 use crate::config::ServeConfig;
 use crate::edge::{HttpLimits, limit_requests, serve_connections};
 use crate::health::Ops;
@@ -128,41 +128,6 @@ impl Signals {
     }
 }
 
-/// `url` safe to log: the password in the user part and the values of
-/// query parameters that look secret (`password`, `secret`, `token`, …) become `***`.
-pub fn log_safe_url(url: &str) -> String {
-    let redacted = authstore::redact_url(url);
-    let Some((base, query)) = redacted.split_once('?') else {
-        return redacted;
-    };
-    let query: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((key, _)) if is_secret_param(key) => format!("{key}=***"),
-            _ => pair.to_owned(),
-        })
-        .collect();
-    format!("{base}?{}", query.join("&"))
-}
-
-fn is_secret_param(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    ["pass", "secret", "token", "key", "credential"]
-        .iter()
-        .any(|s| key.contains(s))
-}
-
-/// Maps an error of [`authstore::open`] to an exit status: 2 for a bad URL, 1 otherwise.
-pub(crate) fn open_failure(url: &str, error: &authstore::Error) -> Failure {
-    let message = format!("cannot open store {url}: {}", authstore::error_chain(error));
-    match error {
-        authstore::Error::InvalidUrl { .. }
-        | authstore::Error::UnknownScheme { .. }
-        | authstore::Error::FeatureDisabled { .. } => Failure::config(message),
-        _ => Failure::runtime(message),
-    }
-}
-
 /// The URL `serve` opens for `url`, and the memory store's entry bound.
 ///
 /// A `memory://` URL that names no bound (`max_entries` or `max_bytes`)
@@ -233,15 +198,24 @@ async fn start(config: ServeConfig) -> Result<Started, Failure> {
         settings.issuer = format!("http://{addr}");
     }
     let (store_url, max_entries) = bounded_store_url(&config.store);
-    let url = log_safe_url(&store_url);
-    tracing::info!(store = %url, source = config.store_source.as_str(), "opening store");
-    let raw = authstore::open(&store_url)
-        .await
-        .map_err(|e| open_failure(&url, &e))?;
-    if raw.backend() == "memory" {
+    tracing::info!(
+        store = %log_safe_url(&store_url),
+        source = config.store_source.as_str(),
+        "opening store"
+    );
+    let Opened {
+        store: raw,
+        in_process,
+        ..
+    } = open_store(&store_url, InProcess::Quiet).await?;
+    if in_process {
         tracing::warn!(
-            "the memory:// store keeps everything in this process: all users, clients and grants are lost on exit"
+            "the store {} keeps everything in this process: all users, clients and grants are lost on exit",
+            log_safe_url(&store_url)
         );
+    }
+    // The memory backend's own entry bound (not every in-process store has one).
+    if raw.capabilities().name == "memory" {
         match max_entries {
             Some(max_entries) => tracing::info!(
                 max_entries,
@@ -309,7 +283,7 @@ pub async fn run(config: ServeConfig) -> Result<(), Failure> {
             return Ok(());
         }
     };
-    let backend = state.store().backend();
+    let backend = state.store().capabilities().name;
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::runtime(e.to_string()))?;
@@ -320,7 +294,7 @@ pub async fn run(config: ServeConfig) -> Result<(), Failure> {
             let _ = stop_rx.wait_for(|stop| *stop).await;
         }
     };
-    let key_rotation = crate::keys_cmd::spawn_rotation(&state, stopped());
+    let key_rotation = crate::signing_keys::spawn_rotation(&state, stopped());
     let admin = match admin {
         Some((admin_listener, admin_app)) => {
             let admin_addr = admin_listener

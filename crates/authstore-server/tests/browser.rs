@@ -7,125 +7,21 @@
 
 mod common;
 
-use std::net::TcpListener as StdListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use authstore::MemoryStore;
 use authstore::oauth::NewClient;
+use authstore_testkit::browser::{self, Driver, Scripts, eventually};
 use axum::extract::{RawQuery, State};
 use axum::response::Html;
 use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{PASSWORD, USER, send, start};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use http::Request;
 use http_body_util::Full;
-use serde_json::json;
-
-/// The browser and its driver, from `CHROMIUM`/`CHROMEDRIVER` or Debian's paths.
-fn browser_tools() -> Option<(PathBuf, PathBuf)> {
-    let pick = |var: &str, default: &str| {
-        let path = std::env::var_os(var).map_or_else(|| PathBuf::from(default), PathBuf::from);
-        path.exists().then_some(path)
-    };
-    Some((
-        pick("CHROMIUM", "/usr/bin/chromium")?,
-        pick("CHROMEDRIVER", "/usr/bin/chromedriver")?,
-    ))
-}
-
-/// Kills the driver when the test ends, however it ends.
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_driver(chromedriver: &PathBuf) -> (Driver, u16) {
-    let port = free_port();
-    let child = Command::new(chromedriver)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
-    let driver = Driver(child);
-    // Waiting for a process to listen, not for a TTL.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "chromedriver did not start listening"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (driver, port)
-}
-
-/// A fresh headless browser with its own profile; `javascript` false
-/// blocks scripts on every page through the content-settings policy.
-async fn browser(
-    driver_port: u16,
-    chromium: &PathBuf,
-    profile: &tempfile::TempDir,
-    javascript: bool,
-) -> Client {
-    let args = json!([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        format!("--user-data-dir={}", profile.path().display()),
-    ]);
-    let mut options = json!({ "binary": chromium, "args": args });
-    if !javascript {
-        options["prefs"] = json!({ "profile.managed_default_content_settings.javascript": 2 });
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert("goog:chromeOptions".into(), options);
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{driver_port}"))
-        .await
-        .expect("a browser session")
-}
-
-/// Polls `check` until it holds (a page navigating after a click), for at most 30 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// What the client's redirect target saw: the callback queries, and how
 /// often a browser fetched the probe page's external script.
@@ -211,25 +107,14 @@ fn s256(verifier: &str) -> String {
 }
 
 async fn text_of(browser: &Client, id: &str) -> String {
-    browser
-        .find(Locator::Id(id))
+    browser::text_by_id(browser, id)
         .await
         .unwrap_or_else(|e| panic!("#{id} on the page: {e}"))
-        .text()
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_without_javascript_signs_in_consents_and_the_code_redeems() {
-    let Some((chromium, chromedriver)) = browser_tools() else {
-        assert!(
-            std::env::var_os("AUTHSTORE_REQUIRE_BROWSER").is_none(),
-            "AUTHSTORE_REQUIRE_BROWSER is set but chromium/chromedriver are missing"
-        );
-        eprintln!(
-            "SKIP browser test: /usr/bin/chromium or /usr/bin/chromedriver is missing (apt-get install chromium chromium-driver; scripts/test does)"
-        );
+    let Some(tools) = browser::tools_or_skip() else {
         return;
     };
     // `localhost` is a secure context for Chromium, so it keeps the
@@ -254,11 +139,13 @@ async fn a_browser_without_javascript_signs_in_consents_and_the_code_redeems() {
         .client
         .client_id;
 
-    let (_driver, driver_port) = start_driver(&chromedriver).await;
+    let driver = Driver::start(&tools).await;
 
     // The probe detects scripts: a browser with JavaScript on runs it...
     let control_profile = tempfile::tempdir().unwrap();
-    let control = browser(driver_port, &chromium, &control_profile, true).await;
+    let control = driver
+        .browser(control_profile.path(), Scripts::Enabled)
+        .await;
     control
         .goto(&format!("http://127.0.0.1:{client_port}/probe"))
         .await
@@ -273,7 +160,7 @@ async fn a_browser_without_javascript_signs_in_consents_and_the_code_redeems() {
 
     // ...and the browser under test runs none.
     let profile = tempfile::tempdir().unwrap();
-    let b = browser(driver_port, &chromium, &profile, false).await;
+    let b = driver.browser(profile.path(), Scripts::Disabled).await;
     b.goto(&format!("http://127.0.0.1:{client_port}/probe"))
         .await
         .unwrap();
@@ -305,24 +192,12 @@ async fn a_browser_without_javascript_signs_in_consents_and_the_code_redeems() {
         .await
         .expect("the sign-in page");
     assert_eq!(text_of(&b, "client-name").await, "Browser Test App");
-    form.find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys(USER)
-        .await
-        .unwrap();
-    form.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    form.find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser::submit_form(
+        &form,
+        &[("username", USER), ("password", PASSWORD)],
+        "sign-in",
+    )
+    .await;
 
     // The consent page, back on /authorize with the same request.
     b.wait()
@@ -335,19 +210,8 @@ async fn a_browser_without_javascript_signs_in_consents_and_the_code_redeems() {
     assert_eq!(text_of(&b, "scopes").await, "read");
     assert_eq!(text_of(&b, "redirect").await, redirect_uri);
 
-    // The session cookie as the browser stored it.
-    let cookie = b
-        .get_named_cookie("__Host-authstore")
-        .await
-        .expect("the session cookie");
-    assert_eq!(cookie.http_only(), Some(true), "HttpOnly");
-    assert_eq!(cookie.secure(), Some(true), "Secure");
-    assert_eq!(
-        format!("{:?}", cookie.same_site()),
-        "Some(Lax)",
-        "SameSite=Lax"
-    );
-    assert_eq!(cookie.path(), Some("/"), "Path=/");
+    // The session cookie as the browser stored it: HttpOnly, Secure, SameSite=Lax, Path=/.
+    let cookie = browser::session_cookie(&b).await;
     assert_eq!(
         cookie.domain(),
         Some("localhost"),
@@ -360,9 +224,11 @@ async fn a_browser_without_javascript_signs_in_consents_and_the_code_redeems() {
         .click()
         .await
         .unwrap();
-    eventually("the browser lands on the client's redirect URI", || async {
-        !seen.lock().unwrap().callbacks.is_empty()
-    })
+    eventually(
+        "the browser lands on the client's redirect URI",
+        Duration::from_secs(30),
+        || async { !seen.lock().unwrap().callbacks.is_empty() },
+    )
     .await;
     let callbacks = seen.lock().unwrap().callbacks.clone();
     assert_eq!(callbacks.len(), 1, "one redirect: {callbacks:?}");

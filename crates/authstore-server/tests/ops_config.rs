@@ -386,7 +386,7 @@ fn the_binary_exits_2_on_bad_config_without_panicking() {
 
 #[test]
 fn store_urls_are_logged_without_secrets() {
-    use authstore_server::serve::log_safe_url;
+    use authstore_server::log_safe_url;
     assert_eq!(
         log_safe_url("redis://app:hunter2@cache:6379/0"),
         "redis://app:***@cache:6379/0"

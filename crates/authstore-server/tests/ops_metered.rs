@@ -97,7 +97,7 @@ async fn every_operation_is_timed_and_outcomes_are_classified() {
         text.contains("authstore_store_operation_duration_seconds_count{op=\"get\"} 1"),
         "{text}"
     );
-    assert_eq!((store.backend(), store.prefix()), ("memory", ""));
+    assert_eq!((store.capabilities().name, store.prefix()), ("memory", ""));
 }
 
 #[tokio::test]
@@ -149,13 +149,13 @@ impl Recording {
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl Store for Recording {
-    fn backend(&self) -> &'static str {
-        self.saw("backend");
-        self.inner.backend()
-    }
     fn capabilities(&self) -> Capabilities {
         self.saw("capabilities");
         self.inner.capabilities()
+    }
+    fn clock(&self) -> authstore::SharedClock {
+        self.saw("clock");
+        self.inner.clock()
     }
     fn prefix(&self) -> &str {
         self.saw("prefix");
@@ -239,8 +239,9 @@ async fn every_method_reaches_the_inner_store() {
     let store = MeteredStore::new(inner.clone());
     let params = GcraParams::per_period(10, Duration::from_secs(1));
 
-    assert_eq!(store.backend(), "memory");
+    assert_eq!(store.capabilities().name, "memory");
     let _ = store.capabilities();
+    let _ = store.clock();
     assert_eq!(store.prefix(), "");
     store
         .put("s:1", b"v", PutOptions::new().index("ix:1"))
@@ -282,8 +283,8 @@ async fn every_method_reaches_the_inner_store() {
         .unwrap_or_else(PoisonError::into_inner)
         .clone();
     let every_method = [
-        "backend",
         "capabilities",
+        "clock",
         "prefix",
         "get",
         "put",

@@ -12,7 +12,7 @@ use authstore::oauth::{KeyEncryptionKey, NewClient, SigningAlg};
 use authstore::{Clock as _, Store};
 use authstore_server::AppState;
 use authstore_server::config::{ConfigFile, Overrides, ServeConfig};
-use authstore_server::keys_cmd::{rotate_due, spawn_rotation};
+use authstore_server::signing_keys::{rotate_due, spawn_rotation};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::start;

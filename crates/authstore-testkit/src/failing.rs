@@ -1,11 +1,12 @@
 //! [`UnavailableStore`]: a store that is always down, for testing what modules do when the backend fails.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use authstore::{
     Capabilities, Counter, Entry, Error, ExpiryClock, GcraDecision, GcraParams, Health, PutItem,
-    PutOptions, Result, ScanPage, Store, StoreStats,
+    PutOptions, Result, ScanPage, SharedClock, Store, StoreStats, SystemClock,
 };
 
 /// Every operation fails with [`Error::Backend`] ("store unavailable"), as a
@@ -22,13 +23,16 @@ fn down<T>() -> Result<T> {
 #[async_trait]
 #[deny(clippy::missing_trait_methods)]
 impl Store for UnavailableStore {
-    fn backend(&self) -> &'static str {
-        "unavailable"
-    }
     fn capabilities(&self) -> Capabilities {
         Capabilities {
+            name: "unavailable",
             expiry_clock: ExpiryClock::Injected,
+            // It stands for a database or server that cannot be reached.
+            durable: true,
         }
+    }
+    fn clock(&self) -> SharedClock {
+        Arc::new(SystemClock)
     }
     fn prefix(&self) -> &str {
         ""

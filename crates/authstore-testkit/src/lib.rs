@@ -3,6 +3,8 @@
 //! - [`conformance`]: one public async check per behaviour of the
 //!   [`Store`](authstore::Store) contract, and [`conformance_suite!`] to run
 //!   them all as `#[tokio::test]`s for a backend.
+//! - `browser` (feature `browser`): headless Chromium driven by
+//!   chromedriver, for end-to-end tests of web pages.
 //! - [`harness`]: private `redis-server` and PostgreSQL processes for tests.
 //! - [`modules`]: suites of the auth modules (sessions, CSRF, rate limits, API tokens, credentials, audit, OAuth) and
 //!   [`modules_suite!`] to run them on a backend.
@@ -19,6 +21,8 @@
 //! ```
 //! The test crate needs `tokio` (features `macros`, `rt-multi-thread`) as a dev-dependency.
 
+#[cfg(feature = "browser")]
+pub mod browser;
 pub mod conformance;
 mod failing;
 pub mod harness;
@@ -104,6 +108,7 @@ macro_rules! conformance_suite {
             scan_pages_cover_every_entry_once, scan_filters_by_prefix, scan_skips_expired,
             scan_shows_counters, scan_rejects_bad_arguments, purge_expired_counts_and_limits,
             stats_count_operations, stats_expirations_are_counted, health_is_ok,
+            capabilities_name_the_backend,
             // validation
             invalid_keys_are_rejected_everywhere, invalid_index_keys_are_rejected,
             oversize_value_is_rejected, zero_ttl_is_rejected, unicode_and_colon_keys_work,

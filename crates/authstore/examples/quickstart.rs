@@ -14,7 +14,7 @@ use authstore::tokens::{ApiTokens, NewToken};
 async fn main() -> Result<(), Error> {
     // One store for every module.
     let store = authstore::open("memory://?max_entries=100000").await?;
-    println!("opened a {} store", store.backend());
+    println!("opened a {} store", store.capabilities().name);
 
     let sessions = SessionManager::new(store.clone());
     let login_limit = RateLimiter::new(store.clone(), Limit::per(5, Duration::from_secs(60)));

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::clock::{Clock, SharedClock, SystemClock, millis_to_system_time, system_time_to_millis};
+use crate::clock::{Clock, SharedClock, millis_to_system_time, system_time_to_millis};
 use crate::error::Result;
 use crate::ext::StoreExt;
 use crate::store::Store;
@@ -150,16 +150,18 @@ pub struct StoreAudit {
 }
 
 impl StoreAudit {
-    /// Events on `store`, kept for `retention`, timed by the system clock.
+    /// Events on `store`, kept for `retention`, timed by the store's
+    /// [`clock`](Store::clock).
     pub fn new(store: Arc<dyn Store>, retention: Duration) -> Self {
-        Self::with_clock(store, retention, SystemClock)
+        let clock = store.clock();
+        Self::with_clock(store, retention, clock)
     }
 
     /// Events timed by `clock`.
     pub fn with_clock(store: Arc<dyn Store>, retention: Duration, clock: impl Clock) -> Self {
         Self {
             store,
-            clock: Arc::new(clock),
+            clock: crate::clock::share(clock),
             retention,
         }
     }

@@ -93,6 +93,23 @@ impl Clock for SharedClock {
     }
 }
 
+/// `clock` as a [`SharedClock`]: a clock that already is one (such as
+/// [`Store::clock`](crate::Store::clock)'s answer) is kept as it is rather
+/// than wrapped in a second `Arc`.
+pub(crate) fn share(clock: impl Clock) -> SharedClock {
+    let mut slot = Some(clock);
+    if let Some(shared) =
+        (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<SharedClock>>()
+        && let Some(shared) = shared.take()
+    {
+        return shared;
+    }
+    match slot {
+        Some(clock) => Arc::new(clock),
+        None => unreachable!("only a SharedClock is taken out of the slot"),
+    }
+}
+
 /// Converts a duration to whole milliseconds, saturating at `u64::MAX`.
 pub(crate) fn duration_to_millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -129,6 +146,14 @@ mod tests {
         a.set_millis(10);
         assert_eq!(b.now_millis(), 10);
         assert_eq!(b.now(), UNIX_EPOCH + Duration::from_millis(10));
+    }
+
+    #[test]
+    fn sharing_a_shared_clock_keeps_it() {
+        let shared: SharedClock = Arc::new(FakeClock::at_millis(7));
+        assert!(Arc::ptr_eq(&share(Arc::clone(&shared)), &shared));
+        let fresh = share(FakeClock::at_millis(9));
+        assert_eq!(fresh.now_millis(), 9);
     }
 
     #[test]

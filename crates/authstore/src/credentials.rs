@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditEvent, AuditSink, NoAudit, Outcome, emit};
-use crate::clock::{Clock, SharedClock, SystemClock};
+use crate::clock::{Clock, SharedClock};
 use crate::error::{Error, Result};
 use crate::ext::StoreExt;
 use crate::password::SecretHasher;
@@ -158,9 +158,11 @@ fn normalize(username: &str) -> String {
 }
 
 impl Credentials {
-    /// Credentials on `store` with the default (OWASP) argon2id cost and the system clock.
+    /// Credentials on `store` with the default (OWASP) argon2id cost,
+    /// judging lockouts by the store's [`clock`](Store::clock).
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self::with_config(store, CredentialsConfig::default(), SystemClock)
+        let clock = store.clock();
+        Self::with_config(store, CredentialsConfig::default(), clock)
             .expect("the default argon2 parameters are valid")
     }
 
@@ -176,7 +178,7 @@ impl Credentials {
         let hasher = SecretHasher::new(config.memory_kib, config.iterations, config.parallelism)?;
         Ok(Self {
             store,
-            clock: Arc::new(clock),
+            clock: crate::clock::share(clock),
             config,
             max_delay: DEFAULT_MAX_DELAY,
             hasher,

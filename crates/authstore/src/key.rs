@@ -21,9 +21,9 @@ pub const DEFAULT_MAX_VALUE_SIZE: usize = 1024 * 1024;
 /// (the id may itself contain `:`).
 ///
 /// ```
-/// assert!(authstore::validate_key("session:abc").is_ok());
-/// assert!(authstore::validate_key("session").is_err());
-/// assert!(authstore::validate_key("bad\nkey:x").is_err());
+/// assert!(authstore::backend::validate_key("session:abc").is_ok());
+/// assert!(authstore::backend::validate_key("session").is_err());
+/// assert!(authstore::backend::validate_key("bad\nkey:x").is_err());
 /// ```
 ///
 /// # Errors

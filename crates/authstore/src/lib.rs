@@ -1,6 +1,44 @@
-//! authstore keeps the state authentication needs — sessions, CSRF tokens,
-//! rate-limit counters, credentials, OAuth grants — behind one atomic
+//! authstore keeps the state authentication needs — sessions, rate-limit
+//! counters, OAuth grants, CSRF tokens, credentials — behind one atomic
 //! storage trait, [`Store`], with interchangeable backends.
+//!
+//! What most applications come for:
+//!
+//! - **Sessions**: [`SessionManager`](session::SessionManager) creates,
+//!   loads and saves [`Session`](session::Session)s with a version check,
+//!   rotates the id at login, idles them out, and lists or revokes a user's
+//!   sessions.
+//! - **Rate limits**: [`RateLimiter`](ratelimit::RateLimiter) checks a key
+//!   against one or more [`Limit`](ratelimit::Limit)s (GCRA, fixed or
+//!   sliding window), shared by every process on the same store.
+//! - **An OAuth 2.1 authorization server's state**: [`OAuth`](oauth::OAuth)
+//!   keeps clients, PKCE-bound codes, access and rotating refresh tokens,
+//!   revocation, introspection and consent; the `authstore` server binary
+//!   serves it over HTTP.
+//! - **A resource server's guard**: [`ResourceServer`](oauth::resource::ResourceServer)
+//!   validates the bearer tokens an API or MCP server receives (same store,
+//!   RFC 7662 introspection or RFC 9068 JWTs), and the `authstore-axum`
+//!   crate's `BearerAuthLayer` puts it in front of axum routes.
+//!
+//! # Want X → use Y
+//!
+//! | you want | use |
+//! |---|---|
+//! | log users in and keep them logged in | [`session::SessionManager`]; with axum, `authstore-axum`'s `SessionLayer` and `RequestSession` |
+//! | "log out other devices" | [`SessionManager::revoke_all_but`](session::SessionManager::revoke_all_but) |
+//! | throttle logins or an API | [`ratelimit::RateLimiter`]; with axum, `authstore-axum`'s `RateLimitLayer` |
+//! | refuse cross-site form posts | [`csrf::OriginCheck`], and tokens: [`csrf::SynchronizerTokens`] or [`csrf::SignedTokens`] |
+//! | check passwords, with lockout | [`credentials::Credentials`] (hashing in [`password`]) |
+//! | long-lived API keys | [`tokens::ApiTokens`] |
+//! | issue OAuth 2.1 tokens | [`oauth::OAuth`], or the `authstore-server` crate's `authstore serve` |
+//! | accept OAuth bearer tokens in an API or MCP server | [`oauth::resource::ResourceServer`]; with axum, `authstore-axum`'s `BearerAuthLayer` |
+//! | a record of who did what, from where, and whether it succeeded | [`audit`] |
+//! | move data to another backend | [`migrate`] |
+//! | your own keys, atomically, on any backend | [`Store`] and [`StoreExt`] |
+//!
+//! The [`guide`] has a page per module, with the axum integration.
+//!
+//! # Stores
 //!
 //! - [`Store`]: the contract (read its `# Contract` section).
 //! - [`StoreExt`]: typed JSON helpers.
@@ -19,8 +57,9 @@
 )]
 //! - [`open`]: a store from a URL such as `memory://?max_entries=100000`.
 //! - [`Clock`], [`SystemClock`], [`FakeClock`]: injected time.
+//! - [`backend`]: what a new backend builds on (the argument checks, the GCRA arithmetic).
 //! - Modules written once on the trait: [`session`], [`csrf`], [`ratelimit`],
-//!   [`tokens`], [`credentials`], [`audit`]; [`secret`] has their random ids and digests.
+//!   [`tokens`], [`credentials`], [`audit`], [`oauth`]; [`secret`] has their random ids and digests.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> authstore::Result<()> {
@@ -36,13 +75,13 @@
 //! ```
 
 pub mod audit;
+pub mod backend;
 mod clock;
 pub mod credentials;
 pub mod csrf;
-mod decimal;
 mod error;
 mod ext;
-pub mod gcra;
+pub mod guide;
 mod key;
 pub mod memory;
 pub mod migrate;
@@ -57,22 +96,23 @@ pub mod redis;
 pub mod secret;
 pub mod session;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
-mod sql;
+pub mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 mod store;
 pub mod tokens;
 mod types;
+mod url_redact;
 
 pub use clock::{Clock, FakeClock, SharedClock, SystemClock};
 pub use error::{BoxError, Error, KeyProblem, Result, error_chain};
 pub use ext::{StoreExt, Versioned};
-pub use key::{
-    DEFAULT_MAX_VALUE_SIZE, MAX_INDEX_KEYS, MAX_KEY_LEN, validate_index_keys, validate_key,
-    validate_prefix, validate_put, validate_ttl,
-};
+/// Kept at the root for `authstore-axum`; see [`backend::validate_key`].
+#[doc(hidden)]
+pub use key::validate_key;
+pub use key::{DEFAULT_MAX_VALUE_SIZE, MAX_INDEX_KEYS, MAX_KEY_LEN};
 pub use memory::{EvictionPolicy, MemoryStore, MemoryStoreBuilder};
-pub use open::{open, open_with_clock, redact_url};
+pub use open::{open, open_with_clock};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "redis")]
@@ -84,3 +124,4 @@ pub use types::{
     Capabilities, Counter, Entry, ExpiryClock, GcraDecision, GcraParams, Health, PutItem, PutMode,
     PutOptions, ScanEntry, ScanPage, StoreStats,
 };
+pub use url_redact::redact_url;

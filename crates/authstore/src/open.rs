@@ -6,6 +6,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::memory::MemoryStoreBuilder;
 use crate::store::Store;
+use crate::url_redact::redact_url;
 
 /// Opens a store from a URL, with the system clock.
 ///
@@ -19,7 +20,8 @@ use crate::store::Store;
 /// ```
 /// # async fn demo() -> authstore::Result<()> {
 /// let store = authstore::open("memory://?max_entries=1000&eviction=lru").await?;
-/// assert_eq!(store.backend(), "memory");
+/// assert_eq!(store.capabilities().name, "memory");
+/// assert!(!store.capabilities().durable);
 /// # Ok(()) }
 /// ```
 ///
@@ -73,7 +75,7 @@ pub async fn open_with_clock(url: &str, clock: impl Clock) -> Result<Arc<dyn Sto
             crate::sqlite::SqliteStore::builder()
                 .url(url)
                 .clock(clock)
-                .open()
+                .connect()
                 .await?,
         )),
         #[cfg(not(feature = "sqlite"))]
@@ -90,27 +92,4 @@ fn disabled(scheme: &str, feature: &'static str) -> Result<Arc<dyn Store>> {
         scheme: scheme.to_owned(),
         feature,
     })
-}
-
-/// `url` with any password replaced by `***`, for logs and errors.
-///
-/// ```
-/// assert_eq!(
-///     authstore::redact_url("redis://app:hunter2@cache:6379/0"),
-///     "redis://app:***@cache:6379/0"
-/// );
-/// ```
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        Ok(_) => url.to_owned(),
-        // Unparseable: hide everything between "://" and "@" to be safe.
-        Err(_) => match (url.find("://"), url.rfind('@')) {
-            (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
-            _ => url.to_owned(),
-        },
-    }
 }

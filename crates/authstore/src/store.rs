@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
+use crate::clock::{SharedClock, SystemClock};
 use crate::error::Result;
 use crate::types::{
     Capabilities, Counter, Entry, GcraDecision, GcraParams, Health, PutItem, PutOptions, ScanPage,
@@ -30,7 +31,7 @@ const HEALTH_PROBE_KEY: &str = "health:probe";
 ///
 /// **Keys.** Keys and index keys are `namespace:id`, at most
 /// [`MAX_KEY_LEN`](crate::MAX_KEY_LEN) bytes, without control characters (see
-/// [`validate_key`](crate::validate_key)). Every store instance has a key
+/// [`validate_key`](crate::backend::validate_key)). Every store instance has a key
 /// prefix; two stores with different prefixes never see each other's entries,
 /// indexes or counters, even on the same server. Keys passed in and returned
 /// never include the prefix.
@@ -76,17 +77,26 @@ const HEALTH_PROBE_KEY: &str = "health:probe";
 ///
 /// A backend implements the required methods; `exists`, `put_many`,
 /// `health` and `gcra_inline` have defaults built on them, which a backend
-/// overrides when it has a cheaper way. A wrapper that forwards to another
+/// overrides when it has a cheaper way; `backend` reads
+/// [`Capabilities::name`]; `clock` is the system clock unless the backend
+/// returns the clock it was built with. A wrapper that forwards to another
 /// store (metrics, fault injection) must forward every method, defaults
 /// included, or the inner store's own versions are bypassed: put
 /// `#[deny(clippy::missing_trait_methods)]` on its `impl Store` block.
 #[async_trait]
 pub trait Store: Send + Sync + Debug + 'static {
-    /// Short backend name (`"memory"`, `"redis"`, `"postgres"`, `"sqlite"`).
-    fn backend(&self) -> &'static str;
-
-    /// What this backend can do.
+    /// What this backend is and can do: its name, whose clock judges
+    /// expiry, and whether entries outlive the process.
     fn capabilities(&self) -> Capabilities;
+
+    /// The clock this store was built with. Modules built on the store
+    /// (sessions, rate limits, tokens…) read time from it unless given
+    /// another, so a store on a [`FakeClock`](crate::FakeClock) moves them
+    /// too. The default is the [`SystemClock`]; a backend whose expiry
+    /// follows an injected clock returns that clock.
+    fn clock(&self) -> SharedClock {
+        std::sync::Arc::new(SystemClock)
+    }
 
     /// This store instance's key prefix.
     fn prefix(&self) -> &str;

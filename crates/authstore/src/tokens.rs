@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditEvent, AuditSink, NoAudit, Outcome, emit};
-use crate::clock::{Clock, SharedClock, SystemClock, millis_to_system_time};
+use crate::clock::{Clock, SharedClock, millis_to_system_time};
 use crate::error::{Error, Result};
 use crate::ext::StoreExt;
 use crate::secret;
@@ -148,16 +148,17 @@ fn principal_index(principal: &str) -> String {
 }
 
 impl ApiTokens {
-    /// Tokens on `store`, with the system clock.
+    /// Tokens on `store`, judging time by the store's [`clock`](Store::clock).
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self::with_clock(store, SystemClock)
+        let clock = store.clock();
+        Self::with_clock(store, clock)
     }
 
     /// Tokens on `store`, judging time by `clock`.
     pub fn with_clock(store: Arc<dyn Store>, clock: impl Clock) -> Self {
         Self {
             store,
-            clock: Arc::new(clock),
+            clock: crate::clock::share(clock),
             audit: Arc::new(NoAudit),
         }
     }

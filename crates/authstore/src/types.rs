@@ -283,9 +283,16 @@ pub enum ExpiryClock {
     Server,
 }
 
-/// What a backend can do, so the conformance suite adapts instead of skipping.
+/// What a backend is and can do, so callers and the conformance suite
+/// adapt instead of matching on names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
+    /// Short backend name (`"memory"`, `"redis"`, `"postgres"`, `"sqlite"`).
+    pub name: &'static str,
     /// Whose clock judges expiry.
     pub expiry_clock: ExpiryClock,
+    /// Whether entries outlive the process: true for a database or server
+    /// (Redis, PostgreSQL, an SQLite file), false for the memory store and
+    /// an in-memory SQLite database.
+    pub durable: bool,
 }

@@ -22,4 +22,11 @@ async fn open(prefix: String, clock: FakeClock) -> Arc<dyn Store> {
 
 authstore_testkit::conformance_suite!(open);
 
+#[tokio::test]
+async fn capabilities_say_memory_and_not_durable() {
+    let clock = FakeClock::at_millis(5_000);
+    let store = open(authstore_testkit::unique_prefix("caps"), clock.clone()).await;
+    authstore_testkit::conformance::assert_capabilities(&*store, &clock, "memory", false);
+}
+
 authstore_testkit::modules_suite!(open);

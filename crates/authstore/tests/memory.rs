@@ -256,7 +256,8 @@ async fn open_builds_memory_stores_from_urls() {
     let store = open("memory://?max_entries=3&eviction=soonest-expiry&sweep_interval_ms=0")
         .await
         .unwrap();
-    assert_eq!(store.backend(), "memory");
+    let caps = store.capabilities();
+    assert_eq!((caps.name, caps.durable), ("memory", false));
     for i in 0..5 {
         store
             .put(&format!("u:{i}"), b"v", PutOptions::new())

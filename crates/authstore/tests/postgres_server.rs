@@ -228,7 +228,9 @@ async fn open_by_url_and_health_and_unreachable_server() {
     let store = authstore::open(&pg.url())
         .await
         .expect("open postgres:// URL");
-    assert_eq!(store.backend(), "postgres");
+    let caps = store.capabilities();
+    assert_eq!((caps.name, caps.durable), ("postgres", true));
+    assert_eq!(store.capabilities().name, "postgres");
     let health = store.health().await;
     assert!(health.ok, "{health:?}");
     let port = authstore_testkit::harness::free_port().unwrap();

@@ -235,7 +235,11 @@ async fn urls_configure_prefix_and_reject_nonsense() {
     let server = RedisServer::start().unwrap();
     let url = format!("{}/0?prefix=tenant%3Ab%3A&timeout_ms=750", server.url());
     let store = authstore::open(&url).await.unwrap();
-    assert_eq!((store.backend(), store.prefix()), ("redis", "tenant:b:"));
+    let caps = store.capabilities();
+    assert_eq!(
+        (caps.name, caps.durable, store.prefix()),
+        ("redis", true, "tenant:b:")
+    );
     store.put("k:1", b"v", PutOptions::new()).await.unwrap();
     let mut admin = raw(&server.url()).await;
     let exists: bool = redis::cmd("EXISTS")

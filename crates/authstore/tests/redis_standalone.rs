@@ -26,4 +26,11 @@ async fn open(prefix: String, _clock: FakeClock) -> Arc<dyn Store> {
 
 authstore_testkit::conformance_suite!(open);
 
+#[tokio::test]
+async fn capabilities_say_redis_and_durable() {
+    let clock = FakeClock::new();
+    let store = open(authstore_testkit::unique_prefix("caps"), clock.clone()).await;
+    authstore_testkit::conformance::assert_capabilities(&*store, &clock, "redis", true);
+}
+
 authstore_testkit::modules_suite!(open);

@@ -23,7 +23,7 @@ mod file {
             .prefix(prefix)
             .clock(clock)
             .sweep_interval(None)
-            .open()
+            .connect()
             .await
             .expect("open SQLite file");
         Arc::new(store)
@@ -32,6 +32,13 @@ mod file {
     authstore_testkit::conformance_suite!(open);
 
     authstore_testkit::modules_suite!(open);
+
+    #[tokio::test]
+    async fn capabilities_say_sqlite_and_durable() {
+        let clock = FakeClock::at_millis(5_000);
+        let store = open(authstore_testkit::unique_prefix("caps"), clock.clone()).await;
+        authstore_testkit::conformance::assert_capabilities(&*store, &clock, "sqlite", true);
+    }
 }
 
 /// Each test gets its own in-memory database; stores it opens with other
@@ -56,7 +63,7 @@ mod memory {
                     .prefix(prefix)
                     .clock(clock)
                     .sweep_interval(None)
-                    .open()
+                    .connect()
                     .await
                     .expect("open SQLite in memory");
                 DBS.get().unwrap().lock().unwrap().insert(scope, db.clone());
@@ -69,4 +76,11 @@ mod memory {
     authstore_testkit::conformance_suite!(open);
 
     authstore_testkit::modules_suite!(open);
+
+    #[tokio::test]
+    async fn capabilities_say_sqlite_and_not_durable() {
+        let clock = FakeClock::at_millis(5_000);
+        let store = open(authstore_testkit::unique_prefix("caps"), clock.clone()).await;
+        authstore_testkit::conformance::assert_capabilities(&*store, &clock, "sqlite", false);
+    }
 }

@@ -12,7 +12,7 @@ async fn open(path: &std::path::Path, clock: &FakeClock) -> SqliteStore {
         .path(path)
         .clock(clock.clone())
         .sweep_interval(None)
-        .open()
+        .connect()
         .await
         .expect("open SQLite file")
 }
@@ -48,7 +48,7 @@ async fn the_sweeper_deletes_expired_rows_in_batches() {
         .clock(clock.clone())
         .sweep_interval(Some(Duration::from_millis(20)))
         .sweep_batch(7)
-        .open()
+        .connect()
         .await
         .unwrap();
     persistence::sweeper_removes_expired_rows(&s, &clock).await;
@@ -62,12 +62,13 @@ async fn open_by_url_with_table_prefix() {
         dir.path().join("u.db").display()
     );
     let store = authstore::open(&url).await.expect("open sqlite:// URL");
-    assert_eq!(store.backend(), "sqlite");
+    let caps = store.capabilities();
+    assert_eq!((caps.name, caps.durable), ("sqlite", true));
     store.put("t:k", b"v", PutOptions::new()).await.unwrap();
-    let same = SqliteStore::open_url(&url).await.unwrap();
+    let same = SqliteStore::connect(&url).await.unwrap();
     assert_eq!(same.entries_table(), "app_entries");
     assert_eq!(&same.get("t:k").await.unwrap().unwrap().value[..], b"v");
-    let other_tables = SqliteStore::open_url(&url.replace("app_", "other_"))
+    let other_tables = SqliteStore::connect(&url.replace("app_", "other_"))
         .await
         .unwrap();
     assert!(other_tables.get("t:k").await.unwrap().is_none());

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use authstore::{
-    Capabilities, Counter, Entry, Error, FakeClock, GcraDecision, GcraParams, MemoryStore, PutItem,
-    PutOptions, Result, ScanPage, Store, StoreStats,
+    Capabilities, Clock, Counter, Entry, Error, FakeClock, GcraDecision, GcraParams, MemoryStore,
+    PutItem, PutOptions, Result, ScanPage, Store, StoreStats, SystemClock,
 };
 
 /// The required methods, forwarded to a [`MemoryStore`]; `get` fails while `down` is set.
@@ -28,11 +28,11 @@ impl Minimal {
 
 #[async_trait]
 impl Store for Minimal {
-    fn backend(&self) -> &'static str {
-        "minimal"
-    }
     fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+        Capabilities {
+            name: "minimal",
+            ..self.inner.capabilities()
+        }
     }
     fn prefix(&self) -> &str {
         self.inner.prefix()
@@ -94,6 +94,20 @@ async fn open(prefix: String, clock: FakeClock) -> Arc<dyn Store> {
 }
 
 authstore_testkit::conformance_suite!(open);
+
+#[tokio::test]
+async fn a_store_names_itself_by_capabilities_and_defaults_to_the_system_clock() {
+    let long_ago = FakeClock::at_millis(1_000);
+    let inner = shared().with_prefix("clock-default").unwrap();
+    let store = Minimal::new(inner.with_clock(long_ago));
+    assert_eq!(store.capabilities().name, "minimal");
+    assert_eq!(store.inner.clock().now_millis(), 1_000);
+    let system = SystemClock.now_millis();
+    assert!(
+        store.clock().now_millis() >= system,
+        "the default clock is the system clock, not the inner store's"
+    );
+}
 
 #[tokio::test]
 async fn default_health_reports_whether_the_store_answers() {

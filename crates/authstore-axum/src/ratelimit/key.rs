@@ -21,7 +21,7 @@ pub enum KeyExtractor {
     /// The client address, `ip:203.0.113.9` (the default).
     #[default]
     ClientIp,
-    /// The logged-in user of the request's [`Session`](crate::Session),
+    /// The logged-in user of the request's [`RequestSession`](crate::RequestSession),
     /// `user:<id>`; the client address when nobody is logged in (or there
     /// is no `SessionLayer` outside the rate-limit layer).
     User,
@@ -87,7 +87,7 @@ pub(super) fn matched_path(parts: &Parts) -> &str {
 
 /// The logged-in user's id from the request's session, if any.
 async fn user_id(parts: &Parts) -> Option<String> {
-    let session = parts.extensions.get::<crate::Session>()?;
+    let session = parts.extensions.get::<crate::RequestSession>()?;
     match session.user().await {
         Ok(user) => user.map(|u| u.id),
         Err(e) => {

@@ -5,12 +5,12 @@ use axum::extract::FromRequestParts;
 use http::StatusCode;
 use http::request::Parts;
 
-use super::Session;
+use super::RequestSession;
 use crate::error::Error;
 
-/// The request's [`Session`], which must exist; otherwise `401 no_session`.
+/// The request's [`RequestSession`], which must exist; otherwise `401 no_session`.
 #[derive(Debug, Clone)]
-pub struct RequireSession(pub Session);
+pub struct RequireSession(pub RequestSession);
 
 /// The logged-in user of the request's session; otherwise `401 login_required`.
 #[derive(Debug, Clone)]
@@ -20,7 +20,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequireSession {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let session = Session::from_request_parts(parts, state).await?;
+        let session = RequestSession::from_request_parts(parts, state).await?;
         if session.exists().await? {
             Ok(Self(session))
         } else {
@@ -37,7 +37,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequireUser {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let session = Session::from_request_parts(parts, state).await?;
+        let session = RequestSession::from_request_parts(parts, state).await?;
         match session.user().await? {
             Some(user) => Ok(Self(user)),
             None => Err(Error::new(

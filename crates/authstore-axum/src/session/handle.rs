@@ -1,4 +1,4 @@
-//! The [`Session`] extractor: the request's session, loaded on first use and saved after the handler only if it changed.
+//! The [`RequestSession`] extractor: the request's session, loaded on first use and saved after the handler only if it changed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -59,25 +59,29 @@ pub(crate) struct Inner {
 /// A request without a session gets one on its first write
 /// (`insert`, `set_user`), and the response sets the cookie.
 #[derive(Debug, Clone)]
-pub struct Session {
+pub struct RequestSession {
     pub(crate) inner: Arc<Inner>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Session {
+impl<S: Send + Sync> FromRequestParts<S> for RequestSession {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Session>().cloned().ok_or_else(|| {
-            Error::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "missing_session_layer",
-                "the Session extractor needs SessionLayer around the route",
-            )
-        })
+        parts
+            .extensions
+            .get::<RequestSession>()
+            .cloned()
+            .ok_or_else(|| {
+                Error::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "missing_session_layer",
+                    "the RequestSession extractor needs SessionLayer around the route",
+                )
+            })
     }
 }
 
-impl Session {
+impl RequestSession {
     /// The state, loaded from the store on first use.
     pub(crate) async fn state(&self) -> Result<MutexGuard<'_, State>, Error> {
         let mut state = self.inner.state.lock().await;

@@ -1,4 +1,4 @@
-//! [`SessionLayer`]: reads the session id from the cookie (or a header), gives handlers a lazy [`Session`], and saves and sets the cookie after them.
+//! [`SessionLayer`]: reads the session id from the cookie (or a header), gives handlers a lazy [`RequestSession`], and saves and sets the cookie after them.
 
 mod cookie;
 mod guard;
@@ -24,7 +24,7 @@ use tower_service::Service;
 
 pub use cookie::{CookieConfig, SameSite};
 pub use guard::{RequireSession, RequireUser};
-pub use handle::Session;
+pub use handle::RequestSession;
 use handle::{CookieAction, Inner, State};
 
 /// What to do when the session was saved by a concurrent request between
@@ -181,7 +181,7 @@ where
                 .map(|ua| ua.chars().take(256).collect()),
             device: None,
         };
-        let session = Session {
+        let session = RequestSession {
             inner: Arc::new(Inner {
                 shared,
                 presented,
@@ -221,7 +221,7 @@ fn presented_id(shared: &Shared, headers: &HeaderMap) -> (Option<SessionId>, boo
 
 /// After the handler: saves a changed session (as the conflict policy
 /// says) and writes the cookie or header.
-async fn finish(session: &Session, mut response: Response) -> Response {
+async fn finish(session: &RequestSession, mut response: Response) -> Response {
     let inner = &session.inner;
     let shared = &inner.shared;
     let mut state = inner.state.lock().await;

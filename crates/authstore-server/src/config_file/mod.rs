@@ -1,21 +1,24 @@
 //! The TOML config file as written ([`ConfigFile`]), durations like `"90d"`, and its mapping onto [`Settings`].
 
+#[cfg(test)]
+mod client_metadata_tests;
 mod sections;
 mod values;
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, bad};
+use crate::config_error::{ConfigError, bad};
 use crate::duration::ConfigDuration;
-use crate::state::Settings;
+use crate::settings::Settings;
 
-pub use sections::{
+use crate::urls::is_loopback_url;
+pub(crate) use sections::{
     HashingSection, HttpSection, IntrospectionSection, KeyRotation, KeysSection, LockoutSection,
     OpenIdSection, RateLimitsSection, RegistrationSection, ResourceServerEntry, TokensSection,
 };
 pub(crate) use sections::{RawClient, RawUser};
 use values::{at_least_one, check_issuer_path, check_url, positive, set, signing_alg};
-pub(crate) use values::{forwarded_header, is_loopback_url, trusted_proxies};
+pub(crate) use values::{forwarded_header, trusted_proxies};
 
 /// The config file. Every key is optional; unknown keys are errors.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -5,9 +5,9 @@ use std::time::Duration;
 use authstore::oauth::GrantType;
 use serde::Deserialize;
 
-use crate::config::{ConfigError, bad};
+use crate::config_error::{ConfigError, bad};
 use crate::duration::{ConfigDuration, SecretTtl};
-use crate::state::Settings;
+use crate::settings::Settings;
 
 /// One `[[resource_servers]]` entry: `client_id` may introspect the access
 /// tokens whose audience is `resource` (repeat the entry for more resources).
@@ -100,7 +100,7 @@ impl RegistrationSection {
     pub(crate) fn initial_access_token_from_env(
         &self,
         s: &mut Settings,
-        env: crate::config::Env<'_>,
+        env: crate::config_error::Env<'_>,
     ) -> Result<(), ConfigError> {
         if let Some(var) = &self.initial_access_token_env {
             let Some(token) = env(var) else {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::config::{ConfigError, bad};
+use crate::config_error::{ConfigError, bad};
 use crate::duration::ConfigDuration;
 
 /// A `[tokens]` signing algorithm; `key` names it in errors.
@@ -92,7 +92,7 @@ pub(super) fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {
 /// The issuer's path, under which every endpoint is served, must be plain
 /// segments of unreserved characters (`/tenant`, `/auth/v1`).
 pub(super) fn check_issuer_path(issuer: &str) -> Result<(), ConfigError> {
-    let path = crate::state::issuer_path(issuer);
+    let path = crate::urls::issuer_path(issuer);
     let plain = |segment: &str| {
         !segment.is_empty()
             && segment != "."
@@ -108,21 +108,4 @@ pub(super) fn check_issuer_path(issuer: &str) -> Result<(), ConfigError> {
             "issuer {issuer:?}: its path must be segments of letters, digits, '-', '.', '_' and '~'"
         ))
     }
-}
-
-/// Whether an `http://` URL's host is `localhost` or a loopback address.
-pub(crate) fn is_loopback_url(url: &str) -> bool {
-    let authority = url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap_or("");
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => authority.split(':').next().unwrap_or(""),
-    };
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }

@@ -107,7 +107,7 @@ async fn metadata(State(state): State<AppState>) -> Json<serde_json::Value> {
 /// `serve_resource_metadata` is on (`https://h/mcp` →
 /// `/.well-known/oauth-protected-resource/mcp`), with their resource; of
 /// two resources with one path (on different hosts), the first.
-fn resource_metadata_paths(settings: &crate::state::Settings) -> Vec<(String, String)> {
+fn resource_metadata_paths(settings: &crate::settings::Settings) -> Vec<(String, String)> {
     if !settings.serve_resource_metadata {
         return Vec::new();
     }

@@ -6,7 +6,7 @@ use authstore::audit::{AuditEvent, Outcome};
 use authstore::oauth::cimd::ResolveError;
 use authstore::oauth::{AuthorizationRequest, Client, ClientOrigin, OAuthError};
 use authstore::session::SessionUser;
-use authstore_axum::Session;
+use authstore_axum::RequestSession;
 use axum::extract::rejection::StringRejection;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -164,7 +164,7 @@ pub(super) async fn check(
     let client_id = params
         .get("client_id")
         .ok_or_else(|| show(StatusCode::BAD_REQUEST, "The request has no client_id."))?;
-    let client = match crate::client_metadata::lookup_client(state, client_id, requester).await {
+    let client = match state.lookup_client(client_id, requester).await {
         Ok(Some(client)) => client,
         Ok(None) => return Err(show(StatusCode::BAD_REQUEST, "Unknown client.")),
         Err(e @ (ResolveError::Refused(_) | ResolveError::Busy { .. })) => {
@@ -371,7 +371,7 @@ fn refused(refusal: Refusal) -> Response {
 /// `GET /authorize`.
 pub(super) async fn authorize(
     State(state): State<AppState>,
-    session: Session,
+    session: RequestSession,
     mut parts: Parts,
     RawQuery(query): RawQuery,
 ) -> Result<Response, authstore_axum::Error> {
@@ -462,7 +462,7 @@ pub(super) async fn authorize(
 /// `POST /authorize`: the consent form's decision.
 pub(super) async fn decide(
     State(state): State<AppState>,
-    session: Session,
+    session: RequestSession,
     mut parts: Parts,
     body: Result<String, StringRejection>,
 ) -> Result<Response, authstore_axum::Error> {

@@ -12,7 +12,7 @@ use authstore::csrf::KeyRing;
 use authstore::oauth::{Client, ClientOrigin};
 use authstore::session::SessionUser;
 use authstore_axum::csrf::DoubleSubmitTokens;
-use authstore_axum::{CsrfLayer, CsrfToken, CsrfTokens, Session, SessionLayer};
+use authstore_axum::{CsrfLayer, CsrfToken, CsrfTokens, RequestSession, SessionLayer};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::StringRejection;
@@ -325,7 +325,7 @@ pub(crate) fn client_of(state: &AppState, parts: &Parts) -> (Option<String>, Opt
 /// failures elsewhere never lock the user out of their own network.
 async fn login(
     State(state): State<AppState>,
-    session: Session,
+    session: RequestSession,
     mut parts: Parts,
     body: Result<String, StringRejection>,
 ) -> Result<Response, authstore_axum::Error> {
@@ -477,7 +477,7 @@ fn oauth_error(e: authstore::oauth::OAuthError) -> authstore_axum::Error {
 
 async fn logout(
     State(state): State<AppState>,
-    session: Session,
+    session: RequestSession,
 ) -> Result<Redirect, authstore_axum::Error> {
     session.destroy().await?;
     Ok(Redirect::to(&format!(
@@ -489,7 +489,7 @@ async fn logout(
 /// The user's remembered consents, each revocable.
 async fn account(
     State(state): State<AppState>,
-    session: Session,
+    session: RequestSession,
     mut parts: Parts,
 ) -> Result<Response, authstore_axum::Error> {
     let Some(user) = session.user().await? else {
@@ -528,7 +528,7 @@ async fn account(
 
 async fn revoke_consent(
     State(state): State<AppState>,
-    session: Session,
+    session: RequestSession,
     parts: Parts,
     body: Result<String, StringRejection>,
 ) -> Result<Response, authstore_axum::Error> {

@@ -71,8 +71,8 @@ async fn migrate_between(from_url: &str, to_url: &str) {
     assert!(counter.ttl.is_some(), "the counter kept its TTL");
     eprintln!(
         "{} -> {}: filled in {filled:?}, migrated + verified in {migrated_in:?}, compared in {compare:?}, total {:?}: {report}",
-        from.backend(),
-        to.backend(),
+        from.capabilities().name,
+        to.capabilities().name,
         started.elapsed()
     );
 }

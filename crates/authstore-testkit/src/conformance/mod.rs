@@ -51,6 +51,24 @@ pub fn store_now(store: &dyn Store, clock: &FakeClock) -> SystemTime {
     }
 }
 
+/// Asserts what a backend's own tests know about it: its name and whether
+/// it is durable; and, when its expiry follows the injected clock, that
+/// [`Store::clock`] is `clock` (it moves when `clock` is advanced).
+#[track_caller]
+pub fn assert_capabilities(store: &dyn Store, clock: &FakeClock, name: &str, durable: bool) {
+    let caps = store.capabilities();
+    assert_eq!((caps.name, caps.durable), (name, durable), "{caps:?}");
+    if caps.expiry_clock == ExpiryClock::Injected {
+        let shared = store.clock();
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(
+            authstore::Clock::now_millis(&shared),
+            authstore::Clock::now_millis(clock),
+            "{name}: Store::clock is the clock the store was built with"
+        );
+    }
+}
+
 /// Asserts that a reported remaining TTL is `expected`: exactly for
 /// injected-clock backends, within a small slack below it for server clocks.
 #[track_caller]

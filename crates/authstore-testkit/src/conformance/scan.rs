@@ -196,6 +196,18 @@ pub async fn health_is_ok(store: &dyn Store, _clock: &FakeClock) {
     assert!(h.latency < Duration::from_secs(5));
 }
 
+/// The capabilities name the backend, and [`Store::backend`] is that name.
+pub async fn capabilities_name_the_backend(store: &dyn Store, _clock: &FakeClock) {
+    let name = store.capabilities().name;
+    assert!(
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+        "capabilities name {name:?} is a short lowercase word"
+    );
+}
+
 /// Two stores with different prefixes never see each other's data.
 pub async fn prefix_isolation(a: &dyn Store, b: &dyn Store, _clock: &FakeClock) {
     assert_ne!(

@@ -58,7 +58,7 @@ pub(crate) async fn run(sz: Sizes) -> Vec<LiteRow> {
             "file" => builder.path(&path),
             _ => builder.in_memory(),
         }
-        .open()
+        .connect()
         .await
         .expect("open SqliteStore");
         let find = |name: &str| {

@@ -8,9 +8,9 @@ use parking_lot::RwLockWriteGuard;
 use super::index::Indexes;
 use super::record::{Record, Value};
 use super::shard::{Shard, ShardCell, WriteCounts, hash_key, hash_stored};
+use crate::backend::gcra;
 use crate::clock::duration_to_millis;
 use crate::error::{Error, Result};
-use crate::gcra;
 use crate::types::{Counter, Entry, GcraDecision, GcraParams, PutMode, PutOptions, ScanEntry};
 
 /// Which entry goes first when a bound is reached.

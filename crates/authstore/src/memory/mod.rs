@@ -143,7 +143,7 @@ impl MemoryStoreBuilder {
 
     /// The clock that judges expiry.
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.clock = crate::clock::share(clock);
         self
     }
 
@@ -254,7 +254,7 @@ impl MemoryStore {
     /// This store judging expiry by `clock` (the sweeper too, for every
     /// handle sharing this store's data).
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
-        let clock: SharedClock = Arc::new(clock);
+        let clock = crate::clock::share(clock);
         self.shared.sweeper.set_clock(clock.clone());
         self.clock = clock;
         self
@@ -313,7 +313,7 @@ impl MemoryStore {
 
     fn gcra_now(&self, key: &str, params: GcraParams) -> Result<GcraDecision> {
         validate_key(key)?;
-        crate::gcra::validate(&params)?;
+        crate::backend::gcra::validate(&params)?;
         self.shared
             .engine
             .gcra(&self.prefix, key, &params, self.now())
@@ -338,14 +338,16 @@ fn decode_cursor(cursor: &str, shards: usize) -> Result<(usize, usize)> {
 
 #[async_trait]
 impl Store for MemoryStore {
-    fn backend(&self) -> &'static str {
-        "memory"
-    }
-
     fn capabilities(&self) -> Capabilities {
         Capabilities {
+            name: "memory",
             expiry_clock: ExpiryClock::Injected,
+            durable: false,
         }
+    }
+
+    fn clock(&self) -> SharedClock {
+        Arc::clone(&self.clock)
     }
 
     fn prefix(&self) -> &str {

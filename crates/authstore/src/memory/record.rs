@@ -192,13 +192,15 @@ impl Record {
     }
 
     /// The value as a counter: a counter record, or bytes holding a
-    /// canonical decimal i64 (see [`canonical_i64`](crate::decimal::canonical_i64)).
+    /// canonical decimal i64 (see [`canonical_i64`](crate::backend::decimal::canonical_i64)).
     pub(crate) fn counter(&self) -> Result<i64> {
         match self.value() {
             Value::Counter(n) => Ok(n),
-            Value::Bytes(b) => crate::decimal::canonical_i64(b).ok_or_else(|| Error::NotACounter {
-                key: self.key().to_owned(),
-            }),
+            Value::Bytes(b) => {
+                crate::backend::decimal::canonical_i64(b).ok_or_else(|| Error::NotACounter {
+                    key: self.key().to_owned(),
+                })
+            }
         }
     }
 

@@ -81,7 +81,7 @@ pub async fn export(
     let header = Header {
         authstore_export: FORMAT_VERSION,
         exported_at_ms: SystemClock.now_millis(),
-        backend: from.backend().to_owned(),
+        backend: from.capabilities().name.to_owned(),
         prefix: options.prefix.clone(),
     };
     let exported_at = Instant::now();

@@ -81,7 +81,7 @@ pub use oidc::{MAX_NONCE_LEN, OPENID_SCOPE, at_hash, check_nonce, id_token_signe
 pub use redirect_uri::redirect_uri_matches;
 pub use token::TokenResponse;
 
-use crate::clock::{Clock, SharedClock, SystemClock};
+use crate::clock::{Clock, SharedClock};
 use crate::error::Result;
 use crate::password::SecretHasher;
 use crate::store::Store;
@@ -200,12 +200,14 @@ pub struct OAuth {
 }
 
 impl OAuth {
-    /// OAuth state on `store` with the default config and the system clock.
+    /// OAuth state on `store` with the default config, judging time by the
+    /// store's [`clock`](Store::clock).
     ///
     /// # Errors
     /// Never with the defaults; see [`with_config`](Self::with_config).
     pub fn new(store: Arc<dyn Store>) -> Result<Self> {
-        Self::with_config(store, OAuthConfig::default(), SystemClock)
+        let clock = store.clock();
+        Self::with_config(store, OAuthConfig::default(), clock)
     }
 
     /// OAuth state with `config`, judging time by `clock` (use the store's).
@@ -234,7 +236,7 @@ impl OAuth {
             store,
             verified,
             keys: Arc::default(),
-            clock: Arc::new(clock),
+            clock: crate::clock::share(clock),
             config: Arc::new(config),
             hasher,
         })

@@ -11,7 +11,8 @@ use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use super::BACKEND;
 use crate::error::{Error, Result};
 use crate::sql::{
-    Cell, Dialect, Driver, Param, Q, Row, Tables, migrations, migrations_table, statement,
+    Cell, Dialect, Executor, Param, Q, Row, Tables, migrations, migrations_table, named_statements,
+    statement,
 };
 
 /// Retries of a statement that failed with a serialization failure or deadlock.
@@ -19,8 +20,8 @@ const RETRIES: usize = 3;
 /// Serializes concurrent migrations of every authstore schema in one database.
 const MIGRATION_LOCK: i64 = 0x6175_7468_7374_6f72; // "authstor"
 
-/// The PostgreSQL [`Driver`].
-pub(crate) struct PgDriver {
+/// The PostgreSQL [`Executor`].
+pub(crate) struct PgExecutor {
     pub(super) pool: Pool,
     pub(super) sql: Vec<String>,
     pub(super) tables: Tables,
@@ -29,10 +30,10 @@ pub(crate) struct PgDriver {
     pub(super) wait_timeout: Duration,
 }
 
-impl std::fmt::Debug for PgDriver {
+impl std::fmt::Debug for PgExecutor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let status = self.pool.status();
-        f.debug_struct("PgDriver")
+        f.debug_struct("PgExecutor")
             .field("entries", &self.tables.entries)
             .field("pool_size", &status.max_size)
             .field("pool_available", &status.available)
@@ -41,14 +42,7 @@ impl std::fmt::Debug for PgDriver {
     }
 }
 
-impl PgDriver {
-    pub(super) fn statements(&self) -> Vec<(&'static str, &str)> {
-        Q::ALL
-            .iter()
-            .map(|q| (q.name(), self.sql[*q as usize].as_str()))
-            .collect()
-    }
-
+impl PgExecutor {
     pub(super) fn new(
         pool: Pool,
         tables: Tables,
@@ -110,7 +104,15 @@ impl PgDriver {
 }
 
 #[async_trait]
-impl Driver for PgDriver {
+impl Executor for PgExecutor {
+    fn statements(&self) -> Vec<(&'static str, &str)> {
+        named_statements(&self.sql)
+    }
+
+    fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
     async fn query(&self, q: Q, params: Vec<Param>) -> Result<Vec<Row>> {
         self.run(q, &params).await?.iter().map(decode_row).collect()
     }

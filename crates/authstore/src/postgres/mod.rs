@@ -29,31 +29,37 @@ use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::config::SslMode;
 
 use crate::error::{Error, Result};
-use crate::sql::{CommonOptions, SqlStore, Tables, delegate_store};
-use driver::PgDriver;
+use crate::sql::{Driver, SqlStore, SqlStoreBuilder, Tables};
+use crate::store::Store;
+use driver::PgExecutor;
 
 const BACKEND: &str = "postgres";
 
-/// A [`Store`](crate::Store) on PostgreSQL. Cloning is cheap; clones share the pool.
+/// The PostgreSQL [`Driver`] of [`SqlStore`].
+#[derive(Debug, Clone, Copy)]
+pub enum Postgres {}
+
+impl Driver for Postgres {}
+
+impl crate::sql::sealed::Sealed for Postgres {
+    const NAME: &'static str = BACKEND;
+    type Options = PgOptions;
+}
+
+/// A [`Store`] on PostgreSQL. Cloning is cheap; clones share the pool.
 ///
 /// Tables (created by embedded migrations, at connect unless disabled):
 /// `{table_prefix}entries` holds one row per entry — the value in `value`
 /// (bytea), `value_json` (json, verbatim) or `counter` (bigint), plus
 /// `version`, `expires_at` (ms since the epoch, indexed) and `index_keys`
 /// (`text[]`, GIN-indexed).
-#[derive(Debug, Clone)]
-pub struct PostgresStore {
-    inner: SqlStore<PgDriver>,
-}
+pub type PostgresStore = SqlStore<Postgres>;
 
-delegate_store!(PostgresStore);
+/// Builds a [`PostgresStore`]: the settings of every SQL store plus the
+/// PostgreSQL ones below.
+pub type PostgresStoreBuilder = SqlStoreBuilder<Postgres>;
 
-impl PostgresStore {
-    /// A builder; set at least a URL.
-    pub fn builder() -> PostgresStoreBuilder {
-        PostgresStoreBuilder::default()
-    }
-
+impl SqlStore<Postgres> {
     /// Connects to `url` with default settings (see [`PostgresStoreBuilder::url`]).
     ///
     /// # Errors
@@ -61,37 +67,40 @@ impl PostgresStore {
     pub async fn connect(url: &str) -> Result<Self> {
         Self::builder().url(url).connect().await
     }
-
-    crate::sql::common_store_methods!();
 }
 
-/// Builds a [`PostgresStore`].
-#[derive(Debug, Clone)]
-pub struct PostgresStoreBuilder {
-    url: Option<String>,
-    common: CommonOptions,
-    schema: Option<String>,
-    pool_size: usize,
-    connect_timeout: Duration,
-    command_timeout: Duration,
-    tls_root_cert: Option<Vec<u8>>,
-}
+mod options {
+    //! The settings only this driver has: public in a private module, as the sealed [`Driver`](crate::sql::Driver) names them.
 
-impl Default for PostgresStoreBuilder {
-    fn default() -> Self {
-        Self {
-            url: None,
-            common: CommonOptions::default(),
-            schema: None,
-            pool_size: 16,
-            connect_timeout: Duration::from_secs(5),
-            command_timeout: Duration::from_secs(10),
-            tls_root_cert: None,
+    use std::time::Duration;
+
+    /// The settings only a PostgreSQL store has.
+    #[derive(Debug, Clone)]
+    pub struct PgOptions {
+        pub(super) url: Option<String>,
+        pub(super) schema: Option<String>,
+        pub(super) pool_size: usize,
+        pub(super) connect_timeout: Duration,
+        pub(super) command_timeout: Duration,
+        pub(super) tls_root_cert: Option<Vec<u8>>,
+    }
+
+    impl Default for PgOptions {
+        fn default() -> Self {
+            Self {
+                url: None,
+                schema: None,
+                pool_size: 16,
+                connect_timeout: Duration::from_secs(5),
+                command_timeout: Duration::from_secs(10),
+                tls_root_cert: None,
+            }
         }
     }
 }
+use options::PgOptions;
 
-impl PostgresStoreBuilder {
+impl SqlStoreBuilder<Postgres> {
     /// The server URL, libpq style: `postgres://user:pass@host:port/db?sslmode=require`.
     ///
     /// authstore's own settings may be given as query parameters too:
@@ -104,39 +113,37 @@ impl PostgresStoreBuilder {
     /// `sslrootcert`) check the certificate, and only `verify-full` the host
     /// name. Use `verify-full` in production.
     pub fn url(mut self, url: &str) -> Self {
-        self.url = Some(url.to_owned());
+        self.options.url = Some(url.to_owned());
         self
     }
 
-    crate::sql::common_builder_methods!();
-
     /// A schema for the tables, created if missing (default: the search path).
     pub fn schema(mut self, schema: impl Into<String>) -> Self {
-        self.schema = Some(schema.into());
+        self.options.schema = Some(schema.into());
         self
     }
 
     /// Most connections the pool opens (default 16).
     pub fn pool_size(mut self, size: usize) -> Self {
-        self.pool_size = size.max(1);
+        self.options.pool_size = size.max(1);
         self
     }
 
     /// Longest wait to open a connection or get one from the pool (default 5 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.options.connect_timeout = timeout;
         self
     }
 
     /// Longest time one operation may take, waiting for a connection included (default 10 s).
     pub fn command_timeout(mut self, timeout: Duration) -> Self {
-        self.command_timeout = timeout;
+        self.options.command_timeout = timeout;
         self
     }
 
     /// A PEM root certificate to trust for TLS instead of the system roots.
     pub fn tls_root_cert(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.tls_root_cert = Some(pem.into());
+        self.options.tls_root_cert = Some(pem.into());
         self
     }
 
@@ -147,12 +154,12 @@ impl PostgresStoreBuilder {
     /// [`Error::InvalidUrl`] for a bad URL or parameter, [`Error::InvalidArgument`]
     /// for a bad schema or table prefix, backend errors if the server cannot be reached.
     pub async fn connect(mut self) -> Result<PostgresStore> {
-        let url = self.url.clone().ok_or_else(|| Error::InvalidUrl {
+        let url = self.options.url.clone().ok_or_else(|| Error::InvalidUrl {
             url: String::new(),
             reason: "no PostgreSQL URL given".into(),
         })?;
         let (pg_config, verify) = self.apply_url(&url)?;
-        let tables = Tables::new(self.schema.as_deref(), &self.common.table_prefix)?;
+        let tables = Tables::new(self.options.schema.as_deref(), &self.common.table_prefix)?;
         let manager = match pg_config.get_ssl_mode() {
             SslMode::Disable => deadpool_postgres::Manager::from_config(
                 pg_config,
@@ -161,31 +168,30 @@ impl PostgresStoreBuilder {
             ),
             _ => deadpool_postgres::Manager::from_config(
                 pg_config,
-                tls::connector(verify, self.tls_root_cert.as_deref())?,
+                tls::connector(verify, self.options.tls_root_cert.as_deref())?,
                 manager_config(),
             ),
         };
         let pool = Pool::builder(manager)
-            .max_size(self.pool_size)
+            .max_size(self.options.pool_size)
             .runtime(Runtime::Tokio1)
             // Waiting for a free connection is bounded by the command timeout.
             .wait_timeout(None)
-            .create_timeout(Some(self.connect_timeout))
-            .recycle_timeout(Some(self.connect_timeout))
+            .create_timeout(Some(self.options.connect_timeout))
+            .recycle_timeout(Some(self.options.connect_timeout))
             .build()
             .map_err(|e| Error::backend(BACKEND, e))?;
-        let driver = PgDriver::new(
+        let executor = PgExecutor::new(
             pool,
             tables,
-            self.schema.clone(),
-            self.command_timeout,
-            self.connect_timeout,
+            self.options.schema.clone(),
+            self.options.command_timeout,
+            self.options.connect_timeout,
         );
         let migrate = self.common.settings.migrate_on_open;
-        let inner =
-            SqlStore::open(BACKEND, driver, self.common.clock, self.common.settings).await?;
+        let store = SqlStore::open(executor, true, self.common.clock, self.common.settings).await?;
         if !migrate {
-            let health = inner.health().await;
+            let health = store.health().await;
             if !health.ok {
                 return Err(Error::backend(
                     BACKEND,
@@ -195,13 +201,13 @@ impl PostgresStoreBuilder {
                 ));
             }
         }
-        Ok(PostgresStore { inner })
+        Ok(store)
     }
 
     /// Takes authstore's parameters out of `url` and parses the rest with tokio-postgres.
     fn apply_url(&mut self, url: &str) -> Result<(tokio_postgres::Config, tls::Verify)> {
         let bad = |reason: String| Error::InvalidUrl {
-            url: crate::redact_url(url),
+            url: crate::url_redact::redact_url(url),
             reason,
         };
         let mut parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
@@ -220,16 +226,19 @@ impl PostgresStoreBuilder {
                     .map_err(|_| bad(format!("{name} must be a whole number")))
             };
             match &*name {
-                "schema" => self.schema = Some(value.to_string()),
+                "schema" => self.options.schema = Some(value.to_string()),
                 "pool_size" => {
-                    self.pool_size = usize::try_from(number()?).unwrap_or(usize::MAX).max(1);
+                    self.options.pool_size =
+                        usize::try_from(number()?).unwrap_or(usize::MAX).max(1);
                 }
-                "connect_timeout" => self.connect_timeout = Duration::from_secs(number()?),
-                "command_timeout_ms" => self.command_timeout = Duration::from_millis(number()?),
+                "connect_timeout" => self.options.connect_timeout = Duration::from_secs(number()?),
+                "command_timeout_ms" => {
+                    self.options.command_timeout = Duration::from_millis(number()?)
+                }
                 "sslrootcert" => {
                     let pem = std::fs::read(&*value)
                         .map_err(|e| bad(format!("sslrootcert {value}: {e}")))?;
-                    self.tls_root_cert = Some(pem);
+                    self.options.tls_root_cert = Some(pem);
                 }
                 "sslmode" => {
                     (ssl_mode, verify) = tls::parse_sslmode(&value)
@@ -247,7 +256,7 @@ impl PostgresStoreBuilder {
             .parse()
             .map_err(|e: tokio_postgres::Error| bad(e.to_string()))?;
         config.ssl_mode(ssl_mode);
-        config.connect_timeout(self.connect_timeout);
+        config.connect_timeout(self.options.connect_timeout);
         if config.get_application_name().is_none() {
             config.application_name("authstore");
         }
@@ -279,8 +288,8 @@ mod tests {
         assert_eq!(
             (
                 b.common.table_prefix.as_str(),
-                b.schema.as_deref(),
-                b.pool_size
+                b.options.schema.as_deref(),
+                b.options.pool_size
             ),
             ("t_", Some("s"), 4)
         );

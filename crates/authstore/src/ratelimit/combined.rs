@@ -20,9 +20,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{Algorithm, Decision, Limit};
+use crate::backend::gcra;
 use crate::clock::{Clock, duration_to_millis};
 use crate::error::{Error, Result};
-use crate::gcra;
 use crate::store::Store;
 use crate::types::{GcraParams, PutOptions};
 
@@ -269,7 +269,7 @@ fn decode(key: &str, value: &Bytes, limits: usize) -> Result<Vec<Option<Slot>>> 
     let mut slots = vec![None; limits];
     for (slot, field) in slots.iter_mut().zip(text.split(';')) {
         let number = |s: &str| {
-            crate::decimal::canonical_i64(s.as_bytes())
+            crate::backend::decimal::canonical_i64(s.as_bytes())
                 .and_then(|n| u64::try_from(n).ok())
                 .ok_or_else(|| corrupt("bad number"))
         };

@@ -24,11 +24,13 @@
 
 mod combined;
 mod local;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::{Clock, SharedClock, SystemClock, duration_to_millis};
+use crate::clock::{Clock, SharedClock, duration_to_millis};
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::types::GcraParams;
@@ -135,7 +137,9 @@ pub enum FailurePolicy {
 #[derive(Clone)]
 pub struct RateLimiter {
     store: Arc<dyn Store>,
-    local: Arc<dyn Store>,
+    /// The in-process store of [`FailurePolicy::Local`], made when that
+    /// policy is chosen.
+    local: Option<Arc<dyn Store>>,
     clock: SharedClock,
     /// The limits every key gets unless the resolver says otherwise; the first is the primary.
     limits: Arc<[Limit]>,
@@ -183,23 +187,18 @@ pub struct Blocking {
 }
 
 impl RateLimiter {
-    /// `limit` on `store`, with the system clock.
+    /// `limit` on `store`, judging windows by the store's [`clock`](Store::clock).
     pub fn new(store: Arc<dyn Store>, limit: Limit) -> Self {
-        Self::with_clock(store, limit, SystemClock)
+        let clock = store.clock();
+        Self::with_clock(store, limit, clock)
     }
 
     /// `limit` on `store`, judging windows by `clock` (use the store's clock).
     pub fn with_clock(store: Arc<dyn Store>, limit: Limit, clock: impl Clock) -> Self {
-        let clock: SharedClock = Arc::new(clock);
-        let local = crate::memory::MemoryStore::builder()
-            .sweep_interval(None)
-            .clock(Arc::clone(&clock))
-            .build()
-            .expect("a default memory store builds");
         Self {
             store,
-            local: Arc::new(local),
-            clock,
+            local: None,
+            clock: crate::clock::share(clock),
             limits: Arc::from(vec![limit]),
             prefix: "rl:".into(),
             on_failure: FailurePolicy::Error,
@@ -249,8 +248,21 @@ impl RateLimiter {
         Ok(self)
     }
 
-    /// What to do when the store fails.
+    /// What to do when the store fails. [`FailurePolicy::Local`] gives the
+    /// limiter (and its clones made afterwards) an in-process memory store
+    /// on the limiter's clock; the other policies need none.
     pub fn on_store_failure(mut self, policy: FailurePolicy) -> Self {
+        self.local = match policy {
+            FailurePolicy::Local => self.local.take().or_else(|| {
+                let local = crate::memory::MemoryStore::builder()
+                    .sweep_interval(None)
+                    .clock(Arc::clone(&self.clock))
+                    .build()
+                    .expect("a default memory store builds");
+                Some(Arc::new(local))
+            }),
+            _ => None,
+        };
         self.on_failure = policy;
         self
     }
@@ -422,9 +434,13 @@ impl RateLimiter {
                 degraded: true,
             },
             FailurePolicy::Closed => self.refused(primary, primary.period, primary.period, true),
-            FailurePolicy::Local => Decision {
-                degraded: true,
-                ..self.decide(&*self.local, key, cost, now, limits).await?
+            FailurePolicy::Local => match &self.local {
+                Some(local) => Decision {
+                    degraded: true,
+                    ..self.decide(&**local, key, cost, now, limits).await?
+                },
+                // `on_store_failure` makes the local store with this policy.
+                None => return Err(error),
             },
         })
     }
@@ -549,9 +565,11 @@ impl RateLimiter {
             Algorithm::SlidingWindow if index > 0 => {
                 let (previous_key, ..) = self.window_slot(key, &limit, (index - 1) * period);
                 let previous = match store.get(&previous_key).await? {
-                    Some(e) => crate::decimal::canonical_i64(&e.value).ok_or_else(|| {
-                        Error::corrupt(Some(&previous_key), "window count is not a decimal")
-                    })?,
+                    Some(e) => {
+                        crate::backend::decimal::canonical_i64(&e.value).ok_or_else(|| {
+                            Error::corrupt(Some(&previous_key), "window count is not a decimal")
+                        })?
+                    }
                     None => 0,
                 };
                 previous as f64 * (period - elapsed) as f64 / period as f64

@@ -14,9 +14,9 @@
 //! reconnects with exponential backoff), and it supports Cluster, Sentinel,
 //! ACL users and rustls TLS behind one `ConnectionLike` trait.
 
+mod builder;
 mod cluster;
 mod codec;
-mod config;
 mod conn;
 mod ops;
 mod scripts;
@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-pub use config::{DEFAULT_PREFIX, RedisStoreBuilder};
+pub use builder::{DEFAULT_PREFIX, RedisStoreBuilder};
 use conn::Conn;
 
 use crate::error::{Error, Result};

@@ -101,13 +101,11 @@ impl RedisStore {
 
 #[async_trait]
 impl Store for RedisStore {
-    fn backend(&self) -> &'static str {
-        BACKEND
-    }
-
     fn capabilities(&self) -> Capabilities {
         Capabilities {
+            name: BACKEND,
             expiry_clock: ExpiryClock::Server,
+            durable: true,
         }
     }
 
@@ -373,7 +371,7 @@ impl Store for RedisStore {
 
     async fn gcra(&self, key: &str, params: GcraParams) -> Result<GcraDecision> {
         validate_key(key)?;
-        crate::gcra::validate(&params)?;
+        crate::backend::gcra::validate(&params)?;
         let mut conn = self.conn.clone();
         let mut invocation = GCRA.prepare_invoke();
         invocation

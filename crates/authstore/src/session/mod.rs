@@ -37,7 +37,7 @@ use record::{RECORD_VERSION, SessionRecord};
 pub use record::{Session, SessionHandle, SessionId, SessionInfo, SessionMeta, SessionUser};
 
 use crate::audit::{AuditEvent, AuditSink, NoAudit, Outcome, emit};
-use crate::clock::{Clock, SharedClock, SystemClock, duration_to_millis, millis_to_system_time};
+use crate::clock::{Clock, SharedClock, duration_to_millis, millis_to_system_time};
 use crate::error::{Error, Result};
 use crate::ext::StoreExt;
 use crate::store::Store;
@@ -109,9 +109,11 @@ fn user_index(user_id: &str) -> String {
 }
 
 impl SessionManager {
-    /// Sessions on `store` with the default [`SessionConfig`] and the system clock.
+    /// Sessions on `store` with the default [`SessionConfig`], judging time
+    /// by the store's [`clock`](Store::clock).
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self::with_config(store, SessionConfig::default(), SystemClock)
+        let clock = store.clock();
+        Self::with_config(store, SessionConfig::default(), clock)
     }
 
     /// Sessions on `store` with `config`, judging time by `clock` (use the
@@ -119,7 +121,7 @@ impl SessionManager {
     pub fn with_config(store: Arc<dyn Store>, config: SessionConfig, clock: impl Clock) -> Self {
         Self {
             store,
-            clock: Arc::new(clock),
+            clock: crate::clock::share(clock),
             config: Arc::new(config),
             counts: Arc::default(),
             audit: Arc::new(NoAudit),

@@ -56,7 +56,7 @@ impl Cell {
 /// valid JSON to `value_json` verbatim (so people can query it), anything
 /// else to `value`. Every form reads back as the exact bytes written.
 pub(crate) fn encode_value(value: &[u8]) -> [Param; 3] {
-    if let Some(n) = crate::decimal::canonical_i64(value) {
+    if let Some(n) = crate::backend::decimal::canonical_i64(value) {
         return [
             Param::Bytes(None),
             Param::Json(None),

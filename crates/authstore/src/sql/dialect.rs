@@ -110,6 +110,14 @@ impl Q {
     ];
 }
 
+/// `(name, SQL)` of every statement, from their texts indexed by [`Q`].
+pub(crate) fn named_statements(sql: &[String]) -> Vec<(&'static str, &str)> {
+    Q::ALL
+        .iter()
+        .map(|q| (q.name(), sql[*q as usize].as_str()))
+        .collect()
+}
+
 /// Where the tables live: an optional schema (PostgreSQL) and a name prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Tables {

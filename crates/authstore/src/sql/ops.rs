@@ -1,23 +1,28 @@
-//! Every [`Store`](crate::Store) method for the SQL backends, written once over a [`Driver`].
+//! Every [`Store`] method for the SQL backends, written once over an [`Executor`](super::Executor).
 //!
 //! Each method is one statement. Where a statement reports only "no row"
 //! (a failed condition), a read of the row afterwards classifies the
 //! failure; if that read finds the condition would now hold, the row
 //! changed in between and the statement is simply run again.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
 
 use super::codec::{
     self, Cell, Param, decode_cursor, decode_entry, decode_expiry, decode_value, encode_cursor,
     millis_param, prefix_upper_bound,
 };
 use super::{Driver, OpCounts, Q, Shared, SqlStore};
+use crate::clock::SharedClock;
 use crate::clock::duration_to_millis;
 use crate::error::{Error, Result};
 use crate::key::{validate_key, validate_prefix, validate_put, validate_ttl};
+use crate::store::Store;
 use crate::types::{
-    Counter, Entry, GcraDecision, GcraParams, Health, PutItem, PutMode, PutOptions, ScanEntry,
-    ScanPage, StoreStats,
+    Capabilities, Counter, Entry, ExpiryClock, GcraDecision, GcraParams, Health, PutItem, PutMode,
+    PutOptions, ScanEntry, ScanPage, StoreStats,
 };
 
 /// How often a statement is re-run when the row keeps changing under it.
@@ -60,7 +65,7 @@ impl<D: Driver> SqlStore<D> {
 
     fn gave_up(&self, key: &str) -> Error {
         Error::backend(
-            self.backend,
+            D::NAME,
             format!("{key:?} kept changing; gave up after {ATTEMPTS} attempts"),
         )
     }
@@ -68,7 +73,7 @@ impl<D: Driver> SqlStore<D> {
     /// The live row's `(version, counter)`, if any.
     async fn probe(&self, key: &str, now: u64) -> Result<Option<(i64, Cell)>> {
         let rows = self
-            .driver()
+            .executor()
             .query(Q::Probe, self.key_now(key, now))
             .await?;
         Ok(rows.into_iter().next().map(|mut row| {
@@ -79,7 +84,9 @@ impl<D: Driver> SqlStore<D> {
 
     /// Runs `q` with `$1 key, $2 now`.
     async fn key_statement(&self, q: Q, key: &str) -> Result<Vec<super::Row>> {
-        self.driver().query(q, self.key_now(key, self.now())).await
+        self.executor()
+            .query(q, self.key_now(key, self.now()))
+            .await
     }
 
     /// Runs `q` (`$1 key, $2 now`), which returns at most one entry row.
@@ -90,8 +97,27 @@ impl<D: Driver> SqlStore<D> {
             .map(|row| decode_entry(key, row, 0))
             .transpose()
     }
+}
 
-    pub(crate) async fn get(&self, key: &str) -> Result<Option<Entry>> {
+#[async_trait]
+impl<D: Driver> Store for SqlStore<D> {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            name: D::NAME,
+            expiry_clock: ExpiryClock::Injected,
+            durable: self.durable,
+        }
+    }
+
+    fn clock(&self) -> SharedClock {
+        Arc::clone(&self.shared.clock)
+    }
+
+    fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Entry>> {
         let entry = self.entry_statement(Q::Get, key).await?;
         match entry {
             Some(_) => self.count(|c| &c.hits, 1),
@@ -100,7 +126,7 @@ impl<D: Driver> SqlStore<D> {
         Ok(entry)
     }
 
-    pub(crate) async fn put(&self, key: &str, value: &[u8], options: PutOptions) -> Result<u64> {
+    async fn put(&self, key: &str, value: &[u8], options: PutOptions) -> Result<u64> {
         validate_key(key)?;
         validate_put(value, &options, self.max_value_size)?;
         let now = self.now();
@@ -121,7 +147,7 @@ impl<D: Driver> SqlStore<D> {
             }
         };
         for _ in 0..ATTEMPTS {
-            let rows = self.driver().query(q, params.clone()).await?;
+            let rows = self.executor().query(q, params.clone()).await?;
             if let Some(version) = rows.first().and_then(|r| r.first()).and_then(Cell::int) {
                 self.count(|c| &c.sets, 1);
                 return u64::try_from(version)
@@ -153,7 +179,7 @@ impl<D: Driver> SqlStore<D> {
 
     /// Each item as [`put`](Self::put) would write it, in order; one
     /// statement per item, so the outer result is always `Ok`.
-    pub(crate) async fn put_many(&self, items: &[PutItem<'_>]) -> Result<Vec<Result<u64>>> {
+    async fn put_many(&self, items: &[PutItem<'_>]) -> Result<Vec<Result<u64>>> {
         let mut results = Vec::with_capacity(items.len());
         for item in items {
             results.push(self.put(item.key, item.value, item.options.clone()).await);
@@ -161,7 +187,7 @@ impl<D: Driver> SqlStore<D> {
         Ok(results)
     }
 
-    pub(crate) async fn take(&self, key: &str) -> Result<Option<Entry>> {
+    async fn take(&self, key: &str) -> Result<Option<Entry>> {
         let entry = self.entry_statement(Q::Take, key).await?;
         if entry.is_some() {
             self.count(|c| &c.deletes, 1);
@@ -169,7 +195,7 @@ impl<D: Driver> SqlStore<D> {
         Ok(entry)
     }
 
-    pub(crate) async fn delete(&self, key: &str) -> Result<bool> {
+    async fn delete(&self, key: &str) -> Result<bool> {
         validate_key(key)?;
         let rows = self.key_statement(Q::Delete, key).await?;
         let live = rows
@@ -181,13 +207,13 @@ impl<D: Driver> SqlStore<D> {
         Ok(live)
     }
 
-    pub(crate) async fn exists(&self, key: &str) -> Result<bool> {
+    async fn exists(&self, key: &str) -> Result<bool> {
         validate_key(key)?;
         let rows = self.key_statement(Q::Exists, key).await?;
         Ok(!rows.is_empty())
     }
 
-    pub(crate) async fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
+    async fn touch(&self, key: &str, ttl: Duration) -> Result<bool> {
         validate_key(key)?;
         validate_ttl(Some(ttl))?;
         let now = self.now();
@@ -195,10 +221,10 @@ impl<D: Driver> SqlStore<D> {
         params.push(Param::Int(millis_param(
             now.saturating_add(duration_to_millis(ttl)),
         )));
-        Ok(!self.driver().query(Q::Touch, params).await?.is_empty())
+        Ok(!self.executor().query(Q::Touch, params).await?.is_empty())
     }
 
-    pub(crate) async fn incr(
+    async fn incr(
         &self,
         key: &str,
         delta: i64,
@@ -218,7 +244,7 @@ impl<D: Driver> SqlStore<D> {
             Param::Int(i64::MIN - delta.min(0)),
         ]);
         for _ in 0..ATTEMPTS {
-            let rows = self.driver().query(Q::Incr, params.clone()).await?;
+            let rows = self.executor().query(Q::Incr, params.clone()).await?;
             if let Some(row) = rows.first() {
                 let value = row
                     .first()
@@ -248,9 +274,9 @@ impl<D: Driver> SqlStore<D> {
         Err(self.gave_up(key))
     }
 
-    pub(crate) async fn gcra(&self, key: &str, params: GcraParams) -> Result<GcraDecision> {
+    async fn gcra(&self, key: &str, params: GcraParams) -> Result<GcraDecision> {
         validate_key(key)?;
-        crate::gcra::validate(&params)?;
+        crate::backend::gcra::validate(&params)?;
         let now = self.now();
         let interval = duration_to_millis(params.emission_interval);
         let inc = interval.saturating_mul(u64::from(params.cost));
@@ -263,11 +289,11 @@ impl<D: Driver> SqlStore<D> {
         ]);
         for _ in 0..ATTEMPTS {
             if params.cost > 0 {
-                let rows = self.driver().query(Q::Gcra, sql_params.clone()).await?;
+                let rows = self.executor().query(Q::Gcra, sql_params.clone()).await?;
                 if let Some(tat) = rows.first().and_then(|r| r.first()).and_then(Cell::int) {
                     self.count(|c| &c.sets, 1);
                     let start = u64::try_from(tat).unwrap_or(0).saturating_sub(inc);
-                    return Ok(crate::gcra::step(Some(start), now, &params).decision);
+                    return Ok(crate::backend::gcra::step(Some(start), now, &params).decision);
                 }
             }
             let stored = match self.probe(key, now).await? {
@@ -279,7 +305,7 @@ impl<D: Driver> SqlStore<D> {
                     });
                 }
             };
-            let outcome = crate::gcra::step(stored, now, &params);
+            let outcome = crate::backend::gcra::step(stored, now, &params);
             if params.cost == 0 || !outcome.decision.allowed {
                 return Ok(outcome.decision);
             }
@@ -287,7 +313,7 @@ impl<D: Driver> SqlStore<D> {
         Err(self.gave_up(key))
     }
 
-    pub(crate) async fn list_index(&self, index_key: &str) -> Result<Vec<String>> {
+    async fn list_index(&self, index_key: &str) -> Result<Vec<String>> {
         validate_key(index_key)?;
         let (low, high) = self.range("");
         let params = vec![
@@ -296,7 +322,7 @@ impl<D: Driver> SqlStore<D> {
             low,
             high,
         ];
-        let rows = self.driver().query(Q::ListIndex, params).await?;
+        let rows = self.executor().query(Q::ListIndex, params).await?;
         rows.iter()
             .map(|row| match row.first() {
                 Some(Cell::Text(k)) => self.strip(k).map(str::to_owned),
@@ -308,7 +334,7 @@ impl<D: Driver> SqlStore<D> {
             .collect()
     }
 
-    pub(crate) async fn delete_index(&self, index_key: &str) -> Result<u64> {
+    async fn delete_index(&self, index_key: &str) -> Result<u64> {
         validate_key(index_key)?;
         let (low, high) = self.range("");
         let params = vec![
@@ -317,7 +343,7 @@ impl<D: Driver> SqlStore<D> {
             low,
             high,
         ];
-        let rows = self.driver().query(Q::DeleteIndex, params).await?;
+        let rows = self.executor().query(Q::DeleteIndex, params).await?;
         let live = rows
             .iter()
             .filter(|r| r.first().and_then(Cell::int) == Some(1))
@@ -326,12 +352,7 @@ impl<D: Driver> SqlStore<D> {
         Ok(live)
     }
 
-    pub(crate) async fn scan(
-        &self,
-        prefix: &str,
-        cursor: Option<&str>,
-        limit: usize,
-    ) -> Result<ScanPage> {
+    async fn scan(&self, prefix: &str, cursor: Option<&str>, limit: usize) -> Result<ScanPage> {
         if limit == 0 {
             return Err(Error::InvalidArgument("scan limit must be at least 1"));
         }
@@ -349,7 +370,7 @@ impl<D: Driver> SqlStore<D> {
             Param::Int(millis_param(now)),
             Param::Int(i64::try_from(limit).unwrap_or(i64::MAX)),
         ];
-        let rows = self.driver().query(Q::Scan, params).await?;
+        let rows = self.executor().query(Q::Scan, params).await?;
         let full = rows.len() >= limit;
         let mut entries = Vec::with_capacity(rows.len());
         for row in rows {
@@ -387,14 +408,14 @@ impl<D: Driver> SqlStore<D> {
         Ok(ScanPage { entries, cursor })
     }
 
-    pub(crate) async fn purge_expired(&self, limit: usize) -> Result<u64> {
+    async fn purge_expired(&self, limit: usize) -> Result<u64> {
         let (low, high) = self.range("");
         purge(&self.shared, self.now(), low, high, limit).await
     }
 
-    pub(crate) async fn stats(&self) -> Result<StoreStats> {
+    async fn stats(&self) -> Result<StoreStats> {
         let (low, high) = self.range("");
-        let rows = self.driver().query(Q::Count, vec![low, high]).await?;
+        let rows = self.executor().query(Q::Count, vec![low, high]).await?;
         let cell = |i: usize| {
             rows.first()
                 .and_then(|r| r.get(i))
@@ -415,9 +436,9 @@ impl<D: Driver> SqlStore<D> {
         })
     }
 
-    pub(crate) async fn health(&self) -> Health {
+    async fn health(&self) -> Health {
         let started = Instant::now();
-        let result = self.driver().query(Q::Ping, Vec::new()).await;
+        let result = self.executor().query(Q::Ping, Vec::new()).await;
         let latency = started.elapsed();
         match result {
             Ok(rows) if rows.first().and_then(|r| r.first()).and_then(Cell::int) == Some(1) => {
@@ -442,8 +463,8 @@ impl<D: Driver> SqlStore<D> {
 }
 
 /// Deletes up to `limit` rows expired at `now` with keys in `[low, high)`.
-pub(super) async fn purge<D: Driver>(
-    shared: &Shared<D>,
+pub(super) async fn purge(
+    shared: &Shared,
     now: u64,
     low: Param,
     high: Param,
@@ -458,7 +479,7 @@ pub(super) async fn purge<D: Driver>(
         high,
         Param::Int(i64::try_from(limit).unwrap_or(i64::MAX)),
     ];
-    let n = shared.driver.query(Q::Purge, params).await?.len() as u64;
+    let n = shared.executor.query(Q::Purge, params).await?.len() as u64;
     OpCounts::add(&shared.counts.expirations, n);
     Ok(n)
 }

@@ -3,13 +3,13 @@
 use std::sync::Weak;
 use std::time::Duration;
 
+use super::Shared;
 use super::codec::{Param, prefix_upper_bound};
-use super::{Driver, Shared};
 
 /// Every `interval`, deletes expired rows of every prefix, `batch` at a time,
 /// until a batch comes back short. Stops once the store is dropped.
-pub(super) fn spawn<D: Driver>(
-    shared: Weak<Shared<D>>,
+pub(super) fn spawn(
+    shared: Weak<Shared>,
     interval: Duration,
     batch: usize,
 ) -> tokio::task::JoinHandle<()> {

@@ -10,13 +10,14 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::BACKEND;
 use crate::error::{Error, Result};
 use crate::sql::{
-    Cell, Dialect, Driver, Param, Q, Row, Tables, migrations, migrations_table, statement,
+    Cell, Dialect, Executor, Param, Q, Row, Tables, migrations, migrations_table, named_statements,
+    statement,
 };
 
-/// The SQLite [`Driver`]. SQLite runs one writer at a time anyway, so one
+/// The SQLite [`Executor`]. SQLite runs one writer at a time anyway, so one
 /// connection behind a mutex loses little and keeps `sqlite::memory:` a
 /// single database.
-pub(crate) struct SqliteDriver {
+pub(crate) struct SqliteExecutor {
     conn: Arc<Mutex<Connection>>,
     /// In-memory databases never touch a disk, so statements run on the
     /// calling task (microseconds) instead of a hand-off to the blocking pool.
@@ -25,22 +26,15 @@ pub(crate) struct SqliteDriver {
     pub(super) tables: Tables,
 }
 
-impl std::fmt::Debug for SqliteDriver {
+impl std::fmt::Debug for SqliteExecutor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteDriver")
+        f.debug_struct("SqliteExecutor")
             .field("entries", &self.tables.entries)
             .finish_non_exhaustive()
     }
 }
 
-impl SqliteDriver {
-    pub(super) fn statements(&self) -> Vec<(&'static str, &str)> {
-        Q::ALL
-            .iter()
-            .map(|q| (q.name(), self.sql[*q as usize].as_str()))
-            .collect()
-    }
-
+impl SqliteExecutor {
     pub(super) fn new(conn: Connection, tables: Tables, inline: bool) -> Self {
         let sql = Q::ALL
             .iter()
@@ -76,7 +70,15 @@ impl SqliteDriver {
 }
 
 #[async_trait]
-impl Driver for SqliteDriver {
+impl Executor for SqliteExecutor {
+    fn statements(&self) -> Vec<(&'static str, &str)> {
+        named_statements(&self.sql)
+    }
+
+    fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
     async fn query(&self, q: Q, params: Vec<Param>) -> Result<Vec<Row>> {
         self.with_conn(move |conn, sql| {
             let mut stmt = conn.prepare_cached(&sql[q as usize]).map_err(map_error)?;

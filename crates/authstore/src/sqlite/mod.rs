@@ -3,7 +3,7 @@
 //! ```no_run
 //! # async fn demo() -> authstore::Result<()> {
 //! use authstore::{SqliteStore, PutOptions, Store};
-//! let store = SqliteStore::open_url("sqlite://./auth.db").await?;
+//! let store = SqliteStore::connect("sqlite://./auth.db").await?;
 //! store.put("session:1", br#"{"user":42}"#, PutOptions::new()).await?;
 //! # Ok(()) }
 //! ```
@@ -24,36 +24,39 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use crate::error::{Error, Result};
-use crate::sql::{CommonOptions, SqlStore, Tables, delegate_store};
-use driver::SqliteDriver;
+use crate::sql::{Driver, SqlStore, SqlStoreBuilder, Tables};
+use driver::SqliteExecutor;
 
 const BACKEND: &str = "sqlite";
 /// How long a statement waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A [`Store`](crate::Store) on SQLite. Cloning is cheap; clones share the connection.
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    inner: SqlStore<SqliteDriver>,
+/// The SQLite [`Driver`] of [`SqlStore`].
+#[derive(Debug, Clone, Copy)]
+pub enum Sqlite {}
+
+impl Driver for Sqlite {}
+
+impl crate::sql::sealed::Sealed for Sqlite {
+    const NAME: &'static str = BACKEND;
+    type Options = SqliteOptions;
 }
 
-delegate_store!(SqliteStore);
+/// A [`Store`](crate::Store) on SQLite. Cloning is cheap; clones share the connection.
+pub type SqliteStore = SqlStore<Sqlite>;
 
-impl SqliteStore {
-    /// A builder; set a path or [`in_memory`](SqliteStoreBuilder::in_memory).
-    pub fn builder() -> SqliteStoreBuilder {
-        SqliteStoreBuilder::default()
-    }
+/// Builds a [`SqliteStore`]: the settings of every SQL store plus the
+/// SQLite ones below. Set a path, a URL or [`in_memory`](Self::in_memory).
+pub type SqliteStoreBuilder = SqlStoreBuilder<Sqlite>;
 
+impl SqlStore<Sqlite> {
     /// Opens `url` (`sqlite://path`, `sqlite:path` or `sqlite::memory:`) with default settings.
     ///
     /// # Errors
-    /// As [`SqliteStoreBuilder::open`].
-    pub async fn open_url(url: &str) -> Result<Self> {
-        Self::builder().url(url).open().await
+    /// As [`SqliteStoreBuilder::connect`].
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::builder().url(url).connect().await
     }
-
-    crate::sql::common_store_methods!();
 }
 
 /// How hard SQLite syncs to disk.
@@ -67,37 +70,44 @@ pub enum Synchronous {
     Full,
 }
 
-/// Builds a [`SqliteStore`].
-#[derive(Debug, Clone)]
-pub struct SqliteStoreBuilder {
-    path: Option<PathBuf>,
-    common: CommonOptions,
-    synchronous: Synchronous,
-    /// A bad URL given to [`url`](Self::url): `(redacted url, reason)`, reported by `open`.
-    url_error: Option<(String, String)>,
-}
+mod options {
+    //! The settings only this driver has: public in a private module, as the sealed [`Driver`](crate::sql::Driver) names them.
 
-impl Default for SqliteStoreBuilder {
-    fn default() -> Self {
-        Self {
-            path: None,
-            common: CommonOptions::default(),
-            synchronous: Synchronous::Normal,
-            url_error: None,
+    use std::path::PathBuf;
+
+    use super::Synchronous;
+
+    /// The settings only an SQLite store has.
+    #[derive(Debug, Clone)]
+    pub struct SqliteOptions {
+        pub(super) path: Option<PathBuf>,
+        pub(super) synchronous: Synchronous,
+        /// A bad URL given to [`url`](SqlStoreBuilder::url): `(redacted url, reason)`, reported by `connect`.
+        pub(super) url_error: Option<(String, String)>,
+    }
+
+    impl Default for SqliteOptions {
+        fn default() -> Self {
+            Self {
+                path: None,
+                synchronous: Synchronous::Normal,
+                url_error: None,
+            }
         }
     }
 }
+use options::SqliteOptions;
 
-impl SqliteStoreBuilder {
+impl SqlStoreBuilder<Sqlite> {
     /// A database file, created if missing.
     pub fn path(mut self, path: impl Into<PathBuf>) -> Self {
-        self.path = Some(path.into());
+        self.options.path = Some(path.into());
         self
     }
 
     /// A private in-memory database, gone when the last clone of the store is dropped.
     pub fn in_memory(mut self) -> Self {
-        self.path = None;
+        self.options.path = None;
         self
     }
 
@@ -107,39 +117,37 @@ impl SqliteStoreBuilder {
     /// `synchronous` (`off`, `normal`, `full`).
     pub fn url(mut self, url: &str) -> Self {
         if let Err(Error::InvalidUrl { url, reason }) = self.apply_url(url) {
-            self.url_error = Some((url, reason));
+            self.options.url_error = Some((url, reason));
         }
         self
     }
 
-    crate::sql::common_builder_methods!();
-
     /// How hard to sync to disk (default [`Synchronous::Normal`]).
     pub fn synchronous(mut self, mode: Synchronous) -> Self {
-        self.synchronous = mode;
+        self.options.synchronous = mode;
         self
     }
 
     /// Opens (creating if needed) the database, migrates unless disabled and
-    /// starts the sweeper. Needs a tokio runtime.
+    /// starts the sweeper. Needs a tokio runtime. A file is durable
+    /// ([`Capabilities::durable`](crate::Capabilities::durable)); an
+    /// in-memory database is not.
     ///
     /// # Errors
     /// [`Error::InvalidUrl`] for a bad URL, [`Error::InvalidArgument`] for a bad
     /// table prefix, backend errors if the file cannot be opened.
-    pub async fn open(self) -> Result<SqliteStore> {
-        if let Some((url, reason)) = self.url_error {
+    pub async fn connect(self) -> Result<SqliteStore> {
+        if let Some((url, reason)) = self.options.url_error {
             return Err(Error::InvalidUrl { url, reason });
         }
         let tables = Tables::new(None, &self.common.table_prefix)?;
-        let (path, synchronous) = (self.path.clone(), self.synchronous);
+        let (path, synchronous) = (self.options.path.clone(), self.options.synchronous);
         let inline = path.is_none();
-        let conn = tokio::task::spawn_blocking(move || connect(path, synchronous))
+        let conn = tokio::task::spawn_blocking(move || open_connection(path, synchronous))
             .await
             .map_err(|e| Error::backend(BACKEND, e))??;
-        let driver = SqliteDriver::new(conn, tables, inline);
-        let inner =
-            SqlStore::open(BACKEND, driver, self.common.clock, self.common.settings).await?;
-        Ok(SqliteStore { inner })
+        let executor = SqliteExecutor::new(conn, tables, inline);
+        SqlStore::open(executor, !inline, self.common.clock, self.common.settings).await
     }
 
     fn apply_url(&mut self, url: &str) -> Result<()> {
@@ -152,7 +160,7 @@ impl SqliteStoreBuilder {
             .ok_or_else(|| bad("the scheme must be sqlite:".into()))?;
         let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
         let location = location.strip_prefix("//").unwrap_or(location);
-        self.path = match location {
+        self.options.path = match location {
             ":memory:" => None,
             "" => {
                 return Err(bad(
@@ -167,7 +175,7 @@ impl SqliteStoreBuilder {
             }
             match &*name {
                 "synchronous" => {
-                    self.synchronous = match &*value {
+                    self.options.synchronous = match &*value {
                         "off" => Synchronous::Off,
                         "normal" => Synchronous::Normal,
                         "full" => Synchronous::Full,
@@ -201,7 +209,7 @@ fn create_private(path: &std::path::Path) -> Result<()> {
 }
 
 /// Opens the connection and sets it up: WAL for files, the sync mode, a busy timeout.
-fn connect(path: Option<PathBuf>, synchronous: Synchronous) -> Result<Connection> {
+fn open_connection(path: Option<PathBuf>, synchronous: Synchronous) -> Result<Connection> {
     if let Some(p) = &path {
         create_private(p)?;
     }
@@ -240,21 +248,21 @@ mod tests {
     #[test]
     fn urls_name_a_file_or_memory_and_carry_settings() {
         let b = SqliteStore::builder().url("sqlite::memory:");
-        assert!(b.url_error.is_none() && b.path.is_none());
+        assert!(b.options.url_error.is_none() && b.options.path.is_none());
         let b = SqliteStore::builder()
             .url("sqlite:///var/lib/auth.db?synchronous=full&table_prefix=x_&sweep_interval_ms=0");
         assert_eq!(
-            b.path.as_deref(),
+            b.options.path.as_deref(),
             Some(std::path::Path::new("/var/lib/auth.db"))
         );
         assert_eq!(
-            (b.synchronous, b.common.table_prefix.as_str()),
+            (b.options.synchronous, b.common.table_prefix.as_str()),
             (Synchronous::Full, "x_")
         );
         assert_eq!(b.common.settings.sweep_interval, None);
         let b = SqliteStore::builder().url("sqlite:data/auth.db");
         assert_eq!(
-            b.path.as_deref(),
+            b.options.path.as_deref(),
             Some(std::path::Path::new("data/auth.db"))
         );
         for bad in [
@@ -263,7 +271,10 @@ mod tests {
             "sqlite://a.db?nope=1",
             "mysql://x",
         ] {
-            assert!(SqliteStore::builder().url(bad).url_error.is_some(), "{bad}");
+            assert!(
+                SqliteStore::builder().url(bad).options.url_error.is_some(),
+                "{bad}"
+            );
         }
     }
 }

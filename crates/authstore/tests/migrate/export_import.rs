@@ -129,10 +129,10 @@ async fn export_import_round_trip_is_byte_exact() {
         )
         .await
         .expect("import");
-        assert_no_failures(&report, target.backend());
+        assert_no_failures(&report, target.capabilities().name);
         assert_eq!((report.scanned, report.migrated), (n, n), "{report:?}");
         let verified = run_verify(source.as_ref(), target.as_ref(), &options).await;
-        assert_exact(&verified, target.backend());
+        assert_exact(&verified, target.capabilities().name);
         assert_eq!(verified.checked, n);
         for entry in scan_all(source.as_ref(), "").await {
             let got = target.get(&entry.key).await.unwrap().expect("imported");
@@ -149,7 +149,7 @@ async fn export_import_round_trip_is_byte_exact() {
                 target.list_index(index_key).await.unwrap(),
                 source.list_index(index_key).await.unwrap(),
                 "{}: {index_key}",
-                target.backend()
+                target.capabilities().name
             );
         }
         let counter = target.incr("ratelimit:3", 1, None).await.unwrap();
@@ -167,7 +167,7 @@ async fn export_import_round_trip_is_byte_exact() {
             first.keys().collect::<Vec<_>>(),
             second.keys().collect::<Vec<_>>(),
             "{}",
-            target.backend()
+            target.capabilities().name
         );
         for (key, (value, index, expires)) in &first {
             let (value_2, index_2, expires_2) = &second[key];

@@ -1,14 +1,20 @@
-//! `authstore stats` (entries per namespace, size, hit rate), `authstore health` (exit 0 or 1 with the latency) and `authstore cleanup` (purge expired entries).
+//! `authstore stats`: entries per namespace, size and hit rate of a store.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::cli::{CleanupArgs, Failure, HealthArgs, StatsArgs};
+use crate::command_prelude::*;
 
-use authstore::Health;
-
-use super::{open_args, open_url, resolve_args, warn_if_memory};
-use crate::serve::log_safe_url;
+/// `authstore stats`.
+#[derive(Debug, Clone, Args)]
+pub struct StatsArgs {
+    /// Store and config file.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// Entries and bytes of one namespace (the key up to its first `:`).
 #[derive(Debug, Default, Clone, Copy)]
@@ -37,18 +43,16 @@ fn human_bytes(bytes: u64) -> String {
 ///
 /// # Errors
 /// Exit status 1 when the store fails.
-pub async fn stats(args: StatsArgs) -> Result<(), Failure> {
-    let (store, safe) = open_args(&args.store).await?;
+pub(crate) async fn exec(args: StatsArgs) -> Result<(), Failure> {
+    let Opened { store, safe, .. } = open_args(&args.store).await?;
     let started = Instant::now();
     let mut namespaces: BTreeMap<String, Namespace> = BTreeMap::new();
     let mut cursor: Option<String> = None;
     loop {
-        let page = store.scan("", cursor.as_deref(), 1000).await.map_err(|e| {
-            Failure::runtime(format!(
-                "cannot scan {safe}: {}",
-                authstore::error_chain(&e)
-            ))
-        })?;
+        let page = store
+            .scan("", cursor.as_deref(), 1000)
+            .await
+            .map_err(|e| Failure::runtime(format!("cannot scan {safe}: {}", error_chain(&e))))?;
         for entry in &page.entries {
             let name = entry.key.split_once(':').map_or("", |(ns, _)| ns);
             let slot = namespaces.entry(name.to_owned()).or_default();
@@ -62,10 +66,7 @@ pub async fn stats(args: StatsArgs) -> Result<(), Failure> {
         }
     }
     let backend = store.stats().await.map_err(|e| {
-        Failure::runtime(format!(
-            "cannot read stats of {safe}: {}",
-            authstore::error_chain(&e)
-        ))
+        Failure::runtime(format!("cannot read stats of {safe}: {}", error_chain(&e)))
     })?;
     let lookups = backend.hits + backend.misses;
     let hit_rate = (lookups > 0).then(|| backend.hits as f64 / lookups as f64);
@@ -82,7 +83,7 @@ pub async fn stats(args: StatsArgs) -> Result<(), Failure> {
             .collect();
         let out = serde_json::json!({
             "store": safe,
-            "backend": store.backend(),
+            "backend": store.capabilities().name,
             "live_entries": live,
             "backend_entries": backend.entries,
             "backend_bytes": backend.bytes,
@@ -97,7 +98,7 @@ pub async fn stats(args: StatsArgs) -> Result<(), Failure> {
         println!("{out}");
         return Ok(());
     }
-    println!("store        {safe} ({})", store.backend());
+    println!("store        {safe} ({})", store.capabilities().name);
     println!(
         "live entries {live} (scanned in {:.2}s)",
         started.elapsed().as_secs_f64()
@@ -109,7 +110,7 @@ pub async fn stats(args: StatsArgs) -> Result<(), Failure> {
             .bytes
             .map(|b| format!(", {} in use", human_bytes(b)))
             .unwrap_or_else(|| ", size unknown".into()),
-        if store.backend() == "redis" {
+        if store.capabilities().name == "redis" {
             " (the whole Redis database: every prefix, indexes included)"
         } else {
             " (expired entries not yet purged included)"
@@ -149,88 +150,5 @@ pub async fn stats(args: StatsArgs) -> Result<(), Failure> {
             n.expiring
         );
     }
-    Ok(())
-}
-
-/// `authstore health`: exit status 0 when the store answers, 1 otherwise; prints the latency.
-///
-/// # Errors
-/// Exit status 1 when the store is down, 2 for a bad URL.
-pub async fn health(args: HealthArgs) -> Result<(), Failure> {
-    let (url, source) = resolve_args(&args.store)?;
-    let started = Instant::now();
-    // A store that cannot even be opened (refused, unknown host, bad
-    // password) is down, and says so in the same format.
-    let (safe, backend, health) = match open_url(&url).await {
-        Ok((store, safe)) => {
-            warn_if_memory(store.as_ref(), &safe, source);
-            (safe, store.backend(), store.health().await)
-        }
-        Err(failure) if failure.code == 1 => {
-            let safe = log_safe_url(&url);
-            let backend = url.split_once(':').map_or("unknown", |(scheme, _)| scheme);
-            let health = Health {
-                ok: false,
-                latency: started.elapsed(),
-                detail: Some(failure.message),
-            };
-            (safe, backend, health)
-        }
-        Err(failure) => return Err(failure),
-    };
-    let latency_ms = health.latency.as_secs_f64() * 1000.0;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "store": safe,
-                "backend": backend,
-                "ok": health.ok,
-                "latency_ms": latency_ms,
-                "detail": health.detail,
-            })
-        );
-    } else if health.ok {
-        println!("ok {safe} ({backend}) {latency_ms:.2} ms");
-    } else {
-        println!(
-            "down {safe} ({backend}) {latency_ms:.2} ms: {}",
-            health.detail.as_deref().unwrap_or("no detail")
-        );
-    }
-    if health.ok {
-        Ok(())
-    } else {
-        Err(Failure::runtime(format!("store {safe} is not healthy")))
-    }
-}
-
-/// `authstore cleanup`: purges expired entries, `--batch-size` at a time, until none is left.
-///
-/// # Errors
-/// Exit status 1 when the store fails.
-pub async fn cleanup(args: CleanupArgs) -> Result<(), Failure> {
-    if args.batch_size == 0 {
-        return Err(Failure::config("--batch-size must be at least 1"));
-    }
-    let (store, safe) = open_args(&args.store).await?;
-    let started = Instant::now();
-    let mut purged = 0u64;
-    loop {
-        let removed = store.purge_expired(args.batch_size).await.map_err(|e| {
-            Failure::runtime(format!(
-                "cleanup of {safe} stopped after {purged} entries: {}",
-                authstore::error_chain(&e)
-            ))
-        })?;
-        purged += removed;
-        if removed < args.batch_size as u64 {
-            break;
-        }
-    }
-    println!(
-        "purged {purged} expired entries from {safe} in {:.2}s",
-        started.elapsed().as_secs_f64()
-    );
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 /// `bytes` as an `i64` if it is exactly that number's decimal form: an
 /// optional `-`, no `+`, no leading zeros, no spaces, and not `-0`.
-pub(crate) fn canonical_i64(bytes: &[u8]) -> Option<i64> {
+pub fn canonical_i64(bytes: &[u8]) -> Option<i64> {
     if bytes.is_empty() || bytes.len() > 20 {
         return None;
     }

@@ -1,22 +1,12 @@
-//! `authstore keys list` and `authstore keys rotate`: the JWT signing keys of every algorithm in the store (never their key material), the key-encryption key check `serve` runs before it starts, and its scheduled rotation.
+//! `authstore keys list` and `authstore keys rotate`: the JWT signing keys of every algorithm in the store (never their key material).
 
-use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
-
-use authstore::audit::{AuditEvent, Outcome};
 use authstore::oauth::{
     KeyEncryptionKey, KeyProtection, OAuth, SigningAlg, SigningKeyInfo, SigningKeyStatus,
 };
-use authstore::{Store, SystemClock};
-use clap::{Args, Subcommand};
 
-use crate::cli::{Failure, StoreArgs, load_config};
-use crate::config::{self, ServeConfig};
-use crate::state::{AppState, Settings};
-
-/// How often `serve` looks for signing keys due for rotation.
-pub const ROTATION_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
+use crate::command_prelude::*;
+use crate::config;
+use crate::signing_keys::{check_kek, configured_algs, oauth_on, store_failure};
 
 /// `authstore keys …`.
 #[derive(Debug, Subcommand)]
@@ -63,7 +53,7 @@ pub struct KeysRotateArgs {
 ///
 /// # Errors
 /// A [`Failure`] carrying the exit status.
-pub async fn run(command: KeysCommand) -> Result<(), Failure> {
+pub(crate) async fn exec(command: KeysCommand) -> Result<(), Failure> {
     match command {
         KeysCommand::List(args) => list(args).await,
         KeysCommand::Rotate(args) => rotate(args).await,
@@ -73,8 +63,8 @@ pub async fn run(command: KeysCommand) -> Result<(), Failure> {
 /// The store, OAuth state on it (lifetimes from `--config`, the
 /// key-encryption key from the environment or `--config`), and the
 /// store's printable URL.
-async fn open(args: &StoreArgs) -> Result<Opened, Failure> {
-    let file = load_config(args)?;
+async fn open(args: &StoreArgs) -> Result<KeysStore, Failure> {
+    let (url, source, file) = resolve_store(args)?;
     let mut warnings = Vec::new();
     let kek = config::key_encryption_key(file.as_ref(), &config::process_env, &mut warnings)?;
     for warning in warnings {
@@ -82,12 +72,15 @@ async fn open(args: &StoreArgs) -> Result<Opened, Failure> {
     }
     let mut settings = config::admin_settings(file.as_ref())?;
     settings.oauth.key_encryption_key = kek.clone();
-    let (store, safe) = crate::ops::open_args(args).await?;
-    let in_process = store.backend() == "memory" || safe.trim() == "sqlite::memory:";
+    let Opened {
+        store,
+        safe,
+        in_process,
+    } = open_store(&url, InProcess::Sees(source)).await?;
     settings.oauth.require_key_encryption = !in_process;
     let algs = configured_algs(&settings);
     let oauth = oauth_on(store, settings.oauth)?;
-    Ok(Opened {
+    Ok(KeysStore {
         oauth,
         kek,
         safe,
@@ -97,7 +90,7 @@ async fn open(args: &StoreArgs) -> Result<Opened, Failure> {
 }
 
 /// What [`open`] opened.
-struct Opened {
+struct KeysStore {
     oauth: OAuth,
     kek: Option<KeyEncryptionKey>,
     safe: String,
@@ -105,75 +98,8 @@ struct Opened {
     configured_algs: Vec<SigningAlg>,
 }
 
-/// The algorithms the server is configured to sign with: the access-token
-/// algorithm with JWT access tokens, the ID-token algorithm with OpenID
-/// Connect on.
-pub fn configured_algs(settings: &Settings) -> Vec<SigningAlg> {
-    let mut algs = Vec::new();
-    if settings.jwt_access_tokens {
-        algs.push(settings.oauth.access_token_alg);
-    }
-    if settings.openid && !algs.contains(&settings.oauth.id_token_alg) {
-        algs.push(settings.oauth.id_token_alg);
-    }
-    algs
-}
-
-fn oauth_on(
-    store: Arc<dyn Store>,
-    config: authstore::oauth::OAuthConfig,
-) -> Result<OAuth, Failure> {
-    OAuth::with_config(store, config, SystemClock)
-        .map_err(|e| Failure::config(format!("invalid settings: {e}")))
-}
-
-fn store_failure(what: &str, error: &authstore::oauth::OAuthError) -> Failure {
-    Failure::runtime(format!("{what}: {}", authstore::error_chain(error)))
-}
-
-/// Refuses a key-encryption key that is not the one every current signing
-/// key was sealed with (or none, when one is sealed): exit status 2.
-fn check_kek(keys: &[SigningKeyInfo], kek: Option<&KeyEncryptionKey>) -> Result<(), Failure> {
-    for current in keys
-        .iter()
-        .filter(|k| k.status == SigningKeyStatus::Current)
-    {
-        let KeyProtection::Encrypted { kek_fingerprint } = &current.protection else {
-            continue;
-        };
-        match kek {
-            Some(kek) if &kek.fingerprint() == kek_fingerprint => {}
-            Some(kek) => {
-                return Err(Failure::config(format!(
-                    "wrong key-encryption key: the current {} signing key {} was encrypted under \
-                     the key with fingerprint {kek_fingerprint}, and the configured one ({} or \
-                     [keys]) has fingerprint {}; configure the key it was encrypted with (or, to \
-                     replace it, run `authstore keys rotate --replace-encryption-key` with the \
-                     new one)",
-                    current.alg,
-                    current.kid,
-                    config::KEK_ENV,
-                    kek.fingerprint()
-                )));
-            }
-            None => {
-                return Err(Failure::config(format!(
-                    "no key-encryption key: the current {} signing key {} is encrypted under the \
-                     key with fingerprint {kek_fingerprint}; set {} (or {}, or [keys] in the \
-                     config file)",
-                    current.alg,
-                    current.kid,
-                    config::KEK_ENV,
-                    config::KEK_FILE_ENV
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// A date and time in UTC, `YYYY-MM-DD HH:MM:SS`, from unix seconds.
-pub fn utc(secs: u64) -> String {
+fn utc(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rest = secs % 86_400;
     // Howard Hinnant's civil_from_days.
@@ -220,8 +146,8 @@ fn key_json(key: &SigningKeyInfo) -> serde_json::Value {
 ///
 /// # Errors
 /// Exit status 1 when the store fails, 2 for a bad configuration.
-pub async fn list(args: KeysListArgs) -> Result<(), Failure> {
-    let Opened {
+async fn list(args: KeysListArgs) -> Result<(), Failure> {
+    let KeysStore {
         oauth, kek, safe, ..
     } = open(&args.store).await?;
     let keys = oauth
@@ -279,8 +205,8 @@ pub async fn list(args: KeysListArgs) -> Result<(), Failure> {
 /// Exit status 2 without a key-encryption key on a persistent store, or
 /// with one that is not the current keys' (unless
 /// `--replace-encryption-key`); 1 when the store fails.
-pub async fn rotate(args: KeysRotateArgs) -> Result<(), Failure> {
-    let Opened {
+async fn rotate(args: KeysRotateArgs) -> Result<(), Failure> {
+    let KeysStore {
         oauth,
         kek,
         safe,
@@ -377,102 +303,6 @@ pub async fn rotate(args: KeysRotateArgs) -> Result<(), Failure> {
         }
     }
     Ok(())
-}
-
-/// Before `serve` starts on a persistent store with JWT access tokens, or
-/// with OpenID Connect and a key-encryption key: refuses a key-encryption
-/// key that is not the current signing keys' (exit status 2), seals a
-/// signing key stored in clear, and deletes the private key of rotated-out
-/// keys. (OpenID Connect without a key-encryption key starts: ID tokens
-/// are refused, see the configuration warning.)
-///
-/// # Errors
-/// As said; exit status 1 when the store fails.
-pub async fn check_at_start(config: &ServeConfig) -> Result<(), Failure> {
-    let settings = &config.settings;
-    let signs = settings.jwt_access_tokens
-        || (!configured_algs(settings).is_empty() && settings.oauth.key_encryption_key.is_some());
-    if !signs || config::is_in_process_store(&config.store) {
-        return Ok(());
-    }
-    let (store, safe) = crate::ops::open_url(&config.store).await?;
-    let oauth = oauth_on(store, settings.oauth.clone())?;
-    let keys = oauth
-        .signing_keys()
-        .await
-        .map_err(|e| store_failure(&format!("cannot read the signing keys of {safe}"), &e))?;
-    check_kek(&keys, settings.oauth.key_encryption_key.as_ref())?;
-    let upkeep = oauth
-        .secure_signing_keys()
-        .await
-        .map_err(|e| store_failure("cannot secure the signing keys", &e))?;
-    if upkeep.sealed > 0 || upkeep.stripped > 0 {
-        tracing::info!(
-            sealed = upkeep.sealed,
-            private_keys_deleted = upkeep.stripped,
-            "signing keys secured: keys stored in clear were encrypted, rotated-out keys lost their private half"
-        );
-    }
-    Ok(())
-}
-
-/// Starts `serve`'s scheduled rotation: at once and then every
-/// [`ROTATION_CHECK_INTERVAL`], each current signing key older than
-/// [`Settings::key_rotation`] is rotated, until `stop` completes. `None`
-/// when scheduled rotation is off.
-pub fn spawn_rotation(
-    state: &AppState,
-    stop: impl Future<Output = ()> + Send + 'static,
-) -> Option<tokio::task::JoinHandle<()>> {
-    let max_age = state.settings().key_rotation?;
-    let state = state.clone();
-    Some(tokio::spawn(async move {
-        let mut interval = tokio::time::interval(ROTATION_CHECK_INTERVAL);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut stop = std::pin::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => return,
-                _ = interval.tick() => {}
-            }
-            rotate_due(&state, max_age).await;
-        }
-    }))
-}
-
-/// Rotates the signing keys at least `max_age` old; logs and audits each
-/// rotation (`keys.rotated`, with the algorithm and the new key id, never
-/// key material). A failure is logged and tried again at the next check.
-/// Returns what it rotated.
-pub async fn rotate_due(state: &AppState, max_age: Duration) -> Vec<(SigningAlg, String)> {
-    match state.oauth().rotate_due_signing_keys(max_age).await {
-        Ok(rotated) => {
-            for (alg, kid) in &rotated {
-                tracing::info!(
-                    alg = alg.as_str(),
-                    kid = %kid,
-                    max_age_secs = max_age.as_secs(),
-                    "signing key rotated on schedule; the previous one stays published until its tokens expire"
-                );
-                state
-                    .audit(
-                        AuditEvent::new("keys.rotated", Outcome::Success)
-                            .meta("alg", alg.as_str())
-                            .meta("kid", kid.as_str())
-                            .meta("reason", "schedule"),
-                    )
-                    .await;
-            }
-            rotated
-        }
-        Err(e) => {
-            tracing::warn!(
-                error = %authstore::error_chain(&e),
-                "scheduled signing-key rotation failed; trying again at the next check"
-            );
-            Vec::new()
-        }
-    }
 }
 
 #[cfg(test)]

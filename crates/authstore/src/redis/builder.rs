@@ -19,7 +19,7 @@ use super::conn::{Conn, Timeouts};
 use super::{ClientCounters, RedisStore};
 use crate::error::{Error, Result};
 use crate::key::{DEFAULT_MAX_VALUE_SIZE, validate_prefix};
-use crate::open::redact_url;
+use crate::url_redact::redact_url;
 
 /// Default key prefix of a Redis store.
 pub const DEFAULT_PREFIX: &str = "authstore:";

@@ -1,0 +1,12 @@
+//! One module per `authstore` subcommand: its clap arguments and its `exec`. Commands share only [`crate::command_prelude`] and the modules below it, never each other.
+
+pub(crate) mod cleanup;
+pub(crate) mod client;
+pub(crate) mod export;
+pub(crate) mod health;
+pub(crate) mod import;
+pub(crate) mod keys;
+pub(crate) mod migrate;
+pub(crate) mod serve;
+pub(crate) mod stats;
+pub(crate) mod user;

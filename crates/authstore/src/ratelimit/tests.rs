@@ -1,0 +1,39 @@
+//! Unit tests of the limiter's construction: the local fallback store exists only with its policy.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{FailurePolicy, Limit, RateLimiter};
+use crate::{FakeClock, MemoryStore, Store};
+
+fn limiter() -> RateLimiter {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    RateLimiter::with_clock(
+        store,
+        Limit::per(2, Duration::from_secs(60)),
+        FakeClock::new(),
+    )
+}
+
+#[tokio::test]
+async fn the_local_store_is_made_only_for_the_local_policy() {
+    assert!(limiter().local.is_none(), "no policy set");
+    for policy in [
+        FailurePolicy::Error,
+        FailurePolicy::Open,
+        FailurePolicy::Closed,
+    ] {
+        let l = limiter().on_store_failure(policy.clone());
+        assert!(l.local.is_none(), "{policy:?} needs no local store");
+    }
+
+    let local = limiter().on_store_failure(FailurePolicy::Local);
+    let made = Arc::clone(local.local.as_ref().expect("Local makes its store"));
+    let again = local.clone().on_store_failure(FailurePolicy::Local);
+    assert!(
+        Arc::ptr_eq(again.local.as_ref().expect("kept"), &made),
+        "choosing Local again keeps the same store"
+    );
+    let switched = again.on_store_failure(FailurePolicy::Open);
+    assert!(switched.local.is_none(), "another policy drops it");
+}
