@@ -112,3 +112,27 @@ impl IntoResponse for Error {
         (self.status, Json(body)).into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_failure_is_a_500_with_a_generic_message() {
+        let e = Error::from(authstore::Error::internal(
+            "argon2 hashing",
+            "output length rejected",
+        ));
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.code(), "internal_error");
+        assert_eq!(e.to_string(), "internal_error: internal error");
+        assert!(e.store_error().is_some(), "the cause is kept for the log");
+    }
+
+    #[test]
+    fn a_store_outage_is_a_503() {
+        let e = Error::from(authstore::Error::backend("redis", "connection reset"));
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.code(), "store_unavailable");
+    }
+}

@@ -11,7 +11,7 @@
 //!     Ok(format!("visit {n}"))
 //! }
 //!
-//! # #[tokio::main] async fn main() -> authstore::Result<()> {
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let store = authstore::open("memory://").await?;
 //! let app: Router = Router::new()
 //!     .route("/", get(counter))

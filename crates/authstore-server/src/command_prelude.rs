@@ -160,7 +160,8 @@ impl InProcess<'_> {
 }
 
 /// The future of [`authstore::open`], boxed and type-erased.
-type OpenFuture<'a> = Pin<Box<dyn Future<Output = authstore::Result<Arc<dyn Store>>> + Send + 'a>>;
+type OpenFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Arc<dyn Store>, authstore::OpenError>> + Send + 'a>>;
 
 /// [`authstore::open`], boxed and type-erased. Opening a store nests the
 /// backend's whole connection set-up (Redis Cluster and Sentinel discovery,
@@ -171,14 +172,14 @@ fn open_boxed(url: &str) -> OpenFuture<'_> {
     Box::pin(authstore::open(url))
 }
 
-/// Maps an error of [`authstore::open`] to an exit status: 2 for a bad URL, 1 otherwise.
-fn open_failure(url: &str, error: &authstore::Error) -> Failure {
+/// Maps an error of [`authstore::open`] to an exit status: 2 for a bad
+/// URL ([`is_configuration`](authstore::OpenError::is_configuration)), 1 otherwise.
+fn open_failure(url: &str, error: &authstore::OpenError) -> Failure {
     let message = format!("cannot open store {url}: {}", error_chain(error));
-    match error {
-        authstore::Error::InvalidUrl { .. }
-        | authstore::Error::UnknownScheme { .. }
-        | authstore::Error::FeatureDisabled { .. } => Failure::config(message),
-        _ => Failure::runtime(message),
+    if error.is_configuration() {
+        Failure::config(message)
+    } else {
+        Failure::runtime(message)
     }
 }
 
@@ -230,4 +231,29 @@ pub(crate) async fn open_for_admin(
 pub(crate) async fn open_args(args: &StoreArgs) -> Result<Opened, Failure> {
     let (url, source, _) = resolve_store(args)?;
     open_store(&url, InProcess::Sees(source)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_url_is_a_configuration_failure_and_a_store_failure_a_runtime_one() {
+        let bad = authstore::OpenError::UnknownScheme {
+            scheme: "ftp".into(),
+        };
+        let failure = open_failure("ftp://x", &bad);
+        assert_eq!(failure.code, 2);
+        assert_eq!(
+            failure.message,
+            "cannot open store ftp://x: unknown store URL scheme \"ftp\""
+        );
+        let down = authstore::OpenError::from(authstore::Error::backend("redis", "refused"));
+        let failure = open_failure("redis://h", &down);
+        assert_eq!(failure.code, 1);
+        assert_eq!(
+            failure.message,
+            "cannot open store redis://h: redis backend error: refused"
+        );
+    }
 }

@@ -218,6 +218,7 @@ fn classify(error: &Error) -> (&'static str, bool) {
         Error::Timeout { .. } => ("timeout", true),
         Error::PermissionDenied { .. } => ("permission_denied", true),
         Error::Backend { .. } => ("backend", true),
+        Error::Internal { .. } => ("internal", true),
         _ => ("other", true),
     }
 }

@@ -4,12 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use authstore::Error;
 use authstore::audit::{AuditEvent, AuditSink, Outcome, StoreAudit};
 use authstore::session::{SessionManager, SessionMeta, SessionUser};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = authstore::open("memory://").await?;
     let audit = Arc::new(StoreAudit::new(
         store.clone(),

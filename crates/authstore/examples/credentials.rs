@@ -1,11 +1,10 @@
 //! Passwords: register, log in, lockout after repeated failures.
 //! Run: `cargo run --release --example credentials` (argon2id is slow in debug builds).
 
-use authstore::Error;
 use authstore::credentials::{Credentials, CredentialsConfig, LoginOutcome};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = authstore::open("memory://").await?;
     let config = CredentialsConfig {
         max_failures: 3,

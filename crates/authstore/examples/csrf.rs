@@ -1,12 +1,11 @@
 //! CSRF: a session-bound synchronizer token, a signed double-submit token, and the Origin check.
 //! Run: `cargo run --example csrf`.
 
-use authstore::Error;
 use authstore::csrf::{KeyRing, OriginCheck, RequestParts, SignedTokens, SynchronizerTokens};
 use std::time::Duration;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = authstore::open("memory://").await?;
     let one_time = SynchronizerTokens::new(store, Duration::from_secs(600), true);
     let token = one_time.issue("session-handle-1").await?;

@@ -11,7 +11,7 @@ use authstore::session::{SessionManager, SessionMeta, SessionUser};
 use authstore::tokens::{ApiTokens, NewToken};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // One store for every module.
     let store = authstore::open("memory://?max_entries=100000").await?;
     println!("opened a {} store", store.capabilities().name);

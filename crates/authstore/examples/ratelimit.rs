@@ -1,12 +1,11 @@
 //! Rate limiting with each algorithm, and the fail-open policy.
 //! Run: `cargo run --example ratelimit`.
 
-use authstore::Error;
 use authstore::ratelimit::{Algorithm, FailurePolicy, Limit, RateLimiter};
 use std::time::Duration;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = authstore::open("memory://").await?;
     for algorithm in [
         Algorithm::Gcra,

@@ -1,12 +1,11 @@
 //! Sessions: create, save with a version check, log in (new id), list devices, log out others.
 //! Run: `cargo run --example sessions`.
 
-use authstore::Error;
 use authstore::session::{SessionConfig, SessionManager, SessionMeta, SessionUser};
 use std::time::Duration;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = authstore::open("memory://").await?;
     let config = SessionConfig {
         idle_timeout: Duration::from_secs(30 * 60),

@@ -1,12 +1,11 @@
 //! API tokens: issue, verify, list, revoke.
 //! Run: `cargo run --example tokens`.
 
-use authstore::Error;
 use authstore::tokens::{ApiTokens, NewToken};
 use std::time::Duration;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tokens = ApiTokens::new(authstore::open("memory://").await?);
     let ci = tokens
         .issue(

@@ -1,7 +1,7 @@
 //! Passwords: argon2id hashes in the store, a constant-time path for unknown users, and failed logins throttled per user and client network with progressive delays.
 //!
 //! ```
-//! # #[tokio::main(flavor = "current_thread")] async fn main() -> authstore::Result<()> {
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use authstore::credentials::{Credentials, LoginOutcome};
 //! let creds = Credentials::new(authstore::open("memory://").await?);
 //! creds.register_user("Alice@Example.com", "u-1", "correct horse battery").await?;

@@ -1,4 +1,4 @@
-//! The one error type of authstore, [`Error`], and its [`Result`] alias.
+//! authstore's errors: [`Error`] for every store operation, [`OpenError`] for [`open`](crate::open), and the [`Result`] alias.
 
 use std::time::Duration;
 
@@ -33,7 +33,7 @@ impl std::fmt::Display for KeyProblem {
     }
 }
 
-/// Every error authstore returns.
+/// Every error authstore returns, except [`open`](crate::open)'s [`OpenError`].
 ///
 /// The outcomes of conditional writes ([`AlreadyExists`](Error::AlreadyExists),
 /// [`NotFound`](Error::NotFound), [`VersionConflict`](Error::VersionConflict))
@@ -126,27 +126,15 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
-    /// A store URL could not be parsed or has bad parameters.
+    /// A store URL could not be parsed or has bad parameters (from a
+    /// backend's `connect`/builder; [`open`](crate::open) reports it as
+    /// [`OpenError::InvalidUrl`]).
     #[error("invalid store URL {url}: {reason}")]
     InvalidUrl {
         /// The URL with any password redacted.
         url: String,
         /// What is wrong.
         reason: String,
-    },
-    /// The URL names a backend whose cargo feature is not compiled in.
-    #[error("the {scheme}:// backend needs authstore's `{feature}` cargo feature")]
-    FeatureDisabled {
-        /// The URL scheme.
-        scheme: String,
-        /// The cargo feature that provides it.
-        feature: &'static str,
-    },
-    /// The URL scheme names no known backend.
-    #[error("unknown store URL scheme {scheme:?}")]
-    UnknownScheme {
-        /// The URL scheme.
-        scheme: String,
     },
     /// A compare-and-set update lost to concurrent writers `attempts` times in a row and gave up. Nothing changed.
     #[error("gave up on {key:?} after losing {attempts} write races to concurrent updates")]
@@ -173,7 +161,11 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
-    /// The backend failed (connection lost, server error, …).
+    /// The storage backend or its driver failed (connection lost, server
+    /// error, …). Worth retrying: callers answer it as "temporarily
+    /// unavailable". A full secret-hasher queue
+    /// ([`HasherBusy`](crate::password::HasherBusy), backend `"argon2"`) is
+    /// reported here too, as it passes the same way.
     #[error("{backend} backend error")]
     Backend {
         /// The backend name.
@@ -182,6 +174,84 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// Something other than the store failed: password hashing, signing or
+    /// key generation, the OS random generator, reading or writing an
+    /// export file. Not the caller's fault and not a store outage; the
+    /// message names what failed and never carries secret material.
+    #[error("{what} failed")]
+    Internal {
+        /// What failed, e.g. `"argon2 hashing"` or `"export file I/O"`.
+        what: &'static str,
+        /// The underlying error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// Why [`open`](crate::open) could not open a store: the URL (a
+/// configuration problem) or the store itself.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The URL cannot be parsed, or a parameter in it is bad. Covers both
+    /// `open`'s own parsing and a backend's rejection of its URL parameters.
+    #[error("invalid store URL {url}: {reason}")]
+    InvalidUrl {
+        /// The URL with any password redacted.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The URL names a backend whose cargo feature is not compiled in.
+    #[error("the {scheme}:// backend needs authstore's `{feature}` cargo feature")]
+    FeatureDisabled {
+        /// The URL scheme.
+        scheme: String,
+        /// The cargo feature that provides it.
+        feature: &'static str,
+    },
+    /// The URL scheme names no known backend.
+    #[error("unknown store URL scheme {scheme:?}")]
+    UnknownScheme {
+        /// The URL scheme.
+        scheme: String,
+    },
+    /// The URL is fine but the store could not be set up (connection
+    /// refused, authentication failed, a bad setting outside the URL, …).
+    /// Shows the store error's message, which is also its source.
+    #[error("{0}")]
+    Store(#[source] Error),
+}
+
+impl OpenError {
+    /// True when the URL is at fault (bad URL or parameter, unknown
+    /// scheme, backend not compiled in): fixing the configuration is
+    /// needed, retrying will not help. False for [`OpenError::Store`].
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            Self::InvalidUrl { .. } | Self::FeatureDisabled { .. } | Self::UnknownScheme { .. }
+        )
+    }
+
+    /// The store error behind an [`OpenError::Store`].
+    pub fn store_error(&self) -> Option<&Error> {
+        match self {
+            Self::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// A backend's [`Error::InvalidUrl`] becomes [`OpenError::InvalidUrl`], so
+/// every URL problem is one variant; anything else is [`OpenError::Store`].
+impl From<Error> for OpenError {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::InvalidUrl { url, reason } => Self::InvalidUrl { url, reason },
+            other => Self::Store(other),
+        }
+    }
 }
 
 impl Error {
@@ -189,6 +259,14 @@ impl Error {
     pub fn backend(backend: &'static str, source: impl Into<BoxError>) -> Self {
         Self::Backend {
             backend,
+            source: source.into(),
+        }
+    }
+
+    /// A [`Error::Internal`]: `what` failed with `source`.
+    pub fn internal(what: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Internal {
+            what,
             source: source.into(),
         }
     }
@@ -244,6 +322,44 @@ mod tests {
         assert_eq!(source.to_string(), "peer reset");
         assert!(!err.is_condition_failed());
         assert_eq!(error_chain(&err), "redis backend error: peer reset");
+    }
+
+    #[test]
+    fn an_internal_error_names_what_failed_and_keeps_the_cause_apart() {
+        let err = Error::internal("argon2 hashing", "password hunter2 rejected");
+        assert_eq!(err.to_string(), "argon2 hashing failed");
+        assert!(!err.to_string().contains("hunter2"));
+        assert!(err.source().is_some());
+        assert!(!err.is_condition_failed());
+    }
+
+    #[test]
+    fn a_backend_url_rejection_is_an_open_configuration_error() {
+        let err = OpenError::from(Error::InvalidUrl {
+            url: "redis://h".into(),
+            reason: "bad timeout_ms".into(),
+        });
+        assert!(matches!(err, OpenError::InvalidUrl { .. }), "{err:?}");
+        assert!(err.is_configuration());
+        assert!(err.store_error().is_none());
+        assert_eq!(
+            err.to_string(),
+            "invalid store URL redis://h: bad timeout_ms"
+        );
+        let scheme = OpenError::UnknownScheme {
+            scheme: "ftp".into(),
+        };
+        assert!(scheme.is_configuration());
+    }
+
+    #[test]
+    fn a_store_failure_on_open_is_not_configuration_and_reads_as_the_store_error() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let err = OpenError::from(Error::backend("redis", io));
+        assert!(!err.is_configuration());
+        assert!(matches!(err.store_error(), Some(Error::Backend { .. })));
+        assert!(err.source().is_some_and(|s| s.is::<Error>()));
+        assert_eq!(error_chain(&err), "redis backend error: refused");
     }
 
     #[test]

@@ -62,7 +62,7 @@
 //!   [`tokens`], [`credentials`], [`audit`], [`oauth`]; [`secret`] has their random ids and digests.
 //!
 //! ```
-//! # #[tokio::main(flavor = "current_thread")] async fn main() -> authstore::Result<()> {
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use authstore::{PutOptions, Store};
 //! use std::time::Duration;
 //!
@@ -105,7 +105,7 @@ mod types;
 mod url_redact;
 
 pub use clock::{Clock, FakeClock, SharedClock, SystemClock};
-pub use error::{BoxError, Error, KeyProblem, Result, error_chain};
+pub use error::{BoxError, Error, KeyProblem, OpenError, Result, error_chain};
 pub use ext::{StoreExt, Versioned};
 /// Kept at the root for `authstore-axum`; see [`backend::validate_key`].
 #[doc(hidden)]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::clock::{Clock, SystemClock};
-use crate::error::{Error, Result};
+use crate::error::OpenError;
 use crate::memory::MemoryStoreBuilder;
 use crate::store::Store;
 use crate::url_redact::redact_url;
@@ -18,7 +18,7 @@ use crate::url_redact::redact_url;
 /// | `sqlite://path`, `sqlite::memory:` | SQLite | `sqlite` |
 ///
 /// ```
-/// # async fn demo() -> authstore::Result<()> {
+/// # async fn demo() -> Result<(), authstore::OpenError> {
 /// let store = authstore::open("memory://?max_entries=1000&eviction=lru").await?;
 /// assert_eq!(store.capabilities().name, "memory");
 /// assert!(!store.capabilities().durable);
@@ -26,10 +26,13 @@ use crate::url_redact::redact_url;
 /// ```
 ///
 /// # Errors
-/// [`Error::InvalidUrl`] for a malformed URL or bad parameter,
-/// [`Error::FeatureDisabled`] for a backend not compiled in,
-/// [`Error::UnknownScheme`] for anything else.
-pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+/// [`OpenError::InvalidUrl`] for a malformed URL or a parameter open or
+/// the backend rejects, [`OpenError::FeatureDisabled`] for a backend not
+/// compiled in, [`OpenError::UnknownScheme`] for any other scheme (these
+/// three are [`is_configuration`](OpenError::is_configuration));
+/// [`OpenError::Store`] with the store's [`Error`](crate::Error) when the URL is fine
+/// but the store cannot be set up (connection refused, authentication, …).
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, OpenError> {
     open_with_clock(url, SystemClock).await
 }
 
@@ -37,11 +40,11 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
 ///
 /// # Errors
 /// As [`open`].
-pub async fn open_with_clock(url: &str, clock: impl Clock) -> Result<Arc<dyn Store>> {
+pub async fn open_with_clock(url: &str, clock: impl Clock) -> Result<Arc<dyn Store>, OpenError> {
     let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or(url);
     match scheme {
         "memory" => {
-            let parsed = url::Url::parse(url).map_err(|e| Error::InvalidUrl {
+            let parsed = url::Url::parse(url).map_err(|e| OpenError::InvalidUrl {
                 url: redact_url(url),
                 reason: e.to_string(),
             })?;
@@ -80,15 +83,15 @@ pub async fn open_with_clock(url: &str, clock: impl Clock) -> Result<Arc<dyn Sto
         )),
         #[cfg(not(feature = "sqlite"))]
         "sqlite" => disabled(scheme, "sqlite"),
-        other => Err(Error::UnknownScheme {
+        other => Err(OpenError::UnknownScheme {
             scheme: other.to_owned(),
         }),
     }
 }
 
 #[cfg(not(all(feature = "redis", feature = "postgres", feature = "sqlite")))]
-fn disabled(scheme: &str, feature: &'static str) -> Result<Arc<dyn Store>> {
-    Err(Error::FeatureDisabled {
+fn disabled(scheme: &str, feature: &'static str) -> Result<Arc<dyn Store>, OpenError> {
+    Err(OpenError::FeatureDisabled {
         scheme: scheme.to_owned(),
         feature,
     })

@@ -80,7 +80,7 @@ impl std::fmt::Debug for SecretHasher {
 
 fn salt() -> Result<SaltString> {
     SaltString::encode_b64(&crate::secret::random_bytes()?[..16])
-        .map_err(|_| Error::InvalidArgument("salt"))
+        .map_err(|e| Error::internal("argon2 salt encoding", e.to_string()))
 }
 
 /// Counts a waiting caller until it gets its turn or gives up.
@@ -97,14 +97,15 @@ impl SecretHasher {
     /// lanes, admitting [`default_max_waiting`] waiting callers.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for parameters out of range.
+    /// [`Error::InvalidArgument`] for parameters out of range;
+    /// [`Error::Internal`] if argon2 or the OS random generator fails.
     pub fn new(memory_kib: u32, iterations: u32, parallelism: u32) -> Result<Self> {
         let params = Params::new(memory_kib, iterations, parallelism, None)
             .map_err(|_| Error::InvalidArgument("argon2 parameters out of range"))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let dummy_hash = argon
             .hash_password(b"authstore-dummy-secret", &salt()?)
-            .map_err(|_| Error::InvalidArgument("argon2 could not hash"))?
+            .map_err(|e| Error::internal("argon2 hashing", e.to_string()))?
             .to_string();
         Ok(Self {
             argon: Arc::new(argon),
@@ -147,7 +148,7 @@ impl SecretHasher {
     ///
     /// # Errors
     /// [`HasherBusy`] (as [`Error::Backend`]) when the queue is full;
-    /// [`Error::Backend`] if the blocking task fails.
+    /// [`Error::Internal`] if argon2 or the blocking task fails.
     pub async fn hash(&self, secret: &str) -> Result<String> {
         let (argon, secret, salt) = (Arc::clone(&self.argon), secret.to_owned(), salt()?);
         let turn = self.turn().await?;
@@ -156,10 +157,10 @@ impl SecretHasher {
             argon
                 .hash_password(secret.as_bytes(), &salt)
                 .map(|h| h.to_string())
-                .map_err(|_| Error::InvalidArgument("argon2 could not hash the secret"))
+                .map_err(|e| Error::internal("argon2 hashing", e.to_string()))
         })
         .await
-        .map_err(|e| Error::backend("argon2", e))?
+        .map_err(|e| Error::internal("argon2 hashing", e))?
     }
 
     /// Whether `secret` matches `hash` (argon2's verification is constant
@@ -168,7 +169,8 @@ impl SecretHasher {
     ///
     /// # Errors
     /// [`HasherBusy`] (as [`Error::Backend`]) when the queue is full;
-    /// [`Error::Corrupt`] for a stored hash that is not a PHC string.
+    /// [`Error::Corrupt`] for a stored hash that is not a PHC string;
+    /// [`Error::Internal`] if the blocking task fails.
     pub async fn verify(&self, hash: Option<&str>, secret: &str) -> Result<bool> {
         let known = hash.is_some();
         let hash = hash.map_or_else(|| self.dummy_hash.to_string(), str::to_owned);
@@ -181,7 +183,7 @@ impl SecretHasher {
             Ok::<_, Error>(argon.verify_password(secret.as_bytes(), &parsed).is_ok())
         })
         .await
-        .map_err(|e| Error::backend("argon2", e))??;
+        .map_err(|e| Error::internal("argon2 verification", e))??;
         Ok(known && matched)
     }
 
@@ -193,7 +195,7 @@ impl SecretHasher {
         Arc::clone(&self.running)
             .acquire_many_owned(all)
             .await
-            .map_err(|e| Error::backend("argon2", e))
+            .map_err(|e| Error::internal("the argon2 run limiter", e))
     }
 
     /// Waits for a free core, or fails at once with [`HasherBusy`] when
@@ -219,9 +221,9 @@ impl SecretHasher {
                 Arc::clone(&self.running)
                     .acquire_owned()
                     .await
-                    .map_err(|e| Error::backend("argon2", e))?
+                    .map_err(|e| Error::internal("the argon2 run limiter", e))?
             }
-            Err(e) => return Err(Error::backend("argon2", e)),
+            Err(e) => return Err(Error::internal("the argon2 run limiter", e)),
         };
         self.queue.runs.fetch_add(1, Ordering::AcqRel);
         Ok(permit)

@@ -15,10 +15,11 @@ pub const TOKEN_TEXT_LEN: usize = 43;
 /// 32 bytes from the operating system's CSPRNG.
 ///
 /// # Errors
-/// [`Error::Backend`] if the OS cannot provide randomness (never silently weaker).
+/// [`Error::Internal`] if the OS cannot provide randomness (never silently weaker).
 pub fn random_bytes() -> Result<[u8; SECRET_BYTES]> {
     let mut bytes = [0u8; SECRET_BYTES];
-    getrandom::fill(&mut bytes).map_err(|e| Error::backend("os-rng", e.to_string()))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::internal("the OS random generator", e.to_string()))?;
     Ok(bytes)
 }
 

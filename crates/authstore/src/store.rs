@@ -71,7 +71,9 @@ const HEALTH_PROBE_KEY: &str = "health:probe";
 /// bad key before touching the backend, [`Error::Backend`](crate::Error::Backend)
 /// or [`Error::Timeout`](crate::Error::Timeout) when the backend fails, and
 /// [`Error::Corrupt`](crate::Error::Corrupt) when stored data cannot be decoded.
-/// Method docs list the outcomes specific to them.
+/// Method docs list the outcomes specific to them. A store never returns
+/// [`Error::Internal`](crate::Error::Internal): that is for the modules
+/// built on a store (password hashing, signing, export files).
 ///
 /// # Implementing
 ///

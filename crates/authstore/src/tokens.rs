@@ -1,7 +1,7 @@
 //! API tokens: opaque 256-bit bearer tokens with a recognisable `ast_` prefix, stored only as SHA-256, carrying a principal, scopes, roles, metadata and an expiry.
 //!
 //! ```
-//! # #[tokio::main(flavor = "current_thread")] async fn main() -> authstore::Result<()> {
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use authstore::tokens::{ApiTokens, NewToken};
 //! let tokens = ApiTokens::new(authstore::open("memory://").await?);
 //! let issued = tokens.issue(NewToken::for_principal("u1").scope("read")).await?;

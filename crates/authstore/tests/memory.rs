@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use authstore::{
-    Error, EvictionPolicy, FakeClock, MemoryStore, PutOptions, Store, StoreExt, open,
+    Error, EvictionPolicy, FakeClock, MemoryStore, OpenError, PutOptions, Store, StoreExt, open,
     open_with_clock,
 };
 
@@ -276,12 +276,16 @@ async fn open_builds_memory_stores_from_urls() {
 #[tokio::test]
 async fn open_reports_bad_urls_and_missing_features() {
     let err = open("memory://?max_entriez=3").await.unwrap_err();
-    assert!(matches!(err, Error::InvalidUrl { .. }), "{err}");
+    assert!(matches!(err, OpenError::InvalidUrl { .. }), "{err}");
+    assert!(err.is_configuration());
     assert!(err.to_string().contains("max_entriez"));
     let err = open("memory://?max_entries=lots").await.unwrap_err();
-    assert!(matches!(err, Error::InvalidUrl { .. }), "{err}");
+    assert!(matches!(err, OpenError::InvalidUrl { .. }), "{err}");
+    let err = open("memory:// bad").await.unwrap_err();
+    assert!(matches!(err, OpenError::InvalidUrl { .. }), "{err}");
     let err = open("ftp://x").await.unwrap_err();
-    assert!(matches!(err, Error::UnknownScheme { .. }), "{err}");
+    assert!(matches!(err, OpenError::UnknownScheme { .. }), "{err}");
+    assert!(err.is_configuration());
     let mut disabled = Vec::new();
     if cfg!(not(feature = "postgres")) {
         disabled.extend([
@@ -304,7 +308,8 @@ async fn open_reports_bad_urls_and_missing_features() {
     }
     for (url, feature) in disabled {
         match open(url).await {
-            Err(err @ Error::FeatureDisabled { .. }) => {
+            Err(err @ OpenError::FeatureDisabled { .. }) => {
+                assert!(err.is_configuration());
                 assert!(err.to_string().contains(&format!("`{feature}`")), "{err}");
                 assert!(
                     !err.to_string().contains("u:p@"),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use authstore::{Error, PutOptions, RedisStore, Store};
+use authstore::{Error, OpenError, PutOptions, RedisStore, Store};
 use authstore_testkit::conformance::run_parallel;
 use authstore_testkit::harness::redis::RedisServer;
 
@@ -266,11 +266,12 @@ async fn urls_configure_prefix_and_reject_nonsense() {
     let err = authstore::open(&format!("{}?timeout_ms=soon", server.url()))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::InvalidUrl { .. }), "got {err:?}");
+    assert!(matches!(err, OpenError::InvalidUrl { .. }), "got {err:?}");
+    assert!(err.is_configuration());
     let err = authstore::open("redis+sentinel://127.0.0.1:1")
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::InvalidUrl { .. }), "got {err:?}");
+    assert!(matches!(err, OpenError::InvalidUrl { .. }), "got {err:?}");
     let err = RedisStore::builder().connect().await.unwrap_err();
     assert!(matches!(err, Error::InvalidUrl { .. }), "got {err:?}");
 }

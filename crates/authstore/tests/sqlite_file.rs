@@ -77,5 +77,12 @@ async fn open_by_url_with_table_prefix() {
     let bad = authstore::open("sqlite:///nonexistent-dir/x/y.db")
         .await
         .unwrap_err();
-    assert!(matches!(bad, authstore::Error::Backend { .. }), "{bad:?}");
+    assert!(
+        matches!(
+            bad,
+            authstore::OpenError::Store(authstore::Error::Backend { .. })
+        ),
+        "{bad:?}"
+    );
+    assert!(!bad.is_configuration());
 }

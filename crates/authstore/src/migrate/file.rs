@@ -61,7 +61,7 @@ struct End {
 }
 
 fn io_error(e: std::io::Error) -> Error {
-    Error::backend("export file", e)
+    Error::internal("export file I/O", e)
 }
 
 /// Writes every live entry of `from` under `options.prefix` to `out` in
@@ -69,7 +69,7 @@ fn io_error(e: std::io::Error) -> Error {
 /// (`migrated` counts the entries written). Reads the store only.
 ///
 /// # Errors
-/// Scan errors; [`Error::Backend`] when writing to `out` fails.
+/// Scan errors; [`Error::Internal`] when writing to `out` fails.
 pub async fn export(
     from: &dyn Store,
     out: &mut dyn Write,
@@ -132,7 +132,7 @@ pub async fn export(
 }
 
 fn write_json(out: &mut dyn Write, value: &impl Serialize) -> Result<()> {
-    serde_json::to_writer(&mut *out, value).map_err(|e| Error::backend("export file", e))?;
+    serde_json::to_writer(&mut *out, value).map_err(|e| Error::internal("export file I/O", e))?;
     out.write_all(b"\n").map_err(io_error)
 }
 
@@ -181,7 +181,7 @@ fn parse_line(
 /// # Errors
 /// [`Error::Corrupt`] naming the line for a bad header, an unsupported
 /// format version, a bad line (with `strict`), or a missing or wrong end
-/// marker (with `strict`); [`Error::Backend`] when reading fails.
+/// marker (with `strict`); [`Error::Internal`] when reading fails.
 pub async fn import(
     to: &dyn Store,
     input: &mut dyn BufRead,
@@ -279,4 +279,80 @@ pub async fn import(
     report.elapsed = started.elapsed();
     progress(&report);
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryStore;
+    use crate::types::PutOptions;
+
+    /// A reader or writer whose every call fails; its message stands for
+    /// what an OS error could say and must not reach the error's own text.
+    struct Broken;
+
+    const BROKEN: &str = "disk on fire at /secret/path";
+
+    impl std::io::Read for Broken {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other(BROKEN))
+        }
+    }
+
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other(BROKEN))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::Error::other(BROKEN))
+        }
+    }
+
+    fn assert_export_file_failure(err: &Error) {
+        assert!(
+            matches!(
+                err,
+                Error::Internal {
+                    what: "export file I/O",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "export file I/O failed");
+        let chain = crate::error_chain(err);
+        assert!(
+            chain.ends_with(BROKEN),
+            "the cause stays in the chain: {chain}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unwritable_export_file_is_an_internal_error() {
+        let store = MemoryStore::new();
+        store
+            .put("s:1", b"v", PutOptions::new())
+            .await
+            .expect("put");
+        let err = export(&store, &mut Broken, &MigrateOptions::default(), |_| {})
+            .await
+            .expect_err("the write fails");
+        assert_export_file_failure(&err);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_export_file_is_an_internal_error() {
+        let store = MemoryStore::new();
+        let mut input = std::io::BufReader::new(Broken);
+        let err = import(
+            &store,
+            &mut input,
+            &MigrateOptions::default(),
+            ImportOptions::default(),
+            |_| {},
+        )
+        .await
+        .expect_err("the read fails");
+        assert_export_file_failure(&err);
+    }
 }

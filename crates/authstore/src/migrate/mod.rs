@@ -1,7 +1,7 @@
 //! Moving entries between stores: [`migrate`] copies every live entry (value, remaining TTL, index keys) from one store to another, idempotently and without writing to the source, and [`verify`] checks the copy entry by entry.
 //!
 //! ```
-//! # #[tokio::main(flavor = "current_thread")] async fn main() -> authstore::Result<()> {
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
 //! use authstore::migrate::{MigrateOptions, migrate, verify};
 //! use authstore::{PutOptions, Store};

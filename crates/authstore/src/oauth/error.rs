@@ -212,6 +212,22 @@ mod tests {
     }
 
     #[test]
+    fn an_internal_failure_is_a_server_error_with_a_generic_description() {
+        let e = OAuthError::from(Error::internal("ring", "RS256 signing failed"));
+        assert_eq!((e.status(), e.code()), (500, "server_error"));
+        assert!(!e.is_busy());
+        assert_eq!(
+            e.description(),
+            "the authorization server could not complete the request"
+        );
+        let outage = OAuthError::from(Error::backend("redis", "connection reset"));
+        assert_eq!(
+            (outage.status(), outage.code()),
+            (503, "temporarily_unavailable")
+        );
+    }
+
+    #[test]
     fn only_reuse_detection_revokes_the_grant() {
         assert!(GrantProblem::CodeReused.revokes_grant());
         assert!(GrantProblem::RefreshTokenReused.revokes_grant());

@@ -63,9 +63,9 @@ impl KeyEncryptionKey {
     /// The system random generator failed.
     pub fn generate() -> crate::error::Result<Self> {
         let mut key = [0u8; 32];
-        SystemRandom::new()
-            .fill(&mut key)
-            .map_err(|_| Error::backend("ring", "the system random generator failed"))?;
+        SystemRandom::new().fill(&mut key).map_err(|_| {
+            Error::internal("the OS random generator", "ring could not fill the buffer")
+        })?;
         Ok(Self { key })
     }
 
@@ -93,9 +93,9 @@ impl KeyEncryptionKey {
     /// Seals `plaintext` (a PKCS#8 document) for the key `kid`.
     pub(super) fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<Sealed, OAuthError> {
         let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| Error::backend("ring", "the system random generator failed"))?;
+        SystemRandom::new().fill(&mut nonce).map_err(|_| {
+            Error::internal("the OS random generator", "ring could not fill the buffer")
+        })?;
         let mut in_out = plaintext.to_vec();
         self.aead()
             .seal_in_place_append_tag(
@@ -103,7 +103,7 @@ impl KeyEncryptionKey {
                 Aad::from(associated_data(kid).as_bytes()),
                 &mut in_out,
             )
-            .map_err(|_| Error::backend("ring", "could not encrypt the signing key"))?;
+            .map_err(|_| Error::internal("signing key encryption", "ring refused to seal"))?;
         Ok(Sealed {
             alg: SEAL_ALG.into(),
             kek: self.fingerprint(),

@@ -1,7 +1,7 @@
 //! OAuth 2.1 grant state on any [`Store`]: clients, authorization codes with PKCE, rotating refresh tokens, opaque access tokens, revocation, introspection and remembered consent — every check-then-write one atomic store step.
 //!
 //! ```
-//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), authstore::oauth::OAuthError> {
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use authstore::oauth::{AuthorizationRequest, NewClient, OAuth, pkce_challenge};
 //! let oauth = OAuth::new(authstore::open("memory://").await?)?;
 //! let app = oauth.register_client(NewClient::public("cli", "http://127.0.0.1/callback")).await?;

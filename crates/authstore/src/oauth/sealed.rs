@@ -48,9 +48,9 @@ impl std::fmt::Debug for Successor {
 fn key(rotated_token: &str, grant_id: &str) -> Result<aead::LessSafeKey> {
     let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, DOMAIN).extract(rotated_token.as_bytes());
     let info = [grant_id.as_bytes()];
-    let okm = prk
-        .expand(&info, &aead::CHACHA20_POLY1305)
-        .map_err(|_| Error::backend("hkdf", "key derivation failed"))?;
+    let okm = prk.expand(&info, &aead::CHACHA20_POLY1305).map_err(|_| {
+        Error::internal("HKDF key derivation", "the output length is not supported")
+    })?;
     Ok(aead::LessSafeKey::new(aead::UnboundKey::from(okm)))
 }
 
@@ -67,14 +67,16 @@ pub(super) fn seal(
 ) -> Result<String> {
     let key = key(rotated_token, grant_id)?;
     let mut nonce = [0u8; aead::NONCE_LEN];
-    getrandom::fill(&mut nonce).map_err(|e| Error::backend("os-rng", e.to_string()))?;
-    let mut data = serde_json::to_vec(successor).map_err(|e| Error::backend("json", e))?;
+    getrandom::fill(&mut nonce)
+        .map_err(|e| Error::internal("the OS random generator", e.to_string()))?;
+    let mut data = serde_json::to_vec(successor)
+        .map_err(|e| Error::internal("serializing the sealed successor", e))?;
     key.seal_in_place_append_tag(
         aead::Nonce::assume_unique_for_key(nonce),
         aead::Aad::from(aad(grant_id, successor_hash)),
         &mut data,
     )
-    .map_err(|_| Error::backend("aead", "sealing failed"))?;
+    .map_err(|_| Error::internal("AEAD sealing", "ring refused to seal"))?;
     let mut out = nonce.to_vec();
     out.extend_from_slice(&data);
     Ok(URL_SAFE_NO_PAD.encode(out))

@@ -1,7 +1,7 @@
 //! Rate limiting on any [`Store`]: GCRA (default), sliding window and fixed window, each one atomic store step per check, with a store-failure policy and an in-process cache of blocked keys.
 //!
 //! ```
-//! # #[tokio::main(flavor = "current_thread")] async fn main() -> authstore::Result<()> {
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use authstore::ratelimit::{Limit, RateLimiter};
 //! use std::time::Duration;
 //! let limiter = RateLimiter::new(authstore::open("memory://").await?, Limit::per(3, Duration::from_secs(60)));

@@ -1,7 +1,7 @@
 //! Server-side sessions on any [`Store`]: hashed 256-bit ids, versioned saves that never resurrect a logged-out session, idle and absolute expiry, per-user listing and revocation.
 //!
 //! ```
-//! # #[tokio::main(flavor = "current_thread")] async fn main() -> authstore::Result<()> {
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use authstore::session::{SessionManager, SessionMeta, SessionUser};
 //!
 //! let store = authstore::open("memory://").await?;
@@ -228,9 +228,9 @@ impl SessionManager {
                 Err(e) => return Err(e),
             }
         }
-        Err(Error::backend(
-            "session",
-            "could not draw an unused session id",
+        Err(Error::internal(
+            "drawing an unused session id",
+            "every random id drawn was already taken",
         ))
     }
 

@@ -23,7 +23,7 @@ impl SessionId {
     /// A fresh random id.
     ///
     /// # Errors
-    /// [`Error::Backend`] if the OS has no randomness to give.
+    /// [`Error::Internal`] if the OS has no randomness to give.
     pub fn generate() -> Result<Self> {
         secret::random_token().map(Self)
     }

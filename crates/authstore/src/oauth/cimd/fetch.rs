@@ -64,7 +64,7 @@ impl Fetcher {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a zero timeout or an extra root that
-    /// is no CA certificate; [`Error::Backend`] if TLS cannot be set up.
+    /// is no CA certificate; [`Error::Internal`] if TLS cannot be set up.
     pub(super) fn new(timeout: Duration, extra_roots: &[Vec<u8>]) -> Result<Self> {
         if timeout.is_zero() {
             return Err(Error::InvalidArgument(
@@ -82,7 +82,7 @@ impl Fetcher {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::backend("rustls", e))?
+            .map_err(|e| Error::internal("TLS set-up", e))?
             .with_root_certificates(roots)
             .with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];

@@ -57,7 +57,7 @@ impl ClientMetadataResolver {
     /// # Errors
     /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for a zero
     /// timeout or fetch limit, or `min_cache` above `max_cache`;
-    /// [`Error::Backend`](crate::Error::Backend) if TLS cannot be set up.
+    /// [`Error::Internal`](crate::Error::Internal) if TLS cannot be set up.
     pub fn new(oauth: OAuth, config: ClientMetadataConfig) -> crate::Result<Self> {
         if config.min_cache.is_zero() || config.min_cache > config.max_cache {
             return Err(crate::Error::InvalidArgument(

@@ -112,7 +112,7 @@ impl std::fmt::Debug for SigningPair {
 }
 
 fn ring_failed(what: &'static str) -> OAuthError {
-    Error::backend("ring", what).into()
+    Error::internal("ring", what).into()
 }
 
 /// Generates a key for `alg`. RSA key generation takes a while: call it off
@@ -143,10 +143,10 @@ pub(super) fn generate(alg: SigningAlg) -> Result<NewKey, OAuthError> {
 fn generate_rsa() -> Result<Vec<u8>, OAuthError> {
     use rsa::pkcs8::EncodePrivateKey as _;
     let key = rsa::PrivateKey::new(&mut OsRng, RSA_BITS)
-        .map_err(|e| Error::backend("rsa", format!("could not generate an RSA key: {e}")))?;
+        .map_err(|e| Error::internal("RSA key generation", e.to_string()))?;
     let der = key
         .to_pkcs8_der()
-        .map_err(|e| Error::backend("rsa", format!("could not encode the RSA key: {e}")))?;
+        .map_err(|e| Error::internal("RSA key encoding", e.to_string()))?;
     Ok(der.as_bytes().to_vec())
 }
 

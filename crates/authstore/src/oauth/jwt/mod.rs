@@ -185,7 +185,7 @@ impl OAuth {
         let key = match alg {
             SigningAlg::RS256 => tokio::task::spawn_blocking(move || alg::generate(alg))
                 .await
-                .map_err(|e| Error::backend("rsa", format!("key generation stopped: {e}")))??,
+                .map_err(|e| Error::internal("RSA key generation", e))??,
             _ => alg::generate(alg)?,
         };
         let kid = URL_SAFE_NO_PAD.encode(&secret::random_bytes()?[..12]);

@@ -42,7 +42,7 @@ impl HttpClient {
     /// body) must finish within `timeout`.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a zero timeout; [`Error::Backend`] if
+    /// [`Error::InvalidArgument`] for a zero timeout; [`Error::Internal`] if
     /// TLS cannot be set up.
     pub(crate) fn new(timeout: Duration) -> Result<Self> {
         if timeout.is_zero() {
@@ -50,7 +50,7 @@ impl HttpClient {
         }
         let connector = HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| Error::backend("rustls", e))?
+            .map_err(|e| Error::internal("TLS set-up", e))?
             .https_or_http()
             .enable_http1()
             .build();

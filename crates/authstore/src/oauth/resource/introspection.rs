@@ -209,7 +209,7 @@ impl IntrospectionValidator {
     /// # Errors
     /// [`Error::InvalidArgument`] for an endpoint that is not an http(s)
     /// URL, an empty client id, no cache entries or a zero timeout;
-    /// [`Error::Backend`] if TLS cannot be set up.
+    /// [`Error::Internal`] if TLS cannot be set up.
     pub fn with_clock(config: IntrospectionConfig, clock: impl Clock) -> Result<Self> {
         if !is_http_url(&config.endpoint) {
             return Err(Error::InvalidArgument(

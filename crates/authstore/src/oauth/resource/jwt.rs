@@ -175,7 +175,7 @@ impl JwtValidator {
     /// # Errors
     /// [`Error::InvalidArgument`] for an empty issuer, a `jwks_uri` that is
     /// not an http(s) URL, no `jwks_uri` and an issuer that is not an http(s)
-    /// URL without query or fragment, or a zero timeout; [`Error::Backend`]
+    /// URL without query or fragment, or a zero timeout; [`Error::Internal`]
     /// if TLS cannot be set up.
     pub fn with_clock(config: JwtConfig, clock: impl Clock) -> Result<Self> {
         if config.issuer.is_empty() {
