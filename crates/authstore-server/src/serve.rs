@@ -22,7 +22,7 @@ pub const DEFAULT_MEMORY_MAX_ENTRIES: u64 = 1_000_000;
 
 /// The whole application with the default [`HttpLimits`]: `/health` and
 /// `/metrics`, merged with `oauth` (the OAuth routes and pages), every route
-/// wrapped in [`MetricsLayer`].
+/// wrapped in the HTTP metrics layer.
 pub fn app(state: &AppState, store_metrics: Option<StoreMetrics>, oauth: Router) -> Router {
     apps(
         state,
@@ -37,7 +37,7 @@ pub fn app(state: &AppState, store_metrics: Option<StoreMetrics>, oauth: Router)
 /// The routers `serve` runs: the main one (`/health`, `oauth`, and
 /// `/metrics` unless `separate_admin`) and, with `separate_admin`, the admin
 /// one (`/health` and `/metrics`). Every route is limited by `limits`
-/// ([`limit_requests`]) and wrapped in [`MetricsLayer`], whose access log
+/// ([`limit_requests`]) and wrapped in the HTTP metrics layer, whose access log
 /// names the client IP as seen through the state's trusted proxies.
 pub fn apps(
     state: &AppState,

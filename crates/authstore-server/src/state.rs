@@ -249,7 +249,7 @@ impl AppState {
         &self.inner.audit
     }
 
-    /// Records a security event (see [`ServerAudit`]); never fails.
+    /// Records a security event in the audit trail; never fails.
     pub async fn audit(&self, event: AuditEvent) {
         let _ = self.inner.audit.record(event).await;
     }

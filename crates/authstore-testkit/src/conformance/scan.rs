@@ -196,7 +196,7 @@ pub async fn health_is_ok(store: &dyn Store, _clock: &FakeClock) {
     assert!(h.latency < Duration::from_secs(5));
 }
 
-/// The capabilities name the backend, and [`Store::backend`] is that name.
+/// The capabilities name the backend with a short lowercase word.
 pub async fn capabilities_name_the_backend(store: &dyn Store, _clock: &FakeClock) {
     let name = store.capabilities().name;
     assert!(
