@@ -6,6 +6,9 @@
 //! - `browser` (feature `browser`): headless Chromium driven by
 //!   chromedriver, for end-to-end tests of web pages.
 //! - [`harness`]: private `redis-server` and PostgreSQL processes for tests.
+//! - [`model`]: a reference model of the [`Store`](authstore::Store)
+//!   contract, checked against a backend on generated op sequences
+//!   (proptest), with [`model::run_model`] to run it.
 //! - [`modules`]: suites of the auth modules (sessions, CSRF, rate limits, API tokens, credentials, audit, OAuth) and
 //!   [`modules_suite!`] to run them on a backend.
 //! - [`persistence`]: durability across a restart and races between two
@@ -26,6 +29,7 @@ pub mod browser;
 pub mod conformance;
 mod failing;
 pub mod harness;
+pub mod model;
 pub mod modules;
 pub mod persistence;
 

@@ -59,7 +59,7 @@ async fn entries_and_indexes_span_every_master() {
     assert_eq!(page.len(), 40, "scan walks every master");
 }
 
-/// Every live entry under `prefix` as `(value, sorted index keys)`, by key.
+/// Every live entry of `store` as `(value, sorted index keys)`, by key.
 async fn contents(store: &dyn Store) -> BTreeMap<String, (Vec<u8>, Vec<String>)> {
     authstore_testkit::conformance::scan_all(store, "", 500)
         .await

@@ -4,9 +4,11 @@
 //! `0x1F version[:token] 0x1F index-key 0x1E index-key … 0x1F value`.
 //! The token, written only in Cluster mode, names this write's index
 //! memberships (index members are `key 0x1F token` there).
-//! A counter (written by `incr` or `gcra`) is a plain decimal string, which
-//! is what `INCRBY` needs. Entries always start with 0x1F and counters never
-//! do, so one `GET` tells them apart. The TTL is Redis's own (`PX`).
+//! A counter (created by `incr` or `gcra`) is a plain decimal string, which
+//! is what `INCRBY` needs; an entry written by `put` keeps its header when
+//! `incr` or `gcra` update its decimal value. Entries always start with 0x1F
+//! and counters never do, so one `GET` tells them apart. The TTL is Redis's
+//! own (`PX`).
 
 use bytes::Bytes;
 

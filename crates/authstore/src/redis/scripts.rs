@@ -31,6 +31,19 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+local function header(ver, tok, idx)
+  local vfield = string.format('%d', ver)
+  if tok ~= '' then vfield = vfield .. ':' .. tok end
+  return '\31' .. vfield .. '\31' .. table.concat(idx, '\30') .. '\31'
+end
+local function is_counter(s)
+  if s == '0' then return true end
+  local digits = string.match(s, '^%-?([1-9]%d*)$')
+  if not digits or #digits > 19 then return false end
+  if #digits < 19 then return true end
+  if string.byte(s, 1) == 45 then return digits <= '9223372036854775808' end
+  return digits <= '9223372036854775807'
+end
 "#;
 
 fn script(body: &str) -> Script {
@@ -124,30 +137,44 @@ return 1
     )
 });
 
-/// incr on a value INCRBY refused: an entry whose value is a decimal integer
-/// becomes a plain counter (keeping its TTL). KEYS: entry. ARGV: delta, ttl ms.
-/// Returns {value, pttl}; errors `authstore:not-a-counter` or INCRBY's overflow.
+/// incr on a value INCRBY refused. An entry written by `put` whose value
+/// is a canonical decimal is incremented in place: it keeps its header
+/// (index keys, membership token) with the next version, and its TTL; on
+/// overflow it is left as it was. KEYS: entry. ARGV: delta, ttl ms.
+/// Returns {value as a decimal string, pttl}; errors
+/// `authstore:not-a-counter` or INCRBY's overflow.
 pub(crate) static INCR_ENTRY: LazyLock<Script> = LazyLock::new(|| {
     script(
         r#"
 local cur = redis.call('GET', KEYS[1])
 if cur and string.byte(cur, 1) == 31 then
-  local _, _, b = parse(cur)
+  local ver, idx, b, tok = parse(cur)
   local payload = string.sub(cur, b + 1)
-  if not string.match(payload, '^%-?%d+$') then return {err = 'authstore:not-a-counter'} end
+  if not is_counter(payload) then return {err = 'authstore:not-a-counter'} end
   redis.call('SET', KEYS[1], payload, 'KEEPTTL')
-elseif cur and not string.match(cur, '^%-?%d+$') then
+  local added = redis.pcall('INCRBY', KEYS[1], ARGV[1])
+  if type(added) == 'table' and added.err then
+    redis.call('SET', KEYS[1], cur, 'KEEPTTL')
+    return added
+  end
+  local value = redis.call('GET', KEYS[1])
+  redis.call('SET', KEYS[1], header(ver + 1, tok, idx) .. value, 'KEEPTTL')
+  return {value, redis.call('PTTL', KEYS[1])}
+elseif cur and not is_counter(cur) then
   return {err = 'authstore:not-a-counter'}
 elseif not cur and tonumber(ARGV[2]) > 0 then
   redis.call('SET', KEYS[1], '0', 'PX', ARGV[2])
 end
-local v = redis.call('INCRBY', KEYS[1], ARGV[1])
-return {v, redis.call('PTTL', KEYS[1])}
+redis.call('INCRBY', KEYS[1], ARGV[1])
+return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
 "#,
     )
 });
 
 /// One GCRA step on the server clock. KEYS: state. ARGV: interval ms, burst, cost.
+/// The state is a counter holding the TAT; an entry written by `put` whose
+/// value is a canonical decimal counts as one and keeps its header (index
+/// keys, membership token) with the next version when the step writes.
 /// Returns {allowed 0|1, remaining, retry_after ms, reset_after ms}.
 pub(crate) static GCRA: LazyLock<Script> = LazyLock::new(|| {
     script(
@@ -155,16 +182,22 @@ pub(crate) static GCRA: LazyLock<Script> = LazyLock::new(|| {
 local interval, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = now_ms()
 local tat = now
+local head = ''
 local cur = redis.call('GET', KEYS[1])
 if cur then
+  if string.byte(cur, 1) == 31 then
+    local ver, idx, b, tok = parse(cur)
+    head = header(ver + 1, tok, idx)
+    cur = string.sub(cur, b + 1)
+  end
+  if not is_counter(cur) then return {err = 'authstore:not-a-counter'} end
   local t = tonumber(cur)
-  if string.byte(cur, 1) == 31 or not t then return {err = 'authstore:not-a-counter'} end
   if t > now then tat = t end
 end
 local new_tat = tat + interval * cost
 local horizon = now + interval * burst
 if new_tat <= horizon then
-  if cost > 0 then redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', new_tat - now) end
+  if cost > 0 then redis.call('SET', KEYS[1], head .. string.format('%d', new_tat), 'PX', new_tat - now) end
   return {1, math.floor((horizon - new_tat) / interval), 0, new_tat - now}
 end
 return {0, math.floor(math.max(horizon - tat, 0) / interval), new_tat - horizon, tat - now}

@@ -210,6 +210,8 @@ pub(crate) fn statement(dialect: Dialect, tables: &Tables, q: Q) -> String {
         ),
         Q::Gcra => {
             // The TAT the step starts from: the stored one if live and later than now.
+            // The admit test subtracts from the horizon (never below now), so a
+            // stored counter near the top of i64 cannot overflow the sum.
             let tat =
                 format!("(CASE WHEN NOT {EXPIRED} AND e.counter > $2 THEN e.counter ELSE $2 END)");
             format!(
@@ -219,7 +221,7 @@ pub(crate) fn statement(dialect: Dialect, tables: &Tables, q: Q) -> String {
                  value = NULL, value_json = NULL, \
                  version = CASE WHEN {EXPIRED} THEN 1 ELSE e.version + 1 END, \
                  index_keys = CASE WHEN {EXPIRED} THEN NULL ELSE e.index_keys END \
-                 WHERE ({EXPIRED} OR e.counter IS NOT NULL) AND {tat} + $3 <= $4 \
+                 WHERE ({EXPIRED} OR e.counter IS NOT NULL) AND {tat} <= $4 - $3 \
                  RETURNING counter"
             )
         }
@@ -245,11 +247,17 @@ pub(crate) fn statement(dialect: Dialect, tables: &Tables, q: Q) -> String {
              ORDER BY key LIMIT $5"
                 .to_owned()
         }
-        Q::Purge => format!(
-            "DELETE FROM {{e}} WHERE key IN (SELECT key FROM {{e}} WHERE expires_at <= $1 \
-             AND key >= $2 AND key < $3 LIMIT $4{}) RETURNING 1",
-            if pg { " FOR UPDATE SKIP LOCKED" } else { "" }
-        ),
+        // PostgreSQL: `= ANY(ARRAY(…))` runs the `LIMIT` subquery once. As
+        // `IN (…)` the planner may rescan it per candidate row (a nested-loop
+        // semi join), and each rescan skips the rows already deleted and
+        // locks the next ones, deleting more than the limit.
+        Q::Purge if pg => "DELETE FROM {e} WHERE key = ANY(ARRAY(SELECT key FROM {e} \
+             WHERE expires_at <= $1 AND key >= $2 AND key < $3 LIMIT $4 \
+             FOR UPDATE SKIP LOCKED)) RETURNING 1"
+            .to_owned(),
+        Q::Purge => "DELETE FROM {e} WHERE key IN (SELECT key FROM {e} WHERE expires_at <= $1 \
+             AND key >= $2 AND key < $3 LIMIT $4) RETURNING 1"
+            .to_owned(),
         Q::Count if pg => {
             "SELECT count(*), coalesce(sum(octet_length(key) + coalesce(octet_length(value), 0) \
              + coalesce(octet_length(value_json::text), 0) + 8), 0)::bigint FROM {e} \
