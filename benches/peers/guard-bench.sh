@@ -148,28 +148,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A port is taken if anything listens on it or any socket uses it.
-port_in_use() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-  command -v ss >/dev/null && [[ -n $(ss -Htan "( sport = :$1 )" 2>/dev/null) ]]
-}
-# Ports from below the kernel's ephemeral range, so that no client connection
-# takes one between the check and the bind.
-EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-TAKEN=" "
-free_port() {
-  local p span=$((EPHEMERAL_LOW - 15000))
-  ((span > 1000)) || span=1000
-  for _ in $(seq 1 200); do
-    p=$((15000 + RANDOM % span))
-    [[ $TAKEN == *" $p "* ]] && continue
-    port_in_use "$p" && continue
-    TAKEN+="$p "
-    echo "$p"
-    return
-  done
-  die "no free port found"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/ports.sh"
 
 # wait_up URL PID LOG: until GET URL answers (any status); fails if PID exits.
 wait_up() {
@@ -189,9 +168,9 @@ stop() {
 }
 
 # ---- authorization server ------------------------------------------------------
-AS_PORT=$(free_port)
-RS_PORT=$(free_port)
-TS_PORT=$(free_port)
+free_port AS_PORT
+free_port RS_PORT
+free_port TS_PORT
 AS="http://127.0.0.1:$AS_PORT"
 RS="http://127.0.0.1:$RS_PORT"
 TS="http://127.0.0.1:$TS_PORT"
@@ -455,7 +434,7 @@ if want open || want same-store || want same-store-401 || want introspection || 
   stop "$AS_PID"
 fi
 if want same-store-redis; then
-  REDIS_PORT=$(free_port)
+  free_port REDIS_PORT
   mkdir -p "$WORK/redis"
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
     --dir "$WORK/redis" --daemonize no --logfile "$WORK/redis.log" >/dev/null 2>&1 &

@@ -118,28 +118,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A port is taken if anything listens on it or any socket (also a client's) uses it.
-port_in_use() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-  command -v ss >/dev/null && [[ -n $(ss -Htan "( sport = :$1 )" 2>/dev/null) ]]
-}
-# Ports come from below the kernel's ephemeral range, so no client connection
-# (wrk's, the server's to Redis) can take one between the check and the bind.
-EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-TAKEN=" 6379 "
-free_port() {
-  local p span=$((EPHEMERAL_LOW - 15000))
-  ((span > 1000)) || span=1000
-  for _ in $(seq 1 200); do
-    p=$((15000 + RANDOM % span))
-    [[ $TAKEN == *" $p "* ]] && continue
-    port_in_use "$p" && continue
-    TAKEN+="$p "
-    echo "$p"
-    return
-  done
-  die "no free port found"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/ports.sh"
 
 # Waits until GET url answers 200; fails if pid exits first.
 wait_http() {
@@ -247,7 +226,7 @@ OIDC_VERSION=$(node -p "require('$OIDC_DIR/node_modules/oidc-provider/package.js
 # ---- servers ----------------------------------------------------------------
 REDIS_PID=""
 if [[ ,$SERVERS, == *,authstore-redis,* ]]; then
-  REDIS_PORT=$(free_port)
+  free_port REDIS_PORT
   mkdir -p "$WORK/redis"
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
     --dir "$WORK/redis" --daemonize no --logfile "$WORK/redis.log" >/dev/null 2>&1 &
@@ -329,7 +308,7 @@ id_token_parts() {
 # introspection case). oidc-provider also gets the real-flow check once.
 start_server() {
   local i=$1 name=${NAMES[$1]} port pid base out intro
-  port=$(free_port)
+  free_port port
   case $name in
     authstore-*)
       [[ $name == authstore-redis ]] && { redis-cli -p "$REDIS_PORT" flushall >/dev/null || die "FLUSHALL failed"; }

@@ -74,29 +74,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A port is taken if anything listens on it or any socket (also a client's) uses it.
-port_in_use() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-  command -v ss >/dev/null && [[ -n $(ss -Htan "( sport = :$1 )" 2>/dev/null) ]]
-}
-# Ports come from below the kernel's ephemeral range, so no client connection
-# (wrk's, the servers' to Redis) can take one between the check and the bind.
-EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-TAKEN=" 6379 "
-# Sets FREE_PORT (not echoed: a $(...) subshell would lose TAKEN).
-free_port() {
-  local p span=$((EPHEMERAL_LOW - 15000))
-  ((span > 1000)) || span=1000
-  for _ in $(seq 1 200); do
-    p=$((15000 + RANDOM % span))
-    [[ $TAKEN == *" $p "* ]] && continue
-    port_in_use "$p" && continue
-    TAKEN+="$p "
-    FREE_PORT=$p
-    return
-  done
-  die "no free port found"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/ports.sh"
 
 # Waits until GET url answers with any HTTP status; fails if pid exits first.
 wait_http() {
@@ -126,8 +104,7 @@ if [[ ! -d $EXPRESS_DIR/node_modules ]]; then
 fi
 
 # ---- servers ----------------------------------------------------------------
-free_port
-REDIS_PORT=$FREE_PORT
+free_port REDIS_PORT
 mkdir -p "$WORK/redis"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
   --dir "$WORK/redis" --daemonize no --logfile "$WORK/redis.log" >/dev/null 2>&1 &
@@ -145,8 +122,7 @@ log "redis-server on $REDIS_URL"
 NAMES=() LABELS=() STORES=() PORTS=() SPIDS=() USES_REDIS=()
 start_rust() { # name label store url [extra bench_server args]
   local port
-  free_port
-  port=$FREE_PORT
+  free_port port
   "$SERVER_BIN" --store "$4" --listen "127.0.0.1:$port" "${@:5}" >"$WORK/$1.log" 2>&1 &
   local pid=$!
   PIDS+=("$pid")
@@ -156,8 +132,7 @@ start_rust() { # name label store url [extra bench_server args]
 
 start_node() { # name label touch
   local port
-  free_port
-  port=$FREE_PORT
+  free_port port
   (cd "$EXPRESS_DIR" && PORT=$port REDIS_URL=$REDIS_URL TOUCH=$3 exec node server.js) >"$WORK/$1.log" 2>&1 &
   local pid=$!
   PIDS+=("$pid")

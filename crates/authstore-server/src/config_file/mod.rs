@@ -17,7 +17,7 @@ pub(crate) use sections::{
     OpenIdSection, RateLimitsSection, RegistrationSection, ResourceServerEntry, TokensSection,
 };
 pub(crate) use sections::{RawClient, RawUser};
-use values::{at_least_one, check_issuer_path, check_url, positive, set, signing_alg};
+use values::{at_least_one, check_issuer_path, check_url, positive, rate, set, signing_alg};
 pub(crate) use values::{forwarded_header, trusted_proxies};
 
 /// The config file. Every key is optional; unknown keys are errors.
@@ -181,24 +181,27 @@ impl ConfigFile {
                 .with_header(forwarded_header("forwarded_header", header)?);
         }
         let limits = &self.rate_limits;
-        for (key, value, field) in [
+        for (key, value, field, period_ms) in [
             (
                 "rate_limits.logins_per_minute",
                 limits.logins_per_minute,
                 &mut s.logins_per_minute,
+                60_000,
             ),
             (
                 "rate_limits.registrations_per_hour",
                 limits.registrations_per_hour,
                 &mut s.registrations_per_hour,
+                3_600_000,
             ),
             (
                 "rate_limits.page_requests_per_minute",
                 limits.page_requests_per_minute,
                 &mut s.page_requests_per_minute,
+                60_000,
             ),
         ] {
-            set(field, at_least_one(key, value)?);
+            set(field, rate(key, value, period_ms)?);
         }
         let t = &self.tokens;
         for (key, value, field) in [
@@ -289,7 +292,7 @@ impl ConfigFile {
                 &mut s.secret_checks_per_ip_per_minute,
             ),
         ] {
-            set(field, at_least_one(key, value)?.map(Some));
+            set(field, rate(key, value, 60_000)?.map(Some));
         }
         set(
             &mut s.oauth.secret_hash_max_waiting,

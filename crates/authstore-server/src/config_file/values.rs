@@ -65,6 +65,22 @@ pub(super) fn at_least_one(key: &str, value: Option<u32>) -> Result<Option<u32>,
     }
 }
 
+/// A rate limit's count per period: at least 1, and at most one request
+/// per millisecond of the period (`per_period_ms`), the finest rate the
+/// limiter keeps; `key` names it in errors.
+pub(super) fn rate(
+    key: &str,
+    value: Option<u32>,
+    per_period_ms: u32,
+) -> Result<Option<u32>, ConfigError> {
+    match at_least_one(key, value)? {
+        Some(n) if n > per_period_ms => bad(format!(
+            "{key} must be at most {per_period_ms} (one request per millisecond)"
+        )),
+        other => Ok(other),
+    }
+}
+
 /// An absolute `http(s)://host…` URL without query or fragment.
 pub(super) fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {
     let rest = url

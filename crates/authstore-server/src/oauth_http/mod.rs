@@ -10,6 +10,8 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use http::header::RETRY_AFTER;
+use http::{HeaderValue, StatusCode};
 use serde_json::json;
 
 use crate::state::AppState;
@@ -67,7 +69,21 @@ pub fn router(state: AppState) -> Router<()> {
     documents
         .layer(cors::layer())
         .merge(endpoints)
+        .layer(axum::middleware::map_response(retry_after_when_unavailable))
         .with_state(state)
+}
+
+/// Every `503` of these routes (the store is unreachable, or a queue is
+/// full) tells the client when to try again: `Retry-After: 1` unless the
+/// answer already names a wait.
+async fn retry_after_when_unavailable(mut response: Response) -> Response {
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .entry(RETRY_AFTER)
+            .or_insert(HeaderValue::from_static("1"));
+    }
+    response
 }
 
 /// RFC 8414 authorization server metadata; `issuer` is the configured issuer.
