@@ -19,6 +19,9 @@
 //! # let _ = app; Ok(()) }
 //! ```
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod __fuzz;
 pub mod api;
 pub mod bearer;
 pub mod csrf;

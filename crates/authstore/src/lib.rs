@@ -74,6 +74,9 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod __fuzz;
 pub mod audit;
 pub mod backend;
 mod clock;

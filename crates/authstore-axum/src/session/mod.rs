@@ -1,6 +1,6 @@
 //! [`SessionLayer`]: reads the session id from the cookie (or a header), gives handlers a lazy [`RequestSession`], and saves and sets the cookie after them.
 
-mod cookie;
+pub(crate) mod cookie;
 mod guard;
 mod handle;
 

@@ -282,10 +282,16 @@ pub(crate) fn unreadable_body(rejection: &StringRejection) -> Response {
 }
 
 /// Where a login may send the browser afterwards: only this server's
-/// authorize endpoint or account page (under the issuer's path, `base`).
+/// authorize endpoint or account page (under the issuer's path, `base`),
+/// and only as a valid `Location` (no control characters).
 fn safe_return_to(base: &str, return_to: &str) -> String {
     match return_to.strip_prefix(base) {
-        Some(rest) if rest.starts_with("/authorize?") || rest == "/account" => return_to.to_owned(),
+        Some(rest)
+            if (rest.starts_with("/authorize?") || rest == "/account")
+                && !return_to.chars().any(char::is_control) =>
+        {
+            return_to.to_owned()
+        }
         _ => format!("{base}/account"),
     }
 }
@@ -574,4 +580,17 @@ async fn revoke_consent(
     }
     let account = format!("{}/account", state.settings().issuer_path());
     Ok(Redirect::to(&account).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_to_with_control_characters_goes_to_the_account_page() {
+        assert_eq!(safe_return_to("/t", "/t/authorize?a=1"), "/t/authorize?a=1");
+        assert_eq!(safe_return_to("/t", "/t/authorize?x\ny"), "/t/account");
+        assert_eq!(safe_return_to("", "/authorize?x\u{7f}"), "/account");
+        assert_eq!(safe_return_to("", "//evil.example/authorize?"), "/account");
+    }
 }

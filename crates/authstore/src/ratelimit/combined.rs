@@ -68,6 +68,11 @@ pub(super) async fn run(
     limits: &[Limit],
     change: Change,
 ) -> Result<Decision> {
+    // What the stores refuse for a single GCRA limit (an emission interval
+    // under 1 ms) is refused here too, before the arithmetic divides by it.
+    for limit in limits.iter().filter(|l| l.algorithm == Algorithm::Gcra) {
+        gcra::validate(&GcraParams::per_period(limit.requests, limit.period))?;
+    }
     for attempt in 0..MAX_ATTEMPTS {
         let now = clock.now_millis();
         let current = store.get(&key).await?;
@@ -187,7 +192,7 @@ fn window_step(limit: Limit, slot: Option<Slot>, now: u64, change: Change) -> (D
         }) if i == index => (current, previous),
         Some(Slot::Window {
             index: i, current, ..
-        }) if i + 1 == index => (0, current),
+        }) if i.checked_add(1) == Some(index) => (0, current),
         _ => (0, 0),
     };
     let previous_weight = match limit.algorithm {
@@ -232,7 +237,7 @@ fn retention(limit: Limit, slot: Slot, now: u64) -> u64 {
         Slot::Gcra { tat } => tat.saturating_sub(now),
         Slot::Window { .. } => {
             let period = duration_to_millis(limit.period).max(1);
-            2 * period - now % period
+            period.saturating_mul(2) - now % period
         }
     }
 }
@@ -268,9 +273,11 @@ fn decode(key: &str, value: &Bytes, limits: usize) -> Result<Vec<Option<Slot>>> 
     let text = std::str::from_utf8(value).map_err(|_| corrupt("not UTF-8"))?;
     let mut slots = vec![None; limits];
     for (slot, field) in slots.iter_mut().zip(text.split(';')) {
+        // Any u64 `encode` writes, in its canonical decimal form only.
         let number = |s: &str| {
-            crate::backend::decimal::canonical_i64(s.as_bytes())
-                .and_then(|n| u64::try_from(n).ok())
+            s.parse::<u64>()
+                .ok()
+                .filter(|n| itoa::Buffer::new().format(*n) == s)
                 .ok_or_else(|| corrupt("bad number"))
         };
         *slot = Some(match field.split_at_checked(1) {
@@ -323,6 +330,29 @@ mod tests {
     }
 
     #[test]
+    fn states_past_i64_read_back() {
+        let slots = [
+            Slot::Gcra { tat: u64::MAX },
+            Slot::Window {
+                index: u64::MAX,
+                current: 1 << 63,
+                previous: u64::MAX - 1,
+            },
+        ];
+        let decoded = decode("k", &Bytes::from(encode(&slots)), 2).unwrap();
+        assert_eq!(decoded, vec![Some(slots[0]), Some(slots[1])]);
+        let past = decode("k", &Bytes::from("g18446744073709551616"), 1).unwrap_err();
+        assert!(matches!(past, Error::Corrupt { .. }), "{past}");
+        // A window state from the last window is weighed without overflow.
+        let limits = [
+            fixed(5, 60),
+            fixed(5, 60).algorithm(Algorithm::SlidingWindow),
+        ];
+        let (d, _) = decide(&limits, &decoded, 0, Change::Spend(1));
+        assert!(d.allowed);
+    }
+
+    #[test]
     fn corrupt_state_is_reported() {
         for bad in ["x1", "g", "g-1", "g01", "w1,2", "w1,2,x", "g1;;"] {
             let err = decode("k", &Bytes::from(bad), 3).unwrap_err();
@@ -343,6 +373,25 @@ mod tests {
         assert!(!refused.allowed);
         assert_eq!(refused.limit, limits[1], "the window refused");
         assert!(next.is_none(), "nothing is written");
+    }
+
+    #[tokio::test]
+    async fn a_gcra_interval_under_a_millisecond_is_refused_not_a_panic() {
+        let store = crate::MemoryStore::new();
+        let clock = crate::FakeClock::new();
+        let limits = [gcra(1000, 0), fixed(5, 60)];
+        let result = run(&store, &clock, "k#all".into(), &limits, Change::Spend(1)).await;
+        assert!(
+            matches!(result, Err(Error::InvalidArgument(_))),
+            "{result:?}"
+        );
+        let sub_ms = Limit::per(100, Duration::from_millis(50));
+        let limits = [sub_ms, fixed(5, 60)];
+        let result = run(&store, &clock, "k#all".into(), &limits, Change::Spend(1)).await;
+        assert!(
+            matches!(result, Err(Error::InvalidArgument(_))),
+            "{result:?}"
+        );
     }
 
     #[test]

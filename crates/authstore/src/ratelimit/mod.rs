@@ -539,7 +539,7 @@ impl RateLimiter {
         // A window's counter lives two periods, long enough to weigh it as the previous one.
         (
             counter,
-            Duration::from_millis(period * 2),
+            Duration::from_millis(period.saturating_mul(2)),
             index,
             now % period,
         )

@@ -16,7 +16,7 @@
 
 mod builder;
 mod cluster;
-mod codec;
+pub(crate) mod codec;
 mod conn;
 mod ops;
 mod scripts;

@@ -10,7 +10,7 @@
 //! on that once.
 
 mod builder;
-mod codec;
+pub(crate) mod codec;
 mod dialect;
 mod ops;
 mod sweeper;

@@ -269,7 +269,7 @@ where
 /// How long a response may be cached by its headers (RFC 9111):
 /// `no-store` or `no-cache`: zero; else `max-age`; else `Expires` less
 /// `Date` (or `now`), zero when it is unreadable or past; else `None`.
-pub(super) fn cache_lifetime(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+pub(crate) fn cache_lifetime(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let mut max_age = None;
     for value in headers.get_all(CACHE_CONTROL) {
         let Ok(value) = value.to_str() else {

@@ -16,7 +16,7 @@
 mod address;
 mod document;
 #[cfg(feature = "client-metadata")]
-mod fetch;
+pub(crate) mod fetch;
 #[cfg(feature = "client-metadata")]
 mod resolver;
 mod url;

@@ -19,7 +19,7 @@ const MAX_KEYS: usize = 64;
 
 /// The JWS algorithms a key can be pinned to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Alg {
+pub(crate) enum Alg {
     /// Ed25519 (`OKP`, `crv: Ed25519`).
     EdDsa,
     /// ECDSA P-256 with SHA-256 (`EC`, `crv: P-256`).
@@ -42,7 +42,7 @@ impl Alg {
 
 /// A published verification key and the one algorithm it is used with.
 #[derive(Debug)]
-pub(super) enum VerifyKey {
+pub(crate) enum VerifyKey {
     /// An Ed25519 public key (32 bytes).
     Ed25519(Vec<u8>),
     /// A P-256 public point, uncompressed (`0x04 || x || y`).
@@ -58,7 +58,7 @@ pub(super) enum VerifyKey {
 
 impl VerifyKey {
     /// The algorithm this key is pinned to.
-    pub(super) fn alg(&self) -> Alg {
+    pub(crate) fn alg(&self) -> Alg {
         match self {
             Self::Ed25519(_) => Alg::EdDsa,
             Self::P256(_) => Alg::Es256,
@@ -67,7 +67,7 @@ impl VerifyKey {
     }
 
     /// Whether `sig` is this key's signature of `message`.
-    pub(super) fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
+    pub(crate) fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
         match self {
             Self::Ed25519(x) => UnparsedPublicKey::new(&signature::ED25519, x)
                 .verify(message, sig)
@@ -115,7 +115,9 @@ impl VerifyKey {
             ("RSA", _) => {
                 let n = strip_leading_zeros(bytes("n")?);
                 let e = strip_leading_zeros(bytes("e")?);
-                let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+                let bits = n
+                    .first()
+                    .map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize);
                 if !(2048..=8192).contains(&bits) || e.is_empty() || e.len() > 4 {
                     return None;
                 }
@@ -138,7 +140,7 @@ fn strip_leading_zeros(mut bytes: Vec<u8>) -> Vec<u8> {
 
 /// The usable keys of a JWK set, by `kid`.
 #[derive(Debug, Default)]
-pub(super) struct KeySet {
+pub(crate) struct KeySet {
     keys: HashMap<String, VerifyKey>,
 }
 
@@ -149,7 +151,7 @@ impl KeySet {
     ///
     /// # Errors
     /// A message when the document is not a JWK set.
-    pub(super) fn parse(document: &[u8]) -> Result<Self, &'static str> {
+    pub(crate) fn parse(document: &[u8]) -> Result<Self, &'static str> {
         let doc: Value = serde_json::from_slice(document).map_err(|_| "it is not JSON")?;
         let list = doc
             .get("keys")
@@ -171,7 +173,7 @@ impl KeySet {
     }
 
     /// The key named `kid`.
-    pub(super) fn get(&self, kid: &str) -> Option<&VerifyKey> {
+    pub(crate) fn get(&self, kid: &str) -> Option<&VerifyKey> {
         self.keys.get(kid)
     }
 }
@@ -413,6 +415,20 @@ impl KeySource {
                 "the metadata at {} has no http(s) jwks_uri",
                 shown_url(url)
             )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_rsa_key_without_a_modulus_is_skipped() {
+        for n in ["", "AA", "AAAA"] {
+            let doc = format!(r#"{{"keys":[{{"kty":"RSA","kid":"r","n":"{n}","e":"AQAB"}}]}}"#);
+            let set = KeySet::parse(doc.as_bytes()).expect("a JWK set");
+            assert!(set.get("r").is_none(), "n = {n:?}");
         }
     }
 }

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 use super::http_client::{HttpClient, is_http_url};
-use super::jwks::{Alg, KeySource};
+use super::jwks::{Alg, KeySet, KeySource};
 use super::verdicts::{Verdict, Verdicts, token_key};
 use super::{AccessToken, InvalidToken, TokenValidator, ValidationError};
 use crate::clock::{Clock, SharedClock, SystemClock, duration_to_millis};
@@ -147,11 +147,11 @@ impl JwtConfig {
 /// ```
 #[derive(Debug, Clone)]
 pub struct JwtValidator {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
-struct Inner {
+pub(crate) struct Inner {
     issuer: String,
     leeway_ms: u64,
     clock: SharedClock,
@@ -235,15 +235,7 @@ impl TokenValidator for JwtValidator {
             .set_with(&jws.kid)
             .await
             .map_err(ValidationError::Unavailable)?;
-        let key = set.get(&jws.kid).ok_or(InvalidToken::UnknownKey)?;
-        if key.alg() != jws.alg {
-            return Err(InvalidToken::Algorithm.into());
-        }
-        if !key.verify(jws.signing_input.as_bytes(), &jws.signature) {
-            return Err(InvalidToken::BadSignature.into());
-        }
-        let claims = decode_object(jws.payload, "the JWT payload is not a JSON object")?;
-        let token = inner.check_claims(&claims)?;
+        let token = inner.verify(&set, &jws)?;
         if let Some(key) = remembered {
             let now = inner.clock.now_millis();
             let until = (token.expires_at.saturating_mul(1000))
@@ -259,16 +251,16 @@ impl TokenValidator for JwtValidator {
 
 /// A compact JWS whose header passed the checks, not yet verified.
 #[derive(Debug)]
-struct Jws<'a> {
-    alg: Alg,
-    kid: String,
-    signing_input: &'a str,
-    payload: &'a str,
-    signature: Vec<u8>,
+pub(crate) struct Jws<'a> {
+    pub(crate) alg: Alg,
+    pub(crate) kid: String,
+    pub(crate) signing_input: &'a str,
+    pub(crate) payload: &'a str,
+    pub(crate) signature: Vec<u8>,
 }
 
 impl<'a> Jws<'a> {
-    fn parse(token: &'a str) -> std::result::Result<Self, InvalidToken> {
+    pub(crate) fn parse(token: &'a str) -> std::result::Result<Self, InvalidToken> {
         if token.len() > MAX_TOKEN {
             return Err(InvalidToken::Malformed("the JWT is longer than 8 KiB"));
         }
@@ -314,7 +306,7 @@ impl<'a> Jws<'a> {
 }
 
 /// A base64url (unpadded) JSON object.
-fn decode_object(
+pub(crate) fn decode_object(
     part: &str,
     what: &'static str,
 ) -> std::result::Result<Map<String, Value>, InvalidToken> {
@@ -358,7 +350,25 @@ pub(super) fn single_audience(
 }
 
 impl Inner {
-    fn check_claims(
+    /// `jws` verified with its key in `set` (pinned algorithm, signature),
+    /// then its claims checked.
+    pub(crate) fn verify(
+        &self,
+        set: &KeySet,
+        jws: &Jws<'_>,
+    ) -> std::result::Result<AccessToken, InvalidToken> {
+        let key = set.get(&jws.kid).ok_or(InvalidToken::UnknownKey)?;
+        if key.alg() != jws.alg {
+            return Err(InvalidToken::Algorithm);
+        }
+        if !key.verify(jws.signing_input.as_bytes(), &jws.signature) {
+            return Err(InvalidToken::BadSignature);
+        }
+        let claims = decode_object(jws.payload, "the JWT payload is not a JSON object")?;
+        self.check_claims(&claims)
+    }
+
+    pub(crate) fn check_claims(
         &self,
         claims: &Map<String, Value>,
     ) -> std::result::Result<AccessToken, InvalidToken> {

@@ -53,9 +53,9 @@ mod http_client;
 #[cfg(feature = "remote-validation")]
 mod introspection;
 #[cfg(feature = "remote-validation")]
-mod jwks;
+pub(crate) mod jwks;
 #[cfg(feature = "remote-validation")]
-mod jwt;
+pub(crate) mod jwt;
 mod same_store;
 mod server;
 #[cfg(feature = "remote-validation")]
