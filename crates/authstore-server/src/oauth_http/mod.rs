@@ -1,5 +1,6 @@
 //! The OAuth 2.1 HTTP surface: discovery documents (RFC 8414, RFC 9728, OpenID Connect Discovery), the token, revocation, introspection, registration and userinfo endpoints, the JWK set, and the pages, all under the issuer's path.
 
+mod basic;
 mod cors;
 mod oidc;
 mod register;

@@ -10,16 +10,15 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use http::header::{
-    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, USER_AGENT, WWW_AUTHENTICATE,
+    CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, USER_AGENT, WWW_AUTHENTICATE,
 };
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::json;
 
+use super::basic::{BasicHeader, basic_credentials};
 use crate::machine::{LimitKind, TokenKind};
 use crate::state::AppState;
 
@@ -239,11 +238,7 @@ pub(crate) async fn authenticate(
     parts: &Parts,
     form: &FormParams,
 ) -> Result<Client, OAuthReply> {
-    let basic = parts
-        .headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "));
+    let basic = basic_credentials(&parts.headers);
     let invalid_client = |basic_challenge: bool| OAuthReply {
         basic_challenge,
         ..OAuthReply::new(
@@ -253,30 +248,16 @@ pub(crate) async fn authenticate(
         )
     };
     let (client_id, secret, via_basic) = match basic {
-        Some(encoded) => {
+        BasicHeader::Malformed => return Err(invalid_client(true)),
+        BasicHeader::Credentials { client_id, secret } => {
             if form.get("client_secret").is_some() {
                 return Err(OAuthReply::invalid_request(
                     "use one client authentication method",
                 ));
             }
-            let decoded = STANDARD
-                .decode(encoded.trim())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| invalid_client(true))?;
-            let (id, secret) = decoded
-                .split_once(':')
-                .ok_or_else(|| invalid_client(true))?;
-            // RFC 6749 §2.3.1: both parts are form-urlencoded.
-            let unescape = |s: &str| -> String {
-                form_urlencoded::parse(format!("x={s}").as_bytes())
-                    .next()
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default()
-            };
-            (unescape(id), Some(unescape(secret)), true)
+            (client_id, Some(secret), true)
         }
-        None => {
+        BasicHeader::Absent => {
             let id = form.get("client_id").ok_or_else(|| invalid_client(false))?;
             (
                 id.to_owned(),
