@@ -1,4 +1,4 @@
-//! Client ID Metadata Documents over HTTP: a URL `client_id` is resolved by fetching its document from a local server (development `allow_loopback`; over https with a private CA given as extra roots), shown as unverified with its host on the consent page, and completes the code flow with PKCE; every refusal (client_id mismatch, private or loopback target, oversized, slow, non-JSON, redirect) names its reason, caches nothing, and a refused target is never connected to.
+//! Client ID Metadata Documents over HTTP: a URL `client_id` is resolved by fetching its document from a local server (development `allow_loopback`; over https with a private CA given as extra roots), shown as unverified with its host on the consent page, and completes the code flow with PKCE; every refusal (client_id mismatch, private or loopback target, oversized, slow, non-JSON, redirect, a redirect URI the document does not list) names its reason and error code, caches nothing, and a refused target is never connected to; a document is cached as its headers say within min_cache and max_cache.
 
 mod cimd_support;
 mod common;
@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use authstore::Clock;
 use authstore::oauth::cimd::{ResolveError, cache_key};
 use cimd_support::{
-    DAY, DocServer, REDIRECT, TestPki, fixture, fixture_cimd, fixture_with, query_of, unescape,
+    DAY, DocServer, OTHER_REDIRECT, REDIRECT, TestPki, VERIFIER, fixture, fixture_cimd,
+    fixture_with, query_of, unescape,
 };
 use common::{Browser, hidden};
 use http::header::LOCATION;
@@ -138,7 +139,7 @@ async fn redirect_uris_come_from_the_document_and_match_exactly() {
     assert_eq!(res.status(), 400);
     assert!(
         res.body()
-            .contains("The redirect URI is not registered for this client."),
+            .contains("the redirect URI is not registered for this client (invalid_request)."),
         "{}",
         res.body()
     );
@@ -147,6 +148,153 @@ async fn redirect_uris_come_from_the_document_and_match_exactly() {
         .await;
     assert_eq!(res.status(), 400);
     assert!(res.headers().get(LOCATION).is_none(), "never redirected");
+}
+
+#[tokio::test]
+async fn a_redirect_uri_the_document_does_not_list_is_invalid_request_and_caches_nothing() {
+    let f = fixture(|_| {}).await;
+    let url = f.docs.url("/good.json");
+    let other_port = REDIRECT.replace("5555", "5556");
+    let refused = |res: &http::Response<String>, what: &str| {
+        assert_eq!(res.status(), 400, "{what}: {}", res.body());
+        assert!(
+            res.headers().get(LOCATION).is_none(),
+            "{what}: never redirected"
+        );
+        let page = unescape(res.body());
+        assert!(
+            page.contains(&format!(
+                "The application's request cannot be completed: {what} (invalid_request)."
+            )),
+            "{page}"
+        );
+    };
+    let not_listed = "the redirect URI is not registered for this client";
+
+    // Each refused request fetched the document, and left nothing cached:
+    // the next request fetches it again.
+    for (n, uri) in [(1, "https://evil.example/cb"), (2, other_port.as_str())] {
+        let res = Browser::new(&f.base).get(&f.authorize_url(&url, uri)).await;
+        refused(&res, not_listed);
+        assert!(!f.cached(&url).await, "{uri}: nothing cached");
+        assert_eq!(f.docs.requests_for("/good.json"), n, "{uri}");
+    }
+    assert_eq!(f.resolver().fetches(), 2);
+
+    // The document's own redirect URI: accepted, fetched once more, cached.
+    let (status, page) = f.authorize_page(&url).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(f.docs.requests_for("/good.json"), 3);
+    assert!(
+        f.cached(&url).await,
+        "an accepted request caches the document"
+    );
+
+    // Once cached, a refused request reads the cache: no fetch, and the
+    // document another request accepted stays cached.
+    let res = Browser::new(&f.base)
+        .get(&f.authorize_url(&url, "https://evil.example/cb"))
+        .await;
+    refused(&res, not_listed);
+    assert_eq!(f.docs.requests_for("/good.json"), 3);
+    assert!(f.cached(&url).await);
+
+    // No redirect_uri from a client with two: refused, nothing cached.
+    let two = f.docs.url("/two-redirects.json");
+    let without_redirect = format!(
+        "{}/authorize?{}",
+        f.base,
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("response_type", "code"),
+                ("client_id", two.as_str()),
+                ("scope", "read"),
+                (
+                    "code_challenge",
+                    &authstore::oauth::pkce_challenge(VERIFIER)
+                ),
+                ("code_challenge_method", "S256"),
+            ])
+            .finish()
+    );
+    let res = Browser::new(&f.base).get(&without_redirect).await;
+    refused(&res, "the request has no redirect_uri");
+    assert!(!f.cached(&two).await, "nothing cached");
+    assert_eq!(f.docs.requests_for("/two-redirects.json"), 1);
+    // Either of its redirect URIs is accepted, and then it is cached.
+    let res = Browser::new(&f.base)
+        .get(&f.authorize_url(&two, OTHER_REDIRECT))
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.body());
+    assert!(f.cached(&two).await);
+    assert_eq!(f.docs.requests_for("/two-redirects.json"), 2);
+}
+
+#[tokio::test]
+async fn cache_lifetimes_are_kept_within_min_cache_and_max_cache() {
+    const MIN: Duration = Duration::from_secs(120);
+    const MAX: Duration = Duration::from_secs(3600);
+    const SECOND: Duration = Duration::from_secs(1);
+    let f = fixture_cimd(|c| {
+        c.min_cache = MIN;
+        c.max_cache = MAX;
+    })
+    .await;
+    let f = &f;
+    // What each document's headers say, and what the cache keeps.
+    let documents = [
+        ("/short.json", "max-age=10", MIN),
+        ("/no-store.json", "no-store", MIN),
+        ("/bare.json", "no cache headers", MIN),
+        ("/good.json", "max-age=600", Duration::from_secs(600)),
+        ("/long.json", "max-age=31536000", MAX),
+    ];
+    let fetched = |path: &str| f.docs.requests_for(path);
+    let sign_in_page = |path: &'static str| {
+        let url = f.docs.url(path);
+        async move {
+            let (status, page) = f.authorize_page(&url).await;
+            assert_eq!(status, 200, "{path}: {page}");
+        }
+    };
+    for (path, headers, kept) in documents {
+        sign_in_page(path).await;
+        assert_eq!(fetched(path), 1, "{path}");
+        assert_eq!(
+            f.cache_ttl(&f.docs.url(path)).await,
+            Some(kept),
+            "{path} ({headers})"
+        );
+    }
+
+    // Just before min_cache every document is still served from the cache.
+    f.clock.advance(MIN - SECOND);
+    for (path, _, _) in documents {
+        sign_in_page(path).await;
+        assert_eq!(fetched(path), 1, "{path} is cached at least min_cache");
+    }
+    // Just after, the ones with shorter or no lifetimes are fetched again.
+    f.clock.advance(2 * SECOND);
+    for (path, headers, kept) in documents {
+        sign_in_page(path).await;
+        let expected = if kept == MIN { 2 } else { 1 };
+        assert_eq!(fetched(path), expected, "{path} ({headers})");
+    }
+    // Just before max_cache the year-long document is still cached; just
+    // after, it is fetched again.
+    f.clock.advance(MAX - MIN - 2 * SECOND);
+    sign_in_page("/long.json").await;
+    assert_eq!(fetched("/long.json"), 1, "cached until max_cache");
+    assert_eq!(f.cache_ttl(&f.docs.url("/long.json")).await, Some(SECOND));
+    f.clock.advance(2 * SECOND);
+    assert!(
+        !f.cached(&f.docs.url("/long.json")).await,
+        "gone after max_cache"
+    );
+    sign_in_page("/long.json").await;
+    assert_eq!(fetched("/long.json"), 2, "fetched again after max_cache");
+    assert_eq!(f.cache_ttl(&f.docs.url("/long.json")).await, Some(MAX));
+    assert_eq!(f.resolver().fetches(), 9);
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! RFC 8707 resource indicators end to end: known resources at every endpoint, several resources on one grant, narrowing at refresh, per-resource consent, audiences in introspection and JWTs, and a resource server refusing another resource's token.
+//! RFC 8707 resource indicators end to end: known resources at every endpoint, several resources on one grant, narrowing at refresh and never widening (to another configured resource or a scope outside the grant), per-resource consent, audiences in introspection and JWTs, and a resource server refusing another resource's token.
 
 mod common;
 
@@ -304,6 +304,155 @@ async fn several_resources_one_audience_per_token_and_refresh_narrows() {
         introspected_aud(&server, ops, cc["access_token"].as_str().unwrap()).await,
         FILES
     );
+}
+
+/// `API` (the default) and `FILES`, both accepting `read` and `write`, so
+/// that a refresh from a grant for one to the other can only be refused by
+/// the grant; a trusted introspector `ops`.
+async fn twin_server() -> Server {
+    start(store(), |s| {
+        s.oauth.resources = KnownResources::any()
+            .with_resource(API, ["read", "write"])
+            .and_then(|k| k.with_resource(FILES, ["read", "write"]))
+            .and_then(|k| k.with_default(API))
+            .unwrap();
+        s.introspection.trusted = vec!["ops".into()];
+    })
+    .await
+}
+
+/// Tokens of a grant for `API` alone with `scope` (a code exchanged).
+async fn api_grant(server: &Server, app: (&str, &str), scope: &str) -> Value {
+    let extra = format!("&scope={}&resource={}", enc(scope), enc(API));
+    let location = authorized(server, app.0, &extra).await;
+    let (status, tokens) = exchange(server, app, &code_of(&location), None).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["scope"], scope, "{tokens}");
+    tokens
+}
+
+/// What the trusted introspector `ops` is told about `token`.
+async fn introspect(server: &Server, ops: (&str, &str), token: &str) -> Value {
+    let (status, seen) = post(server, "/introspect", ops, &[("token", token)]).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["active"], true, "{seen}");
+    seen
+}
+
+#[track_caller]
+fn assert_refusal(reply: &(u16, Value), code: &str, description: &str) {
+    assert_error(reply, code);
+    assert_eq!(reply.1["error_description"], description, "{}", reply.1);
+}
+
+#[tokio::test]
+async fn a_refresh_for_a_configured_resource_outside_the_grant_is_invalid_target() {
+    let server = twin_server().await;
+    let (id, secret) = client(&server, "app").await;
+    let app = (id.as_str(), secret.as_str());
+    let (ops_id, ops_secret) = client(&server, "ops").await;
+    let ops = (ops_id.as_str(), ops_secret.as_str());
+    let tokens = api_grant(&server, app, "read offline_access").await;
+    let rt = tokens["refresh_token"].as_str().unwrap();
+
+    // FILES is configured and accepts `read`: this client gets a token for
+    // it by client credentials, so only the grant can refuse it below.
+    let (status, cc) = post(
+        &server,
+        "/token",
+        app,
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", FILES),
+            ("scope", "read"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{cc}");
+
+    let not_granted = "the resource is not one the grant was approved for";
+    for extra in [
+        &[("resource", FILES)][..],
+        &[("resource", FILES), ("scope", "read")],
+    ] {
+        assert_refusal(
+            &refresh(&server, app, rt, extra).await,
+            "invalid_target",
+            not_granted,
+        );
+    }
+    // The refusals rotated nothing: the token still refreshes for API.
+    let (status, next) = refresh(&server, app, rt, &[("resource", API)]).await;
+    assert_eq!(status, 200, "{next}");
+    let seen = introspect(&server, ops, next["access_token"].as_str().unwrap()).await;
+    assert_eq!(seen["aud"], API);
+    assert_eq!(seen["scope"], "read offline_access");
+}
+
+#[tokio::test]
+async fn a_refresh_asking_for_a_scope_outside_the_grant_is_invalid_scope() {
+    let server = twin_server().await;
+    let (id, secret) = client(&server, "app").await;
+    let app = (id.as_str(), secret.as_str());
+    let tokens = api_grant(&server, app, "read offline_access").await;
+    let rt = tokens["refresh_token"].as_str().unwrap();
+
+    // The client may have `write` and API accepts it: a new client
+    // credentials token for API carries it. The grant does not.
+    let (status, cc) = post(
+        &server,
+        "/token",
+        app,
+        &[
+            ("grant_type", "client_credentials"),
+            ("resource", API),
+            ("scope", "write"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{cc}");
+    assert_eq!(cc["scope"], "write");
+
+    let widen = "a refresh cannot widen the grant's scopes";
+    for extra in [
+        &[("scope", "write")][..],
+        &[("scope", "read write")],
+        &[("resource", API), ("scope", "write")],
+        &[("resource", API), ("scope", "read write offline_access")],
+    ] {
+        assert_refusal(
+            &refresh(&server, app, rt, extra).await,
+            "invalid_scope",
+            widen,
+        );
+    }
+    let (status, next) = refresh(&server, app, rt, &[("scope", "read")]).await;
+    assert_eq!(status, 200, "the refusals rotated nothing: {next}");
+    assert_eq!(next["scope"], "read");
+}
+
+#[tokio::test]
+async fn a_refresh_may_narrow_the_scope_for_the_same_resource() {
+    let server = twin_server().await;
+    let (id, secret) = client(&server, "app").await;
+    let app = (id.as_str(), secret.as_str());
+    let (ops_id, ops_secret) = client(&server, "ops").await;
+    let ops = (ops_id.as_str(), ops_secret.as_str());
+    let tokens = api_grant(&server, app, "read write offline_access").await;
+    let first = introspect(&server, ops, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(first["scope"], "read write offline_access");
+    assert_eq!(first["aud"], API);
+
+    let rt = tokens["refresh_token"].as_str().unwrap();
+    let (status, next) = refresh(&server, app, rt, &[("resource", API), ("scope", "read")]).await;
+    assert_eq!(status, 200, "{next}");
+    assert_eq!(next["scope"], "read");
+    let access = next["access_token"].as_str().unwrap();
+    assert_ne!(access, tokens["access_token"].as_str().unwrap());
+    let seen = introspect(&server, ops, access).await;
+    assert_eq!(seen["scope"], "read", "only the narrower scope: {seen}");
+    assert_eq!(seen["aud"], API);
+    assert_eq!(seen["client_id"], id);
 }
 
 #[tokio::test]

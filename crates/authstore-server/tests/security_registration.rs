@@ -347,6 +347,72 @@ async fn scopes_outside_the_registration_set_are_refused() {
     assert_refused(status, &json, "openid");
 }
 
+/// A client registered with `scope=read` under the registration set
+/// {read, write} cannot step up to `write` with the same client_id: not at
+/// `/authorize` (the user is shown `invalid_scope`, and the client, chosen
+/// by whoever registered it, is not redirected to), nor at refresh.
+/// Another registration asking for `write` gets it.
+#[tokio::test]
+async fn a_registered_client_cannot_ask_beyond_its_registered_scope() {
+    let f = serve(|s| s.registration_scopes = Some(vec!["read".into(), "write".into()])).await;
+    let reader = public_client(&f, "read").await;
+    let writer = public_client(&f, "read write").await;
+    let authorize = |client_id: &str, scope: &str| {
+        let url = format!(
+            "{}/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope={}&state=s1&code_challenge={}&code_challenge_method=S256",
+            f.base,
+            form_urlencoded::byte_serialize(LOOPBACK_PORT.as_bytes()).collect::<String>(),
+            form_urlencoded::byte_serialize(scope.as_bytes()).collect::<String>(),
+            pkce_challenge(VERIFIER)
+        );
+        send(Request::get(url).body(Full::default()).unwrap())
+    };
+    for scope in ["write", "read write"] {
+        let res = authorize(&reader, scope).await;
+        assert_eq!(res.status(), 400, "{scope}: {}", res.body());
+        assert!(
+            res.headers().get(LOCATION).is_none(),
+            "{scope}: no redirect"
+        );
+        assert!(
+            res.body().contains(
+                "cannot be completed: scope write is not allowed for this client (invalid_scope)."
+            ),
+            "{scope}: {}",
+            res.body()
+        );
+    }
+    // Its own scope signs in; the client registered with `write` may ask for it.
+    for (client_id, scope) in [
+        (&reader, "read"),
+        (&writer, "write"),
+        (&writer, "read write"),
+    ] {
+        let res = authorize(client_id, scope).await;
+        assert_eq!(res.status(), 200, "{scope}: {}", res.body());
+        assert!(res.body().contains("id=\"login\""), "{}", res.body());
+    }
+    // Nor at refresh.
+    let tokens = public_tokens(&f, &reader, &["read"]).await;
+    let (status, json) = token(
+        &f,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", &reader),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("scope", "read write"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (400, Some("invalid_scope")),
+        "{json}"
+    );
+    assert!(json.get("access_token").is_none());
+}
+
 /// Without a configured token, confidential registration is refused with a
 /// pointer to operator provisioning, and any bearer is a wrong token.
 #[tokio::test]

@@ -1,4 +1,4 @@
-// The official MCP TypeScript SDK client identified by a Client ID Metadata Document (its client_id is the URL of a JSON document it publishes) instead of registering: the SDK's own CIMD branch runs, the authorization server fetches the document over https, and the flow ends with a tool call. The test serves the document itself on loopback. Run by scripts/mcp-interop (mode cimd).
+// The official MCP TypeScript SDK client identified by a Client ID Metadata Document (its client_id is the URL of a JSON document it publishes) instead of registering, although the authorization server offers dynamic registration too: the SDK's own CIMD branch runs, the authorization server fetches the document over https, and the flow ends with a tool call. The test serves the document itself on loopback. Run by scripts/mcp-interop (mode cimd).
 //
 // Environment: MCP_INTEROP_MCP_URL (the MCP endpoint, also the resource),
 // MCP_INTEROP_AS_URL (the issuer), MCP_INTEROP_USERNAME, MCP_INTEROP_PASSWORD,
@@ -12,20 +12,27 @@
 // `provider.clientMetadataUrl` as the client id only when the authorization
 // server advertises `client_id_metadata_document_supported` and the URL is
 // https with a path (`isHttpsUrl`); an http URL is refused before any request.
-// The authorization server runs with registration closed and
-// `allow_loopback = true` (development: loopback document URLs, here
-// https://127.0.0.1:PORT/…), trusting the test's CA. So:
-//   1. the server advertises documents and no registration endpoint;
+// Otherwise it registers at `registration_endpoint`. The authorization
+// server runs with registration open and `allow_loopback = true`
+// (development: loopback document URLs, here https://127.0.0.1:PORT/…),
+// trusting the test's CA. So:
+//   1. the server advertises both documents and its registration endpoint;
 //   2. an http clientMetadataUrl: the SDK refuses it (its documented check);
 //   3. an https clientMetadataUrl and no client information: the SDK takes
 //      its CIMD branch (the URL is the authorization request's client_id,
 //      no registration), the authorization server fetches and checks the
 //      document over TLS, the user signs in and consents;
 //   4. the SDK exchanges the code as that client and calls a tool, which
-//      reports the URL as the client id. No request goes to /register;
+//      reports the URL as the client id. No request goes to /register: the
+//      SDK sent none, and the server's /metrics counted none;
 //   5. documents the authorization server must refuse: a client_id that is
 //      not the document's URL, a redirect URI the document does not list,
-//      and a document that is not there.
+//      and a document that is not there;
+//   6. the control: the same SDK given no clientMetadataUrl registers at the
+//      open endpoint (201, one registration counted by the server), so the
+//      SDK of step 3 had registration to choose and chose the document.
+// scripts/mcp-interop then checks the server's access log: its only
+// POST /register is step 6's, after the document client's code exchange.
 
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
@@ -116,12 +123,32 @@ const newClient = () => new Client({ name: 'authstore-mcp-interop-cimd', version
 const newTransport = (provider) => new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider, fetch: recorder.fetch });
 const registrations = () => recorder.exchanges.filter((e) => e.url.pathname.endsWith('/register'));
 
+/** The registration requests the authorization server answered, by status, from its `/metrics` (`authstore_http_requests_total`, route `/register`). */
+async function serverRegistrations() {
+  const res = await fetch(`${asUrl}/metrics`);
+  expect(res.status === 200, () => `GET /metrics answered ${res.status}`);
+  const text = await res.text();
+  const counts = {};
+  for (const line of text.split('\n')) {
+    const match = line.match(/^authstore_http_requests_total\{(.*)\} (\d+)$/);
+    if (match && /(?:^|,)route="\/register"(?:,|$)/.test(match[1])) {
+      const status = match[1].match(/(?:^|,)status="(\d+)"/)?.[1] ?? '?';
+      counts[status] = (counts[status] ?? 0) + Number(match[2]);
+    }
+  }
+  expect(/^authstore_http_requests_total\{/m.test(text), 'no authstore_http_requests_total series in /metrics');
+  return counts;
+}
+const total = (counts) => Object.values(counts).reduce((a, b) => a + b, 0);
+
 await step(1, 'the authorization server advertises client ID metadata documents', async () => {
   const res = await recorder.fetch(`${asUrl}/.well-known/oauth-authorization-server`);
   const meta = await res.json();
   expect(meta.client_id_metadata_document_supported === true, () => `client_id_metadata_document_supported is ${meta.client_id_metadata_document_supported}`);
-  expect(!meta.registration_endpoint, () => `registration is open in this run (${meta.registration_endpoint}); the cimd run keeps it closed`);
-  return 'client_id_metadata_document_supported: true; no registration_endpoint';
+  expect(meta.registration_endpoint === `${asUrl}/register`, () => `registration_endpoint is ${meta.registration_endpoint}; the cimd run keeps registration open so that the SDK has it to choose`);
+  const counted = total(await serverRegistrations());
+  expect(counted === 0, () => `the server counted ${counted} registration request(s) before the run`);
+  return `client_id_metadata_document_supported: true; registration_endpoint: ${meta.registration_endpoint}`;
 });
 
 await step(2, 'the SDK refuses an http clientMetadataUrl itself', async () => {
@@ -178,8 +205,10 @@ await step(4, "the SDK's own CIMD branch: code exchange and a tool call", async 
   expect(me.client_id === docUrl, () => `whoami says client_id ${me.client_id}, not the document URL`);
   await client.close();
   expect(registrations().length === 0, () => `requests to /register were made:\n${recorder.describe()}`);
+  const counted = await serverRegistrations();
+  expect(total(counted) === 0, () => `the authorization server answered registration requests: ${JSON.stringify(counted)}`);
   console.log(`[cimd] the SDK's requests in the flow (the browser's excluded):\n${recorder.describe(flowMark)}`);
-  return `whoami: sub=${me.subject} client_id=${me.client_id}; no request to /register in the whole run`;
+  return `whoami: sub=${me.subject} client_id=${me.client_id}; registration was open, and no request went to /register (the SDK sent none, the server's /metrics counts none)`;
 });
 
 await step(5, 'documents the server must refuse', async () => {
@@ -198,6 +227,21 @@ await step(5, 'documents the server must refuse', async () => {
   expect(httpDocument.status >= 400 && !httpDocument.location, () => `the http URL of the https document server: ${httpDocument.status} ${httpDocument.location ?? ''}`);
   expect(missing.status >= 400 && !missing.location, () => `a document that is not there (404): ${missing.status} ${missing.location ?? ''}`);
   return `client_id mismatch → ${mismatch.status}, unlisted redirect URI → ${otherRedirect.status}, missing document → ${missing.status}, the http URL of an https server → ${httpDocument.status}, none redirected`;
+});
+
+await step(6, 'the control: without a clientMetadataUrl the same SDK registers at the open endpoint', async () => {
+  const plain = new InMemoryOAuthProvider(redirectUrl);
+  const mark = recorder.mark();
+  const error = await newClient().connect(newTransport(plain)).then(() => undefined, (e) => e);
+  expect(error instanceof UnauthorizedError, () => `connecting should stop for authorization (UnauthorizedError), got ${error?.stack ?? error ?? 'a connection'}`);
+  const sent = recorder.since(mark).filter((e) => e.url.pathname.endsWith('/register'));
+  expect(sent.length === 1 && sent[0].method === 'POST' && sent[0].status === 201, () => `the SDK's registration requests: ${JSON.stringify(sent.map((e) => [e.method, e.status]))}`);
+  const registered = plain.clientInformation()?.client_id;
+  expect(registered && registered !== docUrl && !registered.includes('://'), () => `the SDK saved client_id ${registered}`);
+  expect(plain.lastAuthorizationUrl?.searchParams.get('client_id') === registered, 'the authorization URL does not carry the registered client_id');
+  const counted = await serverRegistrations();
+  expect(counted['201'] === 1 && total(counted) === 1, () => `the server counted registrations ${JSON.stringify(counted)}, not one 201`);
+  return `POST /register → 201, client_id ${registered} (not a URL); the server counts exactly this one registration`;
 });
 
 docServer.close();

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use authstore::audit::{AuditEvent, Outcome};
-use authstore::oauth::cimd::ResolveError;
+use authstore::oauth::cimd::{ResolveError, is_document_url};
 use authstore::oauth::{AuthorizationRequest, Client, ClientOrigin, OAuthError};
 use authstore::session::SessionUser;
 use authstore_axum::RequestSession;
@@ -152,6 +152,41 @@ fn error_redirect(
     Refusal::Redirect(redirect_to(uri, &params))
 }
 
+/// The redirect URI of a request by `client` naming `named`: that one if
+/// the client accepts it; none named, the client's only one. Otherwise the
+/// description of the `invalid_request` error, which is shown, never
+/// redirected (RFC 6749 §4.1.2.1).
+fn redirect_uri_of(client: &Client, named: Option<&str>) -> Result<String, &'static str> {
+    match named {
+        Some(uri) if client.accepts_redirect(uri) => Ok(uri.to_owned()),
+        Some(_) => Err("the redirect URI is not registered for this client"),
+        None if client.redirect_uris.len() == 1 => Ok(client.redirect_uris[0].clone()),
+        None => Err("the request has no redirect_uri"),
+    }
+}
+
+/// The client of `client_id`. A metadata document fetched for this
+/// request is cached only when its client accepts the request's redirect
+/// URI: a request refused for its redirect URI leaves nothing cached.
+async fn lookup_client(
+    state: &AppState,
+    client_id: &str,
+    redirect_uri: Option<&str>,
+    requester: &str,
+) -> Result<Option<Client>, ResolveError> {
+    match state.client_metadata() {
+        Some(resolver) if is_document_url(client_id) => {
+            let named = redirect_uri.map(str::to_owned);
+            let accept = move |client: &Client| redirect_uri_of(client, named.as_deref()).is_ok();
+            resolver
+                .resolve_accepting(client_id, requester, accept)
+                .await
+                .map(Some)
+        }
+        _ => state.lookup_client(client_id, requester).await,
+    }
+}
+
 /// Checks an authorization request in RFC 6749 §4.1.2.1's order.
 /// `requester` is the client IP's rate-limit key: a URL `client_id` whose
 /// metadata document is not cached yet is fetched on its account.
@@ -164,7 +199,8 @@ pub(super) async fn check(
     let client_id = params
         .get("client_id")
         .ok_or_else(|| show(StatusCode::BAD_REQUEST, "The request has no client_id."))?;
-    let client = match state.lookup_client(client_id, requester).await {
+    let named_redirect = params.get("redirect_uri").map(String::as_str);
+    let client = match lookup_client(state, client_id, named_redirect, requester).await {
         Ok(Some(client)) => client,
         Ok(None) => return Err(show(StatusCode::BAD_REQUEST, "Unknown client.")),
         Err(e @ (ResolveError::Refused(_) | ResolveError::Busy { .. })) => {
@@ -189,22 +225,14 @@ pub(super) async fn check(
             ));
         }
     };
-    let redirect_uri = match params.get("redirect_uri") {
-        Some(uri) if client.accepts_redirect(uri) => uri.clone(),
-        Some(_) => {
-            return Err(show(
-                StatusCode::BAD_REQUEST,
-                "The redirect URI is not registered for this client.",
-            ));
-        }
-        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
-        None => {
-            return Err(show(
-                StatusCode::BAD_REQUEST,
-                "The request has no redirect_uri.",
-            ));
-        }
-    };
+    let redirect_uri = redirect_uri_of(&client, named_redirect).map_err(|description| {
+        Refusal::Show(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "The application's request cannot be completed: {description} (invalid_request)."
+            ),
+        )
+    })?;
     let client_state = params.get("state").cloned();
     let fail = |code: &str, description: &str| {
         refuse(

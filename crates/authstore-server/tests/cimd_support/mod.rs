@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use authstore::FakeClock;
 use authstore::oauth::cimd::{ClientMetadataConfig, ClientMetadataResolver, cache_key};
 use authstore::oauth::pkce_challenge;
+use authstore::{Clock, FakeClock};
 use authstore_server::{AppState, Settings};
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
@@ -22,6 +22,8 @@ use tokio_rustls::TlsAcceptor;
 use crate::common::{self, Browser, send};
 
 pub const REDIRECT: &str = "http://127.0.0.1:5555/callback";
+/// The second redirect URI of `/two-redirects.json`.
+pub const OTHER_REDIRECT: &str = "http://127.0.0.1:5555/other-callback";
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const DAY: Duration = Duration::from_secs(24 * 3600);
 
@@ -251,6 +253,27 @@ impl DocServer {
                 Self::document(&self.url("/good.json")),
                 "cache-control: public, max-age=600\r\n",
             ),
+            // Cache lifetimes below the server's bounds, far above them, and none.
+            "/short.json" => ok(
+                Self::document(&self.url("/short.json")),
+                "cache-control: max-age=10\r\n",
+            ),
+            "/no-store.json" => ok(
+                Self::document(&self.url("/no-store.json")),
+                "cache-control: no-store\r\n",
+            ),
+            "/long.json" => ok(
+                Self::document(&self.url("/long.json")),
+                "cache-control: public, max-age=31536000\r\n",
+            ),
+            "/bare.json" => ok(Self::document(&self.url("/bare.json")), ""),
+            "/two-redirects.json" => {
+                let mut doc: Value =
+                    serde_json::from_str(&Self::document(&self.url("/two-redirects.json")))
+                        .unwrap();
+                doc["redirect_uris"] = json!([REDIRECT, OTHER_REDIRECT]);
+                ok(doc.to_string(), "cache-control: max-age=600\r\n")
+            }
             "/delayed.json" => {
                 tokio::time::sleep(Duration::from_millis(150)).await;
                 ok(Self::document(&self.url("/delayed.json")), "")
@@ -390,6 +413,13 @@ impl Fixture {
     /// The server's client metadata resolver.
     pub fn resolver(&self) -> ClientMetadataResolver {
         self.state.client_metadata().unwrap().clone()
+    }
+
+    /// How much longer the cached document of `url` lives, by the fake clock.
+    pub async fn cache_ttl(&self, url: &str) -> Option<Duration> {
+        let entry = self.state.store().get(&cache_key(url)).await.unwrap()?;
+        let now = std::time::UNIX_EPOCH + Duration::from_millis(self.clock.now_millis());
+        Some(entry.expires_at?.duration_since(now).unwrap())
     }
 
     pub async fn cached(&self, url: &str) -> bool {

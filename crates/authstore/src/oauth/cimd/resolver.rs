@@ -118,6 +118,26 @@ impl ClientMetadataResolver {
     /// [`ResolveError::Refused`] with the reason (the URL, the address, the
     /// answer or the document); [`ResolveError::Busy`] past a limit; store errors.
     pub async fn resolve(&self, client_id: &str, requester: &str) -> Result<Client, ResolveError> {
+        self.resolve_accepting(client_id, requester, |_| true).await
+    }
+
+    /// [`resolve`](Self::resolve) for a request the caller checks against
+    /// the client afterwards: a document fetched for this request is cached
+    /// only when `accept` approves its client, so a request the document
+    /// does not allow (a redirect URI it does not list, say) leaves nothing
+    /// cached and the next request fetches the document again. The client
+    /// is returned either way, for the caller to refuse the request with
+    /// its own error. A request that joins a fetch another request started
+    /// gets that fetch's client, cached or not by the other's check.
+    ///
+    /// # Errors
+    /// As [`resolve`](Self::resolve).
+    pub async fn resolve_accepting(
+        &self,
+        client_id: &str,
+        requester: &str,
+        accept: impl FnOnce(&Client) -> bool + Send + 'static,
+    ) -> Result<Client, ResolveError> {
         let inner = &self.inner;
         let parsed = DocumentUrl::parse(client_id, inner.config.allow_loopback);
         if let Some(client) = inner.oauth.client(client_id).await? {
@@ -148,7 +168,7 @@ impl ClientMetadataResolver {
                     };
                     let task_inner = Arc::clone(inner);
                     let task = tokio::spawn(async move {
-                        let result = task_inner.fetch_and_cache(&url).await;
+                        let result = task_inner.fetch_and_cache(&url, accept).await;
                         task_inner.in_flight.lock().remove(url.as_str());
                         drop(permit);
                         result
@@ -173,8 +193,13 @@ impl ClientMetadataResolver {
 
 impl Inner {
     /// Fetches, checks and caches the document (unless a fetch that just
-    /// ended cached it). A refused document caches nothing.
-    async fn fetch_and_cache(&self, url: &DocumentUrl) -> Result<Client, ResolveError> {
+    /// ended cached it). A refused document caches nothing, and neither does
+    /// one whose client `accept` refuses.
+    async fn fetch_and_cache(
+        &self,
+        url: &DocumentUrl,
+        accept: impl FnOnce(&Client) -> bool,
+    ) -> Result<Client, ResolveError> {
         if let Some(client) = self.oauth.cached_document_client(url.as_str()).await? {
             return Ok(client);
         }
@@ -190,6 +215,9 @@ impl Inner {
             .unwrap_or(Duration::ZERO)
             .clamp(self.config.min_cache, self.config.max_cache);
         client.expires_at = Some(now_secs + ttl.as_secs());
+        if !accept(&client) {
+            return Ok(client);
+        }
         self.oauth
             .store
             .put_json(
