@@ -103,8 +103,11 @@ fn reference(header: &[u8]) -> Option<(String, String)> {
     if !is_text(header) {
         return None;
     }
-    let header = std::str::from_utf8(header).ok()?;
-    let encoded = header.strip_prefix("Basic ")?;
+    let header = std::str::from_utf8(header).ok()?.trim_start();
+    let (scheme, encoded) = header.split_once(' ').unwrap_or((header, ""));
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
     Some((unescape(id), unescape(secret)))
@@ -115,9 +118,10 @@ fn is_text(header: &[u8]) -> bool {
     header.iter().all(|&b| b == b'\t' || (32..127).contains(&b))
 }
 
-/// `+` is a space, `%XX` a byte, the rest literal; the bytes as UTF-8 (lossy).
+/// `+` is a space, `%XX` a byte, the rest (`&` too) literal; the bytes as
+/// UTF-8 (lossy).
 fn unescape(s: &str) -> String {
-    let s = s.split('&').next().unwrap_or("").as_bytes();
+    let s = s.as_bytes();
     let hex = |b: u8| char::from(b).to_digit(16);
     let mut out = Vec::new();
     let mut i = 0;
