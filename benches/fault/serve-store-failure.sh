@@ -143,60 +143,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/ports.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/serve.sh"
 now_ms() { date +%s%3N; }
 
 # ---- config -----------------------------------------------------------------
-export FAULT_LOAD_PASSWORD FAULT_LOAD_INTROSPECTOR_SECRET AUTHSTORE_FORM_SECRET
-FAULT_LOAD_PASSWORD=$(openssl rand -hex 16)
-FAULT_LOAD_INTROSPECTOR_SECRET=$(openssl rand -hex 32)
-AUTHSTORE_FORM_SECRET=$(openssl rand -hex 32)
+serve_secrets
 CONFIG="$WORK/authstore.toml"
-{
-  cat <<EOF
-# The servers of benches/fault/serve-store-failure.sh. The store comes from
-# AUTHSTORE_STORE. Limits are raised because every client comes from 127.0.0.1,
-# and hashing is cheap so that the load is on the store, not on argon2id.
-dev_cookies = true
-key_rotation = "off"
-
-[openid]
-enabled = false
-
-[rate_limits]
-logins_per_minute = 60000
-page_requests_per_minute = 60000
-machine_requests_per_minute = 60000
-secret_checks_per_minute = 60000
-secret_checks_per_ip_per_minute = 60000
-
-[hashing]
-memory_kib = 1024
-iterations = 1
-
-[tokens]
-refresh_grace = "$REFRESH_GRACE"
-
-[introspection]
-trusted = ["load-introspector"]
-
-[[clients]]
-name = "Load app"
-client_id = "load-app"
-public = true
-redirect_uris = ["http://127.0.0.1/callback"]
-scopes = ["offline_access"]
-
-[[clients]]
-name = "Load introspector"
-client_id = "load-introspector"
-secret_env = "FAULT_LOAD_INTROSPECTOR_SECRET"
-redirect_uris = ["https://introspector.example/callback"]
-grant_types = ["client_credentials"]
-EOF
-  for i in $(seq 0 $((USERS - 1))); do
-    printf '\n[[users]]\nname = "load-user-%d"\npassword_env = "FAULT_LOAD_PASSWORD"\n' "$i"
-  done
-} >"$CONFIG"
+serve_config "$CONFIG" "$USERS" "$REFRESH_GRACE" benches/fault/serve-store-failure.sh
 
 # ---- stores -----------------------------------------------------------------
 STORE_PID="" STORE_PORT="" STORE_DIR="" STORE_URL=""
@@ -261,28 +214,16 @@ store_down() {
 # ---- servers ----------------------------------------------------------------
 SERVER_PIDS=() BASES=()
 servers_up() {
-  local store=$1 i port pid
+  local store=$1 i pid base issuer_port
   SERVER_PIDS=() BASES=()
-  local issuer_port
   free_port issuer_port
   for i in 1 2; do
-    free_port port
-    AUTHSTORE_STORE=$STORE_URL RUST_LOG="info,authstore_server::access=warn" \
-      "$BIN" serve --config "$CONFIG" --listen "127.0.0.1:$port" \
-      --issuer "http://127.0.0.1:$issuer_port" >"$WORK/$store-server$i.log" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
+    serve_start pid base "$WORK/$store-server$i.log" "$STORE_URL" "$CONFIG" "$issuer_port"
     SERVER_PIDS+=("$pid")
-    BASES+=("http://127.0.0.1:$port")
+    BASES+=("$base")
   done
   for i in 0 1; do
-    for _ in $(seq 1 300); do
-      kill -0 "${SERVER_PIDS[$i]}" 2>/dev/null || { tail -20 "$WORK/$store-server$((i + 1)).log" >&2; die "server $((i + 1)) exited"; }
-      [[ $(curl -s -o /dev/null -w '%{http_code}' "${BASES[$i]}/health" || true) == 200 ]] && break
-      sleep 0.1
-    done
-    [[ $(curl -s -o /dev/null -w '%{http_code}' "${BASES[$i]}/health" || true) == 200 ]] ||
-      { tail -20 "$WORK/$store-server$((i + 1)).log" >&2; die "server $((i + 1)) did not come up"; }
+    serve_wait "${SERVER_PIDS[$i]}" "${BASES[$i]}" "$WORK/$store-server$((i + 1)).log" "server $((i + 1))"
   done
 }
 servers_down() {

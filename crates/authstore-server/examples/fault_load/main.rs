@@ -22,8 +22,9 @@
 //! - no code is redeemed twice and no refresh family forks (any 200 to a
 //!   replay).
 //!
-//! It prints tables and a JSON summary (also to `--json-out`), and exits 1
-//! on any violation. `benches/fault/serve-store-failure.sh` provisions the
+//! It prints tables and a JSON summary (also to `--json-out`), optionally
+//! the answers per time window as CSV (`--timeline-out`, `--window-secs`),
+//! and exits 1 on any violation. `benches/fault/serve-store-failure.sh` provisions the
 //! server, runs this, and kills and restarts the store.
 //!
 //! ```text
@@ -41,6 +42,7 @@ mod ledger;
 mod record;
 mod replay;
 mod report;
+mod timeline;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -118,6 +120,17 @@ struct Options {
     /// Concurrent introspections of the checks after the run.
     #[arg(long, default_value_t = 8)]
     check_concurrency: usize,
+    /// Seconds the checks after the run may take; a token not checked by
+    /// then counts as lost.
+    #[arg(long, default_value = "60", value_parser = secs)]
+    check_limit: Duration,
+    /// Also write the answers per time window as CSV here (start, requests
+    /// by status class, p50, p99 and max ms).
+    #[arg(long)]
+    timeline_out: Option<PathBuf>,
+    /// The timeline's window, in seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    window_secs: u64,
 }
 
 fn secs(s: &str) -> Result<Duration, String> {
@@ -223,7 +236,7 @@ async fn main() -> ExitCode {
         &ctx,
         &phases,
         ctx.opts.check_concurrency,
-        Duration::from_secs(60),
+        ctx.opts.check_limit,
     )
     .await;
     summarize(&ctx, &phases, started_ms, ran_ms, checks, token_violations)
@@ -304,6 +317,20 @@ fn summarize(
     {
         eprintln!("fault_load: cannot write {}: {e}", path.display());
         return ExitCode::from(2);
+    }
+    if let Some(path) = &o.timeline_out {
+        let written = timeline::write(
+            path,
+            &events,
+            started_ms,
+            ran_ms,
+            o.window_secs,
+            run_requests,
+        );
+        if let Err(e) = written {
+            eprintln!("fault_load: timeline: {e}");
+            return ExitCode::from(2);
+        }
     }
     if violations > 0 {
         eprintln!("fault_load: {violations} violation(s)");
