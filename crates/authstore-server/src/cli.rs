@@ -1,4 +1,4 @@
-//! The `authstore` command line: `serve`, `user add`, `client add`, `migrate`, `export`, `import`, `stats`, `health`, `cleanup`, `keys list|rotate`, their flags, and exit statuses (0 ok, 1 failure, 2 bad usage or configuration).
+//! The `authstore` command line: `serve`, `user add`, `client add`, `migrate`, `export`, `import`, `stats`, `health`, `cleanup`, `keys list|rotate`, `completions`, `man`, their flags, and exit statuses (0 ok, 1 failure, 2 bad usage or configuration).
 
 use std::future::Future;
 use std::io::IsTerminal as _;
@@ -8,7 +8,9 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 pub use crate::command_prelude::Failure;
-use crate::commands::{cleanup, client, export, health, import, keys, migrate, serve, stats, user};
+use crate::commands::{
+    cleanup, client, completions, export, health, import, keys, migrate, serve, stats, user,
+};
 
 /// authstore's OAuth 2.1 authorization server and operations CLI.
 #[derive(Debug, Parser)]
@@ -48,6 +50,10 @@ pub enum Command {
     /// JWT signing keys: list them, rotate the current one.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff) to stdout, or write every page into a directory.
+    Man(completions::ManArgs),
 }
 
 impl Command {
@@ -88,6 +94,8 @@ fn dispatch(command: Command) -> CommandFuture {
         Command::Health(args) => Box::pin(health::exec(args)),
         Command::Cleanup(args) => Box::pin(cleanup::exec(args)),
         Command::Keys(command) => Box::pin(keys::exec(command)),
+        Command::Completions(args) => Box::pin(async move { completions::completions(&args) }),
+        Command::Man(args) => Box::pin(async move { completions::man(&args) }),
     }
 }
 

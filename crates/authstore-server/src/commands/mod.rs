@@ -2,6 +2,7 @@
 
 pub(crate) mod cleanup;
 pub(crate) mod client;
+pub(crate) mod completions;
 pub(crate) mod export;
 pub(crate) mod health;
 pub(crate) mod import;
