@@ -10,7 +10,10 @@
 #                                 the public client load-app, the trusted
 #                                 introspector load-introspector, [tokens]
 #                                 refresh_grace GRACE (e.g. 10s); NAME says
-#                                 which script's servers it configures
+#                                 which script's servers it configures;
+#                                 SERVE_TOP_EXTRA and SERVE_TOKENS_EXTRA (env,
+#                                 default empty) are lines added at the top
+#                                 level and to [tokens]
 #   serve_start PIDVAR BASEVAR LOG STORE_URL CONFIG [ISSUER_PORT]
 #                                 starts a server on a free loopback port, its
 #                                 output to LOG; sets PIDVAR to its pid and
@@ -36,6 +39,7 @@ serve_config() {
 # and hashing is cheap so that the load is on the store, not on argon2id.
 dev_cookies = true
 key_rotation = "off"
+${SERVE_TOP_EXTRA:-}
 
 [openid]
 enabled = false
@@ -53,6 +57,7 @@ iterations = 1
 
 [tokens]
 refresh_grace = "$grace"
+${SERVE_TOKENS_EXTRA:-}
 
 [introspection]
 trusted = ["load-introspector"]

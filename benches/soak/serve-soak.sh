@@ -48,6 +48,14 @@
 #   CHECK_LIMIT=900       seconds the token checks after the load may take
 #   CHECK_CONCURRENCY=16  concurrent introspections of those checks
 #   REFRESH_GRACE=10s     the servers' [tokens] refresh_grace (their default)
+#   ACCESS_TTL=120 REFRESH_TTL=300 TOMBSTONE_TTL=120 AUDIT_RETENTION=300
+#                         seconds: the servers' access_token_ttl,
+#                         refresh_token_ttl, code_tombstone_ttl and
+#                         audit_retention, short so that what a run writes
+#                         also expires within it and the store's size can
+#                         level off (0 keeps the server's default). The
+#                         generator then expects tokens past their TTL to be
+#                         inactive.
 #   SHORT=1               a quick run: DURATION=60 RATE=100 SAMPLE_SECS=5
 #                         WINDOW_SECS=5 WARMUP=20 COMPARE_SECS=20
 #   LOAD_PROFILE=release  the generator's cargo profile; "debug" reuses the
@@ -151,6 +159,16 @@ trap 'exit 130' INT TERM
 . "$HERE/../lib/serve.sh"
 now_ms() { date +%s%3N; }
 
+ACCESS_TTL=${ACCESS_TTL:-120} REFRESH_TTL=${REFRESH_TTL:-300}
+TOMBSTONE_TTL=${TOMBSTONE_TTL:-120} AUDIT_RETENTION=${AUDIT_RETENTION:-300}
+for v in ACCESS_TTL REFRESH_TTL TOMBSTONE_TTL AUDIT_RETENTION; do
+  [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number of seconds"
+done
+SERVE_TOP_EXTRA="" SERVE_TOKENS_EXTRA="" TTL_ARGS=()
+((AUDIT_RETENTION > 0)) && SERVE_TOP_EXTRA="audit_retention = \"${AUDIT_RETENTION}s\""
+((ACCESS_TTL > 0)) && { SERVE_TOKENS_EXTRA+="access_token_ttl = \"${ACCESS_TTL}s\""$'\n'; TTL_ARGS+=(--access-ttl "$ACCESS_TTL"); }
+((REFRESH_TTL > 0)) && { SERVE_TOKENS_EXTRA+="refresh_token_ttl = \"${REFRESH_TTL}s\""$'\n'; TTL_ARGS+=(--refresh-ttl "$REFRESH_TTL"); }
+((TOMBSTONE_TTL > 0)) && SERVE_TOKENS_EXTRA+="code_tombstone_ttl = \"${TOMBSTONE_TTL}s\""$'\n'
 serve_secrets
 CONFIG="$OUT_DIR/authstore.toml"
 serve_config "$CONFIG" "$USERS" "$REFRESH_GRACE" benches/soak/serve-soak.sh
@@ -260,7 +278,7 @@ for s in "${STORE_LIST[@]}"; do
   "$LOAD" --base "${BASE[$s]}" --users "$USERS" --workers "$WORKERS" \
     --refresh-grace "${REFRESH_GRACE%s}" --rate "$RATE" --duration "$DURATION" \
     --check-limit "$CHECK_LIMIT" --check-concurrency "$CHECK_CONCURRENCY" \
-    --timeline-out "$OUT_DIR/$s-timeline.csv" --window-secs "$WINDOW_SECS" \
+    --timeline-out "$OUT_DIR/$s-timeline.csv" --window-secs "$WINDOW_SECS" "${TTL_ARGS[@]}" \
     --json-out "$OUT_DIR/$s.json" >"$OUT_DIR/$s-load.txt" 2>"$OUT_DIR/$s-load.err" &
   LOAD_PID[$s]=$!
   PIDS+=("${LOAD_PID[$s]}")

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::Ctx;
 use crate::flow::is_active;
-use crate::http::Req;
+use crate::http::{Req, now_ms};
 use crate::ledger::{Acked, Fate, Flow, Revoked, Role};
 use crate::record::{Class, Kind};
 use crate::report::Phases;
@@ -34,6 +34,9 @@ enum Group {
     AfterCodeReplay,
     AfterRefreshReplay,
     EndedByRefreshRetry,
+    ExpiredAccess,
+    ExpiredRefresh,
+    NearExpiry,
 }
 
 impl Group {
@@ -47,17 +50,50 @@ impl Group {
             Group::AfterCodeReplay => "tokens of grants whose code was replayed",
             Group::AfterRefreshReplay => "current refresh tokens of replayed families",
             Group::EndedByRefreshRetry => "tokens of grants ended by a refresh retry",
+            Group::ExpiredAccess => "kept access tokens past their TTL",
+            Group::ExpiredRefresh => "kept refresh tokens past their TTL",
+            Group::NearExpiry => "kept tokens within a margin of their TTL",
         }
     }
 
     fn expect(self) -> Expect {
         match self {
             Group::KeptAccess | Group::KeptRefresh => Expect::Active,
-            Group::Rotated | Group::RevokedAccess | Group::RevokedGrant => Expect::Inactive,
-            Group::AfterCodeReplay | Group::AfterRefreshReplay | Group::EndedByRefreshRetry => {
-                Expect::Observe
-            }
+            Group::Rotated
+            | Group::RevokedAccess
+            | Group::RevokedGrant
+            | Group::ExpiredAccess
+            | Group::ExpiredRefresh => Expect::Inactive,
+            Group::AfterCodeReplay
+            | Group::AfterRefreshReplay
+            | Group::EndedByRefreshRetry
+            | Group::NearExpiry => Expect::Observe,
         }
+    }
+}
+
+/// How far from its TTL a kept token's age must be for the check to expect
+/// it active (younger) or expired (older): the servers' and this process's
+/// clocks, and the time between acknowledging and recording a token.
+const EXPIRY_MARGIN_MS: u64 = 10_000;
+
+/// A kept token's group once its age when checked (`checked_ms` −
+/// `at_ms`) is set against the servers' TTLs; other groups stay.
+fn by_age(group: Group, at_ms: u64, checked_ms: u64, opts: &crate::Options) -> Group {
+    let (ttl, expired) = match group {
+        Group::KeptAccess => (opts.access_ttl, Group::ExpiredAccess),
+        Group::KeptRefresh => (opts.refresh_ttl, Group::ExpiredRefresh),
+        _ => return group,
+    };
+    let Some(ttl) = ttl else { return group };
+    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    let age = checked_ms.saturating_sub(at_ms);
+    if age.saturating_add(EXPIRY_MARGIN_MS) < ttl_ms {
+        group
+    } else if age > ttl_ms.saturating_add(EXPIRY_MARGIN_MS) {
+        expired
+    } else {
+        Group::NearExpiry
     }
 }
 
@@ -143,6 +179,7 @@ pub(crate) async fn run(
                 let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
                 let Some((group, token)) = next else { break };
                 let active = introspect_until(&ctx, &token.token, until).await;
+                let group = by_age(group, token.at_ms, now_ms(), &ctx.opts);
                 results.lock().unwrap_or_else(|e| e.into_inner()).push((
                     group,
                     token.at_ms,

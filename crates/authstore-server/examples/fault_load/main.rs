@@ -131,6 +131,14 @@ struct Options {
     /// The timeline's window, in seconds.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     window_secs: u64,
+    /// The servers' `[tokens] access_token_ttl`, when a run outlives it:
+    /// an access token older than this (plus a margin) when it is checked
+    /// must be inactive, one within the margin of it may be either.
+    #[arg(long, value_parser = secs)]
+    access_ttl: Option<Duration>,
+    /// The servers' `[tokens] refresh_token_ttl`, likewise.
+    #[arg(long, value_parser = secs)]
+    refresh_ttl: Option<Duration>,
 }
 
 fn secs(s: &str) -> Result<Duration, String> {
