@@ -11,7 +11,9 @@ use std::sync::OnceLock;
 use arbitrary::{Arbitrary, Unstructured};
 use authstore::__fuzz::jwt_validate;
 use authstore::FakeClock;
-use authstore::oauth::resource::{AccessToken, JwtConfig, JwtValidator, ValidationError};
+use authstore::oauth::resource::{
+    AccessToken, InvalidToken, JwtConfig, JwtValidator, ValidationError,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use libfuzzer_sys::fuzz_target;
@@ -24,6 +26,8 @@ use serde_json::{Map, Value, json};
 const ISSUER: &str = "https://as.example";
 const NOW_SECS: u64 = 1_800_000_000;
 const LEEWAY_SECS: u64 = 30;
+/// The longest token the validator reads.
+const MAX_TOKEN: usize = 8192;
 
 struct Keys {
     ed: Ed25519KeyPair,
@@ -330,7 +334,17 @@ fuzz_target!(|data: &[u8]| {
             let token = token(&s);
             let result = jwt_validate(&k.validator, &k.jwks, &token).expect("the published set");
             check_accepted(&result);
-            if s.is_valid() {
+            // The validator reads at most 8 KiB of token: a longer one,
+            // valid or not, is refused as malformed.
+            if token.len() > MAX_TOKEN {
+                assert!(
+                    matches!(
+                        result,
+                        Err(ValidationError::Invalid(InvalidToken::Malformed(_)))
+                    ),
+                    "a token over 8 KiB is refused as malformed: {result:?}"
+                );
+            } else if s.is_valid() {
                 let t = result.unwrap_or_else(|e| panic!("a valid token is refused: {e}"));
                 assert_eq!(t.client_id, "client-1");
                 assert_eq!(
