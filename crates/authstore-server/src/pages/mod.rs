@@ -283,12 +283,13 @@ pub(crate) fn unreadable_body(rejection: &StringRejection) -> Response {
 
 /// Where a login may send the browser afterwards: only this server's
 /// authorize endpoint or account page (under the issuer's path, `base`),
-/// and only as a valid `Location` (no control characters).
+/// and only as a valid `Location`: visible ASCII (no control characters,
+/// spaces or other text, which a `Location` header cannot carry).
 fn safe_return_to(base: &str, return_to: &str) -> String {
     match return_to.strip_prefix(base) {
         Some(rest)
             if (rest.starts_with("/authorize?") || rest == "/account")
-                && !return_to.chars().any(char::is_control) =>
+                && return_to.bytes().all(|b| b.is_ascii_graphic()) =>
         {
             return_to.to_owned()
         }
@@ -587,10 +588,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn return_to_with_control_characters_goes_to_the_account_page() {
+    fn return_to_that_is_no_valid_location_goes_to_the_account_page() {
         assert_eq!(safe_return_to("/t", "/t/authorize?a=1"), "/t/authorize?a=1");
         assert_eq!(safe_return_to("/t", "/t/authorize?x\ny"), "/t/account");
         assert_eq!(safe_return_to("", "/authorize?x\u{7f}"), "/account");
         assert_eq!(safe_return_to("", "//evil.example/authorize?"), "/account");
+        assert_eq!(safe_return_to("", "/authorize?x%0\u{fffd}y"), "/account");
+        assert_eq!(safe_return_to("", "/authorize?a b"), "/account");
     }
 }
