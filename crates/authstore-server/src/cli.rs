@@ -4,7 +4,7 @@ use std::future::Future;
 use std::io::IsTerminal as _;
 use std::pin::Pin;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 pub use crate::command_prelude::Failure;
@@ -94,8 +94,10 @@ fn dispatch(command: Command) -> CommandFuture {
         Command::Health(args) => Box::pin(health::exec(args)),
         Command::Cleanup(args) => Box::pin(cleanup::exec(args)),
         Command::Keys(command) => Box::pin(keys::exec(command)),
-        Command::Completions(args) => Box::pin(async move { completions::completions(&args) }),
-        Command::Man(args) => Box::pin(async move { completions::man(&args) }),
+        Command::Completions(args) => {
+            Box::pin(async move { completions::completions(&args, Cli::command()) })
+        }
+        Command::Man(args) => Box::pin(async move { completions::man(&args, Cli::command()) }),
     }
 }
 

@@ -3,10 +3,8 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use clap::CommandFactory as _;
 use clap_complete::Shell;
 
-use crate::cli::Cli;
 use crate::command_prelude::*;
 
 /// `authstore completions`.
@@ -26,24 +24,26 @@ pub struct ManArgs {
     pub out_dir: Option<PathBuf>,
 }
 
-/// Prints the completion script of `shell` to standard output.
+/// Prints the completion script of `shell` for `command` (the whole
+/// command line's definition) to standard output.
 ///
 /// # Errors
 /// Exit status 1 when standard output cannot be written.
-pub(crate) fn completions(args: &CompletionsArgs) -> Result<(), Failure> {
-    let mut command = Cli::command();
+pub(crate) fn completions(
+    args: &CompletionsArgs,
+    mut command: clap::Command,
+) -> Result<(), Failure> {
     let name = command.get_name().to_owned();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut command, name, &mut script);
     write_stdout(&script)
 }
 
-/// Prints the man page of `authstore` (roff), or writes every page into `--out-dir`.
+/// Prints the man page of `command` (roff), or writes every page into `--out-dir`.
 ///
 /// # Errors
 /// Exit status 1 when the pages cannot be written.
-pub(crate) fn man(args: &ManArgs) -> Result<(), Failure> {
-    let command = Cli::command();
+pub(crate) fn man(args: &ManArgs, command: clap::Command) -> Result<(), Failure> {
     match &args.out_dir {
         None => {
             let mut page = Vec::new();
