@@ -11,9 +11,10 @@
 #                                 introspector load-introspector, [tokens]
 #                                 refresh_grace GRACE (e.g. 10s); NAME says
 #                                 which script's servers it configures;
-#                                 SERVE_TOP_EXTRA and SERVE_TOKENS_EXTRA (env,
-#                                 default empty) are lines added at the top
-#                                 level and to [tokens]
+#                                 SERVE_TOP_EXTRA, SERVE_TOKENS_EXTRA and
+#                                 SERVE_SESSIONS_EXTRA (env, default empty) are
+#                                 lines added at the top level, to [tokens] and
+#                                 to [sessions]
 #   serve_start PIDVAR BASEVAR LOG STORE_URL CONFIG [ISSUER_PORT]
 #                                 starts a server on a free loopback port, its
 #                                 output to LOG; sets PIDVAR to its pid and
@@ -58,6 +59,9 @@ iterations = 1
 [tokens]
 refresh_grace = "$grace"
 ${SERVE_TOKENS_EXTRA:-}
+
+[sessions]
+${SERVE_SESSIONS_EXTRA:-}
 
 [introspection]
 trusted = ["load-introspector"]

@@ -49,13 +49,15 @@
 #   CHECK_CONCURRENCY=16  concurrent introspections of those checks
 #   REFRESH_GRACE=10s     the servers' [tokens] refresh_grace (their default)
 #   ACCESS_TTL=120 REFRESH_TTL=300 TOMBSTONE_TTL=120 AUDIT_RETENTION=300
+#   SESSION_IDLE=300 CLEANUP_INTERVAL=0
 #                         seconds: the servers' access_token_ttl,
-#                         refresh_token_ttl, code_tombstone_ttl and
-#                         audit_retention, short so that what a run writes
+#                         refresh_token_ttl, code_tombstone_ttl,
+#                         audit_retention, [sessions] idle_timeout and
+#                         cleanup_interval, short so that what a run writes
 #                         also expires within it and the store's size can
-#                         level off (0 keeps the server's default). The
-#                         generator then expects tokens past their TTL to be
-#                         inactive.
+#                         level off (0 keeps the server's default: for
+#                         cleanup_interval 5 minutes). The generator then
+#                         expects tokens past their TTL to be inactive.
 #   SHORT=1               a quick run: DURATION=60 RATE=100 SAMPLE_SECS=5
 #                         WINDOW_SECS=5 WARMUP=20 COMPARE_SECS=20
 #   LOAD_PROFILE=release  the generator's cargo profile; "debug" reuses the
@@ -70,7 +72,8 @@
 # STORE.json (each generator), STORE-load.txt / STORE-load.err (its report),
 # STORE-server.log, STORE-metrics.txt (the server's /metrics at the end),
 # redis-stats.txt (`authstore stats` of Redis at the end: entries per
-# namespace), redis/redis.log, meta.json, summary.txt, soak.png.
+# namespace), redis-keys.txt (every key redis-server holds at the end, entries
+# per namespace and index sets per kind), redis/redis.log, meta.json, summary.txt, soak.png.
 #
 # Exit status: 0 when every generator reports no violation, every server ran
 # to the end, no server log says "panicked" and the plot was drawn; 1
@@ -161,14 +164,19 @@ now_ms() { date +%s%3N; }
 
 ACCESS_TTL=${ACCESS_TTL:-120} REFRESH_TTL=${REFRESH_TTL:-300}
 TOMBSTONE_TTL=${TOMBSTONE_TTL:-120} AUDIT_RETENTION=${AUDIT_RETENTION:-300}
-for v in ACCESS_TTL REFRESH_TTL TOMBSTONE_TTL AUDIT_RETENTION; do
+SESSION_IDLE=${SESSION_IDLE:-300}
+CLEANUP_INTERVAL=${CLEANUP_INTERVAL:-0}
+for v in ACCESS_TTL REFRESH_TTL TOMBSTONE_TTL AUDIT_RETENTION SESSION_IDLE CLEANUP_INTERVAL; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number of seconds"
 done
 SERVE_TOP_EXTRA="" SERVE_TOKENS_EXTRA="" TTL_ARGS=()
 ((AUDIT_RETENTION > 0)) && SERVE_TOP_EXTRA="audit_retention = \"${AUDIT_RETENTION}s\""
+((CLEANUP_INTERVAL > 0)) && SERVE_TOP_EXTRA+=$'\n'"cleanup_interval = \"${CLEANUP_INTERVAL}s\""
 ((ACCESS_TTL > 0)) && { SERVE_TOKENS_EXTRA+="access_token_ttl = \"${ACCESS_TTL}s\""$'\n'; TTL_ARGS+=(--access-ttl "$ACCESS_TTL"); }
 ((REFRESH_TTL > 0)) && { SERVE_TOKENS_EXTRA+="refresh_token_ttl = \"${REFRESH_TTL}s\""$'\n'; TTL_ARGS+=(--refresh-ttl "$REFRESH_TTL"); }
 ((TOMBSTONE_TTL > 0)) && SERVE_TOKENS_EXTRA+="code_tombstone_ttl = \"${TOMBSTONE_TTL}s\""$'\n'
+SERVE_SESSIONS_EXTRA=""
+((SESSION_IDLE > 0)) && SERVE_SESSIONS_EXTRA="idle_timeout = \"${SESSION_IDLE}s\""
 serve_secrets
 CONFIG="$OUT_DIR/authstore.toml"
 serve_config "$CONFIG" "$USERS" "$REFRESH_GRACE" benches/soak/serve-soak.sh
@@ -311,6 +319,23 @@ if [[ -n $REDIS_PID ]]; then
   # What Redis holds at the end, per namespace (the key up to its first ":").
   AUTHSTORE_STORE="redis://127.0.0.1:$REDIS_PORT" "$BIN" stats >"$OUT_DIR/redis-stats.txt" 2>&1 ||
     log "authstore stats failed on Redis (see $OUT_DIR/redis-stats.txt)"
+  # Every key redis-server holds, by kind: entries per namespace, and index
+  # sets (named prefix, 0x1E, index key) with their members, live or not.
+  redis-cli -p "$REDIS_PORT" --scan 2>/dev/null | python3 -c '
+import collections, sys
+keys = collections.Counter()
+for line in sys.stdin:
+    k = line.rstrip("\n")
+    if "\x1e" in k:
+        rest = k.split("\x1e", 1)[1]
+        keys["index set " + rest.split(":", 1)[0]] += 1
+    else:
+        rest = k.split(":", 1)[1] if ":" in k else k
+        keys["entry " + rest.split(":", 1)[0]] += 1
+for name, n in sorted(keys.items()):
+    print(f"{n:>10}  {name}")
+print(f"{sum(keys.values()):>10}  keys in all")
+' >"$OUT_DIR/redis-keys.txt" || log "the key census of Redis failed"
   kill "$REDIS_PID" 2>/dev/null || true
   wait "$REDIS_PID" 2>/dev/null || true
 fi

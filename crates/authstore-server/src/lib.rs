@@ -24,6 +24,7 @@ pub mod serve;
 mod settings;
 pub mod signing_keys;
 mod state;
+pub mod store_cleanup;
 mod transfer;
 mod urls;
 

@@ -295,6 +295,7 @@ pub async fn run(config: ServeConfig) -> Result<(), Failure> {
         }
     };
     let key_rotation = crate::signing_keys::spawn_rotation(&state, stopped());
+    let cleanup = crate::store_cleanup::spawn_cleanup(&state, stopped());
     let admin = match admin {
         Some((admin_listener, admin_app)) => {
             let admin_addr = admin_listener
@@ -367,10 +368,10 @@ pub async fn run(config: ServeConfig) -> Result<(), Failure> {
         ),
         Drain::Interrupted => {}
     }
-    if let Some(key_rotation) = key_rotation {
-        // It stops on the shutdown signal; aborted for any other ending.
-        key_rotation.abort();
-        let _ = key_rotation.await;
+    // They stop on the shutdown signal; aborted for any other ending.
+    for task in [key_rotation, cleanup].into_iter().flatten() {
+        task.abort();
+        let _ = task.await;
     }
     // Drops the connections a timed-out or interrupted drain left.
     drop(server);

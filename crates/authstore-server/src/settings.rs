@@ -4,7 +4,11 @@ use std::time::Duration;
 
 use authstore::credentials::CredentialsConfig;
 use authstore::oauth::OAuthConfig;
+use authstore::session::SessionConfig;
 use authstore_axum::TrustedProxies;
+
+/// The default [`Settings::cleanup_interval`].
+pub(crate) const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Server settings (from the CLI or the config file).
 #[derive(Debug, Clone)]
@@ -69,8 +73,13 @@ pub struct Settings {
     pub key_rotation: Option<Duration>,
     /// Password hashing cost and lockout.
     pub credentials: CredentialsConfig,
+    /// Sign-in sessions: idle timeout and absolute lifetime (`[sessions]`).
+    pub sessions: SessionConfig,
     /// How long security events are kept in the store.
     pub audit_retention: Duration,
+    /// How often `serve` removes expired entries and the index members they
+    /// leave behind (`cleanup_interval`); `None`: only `authstore cleanup` does.
+    pub cleanup_interval: Option<Duration>,
     /// Proxies whose forwarding headers are believed when finding a
     /// request's client IP (every per-IP limit and the logs use it).
     pub trusted_proxies: TrustedProxies,
@@ -120,7 +129,9 @@ impl Default for Settings {
             oauth: OAuthConfig::default(),
             key_rotation: Some(Duration::from_secs(30 * 24 * 3600)),
             credentials: CredentialsConfig::default(),
+            sessions: SessionConfig::default(),
             audit_retention: Duration::from_secs(90 * 24 * 3600),
+            cleanup_interval: Some(DEFAULT_CLEANUP_INTERVAL),
             trusted_proxies: TrustedProxies::none(),
             introspection: crate::machine::IntrospectionPolicy::default(),
             machine_requests_per_minute: Some(600),

@@ -105,8 +105,11 @@ impl AppState {
             settings.credentials.clone(),
             Arc::clone(&clock),
         )?;
-        let sessions =
-            SessionManager::with_config(Arc::clone(&store), Default::default(), Arc::clone(&clock));
+        let sessions = SessionManager::with_config(
+            Arc::clone(&store),
+            settings.sessions.clone(),
+            Arc::clone(&clock),
+        );
         let per_minute = Limit::per(settings.logins_per_minute.max(1), Duration::from_secs(60));
         let limiter = |limit: Limit, namespace: &str| {
             RateLimiter::with_clock(Arc::clone(&store), limit, Arc::clone(&clock))

@@ -152,6 +152,7 @@ fn every_key_maps_onto_settings() {
         dev_cookies = true
         consent_ttl = "30d"
         shutdown_timeout = "5s"
+        cleanup_interval = "2m"
         [registration]
         enabled = false
         secret_ttl = "never"
@@ -171,6 +172,9 @@ fn every_key_maps_onto_settings() {
         [lockout]
         max_failures = 7
         failure_forgiven_after = "1m30s"
+        [sessions]
+        idle_timeout = "10m"
+        absolute_lifetime = "1d"
         "#,
     );
     let c = ServeConfig::resolve(&Overrides::default(), Some(&file), &env_of(&[])).unwrap();
@@ -204,7 +208,16 @@ fn every_key_maps_onto_settings() {
         s.credentials.failure_forgiven_after,
         Duration::from_secs(90)
     );
+    assert_eq!(s.cleanup_interval, Some(Duration::from_secs(120)));
+    assert_eq!(s.sessions.idle_timeout, Duration::from_secs(600));
+    assert_eq!(s.sessions.absolute_lifetime, Duration::from_secs(86_400));
     assert_eq!(c.shutdown_timeout, Duration::from_secs(5));
+    let off = parse("cleanup_interval = \"0s\"");
+    let c = ServeConfig::resolve(&Overrides::default(), Some(&off), &env_of(&[])).unwrap();
+    assert_eq!(
+        c.settings.cleanup_interval, None,
+        "0s turns the cleanup off"
+    );
     let ttl = parse("[registration]\nsecret_ttl = 3600");
     let c = ServeConfig::resolve(&Overrides::default(), Some(&ttl), &env_of(&[])).unwrap();
     assert_eq!(
@@ -275,6 +288,14 @@ fn invalid_configs_are_clear_errors() {
             "tokens.access_token_ttl must be greater than zero",
         ),
         ("[rate_limits]\nlogins_per_minute = 0", "at least 1"),
+        (
+            "[sessions]\nidle_timeout = \"0s\"",
+            "sessions.idle_timeout must be greater than zero",
+        ),
+        (
+            "[sessions]\nidle_timeout = \"8d\"",
+            "sessions.idle_timeout must not be longer than sessions.absolute_lifetime",
+        ),
         ("[hashing]\nmemory_kib = 1", "hashing.memory_kib"),
         (
             "serve_resource_metadata = true",

@@ -126,8 +126,9 @@ fn plan(flows: &[Flow]) -> Vec<(Group, Acked)> {
             }
             (_, Some(Revoked::Access(gone))) => {
                 add(Group::RevokedAccess, &mut std::iter::once(gone));
-                let rest = f.access.iter().filter(|a| a.token != gone.token);
-                add(Group::KeptAccess, &mut rest.chain(head));
+                let mut rest = f.access.iter().filter(|a| a.token != gone.token);
+                add(Group::KeptAccess, &mut rest);
+                add(Group::KeptRefresh, &mut head.clone());
             }
             (Role::CodeReplay, None) if f.replayed => {
                 if f.replay_refused {
@@ -178,13 +179,19 @@ pub(crate) async fn run(
             loop {
                 let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
                 let Some((group, token)) = next else { break };
-                let active = introspect_until(&ctx, &token.token, until).await;
-                let group = by_age(group, token.at_ms, now_ms(), &ctx.opts);
-                results.lock().unwrap_or_else(|e| e.into_inner()).push((
-                    group,
-                    token.at_ms,
-                    active,
-                ));
+                let (active, times) = introspect_until(&ctx, &token.token, until).await;
+                let checked_ms = now_ms();
+                let group = by_age(group, token.at_ms, checked_ms, &ctx.opts);
+                results
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(Checked {
+                        group,
+                        at_ms: token.at_ms,
+                        checked_ms,
+                        active,
+                        times,
+                    });
             }
         });
     }
@@ -192,7 +199,15 @@ pub(crate) async fn run(
     let results = std::mem::take(&mut *results.lock().unwrap_or_else(|e| e.into_inner()));
     let mut tallies: BTreeMap<Group, Tally> = BTreeMap::new();
     let mut violations = 0;
-    for (group, at_ms, active) in results {
+    let mut samples = Vec::new();
+    for Checked {
+        group,
+        at_ms,
+        checked_ms,
+        active,
+        times,
+    } in results
+    {
         let slot = tallies
             .entry(group)
             .or_default()
@@ -210,6 +225,16 @@ pub(crate) async fn run(
             (Expect::Active, Some(false) | None) | (Expect::Inactive, Some(true) | None)
         );
         violations += u64::from(wrong);
+        if wrong && samples.len() < MAX_SAMPLES {
+            samples.push(json!({
+                "group": group.name(),
+                "acked_ms": at_ms,
+                "checked_ms": checked_ms,
+                "active": active,
+                "iat": times.map(|t| t.0),
+                "exp": times.map(|t| t.1),
+            }));
+        }
     }
     let groups: serde_json::Map<String, Value> = tallies
         .iter()
@@ -236,13 +261,37 @@ pub(crate) async fn run(
         })
         .collect();
     (
-        json!({"planned": total, "violations": violations, "groups": groups}),
+        json!({
+            "planned": total,
+            "violations": violations,
+            "groups": groups,
+            "violation_samples": samples,
+        }),
         violations,
     )
 }
 
-/// Whether `token` is active, asking until an answer comes or `until`.
-async fn introspect_until(ctx: &Ctx, token: &str, until: Instant) -> Option<bool> {
+/// One token's check: its group by age, when it was acknowledged and
+/// checked (ms since the epoch), whether it was active, and its `iat` and
+/// `exp` (seconds) if introspection gave them.
+struct Checked {
+    group: Group,
+    at_ms: u64,
+    checked_ms: u64,
+    active: Option<bool>,
+    times: Option<(u64, u64)>,
+}
+
+/// Contradicting checks kept in the report with their times.
+const MAX_SAMPLES: usize = 20;
+
+/// Whether `token` is active, asking until an answer comes or `until`, with
+/// the `iat` and `exp` of an active one.
+async fn introspect_until(
+    ctx: &Ctx,
+    token: &str,
+    until: Instant,
+) -> (Option<bool>, Option<(u64, u64)>) {
     let o = &ctx.opts;
     let req = Req::form("/introspect", &[("token", token)])
         .basic(&o.introspector_id, &o.introspector_secret);
@@ -250,7 +299,12 @@ async fn introspect_until(ctx: &Ctx, token: &str, until: Instant) -> Option<bool
         let sent = Instant::now();
         match ctx.http.send(&req, None).await {
             Ok(reply) => match ctx.rec.answer(Kind::CheckIntrospect, &reply, sent) {
-                Class::Ok2xx => return is_active(&reply),
+                Class::Ok2xx => {
+                    let times = reply
+                        .json()
+                        .and_then(|j| Some((j.get("iat")?.as_u64()?, j.get("exp")?.as_u64()?)));
+                    return (is_active(&reply), times);
+                }
                 Class::Unavailable | Class::Bad5xx => {}
                 _ => {
                     ctx.rec.unexpected(
@@ -258,12 +312,12 @@ async fn introspect_until(ctx: &Ctx, token: &str, until: Instant) -> Option<bool
                         "introspection refused",
                         Some(&reply),
                     );
-                    return None;
+                    return (None, None);
                 }
             },
             Err(e) => ctx.rec.no_answer(Kind::CheckIntrospect, &e, sent),
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    None
+    (None, None)
 }

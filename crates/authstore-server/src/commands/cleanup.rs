@@ -25,19 +25,14 @@ pub(crate) async fn exec(args: CleanupArgs) -> Result<(), Failure> {
     }
     let Opened { store, safe, .. } = open_args(&args.store).await?;
     let started = Instant::now();
-    let mut purged = 0u64;
-    loop {
-        let removed = store.purge_expired(args.batch_size).await.map_err(|e| {
+    let purged = crate::store_cleanup::purge(store.as_ref(), args.batch_size, None)
+        .await
+        .map_err(|(purged, e)| {
             Failure::runtime(format!(
                 "cleanup of {safe} stopped after {purged} entries: {}",
                 error_chain(&e)
             ))
         })?;
-        purged += removed;
-        if removed < args.batch_size as u64 {
-            break;
-        }
-    }
     println!(
         "purged {purged} expired entries from {safe} in {:.2}s",
         started.elapsed().as_secs_f64()

@@ -14,7 +14,8 @@ use crate::settings::Settings;
 use crate::urls::is_loopback_url;
 pub(crate) use sections::{
     HashingSection, HttpSection, IntrospectionSection, KeyRotation, KeysSection, LockoutSection,
-    OpenIdSection, RateLimitsSection, RegistrationSection, ResourceServerEntry, TokensSection,
+    OpenIdSection, RateLimitsSection, RegistrationSection, ResourceServerEntry, SessionsSection,
+    TokensSection,
 };
 pub(crate) use sections::{RawClient, RawUser};
 use values::{at_least_one, check_issuer_path, check_url, positive, rate, set, signing_alg};
@@ -54,6 +55,8 @@ pub struct ConfigFile {
     pub forwarded_header: Option<String>,
     /// How long security events are kept in the store.
     pub audit_retention: Option<ConfigDuration>,
+    /// How often `serve` removes expired entries and index members (`"0s"`: never).
+    pub cleanup_interval: Option<ConfigDuration>,
     /// Rotate each signing key once it is this old (`"30d"` by default), or `"off"`.
     pub key_rotation: Option<KeyRotation>,
     /// `[http]`.
@@ -68,6 +71,9 @@ pub struct ConfigFile {
     /// `[tokens]`.
     #[serde(default)]
     pub tokens: TokensSection,
+    /// `[sessions]`.
+    #[serde(default)]
+    pub sessions: SessionsSection,
     /// `[hashing]`.
     #[serde(default)]
     pub hashing: HashingSection,
@@ -172,6 +178,9 @@ impl ConfigFile {
         ] {
             set(field, positive(key, value)?);
         }
+        if let Some(every) = self.cleanup_interval {
+            s.cleanup_interval = (!every.0.is_zero()).then_some(every.0);
+        }
         if let Some(proxies) = &self.trusted_proxies {
             s.trusted_proxies = trusted_proxies("trusted_proxies", proxies)?;
         }
@@ -238,6 +247,23 @@ impl ConfigFile {
             &mut s.oauth.id_token_alg,
             signing_alg("tokens.id_token_alg", t.id_token_alg.as_ref())?,
         );
+        for (key, value, field) in [
+            (
+                "sessions.idle_timeout",
+                self.sessions.idle_timeout,
+                &mut s.sessions.idle_timeout,
+            ),
+            (
+                "sessions.absolute_lifetime",
+                self.sessions.absolute_lifetime,
+                &mut s.sessions.absolute_lifetime,
+            ),
+        ] {
+            set(field, positive(key, value)?);
+        }
+        if s.sessions.idle_timeout > s.sessions.absolute_lifetime {
+            return bad("sessions.idle_timeout must not be longer than sessions.absolute_lifetime");
+        }
         if let Some(rotation) = &self.key_rotation {
             s.key_rotation = rotation.max_age()?;
         }

@@ -184,6 +184,16 @@ pub struct TokensSection {
     pub id_token_alg: Option<String>,
 }
 
+/// `[sessions]`: how long a sign-in lasts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsSection {
+    /// A session unused for this long ends (default 30 minutes).
+    pub idle_timeout: Option<ConfigDuration>,
+    /// A session ends this long after the sign-in, however much it is used (default 7 days).
+    pub absolute_lifetime: Option<ConfigDuration>,
+}
+
 /// `key_rotation`: a duration (whole seconds, or a string like `"30d"`), or `"off"`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
