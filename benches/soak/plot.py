@@ -101,6 +101,9 @@ def main():
         ax.grid(True, alpha=0.3)
         ax.legend(loc="upper left", fontsize="small")
         ax.set_ylim(bottom=0)
+    # A steady rate would sit on the top edge, hidden by the frame.
+    rate.set_ylim(0, rate.get_ylim()[1] * 1.25)
+    rate.legend(loc="lower left", fontsize="small")
     fig.suptitle(
         f"authstore serve soak: {meta['duration_s']} s at {meta['rate_per_store']} requests/s per store, "
         f"{meta['workers']} workers ({meta['started']})\n"

@@ -5,7 +5,7 @@ Reads OUT_DIR/meta.json, STORE-samples.csv (the sampler), STORE-timeline.csv
 and STORE.json (the load generator) and prints, per store: requests and
 answers by status class, violations, the server's RSS after the warm-up, at
 the end of the load and its maximum, RSS growth per hour (least-squares slope
-over the samples after the warm-up), open fds and threads, CPU, and the p99
+over the samples after the warm-up, and over their second half), open fds and threads, CPU, and the p99
 of the first and the last COMPARE_SECS; for Redis also redis-server's memory
 and key count. Standard library only.
 
@@ -58,12 +58,19 @@ def memory_line(label, points, warmup):
     if not after:
         return f"{label}: no samples after the {warmup:.0f} s warm-up"
     growth = slope_per_hour(after)
+    half = second_half(after)
     return (
         f"{label}: {after[0][1]:.1f} MiB after the {warmup:.0f} s warm-up, "
         f"{after[-1][1]:.1f} MiB at the end, max {max(y for _, y in points):.1f} MiB; "
         f"growth {fmt(growth, ' MiB/h')} (least squares over {len(after)} samples "
-        f"from +{after[0][0]:.0f} s to +{after[-1][0]:.0f} s)"
+        f"from +{after[0][0]:.0f} s to +{after[-1][0]:.0f} s), "
+        f"{fmt(slope_per_hour(half), ' MiB/h')} over the second half (+{half[0][0]:.0f} s to +{half[-1][0]:.0f} s)"
     )
+
+
+def second_half(points):
+    """The later half of (t, y) points: where a store whose entries all expire has levelled off."""
+    return points[len(points) // 2:]
 
 
 def window_p99(rows, start, end):
@@ -137,9 +144,12 @@ def summarize(out, store, meta):
         lines.append("  " + memory_line("redis-server RSS", series(load, "redis_rss_kb", MIB), warmup))
         keys = series(load, "redis_keys")
         if keys:
-            growth = slope_per_hour([p for p in keys if p[0] >= warmup])
+            after = [p for p in keys if p[0] >= warmup]
+            growth = slope_per_hour(after)
+            half = second_half(after)
             lines.append(f"  redis keys: {keys[0][1]:.0f} at the start of the load, {keys[-1][1]:.0f} at its end "
-                f"(growth {fmt(growth, '/h', 0)} after the warm-up)")
+                f"(growth {fmt(growth, '/h', 0)} after the warm-up, {fmt(slope_per_hour(half), '/h', 0)} "
+                f"over the second half; min–max there {min(y for _, y in half):.0f}–{max(y for _, y in half):.0f})")
     metrics = out / f"{store}-metrics.txt"
     if metrics.exists():
         for line in metrics.read_text().splitlines():

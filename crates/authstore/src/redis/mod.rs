@@ -19,6 +19,7 @@ mod cluster;
 pub(crate) mod codec;
 mod conn;
 mod ops;
+mod purge;
 mod scripts;
 
 use std::future::Future;

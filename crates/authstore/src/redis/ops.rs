@@ -30,7 +30,7 @@ fn entry(decoded: Decoded, pttl: i64) -> Entry {
 }
 
 /// Escapes glob metacharacters for `SCAN MATCH`.
-fn glob_escape(s: &str) -> String {
+pub(super) fn glob_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 4);
     for c in s.chars() {
         if matches!(c, '*' | '?' | '[' | ']' | '\\') {
@@ -500,40 +500,8 @@ impl Store for RedisStore {
 
     async fn purge_expired(&self, limit: usize) -> Result<u64> {
         // Redis removes expired entries itself. What is left to purge are
-        // index members whose entry expired: prune every index of this prefix.
-        let pattern = format!("{}*", glob_escape(&self.index_prefix()));
-        let mut pruned = 0u64;
-        for node in self.nodes().await? {
-            let mut cursor = 0u64;
-            loop {
-                let mut cmd = redis::cmd("SCAN");
-                cmd.arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(100);
-                let reply = self.on_node(node.as_ref(), cmd).await?;
-                let (next, zsets): (u64, Vec<String>) =
-                    redis::from_redis_value(reply).map_err(|e| Error::backend(BACKEND, e))?;
-                for zset in zsets {
-                    let index_key = &zset[self.index_prefix().len()..];
-                    let mut conn = self.conn.clone();
-                    let before: u64 = self
-                        .exec(None, redis::cmd("ZCARD").arg(&zset).query_async(&mut conn))
-                        .await?;
-                    let live = self.list_index(index_key).await?.len() as u64;
-                    pruned += before.saturating_sub(live);
-                    if pruned as usize >= limit {
-                        return Ok(pruned.min(limit as u64));
-                    }
-                }
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
-            }
-        }
-        Ok(pruned)
+        // index members whose entry expired (see `purge.rs`).
+        self.prune_indexes(limit).await
     }
 
     async fn stats(&self) -> Result<StoreStats> {

@@ -254,3 +254,41 @@ return 0
 "#,
     )
 });
+
+/// purge_expired on one server: prunes the index sets of one SCAN page.
+/// KEYS: index zsets. ARGV: entry-key prefix, index-key prefix, how many
+/// members it may remove at most. Only members whose score says their entry
+/// expired, or that have no expiry (`+inf`), are checked: each stays if its
+/// entry exists and still carries the index key (with its score corrected
+/// to the entry's real expiry), else it is removed. Returns how many were
+/// removed.
+pub(crate) static PRUNE_INDEXES: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local budget = tonumber(ARGV[3])
+local removed = 0
+local now = now_ms()
+for _, z in ipairs(KEYS) do
+  local ik = string.sub(z, #ARGV[2] + 1)
+  local due = redis.call('ZRANGEBYSCORE', z, '-inf', now)
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', z, '+inf', '+inf')) do due[#due + 1] = m end
+  for _, m in ipairs(due) do
+    if removed >= budget then return removed end
+    local key = ARGV[1] .. m
+    local v = redis.call('GET', key)
+    local keep = false
+    if v then local _, idx = parse(v); keep = has(idx, ik) end
+    if keep then
+      local pttl = redis.call('PTTL', key)
+      local score = '+inf'
+      if pttl > 0 then score = now + pttl end
+      redis.call('ZADD', z, score, m)
+    else
+      removed = removed + redis.call('ZREM', z, m)
+    end
+  end
+end
+return removed
+"#,
+    )
+});
