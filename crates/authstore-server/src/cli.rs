@@ -1,4 +1,4 @@
-//! The `authstore` command line: `serve`, `user add`, `client add`, `migrate`, `export`, `import`, `stats`, `health`, `cleanup`, `keys list|rotate`, `completions`, `man`, their flags, and exit statuses (0 ok, 1 failure, 2 bad usage or configuration).
+//! The `authstore` command line: `serve`, `user add`, `client add`, `grant list|revoke`, `session list|revoke`, `migrate`, `export`, `import`, `stats`, `health`, `cleanup`, `keys list|rotate`, `completions`, `man`, their flags, and exit statuses (0 ok, 1 failure, 2 bad usage or configuration).
 
 use std::future::Future;
 use std::io::IsTerminal as _;
@@ -9,7 +9,8 @@ use tracing_subscriber::EnvFilter;
 
 pub use crate::command_prelude::Failure;
 use crate::commands::{
-    cleanup, client, completions, export, health, import, keys, migrate, serve, stats, user,
+    cleanup, client, completions, export, grant, health, import, keys, migrate, serve, session,
+    stats, user,
 };
 
 /// authstore's OAuth 2.1 authorization server and operations CLI.
@@ -35,6 +36,12 @@ pub enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// A user's or a client's grants: list them, revoke them with their tokens.
+    #[command(subcommand)]
+    Grant(grant::GrantCommand),
+    /// A user's sign-in sessions: list them, end them.
+    #[command(subcommand)]
+    Session(session::SessionCommand),
     /// Copy every live entry from one store to another (TTLs and indexes kept; idempotent).
     Migrate(migrate::MigrateArgs),
     /// Write a store's entries to a JSON-lines file (.zst: zstd-compressed).
@@ -87,6 +94,8 @@ fn dispatch(command: Command) -> CommandFuture {
         Command::Serve(args) => Box::pin(serve::exec(args)),
         Command::User(command) => Box::pin(user::exec(command)),
         Command::Client(command) => Box::pin(client::exec(command)),
+        Command::Grant(command) => Box::pin(grant::exec(command)),
+        Command::Session(command) => Box::pin(session::exec(command)),
         Command::Migrate(args) => Box::pin(migrate::exec(args)),
         Command::Export(args) => Box::pin(export::exec(args)),
         Command::Import(args) => Box::pin(import::exec(args)),

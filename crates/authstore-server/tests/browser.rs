@@ -1,4 +1,4 @@
-//! The authorization code flow in headless Chromium with JavaScript disabled (driven by chromedriver): the sign-in and consent pages work as plain HTML forms, the redirect carries `code`, `state` and `iss`, the session cookie is stored with its flags, and the code redeems at `/token` with the PKCE verifier.
+//! The authorization code flow in headless Chromium with JavaScript disabled (driven by chromedriver): the sign-in and consent pages work as plain HTML forms, the redirect carries `code`, `state` and `iss`, the session cookie is stored with its flags, the code redeems at `/token` with the PKCE verifier, and the account page's Remove access makes the token inactive at `/introspect`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`scripts/test` installs
 //! them and sets `AUTHSTORE_REQUIRE_BROWSER=1`, which turns a missing
@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use authstore::MemoryStore;
-use authstore::oauth::NewClient;
+use authstore::oauth::{GrantType, NewClient};
 use authstore_testkit::browser::{self, Driver, Scripts, eventually};
 use axum::extract::{RawQuery, State};
 use axum::response::Html;
@@ -121,8 +121,17 @@ async fn a_browser_without_javascript_signs_in_consents_and_the_code_redeems() {
     // `Secure`, `__Host-` session cookie over plain http.
     let server = start(Arc::new(MemoryStore::builder().build().unwrap()), |s| {
         s.issuer = s.issuer.replace("127.0.0.1", "localhost");
+        s.introspection.trusted = vec![INTROSPECTOR.into()];
     })
     .await;
+    let mut introspector = NewClient::confidential("Resource server", "https://rs.example/cb");
+    introspector.grant_types = vec![GrantType::ClientCredentials];
+    server
+        .state
+        .oauth()
+        .put_client(INTROSPECTOR, introspector, Some(INTROSPECTOR_SECRET))
+        .await
+        .unwrap();
     let issuer = server.state.settings().issuer.clone();
     assert!(issuer.starts_with("http://localhost:"), "{issuer}");
 
@@ -261,13 +270,12 @@ async fn a_browser_without_javascript_signs_in_consents_and_the_code_redeems() {
         1,
         "only the control browser ever fetched a script"
     );
-    b.close().await.unwrap();
 
     // The code redeems once, with the verifier, over plain HTTP.
-    let exchange = || {
+    let exchange_with = |code: &str| {
         let body = form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", "authorization_code")
-            .append_pair("code", &code)
+            .append_pair("code", code)
             .append_pair("redirect_uri", &redirect_uri)
             .append_pair("client_id", &client_id)
             .append_pair("code_verifier", &verifier)
@@ -277,6 +285,7 @@ async fn a_browser_without_javascript_signs_in_consents_and_the_code_redeems() {
             .body(Full::new(body.into()))
             .unwrap()
     };
+    let exchange = || exchange_with(&code);
     let res = send(exchange()).await;
     assert_eq!(res.status(), 200, "{}", res.body());
     let tokens: serde_json::Value = serde_json::from_str(res.body()).unwrap();
@@ -288,4 +297,79 @@ async fn a_browser_without_javascript_signs_in_consents_and_the_code_redeems() {
     let again = send(exchange()).await;
     assert_eq!(again.status(), 400, "a code redeems once: {}", again.body());
     assert!(again.body().contains("invalid_grant"), "{}", again.body());
+
+    // (The replay revoked that grant.) A second authorization by the
+    // signed-in user gives the app a live token again…
+    b.goto(&authorize_url).await.unwrap();
+    b.wait()
+        .for_element(Locator::Id("consent"))
+        .await
+        .expect("still signed in: the consent page");
+    b.find(Locator::Id("approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually("the second redirect", Duration::from_secs(30), || async {
+        seen.lock().unwrap().callbacks.len() == 2
+    })
+    .await;
+    let second = seen.lock().unwrap().callbacks[1].clone();
+    let code = query_param(&second, "code").expect("a second code");
+    let res = send(exchange_with(&code)).await;
+    assert_eq!(res.status(), 200, "{}", res.body());
+    let tokens: serde_json::Value = serde_json::from_str(res.body()).unwrap();
+    let access = tokens["access_token"].as_str().expect("an access token");
+
+    // …the account page lists the app, and "Remove access" ends that token.
+    assert_eq!(introspect(&server.base, access).await, Some(true));
+    b.goto(&format!("{issuer}/account")).await.unwrap();
+    b.wait()
+        .for_element(Locator::Id("apps"))
+        .await
+        .expect("the account page lists the app");
+    let app = text_of(&b, "apps").await;
+    assert!(app.contains("Browser Test App"), "{app}");
+    b.find(Locator::Css("button.remove-app"))
+        .await
+        .expect("its Remove access button")
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .for_element(Locator::Id("no-apps"))
+        .await
+        .expect("back on the account page, without the app");
+    assert_eq!(
+        introspect(&server.base, access).await,
+        Some(false),
+        "the access token is inactive at /introspect"
+    );
+    b.close().await.unwrap();
+}
+
+const INTROSPECTOR: &str = "browser-test-introspector";
+const INTROSPECTOR_SECRET: &str = "an-introspector-secret-of-at-least-32-characters";
+
+/// `active` of `token` at `/introspect`, asked by the trusted introspector.
+async fn introspect(base: &str, token: &str) -> Option<bool> {
+    let basic = base64::engine::general_purpose::STANDARD
+        .encode(format!("{INTROSPECTOR}:{INTROSPECTOR_SECRET}"));
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("token", token)
+        .finish();
+    let res = send(
+        Request::post(format!("{base}/introspect"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", format!("Basic {basic}"))
+            .body(Full::new(body.into()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(res.status(), 200, "{}", res.body());
+    serde_json::from_str::<serde_json::Value>(res.body())
+        .ok()?
+        .get("active")?
+        .as_bool()
 }

@@ -199,6 +199,10 @@ macro_rules! modules_suite {
             oauth_client_debug_hides_secrets, oauth_client_credentials_grant,
         );
         $crate::__module_tests!($open; oauth_consent; oauth_consent_is_remembered_and_revoked);
+        $crate::__module_tests!($open; oauth_grants;
+            oauth_grants_are_listed_and_revoked_by_user_and_client,
+            oauth_grants_show_their_last_use_and_leave_when_expired,
+        );
         $crate::__module_tests!($open; oauth_races;
             oauth_concurrent_code_redemption_has_one_winner,
             oauth_concurrent_refresh_within_grace_keeps_one_chain,

@@ -1,5 +1,6 @@
 //! The server-rendered pages (no JavaScript): sign-in, consent and the account page, with stateless CSRF tokens before sign-in (no session until a user signs in), throttled logins and rate-limited page loads.
 
+mod account;
 mod authorize;
 mod oidc;
 pub(crate) mod profile;
@@ -205,8 +206,10 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
-        .route("/account", get(account))
-        .route("/account/consents/revoke", post(revoke_consent))
+        .route("/account", get(account::account))
+        .route("/account/consents/revoke", post(account::revoke_consent))
+        .route("/account/apps/revoke", post(account::revoke_app))
+        .route("/account/sessions/revoke", post(account::revoke_sessions))
         .layer(
             CsrfLayer::new()
                 .tokens(CsrfTokens::DoubleSubmit(tokens))
@@ -473,7 +476,7 @@ async fn login(
 }
 
 /// An OAuth-module error as a page error.
-fn oauth_error(e: authstore::oauth::OAuthError) -> authstore_axum::Error {
+pub(crate) fn oauth_error(e: authstore::oauth::OAuthError) -> authstore_axum::Error {
     match e {
         authstore::oauth::OAuthError::Store(e) => e.into(),
         other => {
@@ -491,96 +494,6 @@ async fn logout(
         "{}/login",
         state.settings().issuer_path()
     )))
-}
-
-/// The user's remembered consents, each revocable.
-async fn account(
-    State(state): State<AppState>,
-    session: RequestSession,
-    mut parts: Parts,
-) -> Result<Response, authstore_axum::Error> {
-    let Some(user) = session.user().await? else {
-        let login = format!("{}/login", state.settings().issuer_path());
-        return Ok(Redirect::to(&login).into_response());
-    };
-    let mut consents = Vec::new();
-    for consent in state
-        .oauth()
-        .consents(&user.id)
-        .await
-        .map_err(oauth_error)?
-    {
-        let Ok(Some(client)) = state.oauth().client(&consent.client_id).await else {
-            continue;
-        };
-        consents.push(minijinja::context! {
-            client_id => consent.client_id,
-            name => client.name,
-            unverified => client.origin != ClientOrigin::Operator,
-            scopes => consent.scopes.join(" "),
-            resources => consent.resources,
-        });
-    }
-    let csrf = csrf_token(&mut parts, &state).await?;
-    Ok(render(
-        StatusCode::OK,
-        "account.html",
-        minijinja::context! {
-            user => user.email.clone().unwrap_or(user.id.clone()),
-            consents => consents,
-            csrf => csrf.token(),
-        },
-    ))
-}
-
-async fn revoke_consent(
-    State(state): State<AppState>,
-    session: RequestSession,
-    parts: Parts,
-    body: Result<String, StringRejection>,
-) -> Result<Response, authstore_axum::Error> {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return Ok(unreadable_body(&rejection)),
-    };
-    let Some(user) = session.user().await? else {
-        let login = format!("{}/login", state.settings().issuer_path());
-        return Ok(Redirect::to(&login).into_response());
-    };
-    let params = parse_params(&body).unwrap_or_default();
-    if let Some(client_id) = params.get("client_id") {
-        // `resources` (space-separated) names one consent of the client;
-        // without it, every consent of the client goes.
-        let resources: Option<Vec<String>> = params.get("resources").map(|r| {
-            r.split(' ')
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned)
-                .collect()
-        });
-        let removed = match &resources {
-            Some(resources) => {
-                state
-                    .oauth()
-                    .revoke_consent_for(&user.id, client_id, resources)
-                    .await
-            }
-            None => state.oauth().revoke_consent(&user.id, client_id).await,
-        }
-        .map_err(oauth_error)?;
-        if removed {
-            let (ip, agent) = client_of(&state, &parts);
-            state
-                .audit(
-                    AuditEvent::new("consent.revoked", Outcome::Success)
-                        .user(&user.id)
-                        .resource(client_id)
-                        .client(ip, agent),
-                )
-                .await;
-        }
-    }
-    let account = format!("{}/account", state.settings().issuer_path());
-    Ok(Redirect::to(&account).into_response())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod oauth;
 pub mod oauth_clients;
 pub mod oauth_codes;
 pub mod oauth_consent;
+pub mod oauth_grants;
 pub mod oauth_inputs;
 pub mod oauth_races;
 pub mod oauth_refresh;

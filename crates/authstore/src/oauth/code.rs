@@ -244,11 +244,17 @@ impl OAuth {
             nonce: req.nonce.clone(),
             auth_time: req.auth_time,
         };
+        // Listed under its user and its client, so that either's grants
+        // can be listed and revoked at once.
         self.store
             .put_json(
                 &Self::grant_key(&grant_id),
                 &grant,
-                PutOptions::new().ttl(self.grant_ttl()).create_only(),
+                PutOptions::new()
+                    .ttl(self.grant_ttl())
+                    .create_only()
+                    .index(super::grants::user_grants_index(&req.subject))
+                    .index(super::grants::client_grants_index(&client.client_id)),
             )
             .await?;
         let code = secret::random_token()?;

@@ -27,7 +27,9 @@
 //! - `oauth-cimd:<sha256 of the URL>`: the client of a URL `client_id`'s
 //!   metadata document, while cached (see [`cimd`]).
 //! - `oauth-grant:<grant_id>`: the grant (client, subject, scope, resources, revoked flag).
-//!   Every artefact of a grant is listed under the index `oauth-grant-ix:<grant_id>`.
+//!   Every artefact of a grant is listed under the index `oauth-grant-ix:<grant_id>`;
+//!   a live grant is listed under `oauth-user-grants:<subject>` and
+//!   `oauth-client-grants:<client_id>` (see [`OAuth::user_grants`]).
 //! - `oauth-code:<sha256>`: a code; redeemed by compare-and-set from unused to
 //!   used, and then kept as a tombstone, so a second redemption is seen and
 //!   revokes the grant.
@@ -47,6 +49,7 @@ mod client_registry;
 mod code;
 mod consent;
 mod error;
+mod grants;
 mod introspect;
 mod jwt;
 mod kek;
@@ -72,6 +75,7 @@ pub use client::{
 pub use code::{AuthorizationRequest, pkce_challenge};
 pub use consent::RememberedConsent;
 pub use error::{GrantProblem, OAuthError};
+pub use grants::GrantSummary;
 pub use introspect::{RevokeOutcome, TokenInfo};
 pub use jwt::{
     KeyProtection, KeyUpkeep, SigningAlg, SigningKeyInfo, SigningKeyStatus, UnknownSigningAlg,
