@@ -12,10 +12,11 @@
 #
 #   memory: memory://, with the entry bound and eviction policy `serve` gives
 #           a memory:// URL that names none (1,000,000 entries, soonest expiry
-#           evicted first). The flows leave about 1.2 live entries per request
-#           (tokens, grants, code tombstones and audit records outlive a
-#           30-minute run; see redis-stats.txt), so a run of more than about
-#           800,000 requests (RATE x DURATION) fills the bound, and tokens
+#           evicted first). With the default lifetimes below and RATE=400
+#           the store levels off at about 78,000 live entries; with the
+#           server's own defaults (1 h access tokens, 30-day refresh
+#           tokens) nothing expires within a run, and a run of more than
+#           about 800,000 requests (RATE x DURATION) fills the bound: tokens
 #           the store evicts then show as lost in the checks after the load.
 #   redis:  a private redis-server on a free loopback port, appendonly no and
 #           no snapshots: nothing is persisted, which a soak does not need
