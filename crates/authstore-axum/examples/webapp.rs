@@ -161,6 +161,14 @@ async fn login(
             ),
         )
             .into_response()),
+        LoginOutcome::Disabled => Ok((
+            StatusCode::FORBIDDEN,
+            page(
+                "Account disabled",
+                r#"<p id="error">This account is disabled.</p><a href="/">Back</a>"#,
+            ),
+        )
+            .into_response()),
         LoginOutcome::LockedOut { retry_after } => Ok((
             StatusCode::TOO_MANY_REQUESTS,
             page(

@@ -172,7 +172,7 @@ macro_rules! modules_suite {
         );
         $crate::__module_tests!($open; credentials;
             credentials_register_and_authenticate, credentials_unknown_user_takes_the_same_path,
-            credentials_lockout_after_failures,
+            credentials_lockout_after_failures, credentials_operator_actions,
         );
         $crate::__module_tests!($open; audit;
             audit_events_from_modules_are_queryable, audit_retention_and_disabled_sink,
@@ -198,6 +198,7 @@ macro_rules! modules_suite {
             oauth_client_authentication, oauth_remembered_secret_follows_the_stored_client,
             oauth_client_debug_hides_secrets, oauth_client_credentials_grant,
         );
+        $crate::__module_tests!($open; oauth_client_admin; oauth_client_operator_actions);
         $crate::__module_tests!($open; oauth_consent; oauth_consent_is_remembered_and_revoked);
         $crate::__module_tests!($open; oauth_grants;
             oauth_grants_are_listed_and_revoked_by_user_and_client,

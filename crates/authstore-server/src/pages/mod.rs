@@ -472,6 +472,17 @@ async fn login(
             set_retry_after(&mut response, retry_after);
             Ok(response)
         }
+        LoginOutcome::Disabled => {
+            state.audit(event("login.disabled", Outcome::Denied)).await;
+            let csrf = csrf_token(&mut parts, &state).await?;
+            let form = LoginForm {
+                return_to: &return_to,
+                client,
+                error: Some("This account is disabled. Ask the administrator to enable it."),
+                username,
+            };
+            Ok(login_page(StatusCode::FORBIDDEN, &csrf, &form))
+        }
     }
 }
 

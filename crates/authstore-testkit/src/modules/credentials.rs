@@ -143,3 +143,96 @@ pub async fn credentials_lockout_after_failures(store: Arc<dyn Store>, clock: Fa
         LoginOutcome::Authenticated { .. }
     ));
 }
+
+/// What an operator does to users: list them (no hash in sight), disable
+/// (the right password then gives `Disabled`, a wrong one stays
+/// `InvalidCredentials`, and the password cannot be changed), enable,
+/// reset the password without the current one, delete in one step.
+pub async fn credentials_operator_actions(store: Arc<dyn Store>, clock: FakeClock) {
+    let creds = credentials(&store, &clock, Duration::from_secs(60));
+    creds
+        .register_user("Carol", "u-c", "carol pass")
+        .await
+        .unwrap();
+    creds
+        .register_user("dave", "u-d", "dave pass")
+        .await
+        .unwrap();
+    let users = creds.users().await.unwrap();
+    let names: Vec<(&str, &str, bool)> = users
+        .iter()
+        .map(|u| (u.username.as_str(), u.user_id.as_str(), u.is_disabled()))
+        .collect();
+    assert_eq!(names, [("Carol", "u-c", false), ("dave", "u-d", false)]);
+    let (first, next) = creds.users_page(None, 1).await.unwrap();
+    assert_eq!(first.len(), 1);
+    let (second, _) = creds.users_page(next.as_deref(), 1).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_ne!(first[0].user_id, second[0].user_id);
+    assert_eq!(
+        creds.user_by_id("u-d").await.unwrap().unwrap().username,
+        "dave"
+    );
+    assert_eq!(creds.user_by_id("u-nobody").await.unwrap(), None);
+
+    clock.advance(Duration::from_secs(5));
+    let disabled = creds.set_disabled("CAROL", true).await.unwrap();
+    assert!(disabled.is_disabled());
+    assert_eq!(creds.user("carol").await.unwrap().unwrap(), disabled);
+    let again = creds.set_disabled("carol", true).await.unwrap();
+    assert_eq!(again.disabled_at, disabled.disabled_at, "no second write");
+    assert_eq!(
+        creds.authenticate("carol", "carol pass").await.unwrap(),
+        LoginOutcome::Disabled
+    );
+    assert_eq!(
+        creds.authenticate("carol", "wrong").await.unwrap(),
+        LoginOutcome::InvalidCredentials
+    );
+    let err = creds
+        .change_password("carol", "carol pass", "other")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied { .. }), "{err:?}");
+    assert!(
+        !creds
+            .set_disabled("carol", false)
+            .await
+            .unwrap()
+            .is_disabled()
+    );
+    assert!(matches!(
+        creds.authenticate("carol", "carol pass").await.unwrap(),
+        LoginOutcome::Authenticated { .. }
+    ));
+
+    creds.set_password("carol", "reset pass").await.unwrap();
+    assert_eq!(
+        creds.authenticate("carol", "carol pass").await.unwrap(),
+        LoginOutcome::InvalidCredentials
+    );
+    assert!(matches!(
+        creds.authenticate("carol", "reset pass").await.unwrap(),
+        LoginOutcome::Authenticated { .. }
+    ));
+    let err = creds.set_password("carol", "").await.unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+
+    for missing in [
+        creds.set_disabled("erin", true).await.unwrap_err(),
+        creds.set_password("erin", "x").await.unwrap_err(),
+    ] {
+        assert!(matches!(missing, Error::NotFound { .. }), "{missing:?}");
+    }
+    let deleted = creds.delete_user("Carol").await.unwrap().unwrap();
+    assert_eq!(deleted.user_id, "u-c");
+    assert_eq!(creds.delete_user("carol").await.unwrap(), None);
+    assert_eq!(creds.user("carol").await.unwrap(), None);
+    assert!(!store.exists("credential:carol").await.unwrap());
+    assert_eq!(
+        creds.authenticate("carol", "reset pass").await.unwrap(),
+        LoginOutcome::InvalidCredentials
+    );
+    let err = creds.user("\n").await.unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+}

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod credentials;
 pub mod csrf;
 pub mod oauth;
+pub mod oauth_client_admin;
 pub mod oauth_clients;
 pub mod oauth_codes;
 pub mod oauth_consent;

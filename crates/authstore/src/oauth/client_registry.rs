@@ -12,7 +12,7 @@ use crate::secret;
 use crate::types::PutOptions;
 
 /// The registration rules (RFC 7591) every new or replaced client follows.
-fn validate_new(new: &NewClient) -> Result<(), OAuthError> {
+pub(super) fn validate_new(new: &NewClient) -> Result<(), OAuthError> {
     let meta = |why: &str| Err(OAuthError::InvalidClientMetadata(why.into()));
     if new.name.trim().is_empty() || new.name.len() > 200 {
         return meta("client_name must be 1 to 200 bytes");
@@ -42,7 +42,7 @@ fn validate_new(new: &NewClient) -> Result<(), OAuthError> {
 }
 
 impl OAuth {
-    fn client_key(client_id: &str) -> String {
+    pub(super) fn client_key(client_id: &str) -> String {
         format!("oauth-client:{client_id}")
     }
 

@@ -45,6 +45,7 @@ mod audience;
 mod authenticate;
 pub mod cimd;
 mod client;
+mod client_admin;
 mod client_registry;
 mod code;
 mod consent;
@@ -72,6 +73,7 @@ pub use authenticate::{ClientCheck, ClientCredentials, SecretCheck};
 pub use client::{
     AuthMethod, Client, ClientOrigin, GrantType, NewClient, RegisteredClient, Upserted,
 };
+pub use client_admin::ClientChanges;
 pub use code::{AuthorizationRequest, pkce_challenge};
 pub use consent::RememberedConsent;
 pub use error::{GrantProblem, OAuthError};

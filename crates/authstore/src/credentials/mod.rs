@@ -28,6 +28,10 @@ use crate::secret;
 use crate::store::Store;
 use crate::types::PutOptions;
 
+mod admin;
+
+pub use admin::UserInfo;
+
 /// The network every caller of [`Credentials::authenticate`] shares.
 pub const ANY_NETWORK: &str = "*";
 
@@ -84,6 +88,9 @@ pub enum LoginOutcome {
         /// How long until the next attempt is allowed.
         retry_after: Duration,
     },
+    /// The password is right but an operator disabled the user (see
+    /// [`Credentials::set_disabled`]): no sign-in until enabled again.
+    Disabled,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,6 +100,9 @@ struct CredentialRecord {
     /// PHC string: `$argon2id$v=19$m=…,t=…,p=…$salt$hash`.
     hash: String,
     created_at: u64,
+    /// When an operator disabled the user (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    disabled_at: Option<u64>,
 }
 
 /// Recent failures of one user from one client network.
@@ -299,6 +309,7 @@ impl Credentials {
             username: username.trim().to_owned(),
             hash: self.hasher.hash(password).await?,
             created_at: self.clock.now_millis(),
+            disabled_at: None,
         };
         self.store
             .put_json(
@@ -367,9 +378,13 @@ impl Credentials {
             .store
             .get_json::<CredentialRecord>(&Self::key(username))
             .await?;
-        let (hash, user_id) = match record {
-            Some(found) => (Some(found.value.hash), Some(found.value.user_id)),
-            None => (None, None),
+        let (hash, user_id, disabled) = match record {
+            Some(found) => (
+                Some(found.value.hash),
+                Some(found.value.user_id),
+                found.value.disabled_at.is_some(),
+            ),
+            None => (None, None, false),
         };
         // Unknown users are checked against a dummy hash: the same cost.
         let ok = self.hasher.verify(hash.as_deref(), password).await?;
@@ -378,6 +393,10 @@ impl Credentials {
                 // The attempt was counted as a failure in advance: a
                 // success clears this network's count.
                 self.store.delete(&throttle_key).await?;
+                if disabled {
+                    self.audit_login(username, network, Outcome::Denied).await;
+                    return Ok(LoginOutcome::Disabled);
+                }
                 self.audit_login(username, network, Outcome::Success).await;
                 Ok(LoginOutcome::Authenticated { user_id })
             }
@@ -392,30 +411,52 @@ impl Credentials {
     /// [`authenticate`](Self::authenticate)).
     ///
     /// # Errors
-    /// [`Error::PermissionDenied`] if `current` is wrong or the user is locked out;
-    /// [`Error::VersionConflict`] if the record changed meanwhile.
+    /// [`Error::PermissionDenied`] if `current` is wrong, or the user is
+    /// locked out or disabled;
+    /// [`Error::NotFound`] if the user was deleted meanwhile.
     pub async fn change_password(&self, username: &str, current: &str, new: &str) -> Result<()> {
+        self.change_password_from(username, current, new, ANY_NETWORK)
+            .await
+    }
+
+    /// [`change_password`](Self::change_password) for a caller in client
+    /// network `network`, throttled as
+    /// [`authenticate_from`](Self::authenticate_from).
+    ///
+    /// # Errors
+    /// As [`change_password`](Self::change_password), and
+    /// [`Error::InvalidArgument`] for an empty new password.
+    pub async fn change_password_from(
+        &self,
+        username: &str,
+        current: &str,
+        new: &str,
+        network: &str,
+    ) -> Result<()> {
+        if new.is_empty() {
+            return Err(Error::InvalidArgument("the password must not be empty"));
+        }
         if !matches!(
-            self.authenticate(username, current).await?,
+            self.authenticate_from(username, current, network).await?,
             LoginOutcome::Authenticated { .. }
         ) {
             return Err(Error::PermissionDenied {
                 backend: "credentials",
-                source: "the current password is wrong or the user is locked out".into(),
+                source: "the current password is wrong, or the user is locked out or disabled"
+                    .into(),
             });
         }
-        let key = Self::key(username);
-        let found = self
-            .store
-            .get_json::<CredentialRecord>(&key)
-            .await?
-            .ok_or_else(|| Error::NotFound { key: key.clone() })?;
-        let mut record = found.value;
-        record.hash = self.hasher.hash(new).await?;
-        self.store
-            .put_json(&key, &record, PutOptions::new().if_version(found.version))
-            .await
-            .map(drop)
+        let hash = self.hasher.hash(new).await?;
+        self.update(username, |record| {
+            record.hash.clone_from(&hash);
+            true
+        })
+        .await?;
+        emit(&*self.audit, || {
+            AuditEvent::new("auth.password_changed", Outcome::Success).user(normalize(username))
+        })
+        .await;
+        Ok(())
     }
 }
 
