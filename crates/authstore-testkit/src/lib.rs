@@ -202,7 +202,7 @@ macro_rules! modules_suite {
         $crate::__module_tests!($open; oauth_consent; oauth_consent_is_remembered_and_revoked);
         $crate::__module_tests!($open; oauth_grants;
             oauth_grants_are_listed_and_revoked_by_user_and_client,
-            oauth_grants_show_their_last_use_and_leave_when_expired,
+            oauth_grants_show_their_last_use_and_leave_when_expired, oauth_erase_user_leaves_nothing_behind,
         );
         $crate::__module_tests!($open; oauth_races;
             oauth_concurrent_code_redemption_has_one_winner,

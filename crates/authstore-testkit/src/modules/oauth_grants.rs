@@ -173,3 +173,90 @@ pub async fn oauth_grants_show_their_last_use_and_leave_when_expired(
         "an expired grant is not listed"
     );
 }
+
+/// Every entry in the store, key and value as text.
+async fn every_entry(store: &Arc<dyn Store>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store.scan("", cursor.as_deref(), 500).await.unwrap();
+        out.extend(
+            page.entries
+                .into_iter()
+                .map(|e| (e.key, String::from_utf8_lossy(&e.value).into_owned())),
+        );
+        match page.cursor {
+            Some(next) => cursor = Some(next),
+            None => return out,
+        }
+    }
+}
+
+/// Erasing a user leaves no entry that names it: grants live and revoked,
+/// their tokens, rotated refresh tokens and remembered consents all go,
+/// found by a scan of the whole store; another user's grant and consent
+/// stay and work.
+pub async fn oauth_erase_user_leaves_nothing_behind(store: Arc<dyn Store>, clock: FakeClock) {
+    let oauth = oauth(&store, &clock);
+    let web = register(&oauth, true).await.client;
+    let cli = register(&oauth, false).await.client;
+    let subject = "u-erased-7f3a";
+    let kept = grant_of(&oauth, &web, subject, &["read"]).await;
+    let revoked = grant_of(&oauth, &cli, subject, &["read"]).await;
+    let other = grant_of(&oauth, &web, "u-stays", &["read"]).await;
+    oauth
+        .refresh(&web, refresh_token(&kept), None)
+        .await
+        .expect("rotated once");
+    assert!(
+        oauth
+            .revoke_user_client_grants(subject, &cli.client_id)
+            .await
+            .unwrap()
+            == 1
+    );
+    let consent = |subject: &'static str| {
+        let oauth = oauth.clone();
+        let client_id = web.client_id.clone();
+        async move {
+            oauth
+                .remember_consent(
+                    subject,
+                    &client_id,
+                    &scopes(&["read"]),
+                    &[],
+                    Duration::from_secs(600),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    consent(subject).await;
+    consent("u-stays").await;
+    let before = every_entry(&store).await;
+    assert!(
+        before
+            .iter()
+            .any(|(k, v)| k.contains(subject) || v.contains(subject)),
+        "the subject is stored before"
+    );
+
+    assert_eq!(
+        oauth.erase_user(subject).await.unwrap(),
+        1,
+        "one grant was live"
+    );
+    let left: Vec<_> = every_entry(&store)
+        .await
+        .into_iter()
+        .filter(|(k, v)| k.contains(subject) || v.contains(subject))
+        .collect();
+    assert!(left.is_empty(), "entries naming the user remain: {left:?}");
+    assert_tokens(&oauth, &kept, false, "erased").await;
+    assert_tokens(&oauth, &revoked, false, "revoked, then erased").await;
+    assert!(oauth.user_grants(subject).await.unwrap().is_empty());
+    assert!(oauth.consents(subject).await.unwrap().is_empty());
+    assert_tokens(&oauth, &other, true, "another user's grant").await;
+    assert_eq!(oauth.consents("u-stays").await.unwrap().len(), 1);
+    assert_eq!(oauth.erase_user(subject).await.unwrap(), 0, "idempotent");
+}

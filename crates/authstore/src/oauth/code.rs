@@ -175,7 +175,15 @@ impl OAuth {
                 })
                 .unwrap_or(self.config.refresh_token_ttl)
                 .max(Duration::from_secs(1));
-            let options = PutOptions::new().ttl(ttl).if_version(found.version);
+            // Still listed under its user and its client, so that erasing
+            // either finds the revoked grant too.
+            let mut options = PutOptions::new()
+                .ttl(ttl)
+                .if_version(found.version)
+                .index(super::grants::client_grants_index(&grant.client_id));
+            if let Some(subject) = &grant.subject {
+                options = options.index(super::grants::user_grants_index(subject));
+            }
             match self.store.put_json(&key, &grant, options).await {
                 Ok(_) => {
                     was_live = true;

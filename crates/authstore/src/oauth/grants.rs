@@ -86,6 +86,33 @@ impl OAuth {
             .await
     }
 
+    /// Removes everything the OAuth module keeps for `subject`: its
+    /// grants, live or revoked, with every code and token issued under
+    /// them, and its remembered consents. For deleting a user; to end a
+    /// user's access and keep the revoked grants' record until they
+    /// expire, use [`revoke_user_grants`](Self::revoke_user_grants).
+    /// Returns how many grants were live.
+    ///
+    /// # Errors
+    /// Store errors; what was removed before the error stays removed.
+    pub async fn erase_user(&self, subject: &str) -> Result<u64, OAuthError> {
+        let index = user_grants_index(subject);
+        let mut live = 0;
+        for key in self.store.list_index(&index).await? {
+            let Some(grant_id) = key.strip_prefix("oauth-grant:") else {
+                continue;
+            };
+            live += u64::from(self.revoke_grant(grant_id).await?);
+            self.store.delete(&head_key(grant_id)).await?;
+            self.store.delete(&key).await?;
+        }
+        self.store.delete_index(&index).await?;
+        self.store
+            .delete_index(&format!("oauth-consents:{subject}"))
+            .await?;
+        Ok(live)
+    }
+
     /// The live grants listed under `index`, oldest first.
     async fn grants_listed(&self, index: &str) -> Result<Vec<GrantSummary>, OAuthError> {
         let mut out = Vec::new();

@@ -28,8 +28,8 @@
 //!   metadata document, while cached (see [`cimd`]).
 //! - `oauth-grant:<grant_id>`: the grant (client, subject, scope, resources, revoked flag).
 //!   Every artefact of a grant is listed under the index `oauth-grant-ix:<grant_id>`;
-//!   a live grant is listed under `oauth-user-grants:<subject>` and
-//!   `oauth-client-grants:<client_id>` (see [`OAuth::user_grants`]).
+//!   a grant, live or revoked, is listed under `oauth-user-grants:<subject>` and
+//!   `oauth-client-grants:<client_id>` (see [`OAuth::user_grants`] and [`OAuth::erase_user`]).
 //! - `oauth-code:<sha256>`: a code; redeemed by compare-and-set from unused to
 //!   used, and then kept as a tombstone, so a second redemption is seen and
 //!   revokes the grant.
