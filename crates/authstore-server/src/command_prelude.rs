@@ -226,6 +226,25 @@ pub(crate) async fn open_for_admin(
     Ok((opened.store, settings))
 }
 
+/// The server's state on the store and settings `args` name, for the
+/// operator's actions (see [`crate::admin`]).
+///
+/// # Errors
+/// As [`open_for_admin`]; invalid settings (exit status 2).
+pub(crate) async fn admin_state(args: &StoreArgs) -> Result<crate::state::AppState, Failure> {
+    let (store, settings) = open_for_admin(args).await?;
+    crate::state::AppState::new(store, settings)
+        .map_err(|e| Failure::config(format!("invalid settings: {}", error_chain(&e))))
+}
+
+/// Prints `value` as one line of JSON.
+pub(crate) fn print_json(value: &impl serde::Serialize) {
+    match serde_json::to_string(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("cannot print the result as JSON: {e}"),
+    }
+}
+
 /// Opens the store `--store`/`--config`/the environment name, as `serve`
 /// does; a store in this process is worth a warning.
 pub(crate) async fn open_args(args: &StoreArgs) -> Result<Opened, Failure> {

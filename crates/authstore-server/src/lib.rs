@@ -1,5 +1,6 @@
 //! authstore's OAuth 2.1 authorization server: the HTTP endpoints, login and consent pages, operations endpoints and the `authstore` CLI, on any authstore store.
 
+mod admin;
 mod audit_log;
 pub mod cli;
 mod client_metadata;

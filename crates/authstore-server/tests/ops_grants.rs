@@ -3,16 +3,14 @@
 use std::process::Output;
 use std::sync::Arc;
 
-use authstore::oauth::pkce_challenge;
-use authstore::oauth::{AuthorizationRequest, Client, NewClient, OAuth, TokenResponse};
+use authstore::oauth::{Client, NewClient, OAuth};
 use authstore::session::{SessionManager, SessionMeta, SessionUser};
 use authstore::{Store, SystemClock};
 use serde_json::Value;
 
 mod ops_support;
 
-const REDIRECT: &str = "http://127.0.0.1/callback";
-const VERIFIER: &str = "a-pkce-verifier-of-forty-three-characters-xx";
+use ops_support::grants::{REDIRECT, active, grant};
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -70,32 +68,6 @@ async fn app(oauth: &OAuth, name: &str) -> Client {
     let mut new = NewClient::public(name, REDIRECT);
     new.scopes = vec!["read".into()];
     oauth.register_client(new).await.unwrap().client
-}
-
-async fn grant(oauth: &OAuth, client: &Client, user: &str) -> TokenResponse {
-    let code = oauth
-        .issue_code(&AuthorizationRequest {
-            client_id: client.client_id.clone(),
-            redirect_uri: REDIRECT.into(),
-            scope: vec!["read".into()],
-            code_challenge: pkce_challenge(VERIFIER),
-            subject: user.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    oauth
-        .exchange_code(client, &code, REDIRECT, VERIFIER)
-        .await
-        .unwrap()
-}
-
-async fn active(oauth: &OAuth, tokens: &TokenResponse) -> bool {
-    oauth
-        .introspect(&tokens.access_token)
-        .await
-        .unwrap()
-        .is_some()
 }
 
 #[tokio::test]

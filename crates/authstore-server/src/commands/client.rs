@@ -1,10 +1,12 @@
-//! `authstore client add`: register an OAuth client and print its id and, for a confidential client, its secret (once).
+//! `authstore client add|list|show|update|rotate-secret|delete`: register OAuth clients (the secret printed once), see them, change their metadata, rotate a secret, delete one with its grants.
 
 use std::time::Duration;
 
 use authstore::SystemClock;
 use authstore::oauth::{AuthMethod, ClientOrigin, GrantType, NewClient, OAuth, OAuthError};
 
+use crate::admin::clients::{self, WithSecret};
+use crate::admin::views::ClientView;
 use crate::command_prelude::*;
 use crate::config;
 
@@ -13,6 +15,84 @@ use crate::config;
 pub enum ClientCommand {
     /// Register an OAuth client and print its client_id (and secret, once).
     Add(ClientAddArgs),
+    /// List the stored clients: id, name, kind, origin.
+    List(ClientListArgs),
+    /// Show one client with its live grants.
+    Show(ClientArgs),
+    /// Change a client's name, redirect URIs, scopes, grant types or ID-token algorithm.
+    Update(ClientUpdateArgs),
+    /// Give a confidential client a new secret (printed once); the old one stops working.
+    RotateSecret(ClientRotateArgs),
+    /// Revoke a client's grants (every token issued to it stops working) and delete it.
+    Delete(ClientArgs),
+}
+
+/// `authstore client list`.
+#[derive(Debug, Clone, Args)]
+pub struct ClientListArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Store and config file.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// A command on one client.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// The client id.
+    pub client_id: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Store and config file.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `authstore client update`: each option given replaces that field whole.
+#[derive(Debug, Clone, Args)]
+pub struct ClientUpdateArgs {
+    /// The client id.
+    pub client_id: String,
+    /// New display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The redirect URIs (repeatable; replaces them all).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// The scopes it may request (repeatable or space-separated; replaces them all).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// The grant types (repeatable; replaces them all).
+    #[arg(long = "grant-type", value_enum, value_name = "GRANT")]
+    pub grant_types: Vec<GrantArg>,
+    /// The algorithm of its ID tokens: RS256, ES256 or EdDSA.
+    #[arg(long, value_name = "ALG")]
+    pub id_token_alg: Option<authstore::oauth::SigningAlg>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Store and config file.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `authstore client rotate-secret`.
+#[derive(Debug, Clone, Args)]
+pub struct ClientRotateArgs {
+    /// The client id.
+    pub client_id: String,
+    /// Lifetime of the new secret, e.g. 90d (default: no expiry).
+    #[arg(long, value_name = "DURATION", value_parser = config::parse_duration)]
+    pub secret_ttl: Option<Duration>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Store and config file.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// A grant type, by its RFC name.
@@ -83,7 +163,119 @@ pub struct ClientAddArgs {
 pub(crate) async fn exec(command: ClientCommand) -> Result<(), Failure> {
     match command {
         ClientCommand::Add(args) => add(args).await,
+        ClientCommand::List(args) => list(args).await,
+        ClientCommand::Show(args) => show(args).await,
+        ClientCommand::Update(args) => update(args).await,
+        ClientCommand::RotateSecret(args) => rotate_secret(args).await,
+        ClientCommand::Delete(args) => delete(args).await,
     }
+}
+
+/// One line of text about a client.
+fn line(c: &ClientView) -> String {
+    format!(
+        "{}  {:?}  {}  {}  created {} UTC",
+        c.client_id,
+        c.client_name,
+        if c.token_endpoint_auth_method == "none" {
+            "public"
+        } else {
+            "confidential"
+        },
+        c.origin,
+        utc(c.created_at)
+    )
+}
+
+async fn list(args: ClientListArgs) -> Result<(), Failure> {
+    let state = admin_state(&args.store).await?;
+    let all = clients::list(&state).await?;
+    if args.json {
+        print_json(&all);
+    } else if all.is_empty() {
+        println!("no clients");
+    } else {
+        for c in &all {
+            println!("{}", line(c));
+        }
+    }
+    Ok(())
+}
+
+async fn show(args: ClientArgs) -> Result<(), Failure> {
+    let state = admin_state(&args.store).await?;
+    let detail = clients::show(&state, &args.client_id).await?;
+    if args.json {
+        print_json(&detail);
+        return Ok(());
+    }
+    let c = &detail.client;
+    println!("{}", line(c));
+    println!("redirect_uris: {}", c.redirect_uris.join(" "));
+    println!("scope: {}", c.scope);
+    println!("grant_types: {}", c.grant_types.join(" "));
+    println!("live grants: {}", detail.grants.len());
+    Ok(())
+}
+
+async fn update(args: ClientUpdateArgs) -> Result<(), Failure> {
+    let changes = authstore::oauth::ClientChanges {
+        name: args.name.clone(),
+        redirect_uris: (!args.redirect_uris.is_empty()).then(|| args.redirect_uris.clone()),
+        scopes: (!args.scopes.is_empty()).then(|| {
+            args.scopes
+                .iter()
+                .flat_map(|s| s.split_whitespace())
+                .map(str::to_owned)
+                .collect()
+        }),
+        grant_types: (!args.grant_types.is_empty()).then(|| {
+            let mut grants: Vec<GrantType> = args.grant_types.iter().copied().map(grant).collect();
+            grants.dedup();
+            grants
+        }),
+        id_token_alg: args.id_token_alg.map(Some),
+    };
+    if changes == authstore::oauth::ClientChanges::default() {
+        return Err(Failure::config(
+            "nothing to change: give --name, --redirect-uri, --scope, --grant-type or --id-token-alg",
+        ));
+    }
+    let state = admin_state(&args.store).await?;
+    let client = clients::update(&state, &args.client_id, &changes).await?;
+    if args.json {
+        print_json(&client);
+    } else {
+        println!("updated {}", line(&client));
+    }
+    Ok(())
+}
+
+async fn rotate_secret(args: ClientRotateArgs) -> Result<(), Failure> {
+    let state = admin_state(&args.store).await?;
+    let rotated = clients::rotate_secret(&state, &args.client_id, args.secret_ttl).await?;
+    if args.json {
+        print_json(&rotated);
+    } else {
+        println!("client_id: {}", rotated.client.client_id);
+        println!("client_secret: {}", rotated.client_secret);
+        eprintln!("The new secret is shown only this once, and the old one no longer works.");
+    }
+    Ok(())
+}
+
+async fn delete(args: ClientArgs) -> Result<(), Failure> {
+    let state = admin_state(&args.store).await?;
+    let deleted = clients::delete(&state, &args.client_id).await?;
+    if args.json {
+        print_json(&deleted);
+    } else {
+        println!(
+            "deleted client {} ({:?}) and revoked its {} live grant(s)",
+            deleted.client.client_id, deleted.client.client_name, deleted.grants_revoked
+        );
+    }
+    Ok(())
 }
 
 fn grant(arg: GrantArg) -> GrantType {
@@ -146,22 +338,13 @@ async fn add(args: ClientAddArgs) -> Result<(), Failure> {
         })?;
     let client = &registered.client;
     if args.json {
-        let mut out = serde_json::json!({
-            "client_id": client.client_id,
-            "client_name": client.name,
-            "redirect_uris": client.redirect_uris,
-            "scope": client.scopes.join(" "),
-            "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
-            "token_endpoint_auth_method": client.auth_method.as_str(),
-        });
-        if let Some(alg) = client.id_token_alg {
-            out["id_token_signed_response_alg"] = alg.as_str().into();
+        match &registered.secret {
+            Some(secret) => print_json(&WithSecret {
+                client: ClientView::from(client),
+                client_secret: secret.as_str().to_owned(),
+            }),
+            None => print_json(&ClientView::from(client)),
         }
-        if let Some(secret) = &registered.secret {
-            out["client_secret"] = secret.as_str().into();
-            out["client_secret_expires_at"] = client.secret_expires_at.unwrap_or(0).into();
-        }
-        println!("{out}");
     } else {
         println!("client_id: {}", client.client_id);
         if let Some(secret) = &registered.secret {

@@ -1,8 +1,9 @@
 //! `authstore grant list` and `authstore grant revoke`: a user's or a client's live grants, and revoking one, all of a user's or all of a client's (their tokens stop working at once).
 
 use authstore::SystemClock;
-use authstore::oauth::{GrantSummary, OAuth, OAuthError};
+use authstore::oauth::{OAuth, OAuthError};
 
+use crate::admin::views::GrantView;
 use crate::command_prelude::*;
 
 /// `authstore grant …`.
@@ -80,18 +81,6 @@ fn failed(what: &str, e: &OAuthError) -> Failure {
     Failure::runtime(format!("{what}: {}", error_chain(e)))
 }
 
-fn grant_json(g: &GrantSummary) -> serde_json::Value {
-    serde_json::json!({
-        "grant_id": g.grant_id,
-        "client_id": g.client_id,
-        "user_id": g.subject,
-        "scope": g.scope.join(" "),
-        "resources": g.resources,
-        "created_at_ms": g.created_at,
-        "last_used_at_ms": g.last_used_at,
-    })
-}
-
 async fn list(args: GrantListArgs) -> Result<(), Failure> {
     let oauth = oauth(&args.store).await?;
     let grants = match (&args.whose.user, &args.whose.client) {
@@ -101,8 +90,8 @@ async fn list(args: GrantListArgs) -> Result<(), Failure> {
     }
     .map_err(|e| failed("cannot list the grants", &e))?;
     if args.json {
-        let all: Vec<_> = grants.iter().map(grant_json).collect();
-        println!("{}", serde_json::Value::Array(all));
+        let all: Vec<GrantView> = grants.iter().map(GrantView::from).collect();
+        print_json(&all);
         return Ok(());
     }
     if grants.is_empty() {

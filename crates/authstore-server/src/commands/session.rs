@@ -1,10 +1,10 @@
 //! `authstore session list` and `authstore session revoke`: a user's sign-in sessions (device, address, sign-in and last use), and ending one or all of them.
 
-use std::time::UNIX_EPOCH;
-
 use authstore::SystemClock;
-use authstore::session::{SessionHandle, SessionInfo, SessionManager};
+use authstore::session::{SessionHandle, SessionManager};
 
+use crate::admin::secs;
+use crate::admin::views::SessionView;
 use crate::command_prelude::*;
 
 /// `authstore session …`.
@@ -74,22 +74,6 @@ fn failed(what: &str, e: &authstore::Error) -> Failure {
     Failure::runtime(format!("{what}: {}", error_chain(e)))
 }
 
-fn secs(t: std::time::SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-fn session_json(s: &SessionInfo) -> serde_json::Value {
-    serde_json::json!({
-        "handle": s.handle.as_str(),
-        "device": s.meta.device,
-        "user_agent": s.meta.user_agent,
-        "ip": s.meta.ip,
-        "created_at": secs(s.created_at),
-        "last_seen": secs(s.last_seen),
-        "expires_at": s.expires_at.map(secs),
-    })
-}
-
 async fn list(args: SessionListArgs) -> Result<(), Failure> {
     let manager = sessions(&args.store).await?;
     let found = manager
@@ -97,8 +81,8 @@ async fn list(args: SessionListArgs) -> Result<(), Failure> {
         .await
         .map_err(|e| failed("cannot list the sessions", &e))?;
     if args.json {
-        let all: Vec<_> = found.iter().map(session_json).collect();
-        println!("{}", serde_json::Value::Array(all));
+        let all: Vec<SessionView> = found.iter().map(SessionView::from).collect();
+        print_json(&all);
         return Ok(());
     }
     if found.is_empty() {

@@ -58,6 +58,11 @@ pub(crate) async fn load(store: &dyn Store, user_id: &str) -> authstore::Result<
         .map(|found| found.value))
 }
 
+/// Removes `user_id`'s profile; whether there was one.
+pub(crate) async fn forget(store: &dyn Store, user_id: &str) -> authstore::Result<bool> {
+    store.delete(&key(user_id)).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use authstore_server::Settings;
 
+pub mod grants;
+
 /// Settings with the cheapest argon2 cost, so tests hash fast.
 pub fn fast_settings() -> Settings {
     let mut settings = Settings::default();
