@@ -1,4 +1,4 @@
-//! The `authstore` command line: `serve`, `user add`, `client add`, `grant list|revoke`, `session list|revoke`, `migrate`, `export`, `import`, `stats`, `health`, `cleanup`, `keys list|rotate`, `completions`, `man`, their flags, and exit statuses (0 ok, 1 failure, 2 bad usage or configuration).
+//! The `authstore` command line: `serve`, `user add|list|show|disable|enable|set-password|delete`, `client add|list|show|update|rotate-secret|delete`, `grant list|revoke`, `session list|revoke`, `audit`, `migrate`, `export`, `import`, `stats`, `health`, `cleanup`, `keys list|rotate`, `completions`, `man`, their flags, and exit statuses (0 ok, 1 failure, 2 bad usage or configuration).
 
 use std::future::Future;
 use std::io::IsTerminal as _;
@@ -9,8 +9,8 @@ use tracing_subscriber::EnvFilter;
 
 pub use crate::command_prelude::Failure;
 use crate::commands::{
-    cleanup, client, completions, export, grant, health, import, keys, migrate, serve, session,
-    stats, user,
+    audit, cleanup, client, completions, export, grant, health, import, keys, migrate, serve,
+    session, stats, user,
 };
 
 /// authstore's OAuth 2.1 authorization server and operations CLI.
@@ -30,10 +30,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the authorization server.
     Serve(serve::ServeArgs),
-    /// Manage users.
+    /// Users: add, list, show, disable, enable, set a password, delete.
     #[command(subcommand)]
     User(user::UserCommand),
-    /// Manage OAuth clients.
+    /// OAuth clients: add, list, show, update, rotate a secret, delete.
     #[command(subcommand)]
     Client(client::ClientCommand),
     /// A user's or a client's grants: list them, revoke them with their tokens.
@@ -42,6 +42,8 @@ pub enum Command {
     /// A user's sign-in sessions: list them, end them.
     #[command(subcommand)]
     Session(session::SessionCommand),
+    /// Security events kept in the store, by user, client, action and time.
+    Audit(audit::AuditArgs),
     /// Copy every live entry from one store to another (TTLs and indexes kept; idempotent).
     Migrate(migrate::MigrateArgs),
     /// Write a store's entries to a JSON-lines file (.zst: zstd-compressed).
@@ -96,6 +98,7 @@ fn dispatch(command: Command) -> CommandFuture {
         Command::Client(command) => Box::pin(client::exec(command)),
         Command::Grant(command) => Box::pin(grant::exec(command)),
         Command::Session(command) => Box::pin(session::exec(command)),
+        Command::Audit(args) => Box::pin(audit::exec(args)),
         Command::Migrate(args) => Box::pin(migrate::exec(args)),
         Command::Export(args) => Box::pin(export::exec(args)),
         Command::Import(args) => Box::pin(import::exec(args)),

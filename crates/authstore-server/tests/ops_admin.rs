@@ -288,6 +288,78 @@ async fn walkthrough(env: &Env) {
         env.json(&["client", "list", "--json"]),
         Value::Array(Vec::new())
     );
+    audit_trail(env, &client_id);
+}
+
+/// `authstore audit` finds what the commands above did, by user, client,
+/// action and time; bad times are usage errors.
+fn audit_trail(env: &Env, client_id: &str) {
+    let actions = |events: &Value| -> Vec<String> {
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let ada = env.json(&[
+        "audit",
+        "--user",
+        "u-ada-5e1",
+        "--action",
+        "user.",
+        "--json",
+    ]);
+    assert_eq!(
+        actions(&ada),
+        [
+            "user.disabled",
+            "user.enabled",
+            "user.password_set",
+            "user.deleted"
+        ]
+    );
+    assert!(
+        ada.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["metadata"]["by"] == "operator")
+    );
+    let client = env.json(&["audit", "--client", client_id, "--since", "1h", "--json"]);
+    assert_eq!(
+        actions(&client),
+        ["client.updated", "client.secret_rotated", "client.deleted"]
+    );
+    let last = env.json(&["audit", "--client", client_id, "--limit", "1", "--json"]);
+    assert_eq!(actions(&last), ["client.deleted"], "the newest");
+    let none = env.json(&[
+        "audit",
+        "--since",
+        "2000-01-01",
+        "--until",
+        "2000-01-02T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(none, Value::Array(Vec::new()));
+    let out = env.run(&["audit", "--user", "u-ada-5e1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    assert!(
+        printed.contains("user.deleted  success  user=u-ada-5e1"),
+        "{printed}"
+    );
+    for args in [
+        vec!["audit", "--since", "yesterday"],
+        vec!["audit", "--since", "1m", "--until", "2h"],
+    ] {
+        let out = env.run(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
 }
 
 #[tokio::test]
