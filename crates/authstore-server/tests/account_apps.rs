@@ -174,26 +174,6 @@ async fn removing_an_app_needs_the_form_token_and_a_session() {
     assert!(active(&server, &access).await, "nothing was revoked");
 }
 
-/// Signs `browser` in from `/login`; it lands on `/account`.
-async fn sign_in(server: &Server, browser: &mut Browser) {
-    let page = browser
-        .get(&format!("{}/login?return_to=/account", server.base))
-        .await;
-    let csrf = hidden(page.body(), "_csrf");
-    let res = browser
-        .post_form(
-            &format!("{}/login", server.base),
-            &[
-                ("_csrf", csrf.as_str()),
-                ("return_to", "/account"),
-                ("username", common::USER),
-                ("password", common::PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), 303, "signed in: {}", res.body());
-}
-
 /// The `handle` fields of the account page's "Sign out" forms.
 fn other_handles(body: &str) -> Vec<String> {
     body.split("name=\"handle\" value=\"")
@@ -209,7 +189,7 @@ async fn the_account_page_lists_the_sessions_and_ends_the_others() {
     let mut phone = Browser::new(&server.base);
     let mut tablet = Browser::new(&server.base);
     for b in [&mut laptop, &mut phone, &mut tablet] {
-        sign_in(&server, b).await;
+        b.sign_in().await;
     }
     let account = format!("{}/account", server.base);
     let page = laptop.get(&account).await;
@@ -265,7 +245,7 @@ async fn a_session_handle_of_another_user_is_not_ended() {
         .await
         .unwrap();
     let mut ada = Browser::new(&server.base);
-    sign_in(&server, &mut ada).await;
+    ada.sign_in().await;
     // Bob signs in; his session's handle, as his own account page shows it.
     let mut bob = Browser::new(&server.base);
     let page = bob

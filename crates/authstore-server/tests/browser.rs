@@ -1,4 +1,4 @@
-//! The authorization code flow in headless Chromium with JavaScript disabled (driven by chromedriver): the sign-in and consent pages work as plain HTML forms, the redirect carries `code`, `state` and `iss`, the session cookie is stored with its flags, the code redeems at `/token` with the PKCE verifier, and the account page's Remove access makes the token inactive at `/introspect`.
+//! The authorization code flow in headless Chromium with JavaScript disabled (driven by chromedriver): the sign-in and consent pages work as plain HTML forms, the redirect carries `code`, `state` and `iss`, the session cookie is stored with its flags, the code redeems at `/token` with the PKCE verifier, the account page's Remove access makes the token inactive at `/introspect`, and its Change password form takes a new password.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`scripts/test` installs
 //! them and sets `AUTHSTORE_REQUIRE_BROWSER=1`, which turns a missing
@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use authstore::MemoryStore;
+use authstore::credentials::LoginOutcome;
 use authstore::oauth::{GrantType, NewClient};
 use authstore_testkit::browser::{self, Driver, Scripts, eventually};
 use axum::extract::{RawQuery, State};
@@ -346,6 +347,39 @@ async fn a_browser_without_javascript_signs_in_consents_and_the_code_redeems() {
         Some(false),
         "the access token is inactive at /introspect"
     );
+
+    // …and "Change password" takes the new password.
+    let form = b
+        .find(Locator::Id("change-password"))
+        .await
+        .expect("the change-password form");
+    let new_password = "a new and longer passphrase";
+    browser::submit_form(
+        &form,
+        &[
+            ("current-password", PASSWORD),
+            ("new-password", new_password),
+            ("confirm-password", new_password),
+        ],
+        "change-password-submit",
+    )
+    .await;
+    b.wait()
+        .for_element(Locator::Id("notice"))
+        .await
+        .expect("back on the account page: the password changed");
+    let credentials = server.state.credentials();
+    for (password, works) in [(PASSWORD, false), (new_password, true)] {
+        let outcome = credentials
+            .authenticate_from(USER, password, "test")
+            .await
+            .unwrap();
+        assert_eq!(
+            matches!(outcome, LoginOutcome::Authenticated { .. }),
+            works,
+            "{outcome:?}"
+        );
+    }
     b.close().await.unwrap();
 }
 

@@ -1,4 +1,4 @@
-//! `/account`: the apps a user gave access to (removing one ends its tokens at once), where the user is signed in (other sessions can be ended), and the consents they asked to be remembered.
+//! `/account`: the apps a user gave access to (removing one ends its tokens at once), where the user is signed in (other sessions can be ended), the consents they asked to be remembered, and the change-password form.
 
 use std::collections::BTreeMap;
 
@@ -20,10 +20,29 @@ use crate::state::AppState;
 pub(super) async fn account(
     State(state): State<AppState>,
     session: RequestSession,
+    parts: Parts,
+) -> Result<Response, authstore_axum::Error> {
+    let changed = parts
+        .uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "password=changed"));
+    let notice =
+        changed.then_some("Your password was changed, and your other sessions were signed out.");
+    account_page(&state, &session, parts, StatusCode::OK, notice, None).await
+}
+
+/// The account page with `status`, a `notice` at the top and a
+/// `password_error` by the change-password form.
+pub(super) async fn account_page(
+    state: &AppState,
+    session: &RequestSession,
     mut parts: Parts,
+    status: StatusCode,
+    notice: Option<&str>,
+    password_error: Option<&str>,
 ) -> Result<Response, authstore_axum::Error> {
     let Some(user) = session.user().await? else {
-        return Ok(sign_in(&state));
+        return Ok(sign_in(state));
     };
     let mut consents = Vec::new();
     for consent in state
@@ -43,7 +62,7 @@ pub(super) async fn account(
             resources => consent.resources,
         });
     }
-    let apps = apps_of(&state, &user.id).await?;
+    let apps = apps_of(state, &user.id).await?;
     let current = session.handle().await?;
     let sessions: Vec<minijinja::Value> = state
         .sessions()
@@ -61,15 +80,17 @@ pub(super) async fn account(
             }
         })
         .collect();
-    let csrf = csrf_token(&mut parts, &state).await?;
+    let csrf = csrf_token(&mut parts, state).await?;
     Ok(render(
-        StatusCode::OK,
+        status,
         "account.html",
         minijinja::context! {
             user => user.email.clone().unwrap_or(user.id.clone()),
             apps => apps,
             sessions => sessions,
             consents => consents,
+            notice => notice,
+            password_error => password_error,
             csrf => csrf.token(),
         },
     ))
@@ -275,7 +296,7 @@ pub(super) async fn revoke_sessions(
 
 /// The fields of a signed-in user's form post, or the answer that ends the
 /// request: the sign-in page's address, or an unreadable body's error.
-async fn user_form(
+pub(super) async fn user_form(
     state: &AppState,
     session: &RequestSession,
     body: Result<String, StringRejection>,
@@ -290,7 +311,7 @@ async fn user_form(
     Ok(Ok((user, parse_params(&body).unwrap_or_default())))
 }
 
-fn sign_in(state: &AppState) -> Response {
+pub(super) fn sign_in(state: &AppState) -> Response {
     Redirect::to(&format!("{}/login", state.settings().issuer_path())).into_response()
 }
 

@@ -3,6 +3,7 @@
 mod account;
 mod authorize;
 mod oidc;
+mod password;
 pub(crate) mod profile;
 
 use std::sync::OnceLock;
@@ -210,6 +211,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/account/consents/revoke", post(account::revoke_consent))
         .route("/account/apps/revoke", post(account::revoke_app))
         .route("/account/sessions/revoke", post(account::revoke_sessions))
+        .route("/account/password", post(password::change_password))
         .layer(
             CsrfLayer::new()
                 .tokens(CsrfTokens::DoubleSubmit(tokens))

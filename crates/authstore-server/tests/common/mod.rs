@@ -205,6 +205,32 @@ impl Browser {
         res
     }
 
+    /// Signs in from `/login` as `username` with `password`; the answer
+    /// (a 303 to `/account` when it worked).
+    pub async fn sign_in_as(&mut self, username: &str, password: &str) -> Response<String> {
+        let page = self
+            .get(&format!("{}/login?return_to=/account", self.origin))
+            .await;
+        let csrf = hidden(page.body(), "_csrf");
+        let login = format!("{}/login", self.origin);
+        self.post_form(
+            &login,
+            &[
+                ("_csrf", csrf.as_str()),
+                ("return_to", "/account"),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
+    /// Signs in as [`USER`] with [`PASSWORD`]; it lands on `/account`.
+    pub async fn sign_in(&mut self) {
+        let res = self.sign_in_as(USER, PASSWORD).await;
+        assert_eq!(res.status(), 303, "signed in: {}", res.body());
+    }
+
     /// Follows `/authorize?…` through sign-in and consent; returns the final redirect's Location.
     pub async fn authorize(&mut self, authorize_url: &str) -> String {
         let page = self.get(authorize_url).await;
