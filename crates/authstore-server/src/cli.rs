@@ -1,4 +1,4 @@
-//! The `authstore` command line: `serve`, `user add|list|show|disable|enable|set-password|delete`, `client add|list|show|update|rotate-secret|delete`, `grant list|revoke`, `session list|revoke`, `audit`, `migrate`, `export`, `import`, `stats`, `health`, `cleanup`, `keys list|rotate`, `completions`, `man`, their flags, and exit statuses (0 ok, 1 failure, 2 bad usage or configuration).
+//! The `authstore` command line: `serve`, `user add|list|show|disable|enable|set-password|delete`, `client add|list|show|update|rotate-secret|delete`, `grant list|revoke`, `session list|revoke`, `audit`, `admin-token`, `openapi`, `migrate`, `export`, `import`, `stats`, `health`, `cleanup`, `keys list|rotate`, `completions`, `man`, their flags, and exit statuses (0 ok, 1 failure, 2 bad usage or configuration).
 
 use std::future::Future;
 use std::io::IsTerminal as _;
@@ -9,8 +9,8 @@ use tracing_subscriber::EnvFilter;
 
 pub use crate::command_prelude::Failure;
 use crate::commands::{
-    audit, cleanup, client, completions, export, grant, health, import, keys, migrate, serve,
-    session, stats, user,
+    admin_api, audit, cleanup, client, completions, export, grant, health, import, keys, migrate,
+    serve, session, stats, user,
 };
 
 /// authstore's OAuth 2.1 authorization server and operations CLI.
@@ -44,6 +44,10 @@ pub enum Command {
     Session(session::SessionCommand),
     /// Security events kept in the store, by user, client, action and time.
     Audit(audit::AuditArgs),
+    /// Draw a new admin API token and print it with the hash the server is configured with.
+    AdminToken(admin_api::AdminTokenArgs),
+    /// Print the admin API's OpenAPI 3.1 document.
+    Openapi(admin_api::OpenApiArgs),
     /// Copy every live entry from one store to another (TTLs and indexes kept; idempotent).
     Migrate(migrate::MigrateArgs),
     /// Write a store's entries to a JSON-lines file (.zst: zstd-compressed).
@@ -99,6 +103,8 @@ fn dispatch(command: Command) -> CommandFuture {
         Command::Grant(command) => Box::pin(grant::exec(command)),
         Command::Session(command) => Box::pin(session::exec(command)),
         Command::Audit(args) => Box::pin(audit::exec(args)),
+        Command::AdminToken(args) => Box::pin(async move { admin_api::admin_token(&args) }),
+        Command::Openapi(args) => Box::pin(async move { admin_api::openapi(&args) }),
         Command::Migrate(args) => Box::pin(migrate::exec(args)),
         Command::Export(args) => Box::pin(export::exec(args)),
         Command::Import(args) => Box::pin(import::exec(args)),

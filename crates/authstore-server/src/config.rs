@@ -271,6 +271,14 @@ impl ServeConfig {
                 })
             })
             .transpose()?;
+        settings.admin_token_sha256 = admin_token_hash(file_or_empty, env)?;
+        if settings.admin_token_sha256.is_some() && admin_listen.is_none() {
+            return Err(ConfigError(
+                "admin_token_sha256 is set but admin_listen is not: the admin API is served only on \
+                 the admin address; set admin_listen (AUTHSTORE_ADMIN_LISTEN) to a private IP:PORT"
+                    .into(),
+            ));
+        }
         let http = file_or_empty.http_limits()?;
         let shutdown_timeout = flags
             .shutdown_timeout
@@ -292,6 +300,42 @@ impl ServeConfig {
             warnings,
         })
     }
+}
+
+/// The environment variable holding the admin API token's SHA-256 (64 hex digits).
+pub const ADMIN_TOKEN_ENV: &str = "AUTHSTORE_ADMIN_TOKEN_SHA256";
+
+/// The admin API token's SHA-256 from [`ADMIN_TOKEN_ENV`] or the file's
+/// `admin_token_sha256`.
+fn admin_token_hash(file: &ConfigFile, env: Env<'_>) -> Result<Option<[u8; 32]>, ConfigError> {
+    let Some((key, text)) = env(ADMIN_TOKEN_ENV)
+        .map(|text| (ADMIN_TOKEN_ENV, text))
+        .or_else(|| {
+            file.admin_token_sha256
+                .clone()
+                .map(|text| ("admin_token_sha256", text))
+        })
+    else {
+        return Ok(None);
+    };
+    parse_sha256_hex(text.trim()).map(Some).ok_or_else(|| {
+        ConfigError(format!(
+            "{key}: expected the SHA-256 of the admin token as 64 hex digits \
+             (`authstore admin-token` prints a token and its hash)"
+        ))
+    })
+}
+
+/// 64 hex digits as 32 bytes.
+pub(crate) fn parse_sha256_hex(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
 }
 
 /// The environment variable holding the key-encryption key (base64url of 32 bytes).

@@ -1,6 +1,7 @@
 //! authstore's OAuth 2.1 authorization server: the HTTP endpoints, login and consent pages, operations endpoints and the `authstore` CLI, on any authstore store.
 
 mod admin;
+pub mod admin_http;
 mod audit_log;
 pub mod cli;
 mod client_metadata;

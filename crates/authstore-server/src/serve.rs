@@ -36,7 +36,8 @@ pub fn app(state: &AppState, store_metrics: Option<StoreMetrics>, oauth: Router)
 
 /// The routers `serve` runs: the main one (`/health`, `oauth`, and
 /// `/metrics` unless `separate_admin`) and, with `separate_admin`, the admin
-/// one (`/health` and `/metrics`). Every route is limited by `limits`
+/// one (`/health`, `/metrics`, and the admin API when the state has an
+/// admin token). Every route is limited by `limits`
 /// ([`limit_requests`]) and wrapped in the HTTP metrics layer, whose access log
 /// names the client IP as seen through the state's trusted proxies.
 pub fn apps(
@@ -51,7 +52,11 @@ pub fn apps(
     let edge = |router: Router| limit_requests(router, limits).layer(metrics_layer.clone());
     if separate_admin {
         let main = edge(ops.clone().health_router().merge(oauth));
-        (main, Some(edge(ops.router())))
+        let mut admin = ops.router();
+        if let Some(token) = state.settings().admin_token_sha256 {
+            admin = admin.merge(crate::admin_http::router(state.clone(), token));
+        }
+        (main, Some(edge(admin)))
     } else {
         (edge(ops.router().merge(oauth)), None)
     }
@@ -321,6 +326,7 @@ pub async fn run(config: ServeConfig) -> Result<(), Failure> {
         Some((admin_addr, _)) => tracing::info!(
             %addr,
             admin = %admin_addr,
+            admin_api = state.settings().admin_token_sha256.is_some(),
             issuer = %state.settings().issuer,
             backend,
             "listening"

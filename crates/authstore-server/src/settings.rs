@@ -98,6 +98,9 @@ pub struct Settings {
     /// cached (`None`: URL client ids are not resolved). Scopes left open
     /// are those of dynamically registered clients.
     pub client_metadata: Option<authstore::oauth::cimd::ClientMetadataConfig>,
+    /// The SHA-256 of the bearer token that opens the admin API
+    /// (`/admin/v1` on `admin_listen`); `None`: no admin API.
+    pub admin_token_sha256: Option<[u8; 32]>,
 }
 
 impl Default for Settings {
@@ -138,6 +141,7 @@ impl Default for Settings {
             secret_checks_per_minute: Some(60),
             secret_checks_per_ip_per_minute: Some(10),
             client_metadata: Some(Default::default()),
+            admin_token_sha256: None,
         }
     }
 }

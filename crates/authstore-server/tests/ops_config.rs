@@ -421,3 +421,33 @@ fn store_urls_are_logged_without_secrets() {
         "sqlite:///var/lib/auth.db"
     );
 }
+
+#[test]
+fn the_admin_token_hash_comes_from_env_or_file_and_needs_admin_listen() {
+    let sha = "a".repeat(64);
+    let file = parse(&format!(
+        "admin_listen = \"127.0.0.1:9091\"\nadmin_token_sha256 = \"{sha}\"\n"
+    ));
+    let c = ServeConfig::resolve(&Overrides::default(), Some(&file), &env_of(&[])).unwrap();
+    assert_eq!(c.settings.admin_token_sha256, Some([0xaa; 32]));
+    let env_sha = "0f".repeat(32);
+    let pairs = [("AUTHSTORE_ADMIN_TOKEN_SHA256", env_sha.as_str())];
+    let env = env_of(&pairs);
+    let c = ServeConfig::resolve(&Overrides::default(), Some(&file), &env).unwrap();
+    assert_eq!(c.settings.admin_token_sha256, Some([0x0f; 32]), "env first");
+    let c = ServeConfig::resolve(&Overrides::default(), None, &env_of(&[])).unwrap();
+    assert_eq!(c.settings.admin_token_sha256, None, "off by default");
+
+    let no_listen = parse(&format!("admin_token_sha256 = \"{sha}\"\n"));
+    let err =
+        ServeConfig::resolve(&Overrides::default(), Some(&no_listen), &env_of(&[])).unwrap_err();
+    assert!(err.0.contains("admin_listen"), "{}", err.0);
+    for bad in ["abc", &"g".repeat(64), &"a".repeat(63)] {
+        let file = parse(&format!(
+            "admin_listen = \"127.0.0.1:9091\"\nadmin_token_sha256 = \"{bad}\"\n"
+        ));
+        let err =
+            ServeConfig::resolve(&Overrides::default(), Some(&file), &env_of(&[])).unwrap_err();
+        assert!(err.0.contains("64 hex digits"), "{bad}: {}", err.0);
+    }
+}

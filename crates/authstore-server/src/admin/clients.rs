@@ -11,7 +11,7 @@ use super::views::{ClientView, GrantView};
 use crate::state::AppState;
 
 /// A client with its live grants.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub(crate) struct ClientDetail {
     /// The client.
     #[serde(flatten)]
@@ -21,13 +21,14 @@ pub(crate) struct ClientDetail {
 }
 
 /// A client and its secret, shown once (at registration or rotation).
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub(crate) struct WithSecret {
     /// The client.
     #[serde(flatten)]
     pub client: ClientView,
-    /// The new secret.
-    pub client_secret: String,
+    /// The secret (a confidential client's), in the clear this once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
 }
 
 impl std::fmt::Debug for WithSecret {
@@ -39,7 +40,7 @@ impl std::fmt::Debug for WithSecret {
 }
 
 /// What deleting a client removed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub(crate) struct Deleted {
     /// The client as it was.
     #[serde(flatten)]
@@ -60,6 +61,19 @@ async fn audit(state: &AppState, action: &str, client_id: &str) {
                 .meta("by", "operator"),
         )
         .await;
+}
+
+/// Registers a client created by the operator.
+pub(crate) async fn create(
+    state: &AppState,
+    new: authstore::oauth::NewClient,
+) -> Result<WithSecret, AdminError> {
+    let registered = state.oauth().register_client(new).await?;
+    audit(state, "client.created", &registered.client.client_id).await;
+    Ok(WithSecret {
+        client: ClientView::from(&registered.client),
+        client_secret: registered.secret,
+    })
 }
 
 /// Every stored client, by name.
@@ -111,7 +125,7 @@ pub(crate) async fn rotate_secret(
     audit(state, "client.secret_rotated", client_id).await;
     Ok(WithSecret {
         client: ClientView::from(&rotated.client),
-        client_secret: rotated.secret.unwrap_or_default(),
+        client_secret: rotated.secret,
     })
 }
 

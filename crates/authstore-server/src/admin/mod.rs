@@ -13,6 +13,8 @@ pub(crate) enum AdminError {
     NotFound(String),
     /// The request breaks a rule (bad metadata, an empty password, …).
     Invalid(String),
+    /// It would replace something that exists (a taken username).
+    Conflict(String),
     /// The store failed.
     Store(authstore::Error),
 }
@@ -20,7 +22,7 @@ pub(crate) enum AdminError {
 impl std::fmt::Display for AdminError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::NotFound(what) | Self::Invalid(what) => f.write_str(what),
+            Self::NotFound(what) | Self::Invalid(what) | Self::Conflict(what) => f.write_str(what),
             Self::Store(e) => write!(f, "the store failed: {}", authstore::error_chain(e)),
         }
     }
@@ -32,6 +34,11 @@ impl From<authstore::Error> for AdminError {
     fn from(e: authstore::Error) -> Self {
         match e {
             authstore::Error::InvalidArgument(why) => Self::Invalid(why.to_owned()),
+            // An id that no stored entry can have: empty, too long, or with
+            // control characters.
+            authstore::Error::InvalidKey { problem, .. } => Self::Invalid(format!(
+                "not a valid user id, client id or grant id ({problem})"
+            )),
             other => Self::Store(other),
         }
     }
@@ -50,7 +57,9 @@ impl From<AdminError> for crate::command_prelude::Failure {
     fn from(e: AdminError) -> Self {
         match e {
             AdminError::Invalid(_) => Self::config(e.to_string()),
-            AdminError::NotFound(_) | AdminError::Store(_) => Self::runtime(e.to_string()),
+            AdminError::NotFound(_) | AdminError::Conflict(_) | AdminError::Store(_) => {
+                Self::runtime(e.to_string())
+            }
         }
     }
 }

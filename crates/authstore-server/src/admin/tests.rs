@@ -279,6 +279,7 @@ async fn clients_are_listed_updated_rotated_and_deleted_with_their_grants() {
         let rotated = clients::rotate_secret(&state, &notes.client_id, None)
             .await
             .unwrap();
+        let new_secret = rotated.client_secret.clone().expect("a new secret");
         let old = secret.unwrap();
         assert!(
             oauth
@@ -288,11 +289,11 @@ async fn clients_are_listed_updated_rotated_and_deleted_with_their_grants() {
         );
         assert!(
             oauth
-                .authenticate_client(&notes.client_id, Some(&rotated.client_secret))
+                .authenticate_client(&notes.client_id, Some(&new_secret))
                 .await
                 .is_ok()
         );
-        assert!(!format!("{rotated:?}").contains(&rotated.client_secret));
+        assert!(!format!("{rotated:?}").contains(&new_secret));
         let err = clients::rotate_secret(&state, &photos.client_id, None)
             .await
             .unwrap_err();

@@ -9,7 +9,7 @@ use crate::pages::profile;
 use crate::state::AppState;
 
 /// A user with their sessions and live grants.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub(crate) struct UserDetail {
     /// The user.
     #[serde(flatten)]
@@ -21,7 +21,7 @@ pub(crate) struct UserDetail {
 }
 
 /// What ending a user's access ended.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub(crate) struct Ended {
     /// The user afterwards.
     pub user: UserView,
@@ -29,6 +29,29 @@ pub(crate) struct Ended {
     pub sessions_ended: u64,
     /// Live grants revoked, with every token issued under them.
     pub grants_revoked: u64,
+}
+
+/// The user registered as `username`; a name no user can have is not found.
+async fn find(
+    state: &AppState,
+    username: &str,
+) -> Result<authstore::credentials::UserInfo, AdminError> {
+    match state.credentials().user(username).await {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) | Err(authstore::Error::InvalidArgument(_)) => Err(not_found(username)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Maps "no such user" and "no user can have this name" to
+/// [`AdminError::NotFound`].
+fn or_not_found<T>(result: authstore::Result<T>, username: &str) -> Result<T, AdminError> {
+    match result {
+        Err(authstore::Error::NotFound { .. } | authstore::Error::InvalidArgument(_)) => {
+            Err(not_found(username))
+        }
+        other => Ok(other?),
+    }
 }
 
 fn not_found(username: &str) -> AdminError {
@@ -46,6 +69,43 @@ async fn audit(state: &AppState, action: &str, user: &UserView) {
         .await;
 }
 
+/// Registers a user; `user_id` defaults to a random 256-bit id.
+pub(crate) async fn create(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    user_id: Option<&str>,
+) -> Result<UserView, AdminError> {
+    let user_id = match user_id {
+        Some(id) if id.trim().is_empty() => {
+            return Err(AdminError::Invalid("the user id must not be empty".into()));
+        }
+        Some(id) => id.to_owned(),
+        None => authstore::secret::random_token()?,
+    };
+    match state
+        .credentials()
+        .register_user(username, &user_id, password)
+        .await
+    {
+        Err(authstore::Error::AlreadyExists { .. }) => {
+            return Err(AdminError::Conflict(format!(
+                "user {:?} already exists",
+                username.trim()
+            )));
+        }
+        other => other?,
+    }
+    let user = state
+        .credentials()
+        .user(username)
+        .await?
+        .ok_or_else(|| not_found(username))?;
+    let user = UserView::from(&user);
+    audit(state, "user.created", &user).await;
+    Ok(user)
+}
+
 /// Every user, by login name.
 pub(crate) async fn list(state: &AppState) -> Result<Vec<UserView>, AdminError> {
     let users = state.credentials().users().await?;
@@ -54,11 +114,7 @@ pub(crate) async fn list(state: &AppState) -> Result<Vec<UserView>, AdminError> 
 
 /// One user, with their sessions and live grants.
 pub(crate) async fn show(state: &AppState, username: &str) -> Result<UserDetail, AdminError> {
-    let user = state
-        .credentials()
-        .user(username)
-        .await?
-        .ok_or_else(|| not_found(username))?;
+    let user = find(state, username).await?;
     let sessions = state.sessions().list_for_user(&user.user_id).await?;
     let grants = state.oauth().user_grants(&user.user_id).await?;
     Ok(UserDetail {
@@ -72,10 +128,10 @@ pub(crate) async fn show(state: &AppState, username: &str) -> Result<UserDetail,
 /// every grant with its tokens. Also ends what a sign-in finishing at the
 /// same moment left, when run again.
 pub(crate) async fn disable(state: &AppState, username: &str) -> Result<Ended, AdminError> {
-    let user = match state.credentials().set_disabled(username, true).await {
-        Err(authstore::Error::NotFound { .. }) => return Err(not_found(username)),
-        other => UserView::from(&other?),
-    };
+    let user = UserView::from(&or_not_found(
+        state.credentials().set_disabled(username, true).await,
+        username,
+    )?);
     let sessions_ended = state.sessions().revoke_all(&user.user_id).await?;
     let grants_revoked = state.oauth().revoke_user_grants(&user.user_id).await?;
     audit(state, "user.disabled", &user).await;
@@ -88,10 +144,10 @@ pub(crate) async fn disable(state: &AppState, username: &str) -> Result<Ended, A
 
 /// Lets the user sign in again.
 pub(crate) async fn enable(state: &AppState, username: &str) -> Result<UserView, AdminError> {
-    let user = match state.credentials().set_disabled(username, false).await {
-        Err(authstore::Error::NotFound { .. }) => return Err(not_found(username)),
-        other => UserView::from(&other?),
-    };
+    let user = UserView::from(&or_not_found(
+        state.credentials().set_disabled(username, false).await,
+        username,
+    )?);
     audit(state, "user.enabled", &user).await;
     Ok(user)
 }
@@ -104,16 +160,14 @@ pub(crate) async fn set_password(
     password: &str,
     end_sessions: bool,
 ) -> Result<Ended, AdminError> {
-    match state.credentials().set_password(username, password).await {
-        Err(authstore::Error::NotFound { .. }) => return Err(not_found(username)),
-        other => other?,
+    if password.is_empty() {
+        return Err(AdminError::Invalid("the password must not be empty".into()));
     }
-    let user = state
-        .credentials()
-        .user(username)
-        .await?
-        .ok_or_else(|| not_found(username))?;
-    let user = UserView::from(&user);
+    let user = UserView::from(&find(state, username).await?);
+    or_not_found(
+        state.credentials().set_password(username, password).await,
+        username,
+    )?;
     let sessions_ended = if end_sessions {
         state.sessions().revoke_all(&user.user_id).await?
     } else {
@@ -132,10 +186,10 @@ pub(crate) async fn set_password(
 /// token and code, their remembered consents, their profile, and last
 /// their credential. Audit events stay for their retention period.
 pub(crate) async fn delete(state: &AppState, username: &str) -> Result<Ended, AdminError> {
-    let before = match state.credentials().set_disabled(username, true).await {
-        Err(authstore::Error::NotFound { .. }) => return Err(not_found(username)),
-        other => other?,
-    };
+    let before = or_not_found(
+        state.credentials().set_disabled(username, true).await,
+        username,
+    )?;
     let user_id = before.user_id.as_str();
     let sessions_ended = state.sessions().revoke_all(user_id).await?;
     let grants_revoked = state.oauth().erase_user(user_id).await?;

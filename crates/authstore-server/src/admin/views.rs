@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::secs;
 
 /// A user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct UserView {
     /// The login name.
     pub username: String,
@@ -36,7 +36,7 @@ impl From<&UserInfo> for UserView {
 }
 
 /// A sign-in session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct SessionView {
     /// The handle that names it to `session revoke` (not the cookie's id).
     pub handle: String,
@@ -69,7 +69,7 @@ impl From<&SessionInfo> for SessionView {
 }
 
 /// A live grant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct GrantView {
     /// Its id (what `grant revoke` takes).
     pub grant_id: String,
@@ -102,7 +102,7 @@ impl From<&GrantSummary> for GrantView {
 }
 
 /// A client, in RFC 7591's terms.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub(crate) struct ClientView {
     /// Its id.
     pub client_id: String,

@@ -258,7 +258,10 @@ async fn rotate_secret(args: ClientRotateArgs) -> Result<(), Failure> {
         print_json(&rotated);
     } else {
         println!("client_id: {}", rotated.client.client_id);
-        println!("client_secret: {}", rotated.client_secret);
+        println!(
+            "client_secret: {}",
+            rotated.client_secret.as_deref().unwrap_or_default()
+        );
         eprintln!("The new secret is shown only this once, and the old one no longer works.");
     }
     Ok(())
@@ -341,7 +344,7 @@ async fn add(args: ClientAddArgs) -> Result<(), Failure> {
         match &registered.secret {
             Some(secret) => print_json(&WithSecret {
                 client: ClientView::from(client),
-                client_secret: secret.as_str().to_owned(),
+                client_secret: Some(secret.as_str().to_owned()),
             }),
             None => print_json(&ClientView::from(client)),
         }

@@ -1,5 +1,6 @@
 //! One module per `authstore` subcommand: its clap arguments and its `exec`. Commands share only [`crate::command_prelude`] and the modules below it, never each other.
 
+pub(crate) mod admin_api;
 pub(crate) mod audit;
 pub(crate) mod cleanup;
 pub(crate) mod client;

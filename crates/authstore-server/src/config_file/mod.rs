@@ -49,6 +49,9 @@ pub struct ConfigFile {
     pub shutdown_timeout: Option<ConfigDuration>,
     /// Where `/metrics` (and a copy of `/health`) are served instead of the main address, `IP:PORT`.
     pub admin_listen: Option<String>,
+    /// The SHA-256 (64 hex digits) of the admin API's bearer token; the API
+    /// is served on `admin_listen` only (`authstore admin-token` makes one).
+    pub admin_token_sha256: Option<String>,
     /// Proxies whose forwarding header is believed (CIDR blocks or addresses).
     pub trusted_proxies: Option<Vec<String>>,
     /// The header the trusted proxies write: `"x-forwarded-for"` (default) or `"forwarded"` (RFC 7239).

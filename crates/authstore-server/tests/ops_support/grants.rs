@@ -1,4 +1,5 @@
 //! Grants made in-process for the `ops_*` tests: a code flow for a user, whether its access token is active, and a scan for entries naming someone.
+#![allow(dead_code, unreachable_pub)]
 
 use std::sync::Arc;
 
