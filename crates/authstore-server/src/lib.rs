@@ -3,6 +3,7 @@
 mod admin;
 pub mod admin_http;
 mod audit_log;
+pub mod branding;
 pub mod cli;
 mod client_metadata;
 mod command_prelude;

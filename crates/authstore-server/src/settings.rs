@@ -101,6 +101,8 @@ pub struct Settings {
     /// The SHA-256 of the bearer token that opens the admin API
     /// (`/admin/v1` on `admin_listen`); `None`: no admin API.
     pub admin_token_sha256: Option<[u8; 32]>,
+    /// What the pages look like (`[pages]`).
+    pub pages: crate::branding::PagesSettings,
 }
 
 impl Default for Settings {
@@ -142,6 +144,7 @@ impl Default for Settings {
             secret_checks_per_ip_per_minute: Some(10),
             client_metadata: Some(Default::default()),
             admin_token_sha256: None,
+            pages: crate::branding::PagesSettings::default(),
         }
     }
 }

@@ -40,6 +40,7 @@ struct Inner {
     machine: crate::machine::MachineLimits,
     client_metadata: Option<authstore::oauth::cimd::ClientMetadataResolver>,
     metrics: Metrics,
+    pages: crate::branding::Pages,
     audit: ServerAudit,
     settings: Settings,
 }
@@ -150,6 +151,10 @@ impl AppState {
                 authstore::oauth::cimd::ClientMetadataResolver::new(oauth.clone(), config)
             })
             .transpose()?;
+        let pages = crate::branding::Pages::new(&settings.pages).map_err(|e| {
+            tracing::error!(error = %e, "the page templates do not parse");
+            authstore::Error::InvalidArgument("the page templates do not parse")
+        })?;
         let audit = ServerAudit::new(
             Arc::clone(&store),
             settings.audit_retention,
@@ -170,6 +175,7 @@ impl AppState {
                 machine,
                 client_metadata,
                 metrics: Metrics::new(),
+                pages,
                 settings,
             }),
         })
@@ -230,7 +236,12 @@ impl AppState {
         self.inner.client_metadata.as_ref()
     }
 
-    /// The metrics.
+    /// The page templates and brand.
+    pub(crate) fn pages(&self) -> &crate::branding::Pages {
+        &self.inner.pages
+    }
+
+    /// The HTTP metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }

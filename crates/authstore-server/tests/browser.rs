@@ -202,6 +202,7 @@ async fn a_browser_without_javascript_signs_in_consents_and_the_code_redeems() {
         .await
         .expect("the sign-in page");
     assert_eq!(text_of(&b, "client-name").await, "Browser Test App");
+    screenshots(&b, "sign-in").await;
     browser::submit_form(
         &form,
         &[("username", USER), ("password", PASSWORD)],
@@ -214,6 +215,7 @@ async fn a_browser_without_javascript_signs_in_consents_and_the_code_redeems() {
         .for_element(Locator::Id("consent"))
         .await
         .expect("signed in: the consent page");
+    screenshots(&b, "consent").await;
     let url = b.current_url().await.unwrap();
     assert_eq!(url.path(), "/authorize", "{url}");
     assert_eq!(text_of(&b, "user").await, USER);
@@ -331,6 +333,7 @@ async fn a_browser_without_javascript_signs_in_consents_and_the_code_redeems() {
         .await
         .expect("the account page lists the app");
     let app = text_of(&b, "apps").await;
+    screenshots(&b, "account").await;
     assert!(app.contains("Browser Test App"), "{app}");
     b.find(Locator::Css("button.remove-app"))
         .await
@@ -380,7 +383,34 @@ async fn a_browser_without_javascript_signs_in_consents_and_the_code_redeems() {
             "{outcome:?}"
         );
     }
+    b.goto(&format!(
+        "{issuer}/authorize?response_type=code&client_id=no-such-app"
+    ))
+    .await
+    .unwrap();
+    b.wait()
+        .for_element(Locator::Id("error"))
+        .await
+        .expect("the error page");
+    screenshots(&b, "error").await;
     b.close().await.unwrap();
+}
+
+/// With `AUTHSTORE_SCREENSHOTS=DIR`, saves the page as it looks on a
+/// desktop (1280×800) and on a phone (390×844): `DIR/NAME-desktop.png`,
+/// `DIR/NAME-phone.png` (docs/server.md shows them).
+async fn screenshots(b: &Client, name: &str) {
+    let Some(dir) = std::env::var_os("AUTHSTORE_SCREENSHOTS") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (size, width, height) in [("desktop", 1280, 800), ("phone", 390, 844)] {
+        b.set_window_size(width, height).await.unwrap();
+        let png = b.screenshot().await.unwrap();
+        std::fs::write(dir.join(format!("{name}-{size}.png")), png).unwrap();
+    }
+    b.set_window_size(1280, 800).await.unwrap();
 }
 
 const INTROSPECTOR: &str = "browser-test-introspector";

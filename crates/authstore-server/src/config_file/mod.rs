@@ -92,6 +92,9 @@ pub struct ConfigFile {
     /// `[openid]`.
     #[serde(default)]
     pub openid: OpenIdSection,
+    /// `[pages]`: product name, logo, accent colour, templates.
+    #[serde(default)]
+    pub pages: crate::branding::PagesSection,
     /// `[[users]]`.
     #[serde(default)]
     pub(crate) users: Vec<RawUser>,
@@ -164,6 +167,7 @@ impl ConfigFile {
         if let Some(scopes) = &self.scopes_supported {
             s.scopes_supported = scopes.clone();
         }
+        s.pages = self.pages.resolve(warnings).map_err(ConfigError)?;
         set(&mut s.dev_cookies, self.dev_cookies);
         set(&mut s.openid, self.openid.enabled);
         set(&mut s.registration, self.registration.enabled);

@@ -82,6 +82,7 @@ pub(super) async fn account_page(
         .collect();
     let csrf = csrf_token(&mut parts, state).await?;
     Ok(render(
+        state,
         status,
         "account.html",
         minijinja::context! {
@@ -303,7 +304,7 @@ pub(super) async fn user_form(
 ) -> Result<Result<(SessionUser, BTreeMap<String, String>), Response>, authstore_axum::Error> {
     let body = match body {
         Ok(body) => body,
-        Err(rejection) => return Ok(Err(unreadable_body(&rejection))),
+        Err(rejection) => return Ok(Err(unreadable_body(state, &rejection))),
     };
     let Some(user) = session.user().await? else {
         return Ok(Err(sign_in(state)));

@@ -358,13 +358,16 @@ async fn approve(
         Err(e) => (StatusCode::BAD_REQUEST, e.code(), e.description()),
     };
     let (status, code, description) = failure;
-    refused(refuse(
+    refused(
         state,
-        &req.client,
-        &req.redirect_uri,
-        (status, code, &description),
-        req.state.as_deref(),
-    ))
+        refuse(
+            state,
+            &req.client,
+            &req.redirect_uri,
+            (status, code, &description),
+            req.state.as_deref(),
+        ),
+    )
 }
 
 /// Records a consent decision as a security event.
@@ -389,9 +392,9 @@ async fn audit_consent(
     state.audit(event).await;
 }
 
-fn refused(refusal: Refusal) -> Response {
+fn refused(state: &AppState, refusal: Refusal) -> Response {
     match refusal {
-        Refusal::Show(status, message) => error_page(status, &message),
+        Refusal::Show(status, message) => error_page(state, status, &message),
         Refusal::Redirect(response) => response,
     }
 }
@@ -406,19 +409,22 @@ pub(super) async fn authorize(
     let raw = query.unwrap_or_default();
     let params = match parse_params(&raw) {
         Ok(p) => p,
-        Err(message) => return Ok(error_page(StatusCode::BAD_REQUEST, &message)),
+        Err(message) => return Ok(error_page(&state, StatusCode::BAD_REQUEST, &message)),
     };
     let after_login = super::oidc::after_login(state.settings().issuer_path(), &params);
     let req = match check(&state, params, &state.client_ip_key(&parts)).await {
         Ok(req) => req,
-        Err(refusal) => return Ok(refused(refusal)),
+        Err(refusal) => return Ok(refused(&state, refusal)),
     };
     let user = session.user().await?;
     let auth_time = session.get::<u64>(super::AUTH_TIME).await?;
     let now = state.clock().now_millis() / 1000;
     let sign_in = req.oidc.needs_sign_in(user.is_some(), auth_time, now);
     if sign_in && req.oidc.prompt.none {
-        return Ok(refused(prompt_none_refusal(&state, &req, "login_required")));
+        return Ok(refused(
+            &state,
+            prompt_none_refusal(&state, &req, "login_required"),
+        ));
     }
     let (Some(user), false) = (user, sign_in) else {
         let return_to = after_login;
@@ -429,7 +435,7 @@ pub(super) async fn authorize(
             error: None,
             username: "",
         };
-        return Ok(login_page(StatusCode::OK, &csrf, &form));
+        return Ok(login_page(&state, StatusCode::OK, &csrf, &form));
     };
     // A public client's id is no proof of who is asking: its requests
     // always show the consent page.
@@ -458,15 +464,15 @@ pub(super) async fn authorize(
         }
     }
     if req.oidc.prompt.none {
-        return Ok(refused(prompt_none_refusal(
+        return Ok(refused(
             &state,
-            &req,
-            "consent_required",
-        )));
+            prompt_none_refusal(&state, &req, "consent_required"),
+        ));
     }
     let csrf = csrf_token(&mut parts, &state).await?;
     let params: Vec<(String, String)> = req.params.clone().into_iter().collect();
     Ok(render_to(
+        &state,
         StatusCode::OK,
         "consent.html",
         minijinja::context! {
@@ -496,18 +502,18 @@ pub(super) async fn decide(
 ) -> Result<Response, authstore_axum::Error> {
     let body = match body {
         Ok(body) => body,
-        Err(rejection) => return Ok(unreadable_body(&rejection)),
+        Err(rejection) => return Ok(unreadable_body(&state, &rejection)),
     };
     let mut params = match parse_params(&body) {
         Ok(p) => p,
-        Err(message) => return Ok(error_page(StatusCode::BAD_REQUEST, &message)),
+        Err(message) => return Ok(error_page(&state, StatusCode::BAD_REQUEST, &message)),
     };
     params.remove("_csrf");
     let decision = params.remove("decision");
     let remember = params.remove("remember").is_some_and(|v| v == "on");
     let req = match check(&state, params, &state.client_ip_key(&parts)).await {
         Ok(req) => req,
-        Err(refusal) => return Ok(refused(refusal)),
+        Err(refusal) => return Ok(refused(&state, refusal)),
     };
     let Some(user) = session.user().await? else {
         let query = form_urlencoded::Serializer::new(String::new())
@@ -521,7 +527,7 @@ pub(super) async fn decide(
             error: Some("Sign in again to continue."),
             username: "",
         };
-        return Ok(login_page(StatusCode::UNAUTHORIZED, &csrf, &form));
+        return Ok(login_page(&state, StatusCode::UNAUTHORIZED, &csrf, &form));
     };
     if decision.as_deref() != Some("approve") {
         audit_consent(
@@ -535,13 +541,16 @@ pub(super) async fn decide(
         .await;
         // The user saw the client and its redirect host and chose to go
         // back there: the denial is redirected for every client.
-        return Ok(refused(error_redirect(
+        return Ok(refused(
             &state,
-            &req.redirect_uri,
-            "access_denied",
-            "the user denied the request",
-            req.state.as_deref(),
-        )));
+            error_redirect(
+                &state,
+                &req.redirect_uri,
+                "access_denied",
+                "the user denied the request",
+                req.state.as_deref(),
+            ),
+        ));
     }
     // Public clients are never remembered (see `authorize`).
     let remembered = remember && req.client.is_confidential();

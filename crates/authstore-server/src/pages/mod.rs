@@ -6,8 +6,6 @@ mod oidc;
 mod password;
 pub(crate) mod profile;
 
-use std::sync::OnceLock;
-
 use authstore::audit::{AuditEvent, Outcome};
 use authstore::credentials::{LoginOutcome, client_network};
 use authstore::csrf::KeyRing;
@@ -20,16 +18,12 @@ use axum::body::Body;
 use axum::extract::rejection::StringRejection;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use http::header::{
-    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, REFERRER_POLICY, RETRY_AFTER,
-    USER_AGENT, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
-};
+use http::header::{CONTENT_LENGTH, RETRY_AFTER, USER_AGENT};
 use http::request::Parts;
 use http::{HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
-use minijinja::Environment;
 
 use crate::state::AppState;
 
@@ -42,82 +36,27 @@ pub(crate) const MAX_BODY: usize = 64 * 1024;
 const MAX_USERNAME: usize = 256;
 const MAX_PASSWORD: usize = 1024;
 
-fn templates() -> &'static Environment<'static> {
-    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut env = Environment::new();
-        for (name, source) in [
-            ("base.html", include_str!("templates/base.html")),
-            ("login.html", include_str!("templates/login.html")),
-            ("consent.html", include_str!("templates/consent.html")),
-            ("error.html", include_str!("templates/error.html")),
-            ("account.html", include_str!("templates/account.html")),
-        ] {
-            env.add_template(name, source)
-                .expect("the built-in templates parse");
-        }
-        env
-    })
-}
-
-/// Renders a page with the headers every page carries: no caching, no
-/// framing, no scripts, no sniffing, no referrer, and forms that post only
-/// to this server (plus `form_target`, where a form's answer redirects).
+/// Renders a page of `state`'s pages (see [`crate::branding::Pages::render_to`]).
 pub(crate) fn render_to(
+    state: &AppState,
     status: StatusCode,
     template: &str,
     context: minijinja::Value,
     form_target: Option<&str>,
 ) -> Response {
-    let html = templates()
-        .get_template(template)
-        .and_then(|t| t.render(context));
-    let mut response = match html {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, template, "a page failed to render");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-        }
-    };
-    let mut form_action = String::from("'self'");
-    if let Some(source) = form_target.and_then(csp_source) {
-        form_action.push(' ');
-        form_action.push_str(&source);
-    }
-    let csp = format!(
-        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action {form_action}"
-    );
-    let headers = response.headers_mut();
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    if let Ok(csp) = HeaderValue::from_str(&csp) {
-        headers.insert(CONTENT_SECURITY_POLICY, csp);
-    }
-    response
+    state
+        .pages()
+        .render_to(status, template, context, form_target)
 }
 
 /// [`render_to`] for pages whose forms post only to this server.
-pub(crate) fn render(status: StatusCode, template: &str, context: minijinja::Value) -> Response {
-    render_to(status, template, context, None)
-}
-
-/// The CSP source of a redirect URI's origin (`https://app.example:8443`,
-/// or `com.example.app:` for a private-use scheme), if it can be written
-/// as one safely. Browsers apply `form-action` to the redirects that
-/// follow a form post too, and the consent form's answer is a redirect to
-/// the client.
-fn csp_source(uri: &str) -> Option<String> {
-    let url = url::Url::parse(uri).ok()?;
-    let source = match url.scheme() {
-        "http" | "https" => url.origin().ascii_serialization(),
-        scheme => format!("{scheme}:"),
-    };
-    let safe = source
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"+-.:/[]".contains(&b));
-    (safe && source != "null").then_some(source)
+pub(crate) fn render(
+    state: &AppState,
+    status: StatusCode,
+    template: &str,
+    context: minijinja::Value,
+) -> Response {
+    render_to(state, status, template, context, None)
 }
 
 /// Where a redirect URI sends the browser, for people to read: its host
@@ -133,8 +72,9 @@ pub(crate) fn redirect_host(uri: &str) -> String {
     }
 }
 
-pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
+pub(crate) fn error_page(state: &AppState, status: StatusCode, message: &str) -> Response {
     render(
+        state,
         status,
         "error.html",
         minijinja::context! { message => message },
@@ -150,7 +90,12 @@ pub(crate) struct LoginForm<'a> {
     pub(crate) username: &'a str,
 }
 
-pub(crate) fn login_page(status: StatusCode, csrf: &CsrfToken, form: &LoginForm<'_>) -> Response {
+pub(crate) fn login_page(
+    state: &AppState,
+    status: StatusCode,
+    csrf: &CsrfToken,
+    form: &LoginForm<'_>,
+) -> Response {
     let (client_name, unverified, redirect) = match form.client {
         Some((client, redirect_uri)) => (
             Some(client.name.as_str()),
@@ -160,6 +105,7 @@ pub(crate) fn login_page(status: StatusCode, csrf: &CsrfToken, form: &LoginForm<
         None => (None, false, None),
     };
     render_to(
+        state,
         status,
         "login.html",
         minijinja::context! {
@@ -233,6 +179,7 @@ async fn page_guard(State(state): State<AppState>, request: Request, next: Next)
         match state.page_requests().check(&key, 1).await {
             Ok(decision) if !decision.allowed => {
                 let mut response = error_page(
+                    &state,
                     StatusCode::TOO_MANY_REQUESTS,
                     "Too many requests from your network. Wait a minute and try again.",
                 );
@@ -252,18 +199,19 @@ async fn page_guard(State(state): State<AppState>, request: Request, next: Next)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return too_large();
+        return too_large(&state);
     }
     let bytes = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => return too_large(),
+        Err(_) => return too_large(&state),
     };
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
 }
 
-fn too_large() -> Response {
+fn too_large(state: &AppState) -> Response {
     error_page(
+        state,
         StatusCode::PAYLOAD_TOO_LARGE,
         &format!("The form is too large (at most {} KiB).", MAX_BODY / 1024),
     )
@@ -277,12 +225,12 @@ fn set_retry_after(response: &mut Response, wait: std::time::Duration) {
 }
 
 /// The page that says why a page body could not be read.
-pub(crate) fn unreadable_body(rejection: &StringRejection) -> Response {
+pub(crate) fn unreadable_body(state: &AppState, rejection: &StringRejection) -> Response {
     let status = rejection.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        too_large()
+        too_large(state)
     } else {
-        error_page(status, "The form could not be read.")
+        error_page(state, status, "The form could not be read.")
     }
 }
 
@@ -318,7 +266,7 @@ async fn login_form(
         error: None,
         username: "",
     };
-    Ok(login_page(StatusCode::OK, &csrf, &form))
+    Ok(login_page(&state, StatusCode::OK, &csrf, &form))
 }
 
 /// The request's client, as security events record it.
@@ -343,11 +291,11 @@ async fn login(
 ) -> Result<Response, authstore_axum::Error> {
     let body = match body {
         Ok(body) => body,
-        Err(rejection) => return Ok(unreadable_body(&rejection)),
+        Err(rejection) => return Ok(unreadable_body(&state, &rejection)),
     };
     let params = match parse_params(&body) {
         Ok(p) => p,
-        Err(message) => return Ok(error_page(StatusCode::BAD_REQUEST, &message)),
+        Err(message) => return Ok(error_page(&state, StatusCode::BAD_REQUEST, &message)),
     };
     let field = |name: &str| params.get(name).map(String::as_str).unwrap_or_default();
     let (username, password) = (field("username"), field("password"));
@@ -385,7 +333,7 @@ async fn login(
             error: Some("The username is not valid."),
             username: "",
         };
-        return Ok(login_page(StatusCode::BAD_REQUEST, &csrf, &form));
+        return Ok(login_page(&state, StatusCode::BAD_REQUEST, &csrf, &form));
     }
     let user_key = format!(
         "user:{}",
@@ -407,7 +355,7 @@ async fn login(
                 error: Some("Too many sign-in attempts. Wait a minute and try again."),
                 username,
             };
-            let mut response = login_page(StatusCode::TOO_MANY_REQUESTS, &csrf, &form);
+            let mut response = login_page(&state, StatusCode::TOO_MANY_REQUESTS, &csrf, &form);
             set_retry_after(&mut response, decision.retry_after);
             return Ok(response);
         }
@@ -449,7 +397,7 @@ async fn login(
                 error: Some("Wrong username or password."),
                 username,
             };
-            Ok(login_page(StatusCode::UNAUTHORIZED, &csrf, &form))
+            Ok(login_page(&state, StatusCode::UNAUTHORIZED, &csrf, &form))
         }
         LoginOutcome::LockedOut { retry_after } => {
             state
@@ -470,7 +418,7 @@ async fn login(
                 error: Some(&message),
                 username,
             };
-            let mut response = login_page(StatusCode::TOO_MANY_REQUESTS, &csrf, &form);
+            let mut response = login_page(&state, StatusCode::TOO_MANY_REQUESTS, &csrf, &form);
             set_retry_after(&mut response, retry_after);
             Ok(response)
         }
@@ -483,7 +431,7 @@ async fn login(
                 error: Some("This account is disabled. Ask the administrator to enable it."),
                 username,
             };
-            Ok(login_page(StatusCode::FORBIDDEN, &csrf, &form))
+            Ok(login_page(&state, StatusCode::FORBIDDEN, &csrf, &form))
         }
     }
 }
