@@ -394,3 +394,54 @@ async fn user_and_client_commands_on_redis() {
     };
     walkthrough(&env).await;
 }
+
+/// Client ids and user ids are base64url and may start with `-`: the
+/// commands take them as values, not as flags.
+#[tokio::test]
+async fn ids_that_start_with_a_hyphen_are_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fast.toml");
+    std::fs::write(&config, ops_support::FAST_HASHING).unwrap();
+    let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+    let env = Env {
+        store: authstore::open(&url).await.unwrap(),
+        url,
+        config: config.display().to_string(),
+    };
+    let added = env.json_with(
+        &[
+            "user",
+            "add",
+            "-dash",
+            "--password-stdin",
+            "--user-id",
+            "-u1",
+            "--json",
+        ],
+        "a password\n",
+    );
+    assert_eq!(added["user_id"], "-u1");
+    assert_eq!(
+        env.json(&["user", "show", "-dash", "--json"])["user_id"],
+        "-u1"
+    );
+    assert_eq!(
+        env.json(&["grant", "list", "--user", "-u1", "--json"]),
+        Value::Array(Vec::new())
+    );
+    assert_eq!(
+        env.json(&["grant", "revoke", "--client", "-cyoa", "--json"])["revoked"],
+        0
+    );
+    assert_eq!(
+        env.json(&["session", "list", "--user", "-u1", "--json"]),
+        Value::Array(Vec::new())
+    );
+    let out = env.run(&["client", "show", "-cyoa"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no client \"-cyoa\""),
+        "{}",
+        text(&out.stderr)
+    );
+}

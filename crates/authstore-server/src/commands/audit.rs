@@ -11,10 +11,10 @@ use crate::config;
 #[derive(Debug, Clone, Args)]
 pub struct AuditArgs {
     /// Only the events of this user (as the event names them: a user id, or a login name for sign-in attempts).
-    #[arg(long, value_name = "USER")]
+    #[arg(long, value_name = "USER", allow_hyphen_values = true)]
     pub user: Option<String>,
     /// Only the events about this client id.
-    #[arg(long, value_name = "CLIENT_ID")]
+    #[arg(long, value_name = "CLIENT_ID", allow_hyphen_values = true)]
     pub client: Option<String>,
     /// Only actions starting with this, e.g. `login.` or `user.disabled`.
     #[arg(long, value_name = "PREFIX")]

@@ -42,6 +42,7 @@ pub struct ClientListArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ClientArgs {
     /// The client id.
+    #[arg(allow_hyphen_values = true)]
     pub client_id: String,
     /// Print JSON.
     #[arg(long)]
@@ -55,6 +56,7 @@ pub struct ClientArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ClientUpdateArgs {
     /// The client id.
+    #[arg(allow_hyphen_values = true)]
     pub client_id: String,
     /// New display name.
     #[arg(long)]
@@ -83,6 +85,7 @@ pub struct ClientUpdateArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ClientRotateArgs {
     /// The client id.
+    #[arg(allow_hyphen_values = true)]
     pub client_id: String,
     /// Lifetime of the new secret, e.g. 90d (default: no expiry).
     #[arg(long, value_name = "DURATION", value_parser = config::parse_duration)]

@@ -20,10 +20,10 @@ pub enum GrantCommand {
 #[group(required = true, multiple = false)]
 pub struct Whose {
     /// The user id (the OAuth subject).
-    #[arg(long, value_name = "USER_ID")]
+    #[arg(long, value_name = "USER_ID", allow_hyphen_values = true)]
     pub user: Option<String>,
     /// The client id.
-    #[arg(long, value_name = "CLIENT_ID")]
+    #[arg(long, value_name = "CLIENT_ID", allow_hyphen_values = true)]
     pub client: Option<String>,
 }
 
@@ -44,13 +44,18 @@ pub struct GrantListArgs {
 #[derive(Debug, Clone, Args)]
 pub struct GrantRevokeArgs {
     /// The grant's id (as `grant list` prints it).
-    #[arg(required_unless_present_any = ["user", "client"], conflicts_with_all = ["user", "client"])]
+    #[arg(required_unless_present_any = ["user", "client"], conflicts_with_all = ["user", "client"], allow_hyphen_values = true)]
     pub id: Option<String>,
     /// Every grant of this user id.
-    #[arg(long, value_name = "USER_ID", conflicts_with = "client")]
+    #[arg(
+        long,
+        value_name = "USER_ID",
+        conflicts_with = "client",
+        allow_hyphen_values = true
+    )]
     pub user: Option<String>,
     /// Every grant of this client id.
-    #[arg(long, value_name = "CLIENT_ID")]
+    #[arg(long, value_name = "CLIENT_ID", allow_hyphen_values = true)]
     pub client: Option<String>,
     /// Print JSON.
     #[arg(long)]

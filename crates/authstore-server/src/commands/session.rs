@@ -20,7 +20,7 @@ pub enum SessionCommand {
 #[derive(Debug, Clone, Args)]
 pub struct SessionListArgs {
     /// The user id.
-    #[arg(long, value_name = "USER_ID")]
+    #[arg(long, value_name = "USER_ID", allow_hyphen_values = true)]
     pub user: String,
     /// Print JSON.
     #[arg(long)]
@@ -34,7 +34,7 @@ pub struct SessionListArgs {
 #[derive(Debug, Clone, Args)]
 pub struct SessionRevokeArgs {
     /// The user id.
-    #[arg(long, value_name = "USER_ID")]
+    #[arg(long, value_name = "USER_ID", allow_hyphen_values = true)]
     pub user: String,
     /// End every session of the user.
     #[arg(long, required_unless_present = "handle", conflicts_with = "handle")]

@@ -43,6 +43,7 @@ pub struct UserListArgs {
 #[derive(Debug, Clone, Args)]
 pub struct UserArgs {
     /// The login name.
+    #[arg(allow_hyphen_values = true)]
     pub name: String,
     /// Print JSON.
     #[arg(long)]
@@ -56,6 +57,7 @@ pub struct UserArgs {
 #[derive(Debug, Clone, Args)]
 pub struct UserSetPasswordArgs {
     /// The login name.
+    #[arg(allow_hyphen_values = true)]
     pub name: String,
     /// Read the password from the first line of standard input (required).
     #[arg(long, required = true)]
@@ -75,12 +77,13 @@ pub struct UserSetPasswordArgs {
 #[derive(Debug, Clone, Args)]
 pub struct UserAddArgs {
     /// Login name.
+    #[arg(allow_hyphen_values = true)]
     pub name: String,
     /// Read the password from the first line of standard input (required).
     #[arg(long, required = true)]
     pub password_stdin: bool,
     /// The user's stable id, the OAuth subject (default: random).
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
     pub user_id: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
