@@ -313,6 +313,7 @@ fn audit_trail(env: &Env, client_id: &str) {
     assert_eq!(
         actions(&ada),
         [
+            "user.created",
             "user.disabled",
             "user.enabled",
             "user.password_set",
@@ -328,7 +329,12 @@ fn audit_trail(env: &Env, client_id: &str) {
     let client = env.json(&["audit", "--client", client_id, "--since", "1h", "--json"]);
     assert_eq!(
         actions(&client),
-        ["client.updated", "client.secret_rotated", "client.deleted"]
+        [
+            "client.created",
+            "client.updated",
+            "client.secret_rotated",
+            "client.deleted"
+        ]
     );
     let last = env.json(&["audit", "--client", client_id, "--limit", "1", "--json"]);
     assert_eq!(actions(&last), ["client.deleted"], "the newest");

@@ -1,5 +1,6 @@
 //! The operator's actions on users, clients, grants and sessions, shared by the `authstore` commands: typed results that print as text or JSON, and one error type.
 
+pub(crate) mod audit;
 pub(crate) mod clients;
 pub(crate) mod users;
 pub(crate) mod views;

@@ -376,33 +376,15 @@ pub(crate) async fn audit(
     let to = query
         .until
         .map_or_else(|| Ok(SystemTime::now() + Duration::from_secs(1)), at)?;
-    if from >= to {
-        return Err(ApiError::Invalid("since must be before until".into()));
-    }
-    let log = state.audit_log().events();
-    let events = match &query.user {
-        Some(user) => log.by_user(user, from, to).await?,
-        None => log.in_time_range(from, to).await?,
+    let query = crate::admin::audit::AuditQuery {
+        user: query.user.as_deref(),
+        client: query.client.as_deref(),
+        action: query.action.as_deref(),
+        from,
+        to,
+        limit: query.limit.unwrap_or(1000).min(10_000),
     };
-    let about_client = |e: &AuditEvent| {
-        query.client.as_deref().is_none_or(|c| {
-            e.resource.as_deref() == Some(c)
-                || e.metadata.get("client_id").and_then(|v| v.as_str()) == Some(c)
-        })
-    };
-    let mut events: Vec<EventView> = events
-        .into_iter()
-        .filter(|e| about_client(e))
-        .filter(|e| {
-            query
-                .action
-                .as_deref()
-                .is_none_or(|p| e.action.starts_with(p))
-        })
-        .map(EventView::from)
-        .collect();
-    let limit = query.limit.unwrap_or(1000).min(10_000);
-    let skip = events.len().saturating_sub(limit);
-    events.drain(..skip);
+    let events = crate::admin::audit::events(&state, &query).await?;
+    let events: Vec<EventView> = events.into_iter().map(EventView::from).collect();
     Ok(Json(events))
 }

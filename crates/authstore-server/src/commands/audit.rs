@@ -2,8 +2,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use authstore::audit::{AuditEvent, Outcome};
+use authstore::audit::Outcome;
 
+use crate::admin::AdminError;
+use crate::admin::audit::{self, AuditQuery};
 use crate::command_prelude::*;
 use crate::config;
 
@@ -127,16 +129,6 @@ fn outcome(o: Outcome) -> &'static str {
     }
 }
 
-/// Whether `event` is about `client_id`: as its resource, or named in its details.
-fn about_client(event: &AuditEvent, client_id: &str) -> bool {
-    event.resource.as_deref() == Some(client_id)
-        || event
-            .metadata
-            .get("client_id")
-            .and_then(|v| v.as_str())
-            .is_some_and(|c| c == client_id)
-}
-
 /// Runs `authstore audit`.
 ///
 /// # Errors
@@ -152,23 +144,20 @@ pub(crate) async fn exec(args: AuditArgs) -> Result<(), Failure> {
         return Err(Failure::config("--since must be before --until"));
     }
     let state = admin_state(&args.store).await?;
-    let log = state.audit_log().events();
-    let events = match &args.user {
-        Some(user) => log.by_user(user, from, to).await,
-        None => log.in_time_range(from, to).await,
-    }
-    .map_err(|e| Failure::runtime(format!("cannot read the audit log: {}", error_chain(&e))))?;
-    let mut events: Vec<AuditEvent> = events
-        .into_iter()
-        .filter(|e| args.client.as_deref().is_none_or(|c| about_client(e, c)))
-        .filter(|e| {
-            args.action
-                .as_deref()
-                .is_none_or(|prefix| e.action.starts_with(prefix))
-        })
-        .collect();
-    let skip = events.len().saturating_sub(args.limit);
-    events.drain(..skip);
+    let query = AuditQuery {
+        user: args.user.as_deref(),
+        client: args.client.as_deref(),
+        action: args.action.as_deref(),
+        from,
+        to,
+        limit: args.limit,
+    };
+    let events = audit::events(&state, &query).await.map_err(|e| match e {
+        AdminError::Store(e) => {
+            Failure::runtime(format!("cannot read the audit log: {}", error_chain(&e)))
+        }
+        other => other.into(),
+    })?;
     if args.json {
         print_json(&events);
         return Ok(());

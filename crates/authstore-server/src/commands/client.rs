@@ -2,10 +2,9 @@
 
 use std::time::Duration;
 
-use authstore::SystemClock;
-use authstore::oauth::{AuthMethod, ClientOrigin, GrantType, NewClient, OAuth, OAuthError};
+use authstore::oauth::{AuthMethod, ClientOrigin, GrantType, NewClient};
 
-use crate::admin::clients::{self, WithSecret};
+use crate::admin::clients;
 use crate::admin::views::ClientView;
 use crate::command_prelude::*;
 use crate::config;
@@ -330,30 +329,13 @@ fn new_client(args: &ClientAddArgs) -> NewClient {
 /// # Errors
 /// Exit status 2 for invalid metadata, 1 if the store fails.
 async fn add(args: ClientAddArgs) -> Result<(), Failure> {
-    let (store, settings) = open_for_admin(&args.store).await?;
-    let oauth = OAuth::with_config(store, settings.oauth, SystemClock)
-        .map_err(|e| Failure::config(format!("invalid hashing settings: {e}")))?;
-    let registered = oauth
-        .register_client(new_client(&args))
-        .await
-        .map_err(|e| match e {
-            OAuthError::Store(e) => {
-                Failure::runtime(format!("cannot register the client: {}", error_chain(&e)))
-            }
-            other => Failure::config(other.to_string()),
-        })?;
-    let client = &registered.client;
+    let state = admin_state(&args.store).await?;
+    let created = clients::create(&state, new_client(&args)).await?;
     if args.json {
-        match &registered.secret {
-            Some(secret) => print_json(&WithSecret {
-                client: ClientView::from(client),
-                client_secret: Some(secret.as_str().to_owned()),
-            }),
-            None => print_json(&ClientView::from(client)),
-        }
+        print_json(&created);
     } else {
-        println!("client_id: {}", client.client_id);
-        if let Some(secret) = &registered.secret {
+        println!("client_id: {}", created.client.client_id);
+        if let Some(secret) = &created.client_secret {
             println!("client_secret: {secret}");
             eprintln!(
                 "The secret is shown only this once (the store keeps an argon2id hash): save it now."

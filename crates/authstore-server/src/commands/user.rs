@@ -2,9 +2,6 @@
 
 use std::io::BufRead as _;
 
-use authstore::credentials::Credentials;
-use authstore::{Error, SystemClock};
-
 use crate::admin::users;
 use crate::admin::views::UserView;
 use crate::command_prelude::*;
@@ -246,43 +243,18 @@ fn read_password() -> Result<String, Failure> {
 /// Exit status 2 for an empty name or password, 1 if the user exists or the store fails.
 async fn add(args: UserAddArgs) -> Result<(), Failure> {
     let password = read_password()?;
-    let (store, settings) = open_for_admin(&args.store).await?;
-    let credentials = Credentials::with_config(store, settings.credentials, SystemClock)
-        .map_err(|e| Failure::config(format!("invalid hashing settings: {e}")))?;
-    let user_id = match args.user_id {
-        Some(id) if id.trim().is_empty() => {
-            return Err(Failure::config("--user-id must not be empty"));
-        }
-        Some(id) => id,
-        None => authstore::secret::random_token().map_err(|e| Failure::runtime(e.to_string()))?,
-    };
-    match credentials
-        .register_user(&args.name, &user_id, &password)
-        .await
-    {
-        Ok(()) => {}
-        Err(Error::AlreadyExists { .. }) => {
-            return Err(Failure::runtime(format!(
-                "user {:?} already exists",
-                args.name.trim()
-            )));
-        }
-        Err(e @ Error::InvalidArgument(_)) => return Err(Failure::config(e.to_string())),
-        Err(e) => {
-            return Err(Failure::runtime(format!(
-                "cannot register the user: {}",
-                error_chain(&e)
-            )));
-        }
-    }
-    let username = args.name.trim();
+    let state = admin_state(&args.store).await?;
+    let user = users::create(&state, &args.name, &password, args.user_id.as_deref()).await?;
     if args.json {
         println!(
             "{}",
-            serde_json::json!({ "username": username, "user_id": user_id })
+            serde_json::json!({ "username": user.username, "user_id": user.user_id })
         );
     } else {
-        println!("created user {username:?} with user_id {user_id}");
+        println!(
+            "created user {:?} with user_id {}",
+            user.username, user.user_id
+        );
     }
     Ok(())
 }
