@@ -26,6 +26,8 @@ pub mod api;
 pub mod bearer;
 pub mod csrf;
 mod error;
+#[cfg(feature = "metrics")]
+pub mod http_metrics;
 pub mod ratelimit;
 pub mod session;
 

@@ -110,7 +110,7 @@ async fn limit_request(
             tracing::warn!(
                 route = route
                     .as_deref()
-                    .unwrap_or(crate::http_metrics::UNMATCHED_ROUTE),
+                    .unwrap_or(authstore_axum::http_metrics::UNMATCHED_ROUTE),
                 timeout_ms = limit.timeout.as_millis() as u64,
                 "request timed out"
             );

@@ -11,7 +11,6 @@ use axum::routing::get;
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 
-use crate::metered::StoreMetrics;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 
@@ -26,39 +25,25 @@ pub(crate) const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charse
 pub struct Ops {
     store: Arc<dyn Store>,
     metrics: Metrics,
-    store_metrics: Option<StoreMetrics>,
-    max_entries: Option<u64>,
 }
 
 impl Ops {
-    /// Endpoints over `store`, rendering `metrics` and, if the store is a
-    /// [`MeteredStore`](crate::metered::MeteredStore), its `store_metrics`.
-    pub fn new(
-        store: Arc<dyn Store>,
-        metrics: Metrics,
-        store_metrics: Option<StoreMetrics>,
-    ) -> Self {
-        Self {
-            store,
-            metrics,
-            store_metrics,
-            max_entries: None,
-        }
+    /// Endpoints over `store`, rendering `metrics`.
+    pub fn new(store: Arc<dyn Store>, metrics: Metrics) -> Self {
+        Self { store, metrics }
     }
 
     /// Reports the store's entry bound (`authstore_store_max_entries`).
-    pub fn with_max_entries(mut self, max_entries: Option<u64>) -> Self {
-        self.max_entries = max_entries;
+    pub fn with_max_entries(self, max_entries: Option<u64>) -> Self {
+        if let Some(max_entries) = max_entries {
+            self.metrics.set_store_max_entries(max_entries);
+        }
         self
     }
 
     /// Endpoints over the state's store and metrics.
-    pub fn from_state(state: &AppState, store_metrics: Option<StoreMetrics>) -> Self {
-        Self::new(
-            Arc::clone(state.store()),
-            state.metrics().clone(),
-            store_metrics,
-        )
+    pub fn from_state(state: &AppState) -> Self {
+        Self::new(Arc::clone(state.store()), state.metrics().clone())
     }
 
     /// The router: `GET /health` and `GET /metrics`.
@@ -77,21 +62,7 @@ impl Ops {
 
     /// Every metric in the Prometheus text format.
     pub fn render_metrics(&self) -> String {
-        use std::fmt::Write as _;
-        let mut out = String::with_capacity(8192);
-        self.metrics.render_into(&mut out);
-        if let Some(store_metrics) = &self.store_metrics {
-            store_metrics.render_into(&mut out);
-        }
-        if let Some(max_entries) = self.max_entries {
-            let _ = write!(
-                out,
-                "# HELP authstore_store_max_entries Entries the store holds at most; beyond it entries are evicted.\n\
-                 # TYPE authstore_store_max_entries gauge\n\
-                 authstore_store_max_entries {max_entries}\n"
-            );
-        }
-        out
+        self.metrics.render()
     }
 }
 

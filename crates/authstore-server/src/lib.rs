@@ -1,5 +1,6 @@
 //! authstore's OAuth 2.1 authorization server: the HTTP endpoints, login and consent pages, operations endpoints and the `authstore` CLI, on any authstore store.
 
+mod access_log;
 mod admin;
 pub mod admin_http;
 mod audit_log;
@@ -14,10 +15,8 @@ mod config_file;
 mod duration;
 pub mod edge;
 mod health;
-mod http_metrics;
 pub mod machine;
-pub mod metered;
-mod metrics;
+pub mod metrics;
 mod oauth_http;
 mod pages;
 pub mod provision;

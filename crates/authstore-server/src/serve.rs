@@ -2,18 +2,16 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::access_log::AccessLogLayer;
 use crate::command_prelude::{Failure, InProcess, Opened, log_safe_url, open_store};
 use crate::config::ServeConfig;
 use crate::edge::{HttpLimits, limit_requests, serve_connections};
 use crate::health::Ops;
-use crate::http_metrics::MetricsLayer;
-use crate::metered::{MeteredStore, StoreMetrics};
 use crate::provision::provision;
 use crate::state::AppState;
 
@@ -22,11 +20,11 @@ pub const DEFAULT_MEMORY_MAX_ENTRIES: u64 = 1_000_000;
 
 /// The whole application with the default [`HttpLimits`]: `/health` and
 /// `/metrics`, merged with `oauth` (the OAuth routes and pages), every route
-/// wrapped in the HTTP metrics layer.
-pub fn app(state: &AppState, store_metrics: Option<StoreMetrics>, oauth: Router) -> Router {
+/// wrapped in the HTTP metrics and access-log layers.
+pub fn app(state: &AppState, oauth: Router) -> Router {
     apps(
         state,
-        Ops::from_state(state, store_metrics),
+        Ops::from_state(state),
         oauth,
         &HttpLimits::default(),
         false,
@@ -38,8 +36,9 @@ pub fn app(state: &AppState, store_metrics: Option<StoreMetrics>, oauth: Router)
 /// `/metrics` unless `separate_admin`) and, with `separate_admin`, the admin
 /// one (`/health`, `/metrics`, and the admin API when the state has an
 /// admin token). Every route is limited by `limits`
-/// ([`limit_requests`]) and wrapped in the HTTP metrics layer, whose access log
-/// names the client IP as seen through the state's trusted proxies.
+/// ([`limit_requests`]) and wrapped in the state's HTTP metrics layer and the
+/// access log, which names the client IP as seen through the state's trusted
+/// proxies.
 pub fn apps(
     state: &AppState,
     ops: Ops,
@@ -47,9 +46,14 @@ pub fn apps(
     limits: &HttpLimits,
     separate_admin: bool,
 ) -> (Router, Option<Router>) {
-    let metrics_layer = MetricsLayer::new(state.metrics().clone())
-        .trusted_proxies(state.settings().trusted_proxies.clone());
-    let edge = |router: Router| limit_requests(router, limits).layer(metrics_layer.clone());
+    let access_log =
+        AccessLogLayer::new().trusted_proxies(state.settings().trusted_proxies.clone());
+    let metrics = state.metrics().http_layer();
+    let edge = |router: Router| {
+        limit_requests(router, limits)
+            .layer(access_log.clone())
+            .layer(metrics.clone())
+    };
     if separate_admin {
         let main = edge(ops.clone().health_router().merge(oauth));
         let mut admin = ops.router();
@@ -230,10 +234,8 @@ async fn start(config: ServeConfig) -> Result<Started, Failure> {
             None => tracing::info!("memory store bounded by max_bytes"),
         }
     }
-    let metered = MeteredStore::new(raw);
-    let store_metrics = metered.metrics().clone();
     // Off the async threads: building the state computes argon2 dummy hashes.
-    let state = tokio::task::spawn_blocking(move || AppState::new(Arc::new(metered), settings))
+    let state = tokio::task::spawn_blocking(move || AppState::metered(raw, settings))
         .await
         .map_err(|e| Failure::runtime(format!("start-up failed: {e}")))?
         .map_err(|e| Failure::config(format!("invalid settings: {e}")))?;
@@ -245,7 +247,7 @@ async fn start(config: ServeConfig) -> Result<Started, Failure> {
             "provisioning done"
         );
     }
-    let ops = Ops::from_state(&state, Some(store_metrics)).with_max_entries(max_entries);
+    let ops = Ops::from_state(&state).with_max_entries(max_entries);
     let (app, admin_app) = apps(
         &state,
         ops,
@@ -301,6 +303,7 @@ pub async fn run(config: ServeConfig) -> Result<(), Failure> {
     };
     let key_rotation = crate::signing_keys::spawn_rotation(&state, stopped());
     let cleanup = crate::store_cleanup::spawn_cleanup(&state, stopped());
+    let metrics_upkeep = crate::metrics::spawn_upkeep(state.metrics(), stopped());
     let admin = match admin {
         Some((admin_listener, admin_app)) => {
             let admin_addr = admin_listener
@@ -375,7 +378,10 @@ pub async fn run(config: ServeConfig) -> Result<(), Failure> {
         Drain::Interrupted => {}
     }
     // They stop on the shutdown signal; aborted for any other ending.
-    for task in [key_rotation, cleanup].into_iter().flatten() {
+    for task in [key_rotation, cleanup, Some(metrics_upkeep)]
+        .into_iter()
+        .flatten()
+    {
         task.abort();
         let _ = task.await;
     }

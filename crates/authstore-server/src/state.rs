@@ -79,8 +79,29 @@ impl AppState {
     /// Invalid argon2 parameters or limiter namespaces.
     pub fn with_clock(
         store: Arc<dyn Store>,
+        settings: Settings,
+        clock: impl Clock,
+    ) -> authstore::Result<Self> {
+        Self::build(store, settings, clock, Metrics::new())
+    }
+
+    /// State on `store` with the system clock, the store's operations
+    /// recorded in the state's [`metrics`](Self::metrics) (as `authstore
+    /// serve` runs it).
+    ///
+    /// # Errors
+    /// Invalid argon2 parameters or limiter namespaces.
+    pub fn metered(store: Arc<dyn Store>, settings: Settings) -> authstore::Result<Self> {
+        let metrics = Metrics::new();
+        let store = Arc::new(metrics.meter(store));
+        Self::build(store, settings, SystemClock, metrics)
+    }
+
+    fn build(
+        store: Arc<dyn Store>,
         mut settings: Settings,
         clock: impl Clock,
+        metrics: Metrics,
     ) -> authstore::Result<Self> {
         settings.issuer = settings.issuer.trim_end_matches('/').to_owned();
         if settings.jwt_access_tokens {
@@ -174,7 +195,7 @@ impl AppState {
                 registrations,
                 machine,
                 client_metadata,
-                metrics: Metrics::new(),
+                metrics,
                 pages,
                 settings,
             }),
@@ -241,7 +262,7 @@ impl AppState {
         &self.inner.pages
     }
 
-    /// The HTTP metrics.
+    /// The server's metrics (HTTP, grants, and the store's when [`metered`](Self::metered)).
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }

@@ -55,6 +55,10 @@
     feature = "sqlite",
     doc = " - [`SqliteStore`]: an SQLite file or in-memory database (feature `sqlite`)."
 )]
+#![cfg_attr(
+    feature = "metrics",
+    doc = " - [`metered::MeteredStore`]: any store, its latency and errors recorded through the `metrics` facade (feature `metrics`)."
+)]
 //! - [`open`]: a store from a URL such as `memory://?max_entries=100000`.
 //! - [`Clock`], [`SystemClock`], [`FakeClock`]: injected time.
 //! - [`backend`]: what a new backend builds on (the argument checks, the GCRA arithmetic).
@@ -87,6 +91,8 @@ mod ext;
 pub mod guide;
 mod key;
 pub mod memory;
+#[cfg(feature = "metrics")]
+pub mod metered;
 pub mod migrate;
 pub mod oauth;
 mod open;

@@ -1,16 +1,49 @@
-//! `MeteredStore`: the whole conformance suite through it, every method reaching the inner store, and what it records per operation.
+//! `MeteredStore`: the whole conformance suite through it, every method reaching the inner store, and what it records per operation through the `metrics` facade (read back from a Prometheus recorder).
+#![cfg(feature = "metrics")]
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use authstore::metered::{MeteredStore, STORE_BUCKETS, STORE_OPERATION_DURATION};
 use authstore::{
     Capabilities, Counter, Entry, Error, FakeClock, GcraDecision, GcraParams, Health, MemoryStore,
     PutItem, PutOptions, Result, ScanPage, Store, StoreStats,
 };
-use authstore_server::metered::MeteredStore;
 use authstore_testkit::UnavailableStore;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// A store metered into its own Prometheus recorder, and the handle that renders it.
+fn metered(inner: Arc<dyn Store>) -> (MeteredStore, PrometheusHandle) {
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(STORE_OPERATION_DURATION.into()),
+            STORE_BUCKETS,
+        )
+        .expect("valid buckets")
+        .build_recorder();
+    let handle = recorder.handle();
+    (
+        MeteredStore::with_recorder(inner, Arc::new(recorder)),
+        handle,
+    )
+}
+
+/// The value of the series `series` (name and labels, exactly as rendered), if present.
+fn sample(text: &str, series: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// How many times `op` ran, from the latency histogram's count.
+fn calls(text: &str, op: &str) -> u64 {
+    sample(
+        text,
+        &format!("{STORE_OPERATION_DURATION}_count{{op=\"{op}\"}}"),
+    )
+    .unwrap_or(0)
+}
 
 fn shared() -> &'static MemoryStore {
     static BASE: OnceLock<MemoryStore> = OnceLock::new();
@@ -34,7 +67,7 @@ authstore_testkit::conformance_suite!(open);
 
 #[tokio::test]
 async fn every_operation_is_timed_and_outcomes_are_classified() {
-    let store = MeteredStore::new(authstore::open("memory://").await.unwrap());
+    let (store, handle) = metered(authstore::open("memory://").await.unwrap());
     store
         .put("s:1", b"v", PutOptions::new().create_only().index("ix:1"))
         .await
@@ -64,7 +97,7 @@ async fn every_operation_is_timed_and_outcomes_are_classified() {
     store.purge_expired(10).await.unwrap();
     store.stats().await.unwrap();
     assert!(store.health().await.ok);
-    let m = store.metrics();
+    let text = handle.render();
     for op in [
         "get",
         "exists",
@@ -79,16 +112,20 @@ async fn every_operation_is_timed_and_outcomes_are_classified() {
         "stats",
         "health",
     ] {
-        assert_eq!(m.calls(op), 1, "{op}");
+        assert_eq!(calls(&text, op), 1, "{op} in:\n{text}");
     }
-    assert_eq!((m.calls("put"), m.calls("gcra")), (2, 2));
-    assert_eq!(
-        m.errors("put"),
-        0,
-        "already_exists is a rejection, not a failure"
+    assert_eq!((calls(&text, "put"), calls(&text, "gcra")), (2, 2));
+    assert!(
+        !text.contains("authstore_store_errors_total"),
+        "already_exists is a rejection, not a failure:\n{text}"
     );
-    let mut text = String::new();
-    m.render_into(&mut text);
+    assert!(
+        text.contains("# TYPE authstore_store_operation_duration_seconds histogram")
+            && text.contains(
+                "authstore_store_operation_duration_seconds_bucket{op=\"get\",le=\"0.0001\"} "
+            ),
+        "a histogram with the store buckets:\n{text}"
+    );
     assert!(
         text.contains("authstore_store_rejections_total{op=\"put\",kind=\"already_exists\"} 1"),
         "{text}"
@@ -102,7 +139,7 @@ async fn every_operation_is_timed_and_outcomes_are_classified() {
 
 #[tokio::test]
 async fn failures_are_counted_by_kind() {
-    let store = MeteredStore::new(Arc::new(UnavailableStore));
+    let (store, handle) = metered(Arc::new(UnavailableStore));
     assert!(store.get("s:1").await.is_err());
     assert!(store.incr("c:1", 1, None).await.is_err());
     assert!(!store.health().await.ok);
@@ -111,14 +148,17 @@ async fn failures_are_counted_by_kind() {
             .gcra_inline("g:1", GcraParams::per_period(1, Duration::from_secs(1)))
             .is_none()
     );
-    let m = store.metrics();
+    let text = handle.render();
     assert_eq!(
-        (m.errors("get"), m.errors("incr"), m.errors("health")),
-        (1, 1, 1)
+        sample(
+            &text,
+            "authstore_store_errors_total{op=\"incr\",kind=\"backend\"}"
+        ),
+        Some(1),
+        "{text}"
     );
-    assert_eq!(m.calls("gcra"), 0, "an inline miss is not a call");
-    let mut text = String::new();
-    m.render_into(&mut text);
+    assert_eq!(calls(&text, "gcra"), 0, "an inline miss is not a call");
+    assert_eq!(calls(&text, "health"), 1, "{text}");
     assert!(
         text.contains("authstore_store_errors_total{op=\"get\",kind=\"backend\"} 1"),
         "{text}"
@@ -236,7 +276,7 @@ async fn every_method_reaches_the_inner_store() {
             .expect("valid configuration"),
         seen: Mutex::default(),
     });
-    let store = MeteredStore::new(inner.clone());
+    let (store, handle) = metered(inner.clone());
     let params = GcraParams::per_period(10, Duration::from_secs(1));
 
     assert_eq!(store.capabilities().name, "memory");
@@ -312,15 +352,33 @@ async fn every_method_reaches_the_inner_store() {
         "never reached the inner store: {missing:?}"
     );
 
-    let m = store.metrics();
-    assert_eq!(m.calls("put_many"), 1, "one batch is one call");
-    assert_eq!(m.calls("put"), 1, "the batch is not metered as single puts");
-    let mut text = String::new();
-    m.render_into(&mut text);
+    let text = handle.render();
+    assert_eq!(calls(&text, "put_many"), 1, "one batch is one call");
+    assert_eq!(
+        calls(&text, "put"),
+        1,
+        "the batch is not metered as single puts"
+    );
     assert!(
         text.contains(
             "authstore_store_rejections_total{op=\"put_many\",kind=\"already_exists\"} 1"
         ),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn new_records_into_the_global_recorder() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).expect("the only global recorder of this test binary");
+    let store = MeteredStore::new(authstore::open("memory://").await.unwrap());
+    store.get("s:1").await.unwrap();
+    store.get("s:2").await.unwrap();
+    let text = handle.render();
+    assert!(
+        text.contains("# HELP authstore_store_operation_duration_seconds "),
+        "described:\n{text}"
+    );
+    assert!(calls(&text, "get") >= 2, "{text}");
 }
