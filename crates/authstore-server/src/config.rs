@@ -272,12 +272,26 @@ impl ServeConfig {
             })
             .transpose()?;
         settings.admin_token_sha256 = admin_token_hash(file_or_empty, env)?;
-        if settings.admin_token_sha256.is_some() && admin_listen.is_none() {
-            return Err(ConfigError(
-                "admin_token_sha256 is set but admin_listen is not: the admin API is served only on \
+        settings.admin_clients = match env(ADMIN_CLIENTS_ENV) {
+            Some(text) => parse_bool(&text).ok_or_else(|| {
+                ConfigError(format!(
+                    "{ADMIN_CLIENTS_ENV}: expected true or false, not {text:?}"
+                ))
+            })?,
+            None => file_or_empty.admin_clients.unwrap_or(false),
+        };
+        let admin_api = if settings.admin_token_sha256.is_some() {
+            Some("admin_token_sha256")
+        } else if settings.admin_clients {
+            Some("admin_clients")
+        } else {
+            None
+        };
+        if let (Some(key), None) = (admin_api, admin_listen) {
+            return Err(ConfigError(format!(
+                "{key} is set but admin_listen is not: the admin API is served only on \
                  the admin address; set admin_listen (AUTHSTORE_ADMIN_LISTEN) to a private IP:PORT"
-                    .into(),
-            ));
+            )));
         }
         let http = file_or_empty.http_limits()?;
         let shutdown_timeout = flags
@@ -304,6 +318,17 @@ impl ServeConfig {
 
 /// The environment variable holding the admin API token's SHA-256 (64 hex digits).
 pub const ADMIN_TOKEN_ENV: &str = "AUTHSTORE_ADMIN_TOKEN_SHA256";
+
+/// The environment variable that turns on [`Settings::admin_clients`](crate::Settings::admin_clients) (`true` or `false`).
+pub const ADMIN_CLIENTS_ENV: &str = "AUTHSTORE_ADMIN_CLIENTS";
+
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
 
 /// The admin API token's SHA-256 from [`ADMIN_TOKEN_ENV`] or the file's
 /// `admin_token_sha256`.

@@ -57,8 +57,9 @@ pub fn apps(
     if separate_admin {
         let main = edge(ops.clone().health_router().merge(oauth));
         let mut admin = ops.router();
-        if let Some(token) = state.settings().admin_token_sha256 {
-            admin = admin.merge(crate::admin_http::router(state.clone(), token));
+        let settings = state.settings();
+        if settings.admin_token_sha256.is_some() || settings.admin_clients {
+            admin = admin.merge(crate::admin_http::router(state.clone()));
         }
         (main, Some(edge(admin)))
     } else {
@@ -329,7 +330,7 @@ pub async fn run(config: ServeConfig) -> Result<(), Failure> {
         Some((admin_addr, _)) => tracing::info!(
             %addr,
             admin = %admin_addr,
-            admin_api = state.settings().admin_token_sha256.is_some(),
+            admin_api = state.settings().admin_token_sha256.is_some() || state.settings().admin_clients,
             issuer = %state.settings().issuer,
             backend,
             "listening"

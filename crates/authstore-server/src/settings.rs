@@ -101,6 +101,10 @@ pub struct Settings {
     /// The SHA-256 of the bearer token that opens the admin API
     /// (`/admin/v1` on `admin_listen`); `None`: no admin API.
     pub admin_token_sha256: Option<[u8; 32]>,
+    /// Whether the admin API also accepts an access token with the
+    /// [`admin` scope](crate::admin_http::ADMIN_SCOPE) that a client created
+    /// by the operator got for itself (`client_credentials`).
+    pub admin_clients: bool,
     /// What the pages look like (`[pages]`).
     pub pages: crate::branding::PagesSettings,
 }
@@ -144,6 +148,7 @@ impl Default for Settings {
             secret_checks_per_ip_per_minute: Some(10),
             client_metadata: Some(Default::default()),
             admin_token_sha256: None,
+            admin_clients: false,
             pages: crate::branding::PagesSettings::default(),
         }
     }

@@ -29,14 +29,18 @@ struct Api {
 
 impl Api {
     async fn start(store: Arc<dyn Store>) -> Self {
+        Self::start_with(store, false).await
+    }
+
+    /// The API opened by [`TOKEN`] and, with `admin_clients`, by operator
+    /// clients' `admin`-scoped tokens.
+    async fn start_with(store: Arc<dyn Store>, admin_clients: bool) -> Self {
         let (listener, base) = bind().await;
         let mut settings = settings(&base);
         settings.admin_token_sha256 = Some(authstore::secret::sha256(TOKEN.as_bytes()));
+        settings.admin_clients = admin_clients;
         let state = AppState::new(Arc::clone(&store), settings).unwrap();
-        let app = authstore_server::admin_http::router(
-            state.clone(),
-            authstore::secret::sha256(TOKEN.as_bytes()),
-        );
+        let app = authstore_server::admin_http::router(state.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self { base, state, store }
     }
@@ -353,4 +357,130 @@ async fn clients_grants_sessions_and_keys() {
         assert_eq!(api.call(Method::GET, "/audit?since=100&until=50", None).await.0, 400);
     })
     .await;
+}
+
+/// Whether `token` opens `GET /admin/v1/users` (200), or is refused (401).
+async fn opens(api: &Api, token: &str) -> bool {
+    let (status, body, _) = api
+        .call_with(Method::GET, "/users", None, Some(token))
+        .await;
+    match status {
+        200 => true,
+        401 => {
+            assert_eq!(body["error"], "unauthorized");
+            false
+        }
+        other => panic!("status {other}: {body}"),
+    }
+}
+
+#[tokio::test]
+async fn an_operator_clients_own_admin_scoped_token_opens_the_api_only_with_admin_clients() {
+    use authstore::oauth::{
+        AuthorizationRequest, ClientChanges, ClientOrigin, NewClient, pkce_challenge,
+    };
+    use authstore_server::admin_http::ADMIN_SCOPE;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("admin.db").display());
+    for url in ["memory://", sqlite.as_str()] {
+        let api = Api::start_with(authstore::open(url).await.unwrap(), true).await;
+        let oauth = api.state.oauth();
+        let scopes = vec![ADMIN_SCOPE.to_owned(), "read".to_owned()];
+        let ops = oauth
+            .register_client(NewClient {
+                scopes: scopes.clone(),
+                ..NewClient::confidential("ops robot", REDIRECT)
+            })
+            .await
+            .unwrap()
+            .client;
+        let admin = oauth
+            .client_credentials(&ops, Some(&[ADMIN_SCOPE.to_owned()]))
+            .await
+            .unwrap();
+        assert!(opens(&api, &admin.access_token).await, "{url}");
+        assert!(opens(&api, TOKEN).await, "the admin token still works");
+
+        let read_only = oauth
+            .client_credentials(&ops, Some(&["read".to_owned()]))
+            .await
+            .unwrap();
+        assert!(
+            !opens(&api, &read_only.access_token).await,
+            "no admin scope"
+        );
+
+        // A user's token, even with the admin scope, is the user's, not the operator's.
+        let verifier = "a-pkce-verifier-of-forty-three-characters-xx";
+        let code = oauth
+            .issue_code(&AuthorizationRequest {
+                client_id: ops.client_id.clone(),
+                redirect_uri: REDIRECT.into(),
+                scope: vec![ADMIN_SCOPE.to_owned()],
+                code_challenge: pkce_challenge(verifier),
+                subject: "alice".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let users = oauth
+            .exchange_code(&ops, &code, REDIRECT, verifier)
+            .await
+            .unwrap();
+        assert!(!opens(&api, &users.access_token).await, "a user's token");
+
+        // A dynamically registered client cannot give itself the scope.
+        let registered = oauth
+            .register_client(NewClient {
+                scopes: scopes.clone(),
+                origin: ClientOrigin::Registered,
+                ..NewClient::confidential("self-registered", REDIRECT)
+            })
+            .await
+            .unwrap()
+            .client;
+        let own = oauth
+            .client_credentials(&registered, Some(&[ADMIN_SCOPE.to_owned()]))
+            .await
+            .unwrap();
+        assert!(!opens(&api, &own.access_token).await, "a registered client");
+
+        // The operator takes the scope away: the token stops working at once.
+        oauth
+            .update_client(
+                &ops.client_id,
+                &ClientChanges {
+                    scopes: Some(vec!["read".to_owned()]),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!opens(&api, &admin.access_token).await, "scope withdrawn");
+
+        // Without admin_clients, no client token opens the API.
+        let closed = Api::start_with(Arc::clone(&api.store), false).await;
+        let ops2 = closed
+            .state
+            .oauth()
+            .register_client(NewClient {
+                scopes,
+                ..NewClient::confidential("ops robot 2", REDIRECT)
+            })
+            .await
+            .unwrap()
+            .client;
+        let token = closed
+            .state
+            .oauth()
+            .client_credentials(&ops2, Some(&[ADMIN_SCOPE.to_owned()]))
+            .await
+            .unwrap();
+        assert!(
+            !opens(&closed, &token.access_token).await,
+            "admin_clients off"
+        );
+        assert!(opens(&closed, TOKEN).await);
+    }
 }

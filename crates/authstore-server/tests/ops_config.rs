@@ -451,3 +451,35 @@ fn the_admin_token_hash_comes_from_env_or_file_and_needs_admin_listen() {
         assert!(err.0.contains("64 hex digits"), "{bad}: {}", err.0);
     }
 }
+
+#[test]
+fn admin_clients_comes_from_env_or_file_and_needs_admin_listen() {
+    let file = parse("admin_listen = \"127.0.0.1:9091\"\nadmin_clients = true\n");
+    let c = ServeConfig::resolve(&Overrides::default(), Some(&file), &env_of(&[])).unwrap();
+    assert!(c.settings.admin_clients);
+    let c = ServeConfig::resolve(
+        &Overrides::default(),
+        Some(&file),
+        &env_of(&[("AUTHSTORE_ADMIN_CLIENTS", "false")]),
+    )
+    .unwrap();
+    assert!(!c.settings.admin_clients, "env first");
+    let c = ServeConfig::resolve(&Overrides::default(), None, &env_of(&[])).unwrap();
+    assert!(!c.settings.admin_clients, "off by default");
+    let err = ServeConfig::resolve(
+        &Overrides::default(),
+        Some(&file),
+        &env_of(&[("AUTHSTORE_ADMIN_CLIENTS", "maybe")]),
+    )
+    .unwrap_err();
+    assert!(err.0.contains("AUTHSTORE_ADMIN_CLIENTS"), "{}", err.0);
+    let no_listen = parse("admin_clients = true\n");
+    let err =
+        ServeConfig::resolve(&Overrides::default(), Some(&no_listen), &env_of(&[])).unwrap_err();
+    assert!(
+        err.0
+            .contains("admin_clients is set but admin_listen is not"),
+        "{}",
+        err.0
+    );
+}

@@ -515,6 +515,71 @@ fn admin_listen_moves_metrics_off_the_main_address() {
 }
 
 #[test]
+fn with_admin_clients_an_operator_clients_admin_token_from_token_opens_the_admin_api() {
+    const SECRET: &str = "ops-robot-secret-of-at-least-32-characters";
+    let (_dir, config) = config(
+        "admin_listen = \"127.0.0.1:0\"\nadmin_clients = true",
+        &format!(
+            "[[clients]]\nname = \"ops robot\"\nclient_id = \"ops-robot\"\nsecret = \"{SECRET}\"\n\
+             redirect_uris = [\"http://127.0.0.1/callback\"]\nscopes = [\"admin\", \"read\"]\n\
+             grant_types = [\"client_credentials\"]\n"
+        ),
+    );
+    let mut server = Server::start(&["--config", &config, "--store", "memory://"]);
+    let listening = server.wait_for("listening", 10 * SECOND);
+    let json: serde_json::Value = serde_json::from_str(&listening).unwrap();
+    assert_eq!(json["admin_api"], true, "{listening}");
+    let admin: SocketAddr = json["admin"].as_str().unwrap().parse().unwrap();
+    let basic = {
+        use base64::Engine as _;
+        let pair = format!("ops-robot:{SECRET}");
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    };
+    let token = |scope: &str| {
+        let (status, _, body) = request(
+            server.addr,
+            "POST",
+            "/token",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Authorization", &basic),
+            ],
+            &format!("grant_type=client_credentials&scope={scope}"),
+        );
+        assert_eq!(status, 200, "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        json["access_token"].as_str().unwrap().to_owned()
+    };
+    let users = |token: &str| {
+        let bearer = format!("Bearer {token}");
+        request(
+            admin,
+            "GET",
+            "/admin/v1/users",
+            &[("Authorization", &bearer)],
+            "",
+        )
+        .0
+    };
+    assert_eq!(
+        users(&token("admin")),
+        200,
+        "the admin-scoped token opens it"
+    );
+    assert_eq!(
+        users(&token("read")),
+        401,
+        "a token without the scope does not"
+    );
+    assert_eq!(users("not-a-token"), 401);
+    let (status, _, _) = request(server.addr, "GET", "/admin/v1/users", &[], "");
+    assert_eq!(status, 404, "the admin API is not on the main address");
+}
+
+#[test]
 fn without_admin_listen_metrics_stay_on_the_main_address_with_a_warning() {
     let (_dir, config) = ops_support::fast_config();
     let mut server = Server::start(&["--config", &config, "--store", "memory://"]);

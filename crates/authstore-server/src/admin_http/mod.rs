@@ -1,6 +1,7 @@
-//! The admin API under `/admin/v1` on `admin_listen`: the operator's actions over HTTP, behind a bearer token stored as its SHA-256, described by an OpenAPI 3.1 document generated from the handlers.
+//! The admin API under `/admin/v1` on `admin_listen`: the operator's actions over HTTP, behind a bearer token stored as its SHA-256 or an operator client's `admin`-scoped access token, described by an OpenAPI 3.1 document generated from the handlers.
 
 mod access;
+mod auth;
 mod error;
 mod extract;
 mod users;
@@ -8,16 +9,13 @@ mod users;
 pub(crate) mod clients;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::header::AUTHORIZATION;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use auth::ADMIN_SCOPE;
 pub(crate) use error::{ApiError, ApiErrorBody};
 
 use crate::state::AppState;
@@ -29,7 +27,7 @@ pub const BASE: &str = "/admin/v1";
 #[openapi(
     info(
         title = "authstore admin API",
-        description = "Users, clients, grants, sessions, signing keys and the audit log of an authstore authorization server. Every operation needs `Authorization: Bearer <admin token>`."
+        description = "Users, clients, grants, sessions, signing keys and the audit log of an authstore authorization server. Every operation needs `Authorization: Bearer <token>`: the admin token, or (with `admin_clients`) an access token with the `admin` scope that a client created by the operator got for itself with `client_credentials`."
     ),
     modifiers(&BearerToken),
     security(("admin_token" = [])),
@@ -85,8 +83,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The admin API for `state`, opened by the bearer token whose SHA-256 is
-/// `token_sha256`; `GET /admin/v1/openapi.json` is served without it.
-pub fn router(state: AppState, token_sha256: [u8; 32]) -> Router {
+/// the settings' `admin_token_sha256` or, with `admin_clients`, by an
+/// operator client's `admin`-scoped access token; `GET
+/// /admin/v1/openapi.json` is served without either.
+pub fn router(state: AppState) -> Router {
     let (api, doc) = parts();
     let json = doc.to_json().unwrap_or_else(|_| "{}".to_owned());
     let document = move || {
@@ -96,34 +96,11 @@ pub fn router(state: AppState, token_sha256: [u8; 32]) -> Router {
     let api = api
         .fallback(|| async { ApiError::NotFound("no such admin API path".into()) })
         .layer(axum::middleware::from_fn_with_state(
-            token_sha256,
-            authenticate,
+            state.clone(),
+            auth::authenticate,
         ))
         .with_state(state);
     Router::new()
         .route(&format!("{BASE}/openapi.json"), get(document))
         .merge(api)
-}
-
-/// Lets a request through only with `Authorization: Bearer <token>` whose
-/// SHA-256 is the configured one (compared in constant time).
-async fn authenticate(State(expected): State<[u8; 32]>, request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        })
-        .filter(|t| !t.is_empty());
-    let Some(token) = presented else {
-        return ApiError::Unauthorized("an admin bearer token is required").into_response();
-    };
-    let digest = authstore::secret::sha256(token.as_bytes());
-    if authstore::secret::constant_time_eq(&digest, &expected) {
-        next.run(request).await
-    } else {
-        ApiError::Unauthorized("the admin token is not valid").into_response()
-    }
 }

@@ -52,6 +52,9 @@ pub struct ConfigFile {
     /// The SHA-256 (64 hex digits) of the admin API's bearer token; the API
     /// is served on `admin_listen` only (`authstore admin-token` makes one).
     pub admin_token_sha256: Option<String>,
+    /// Also open the admin API to access tokens with the `admin` scope that
+    /// clients the operator created got by `client_credentials`.
+    pub admin_clients: Option<bool>,
     /// Proxies whose forwarding header is believed (CIDR blocks or addresses).
     pub trusted_proxies: Option<Vec<String>>,
     /// The header the trusted proxies write: `"x-forwarded-for"` (default) or `"forwarded"` (RFC 7239).
