@@ -88,6 +88,12 @@ impl Store for Switch {
         self.check()?;
         self.inner.gcra(key, params).await
     }
+    fn get_inline(&self, key: &str) -> Option<Result<Option<Entry>>> {
+        match self.check() {
+            Ok(()) => self.inner.get_inline(key),
+            Err(e) => Some(Err(e)),
+        }
+    }
     fn gcra_inline(&self, key: &str, params: GcraParams) -> Option<Result<GcraDecision>> {
         match self.check() {
             Ok(()) => self.inner.gcra_inline(key, params),

@@ -64,6 +64,9 @@ impl Store for UnavailableStore {
     async fn gcra(&self, _: &str, _: GcraParams) -> Result<GcraDecision> {
         down()
     }
+    fn get_inline(&self, _: &str) -> Option<Result<Option<Entry>>> {
+        None
+    }
     fn gcra_inline(&self, _: &str, _: GcraParams) -> Option<Result<GcraDecision>> {
         None
     }

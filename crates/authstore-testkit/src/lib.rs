@@ -95,7 +95,7 @@ macro_rules! conformance_suite {
             update_only_after_expiry_does_not_resurrect, update_only_live_updates,
             if_version_match_writes, if_version_conflict_changes_nothing,
             if_version_missing_is_not_found, take_is_single_use, delete_reports_removal,
-            put_many_reports_each_item_as_put_would,
+            put_many_reports_each_item_as_put_would, get_inline_agrees_with_get,
             // counters and rate limits
             incr_creates_with_ttl, incr_keeps_ttl_of_existing, incr_negative_decrements,
             incr_after_expiry_restarts, counter_reads_as_decimal,

@@ -34,7 +34,11 @@ pub trait StoreExt: Store {
         key: &str,
     ) -> impl Future<Output = Result<Option<Versioned<T>>>> + Send {
         async move {
-            let Some(entry) = self.get(key).await? else {
+            let entry = match self.get_inline(key) {
+                Some(answer) => answer?,
+                None => self.get(key).await?,
+            };
+            let Some(entry) = entry else {
                 return Ok(None);
             };
             let value = serde_json::from_slice(&entry.value).map_err(|source| Error::Serde {

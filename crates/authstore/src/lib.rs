@@ -60,7 +60,7 @@
     doc = " - [`metered::MeteredStore`]: any store, its latency and errors recorded through the `metrics` facade (feature `metrics`)."
 )]
 //! - [`open`]: a store from a URL such as `memory://?max_entries=100000`.
-//! - [`Clock`], [`SystemClock`], [`FakeClock`]: injected time.
+//! - [`Clock`], [`SystemClock`], [`CoarseClock`], [`FakeClock`]: injected time.
 //! - [`backend`]: what a new backend builds on (the argument checks, the GCRA arithmetic).
 //! - Modules written once on the trait: [`session`], [`csrf`], [`ratelimit`],
 //!   [`tokens`], [`credentials`], [`audit`], [`oauth`]; [`secret`] has their random ids and digests.
@@ -113,7 +113,7 @@ pub mod tokens;
 mod types;
 mod url_redact;
 
-pub use clock::{Clock, FakeClock, SharedClock, SystemClock};
+pub use clock::{Clock, CoarseClock, FakeClock, SharedClock, SystemClock};
 pub use error::{BoxError, Error, KeyProblem, OpenError, Result, error_chain};
 pub use ext::{StoreExt, Versioned};
 /// Kept at the root for `authstore-axum`; see [`backend::validate_key`].

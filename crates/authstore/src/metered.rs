@@ -103,8 +103,8 @@ enum Op {
 
 /// A [`Store`] that delegates every method to another and records each
 /// call's latency and outcome (see the [module](self) for the series).
-/// `gcra_inline` answers are recorded as `gcra`, and a miss (the inner store
-/// cannot answer in place) is not a call; `health` reporting not ok counts as
+/// `get_inline` and `gcra_inline` answers are recorded as `get` and `gcra`,
+/// and a miss (the inner store cannot answer in place) is not a call; `health` reporting not ok counts as
 /// an `unhealthy` error; a `put_many` batch is one `put_many` call, each
 /// failed item counted by kind.
 ///
@@ -271,6 +271,13 @@ impl Store for MeteredStore {
 
     async fn get(&self, key: &str) -> Result<Option<Entry>> {
         self.timed(Op::Get, self.inner.get(key)).await
+    }
+
+    fn get_inline(&self, key: &str) -> Option<Result<Option<Entry>>> {
+        let started = Instant::now();
+        let answer = self.inner.get_inline(key)?;
+        self.record(Op::Get, started.elapsed(), answer.as_ref().err());
+        Some(answer)
     }
 
     async fn put(&self, key: &str, value: &[u8], options: PutOptions) -> Result<u64> {

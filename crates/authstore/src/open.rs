@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, CoarseClock};
 use crate::error::OpenError;
 use crate::memory::MemoryStoreBuilder;
 use crate::store::Store;
 use crate::url_redact::redact_url;
 
-/// Opens a store from a URL, with the system clock.
+/// Opens a store from a URL, with the system clock as of the kernel's last
+/// tick ([`CoarseClock`](crate::CoarseClock)).
 ///
 /// | URL | backend | cargo feature |
 /// |---|---|---|
@@ -33,7 +34,7 @@ use crate::url_redact::redact_url;
 /// [`OpenError::Store`] with the store's [`Error`](crate::Error) when the URL is fine
 /// but the store cannot be set up (connection refused, authentication, …).
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, OpenError> {
-    open_with_clock(url, SystemClock).await
+    open_with_clock(url, CoarseClock).await
 }
 
 /// Like [`open`], with the clock that judges expiry.

@@ -184,6 +184,18 @@ pub trait Store: Send + Sync + Debug + 'static {
     /// [`Error::NotACounter`](crate::Error::NotACounter) if `key` holds other data.
     async fn gcra(&self, key: &str, params: GcraParams) -> Result<GcraDecision>;
 
+    /// [`get`](Store::get) answered in place, for backends that need no I/O
+    /// for it (the memory store): `Some` with the same result `get` would
+    /// give, or `None` when the backend must be awaited. [`StoreExt`]'s typed
+    /// reads try it first and skip the async call's allocation. The default
+    /// is `None`.
+    ///
+    /// [`StoreExt`]: crate::StoreExt
+    fn get_inline(&self, key: &str) -> Option<Result<Option<Entry>>> {
+        let _ = key;
+        None
+    }
+
     /// [`gcra`](Store::gcra) answered in place, for backends that need no
     /// I/O for it (the memory store): `Some` with the same result `gcra`
     /// would give, or `None` when the backend must be awaited. Callers on

@@ -237,6 +237,10 @@ impl Store for Recording {
         self.saw("gcra");
         self.inner.gcra(key, params).await
     }
+    fn get_inline(&self, key: &str) -> Option<Result<Option<Entry>>> {
+        self.saw("get_inline");
+        self.inner.get_inline(key)
+    }
     fn gcra_inline(&self, key: &str, params: GcraParams) -> Option<Result<GcraDecision>> {
         self.saw("gcra_inline");
         self.inner.gcra_inline(key, params)
@@ -308,6 +312,7 @@ async fn every_method_reaches_the_inner_store() {
     assert_eq!(store.incr("c:1", 2, None).await.unwrap().value, 2);
     store.gcra("g:1", params).await.unwrap();
     assert!(store.gcra_inline("g:1", params).is_some());
+    assert!(matches!(store.get_inline("s:1"), Some(Ok(Some(_)))));
     assert_eq!(store.list_index("ix:1").await.unwrap(), ["s:1"]);
     assert_eq!(store.scan("s:", None, 10).await.unwrap().entries.len(), 2);
     assert!(store.take("s:2").await.unwrap().is_some());
@@ -335,6 +340,7 @@ async fn every_method_reaches_the_inner_store() {
         "touch",
         "incr",
         "gcra",
+        "get_inline",
         "gcra_inline",
         "list_index",
         "delete_index",

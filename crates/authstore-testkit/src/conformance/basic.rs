@@ -495,3 +495,32 @@ pub async fn put_many_reports_each_item_as_put_would(store: &dyn Store, clock: &
         "an empty batch"
     );
 }
+
+/// `get_inline`, where a backend offers it, answers exactly as `get`: a hit
+/// with the same value, version and expiry, a miss, an expired entry, a bad
+/// key (backends that must be awaited return `None`, always).
+pub async fn get_inline_agrees_with_get(store: &dyn Store, clock: &FakeClock) {
+    if store.get_inline("s:inline").is_none() {
+        assert!(
+            store.get_inline("bad key").is_none(),
+            "a backend answers in place always or never"
+        );
+        return;
+    }
+    assert!(store.get_inline("s:inline").unwrap().unwrap().is_none());
+    store
+        .put("s:inline", b"v1", PutOptions::new().ttl(SHORT_TTL))
+        .await
+        .unwrap();
+    let inline = store.get_inline("s:inline").unwrap().unwrap().unwrap();
+    let awaited = store.get("s:inline").await.unwrap().unwrap();
+    assert_eq!(
+        (&inline.value[..], inline.version, inline.expires_at),
+        (&awaited.value[..], awaited.version, awaited.expires_at)
+    );
+    assert_eq!(&inline.value[..], b"v1");
+    pass_time(store, clock, SHORT_TTL * 2).await;
+    assert!(store.get_inline("s:inline").unwrap().unwrap().is_none());
+    let bad = store.get_inline("no namespace").unwrap();
+    assert!(matches!(bad, Err(Error::InvalidKey { .. })));
+}

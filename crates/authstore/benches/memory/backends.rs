@@ -40,9 +40,11 @@ fn now_ms() -> u64 {
 
 // ---------------------------------------------------------------- MemoryStore
 
-/// `authstore::MemoryStore` used as users do: `Arc<dyn Store>`, every call an
-/// `#[async_trait]` boxed future, driven with `now_or_never` (MemoryStore's
-/// futures are ready on first poll, so no runtime is involved).
+/// `authstore::MemoryStore` used as users do: `Arc<dyn Store>`. A get is
+/// `get_inline`, falling back to the awaited `get`, as `StoreExt`'s typed
+/// reads do; every other call is an `#[async_trait]` boxed future, driven
+/// with `now_or_never` (MemoryStore's futures are ready on first poll, so no
+/// runtime is involved).
 pub(crate) struct Memory {
     store: Arc<dyn Store>,
 }
@@ -62,7 +64,10 @@ impl Memory {
 impl Backend for Memory {
     #[inline]
     fn get(&self, key: &str) -> bool {
-        let entry = self.store.get(key).now_or_never().expect("ready");
+        let entry = match self.store.get_inline(key) {
+            Some(answer) => answer,
+            None => self.store.get(key).now_or_never().expect("ready"),
+        };
         match entry.expect("get") {
             Some(e) => {
                 black_box(&e.value);

@@ -73,7 +73,8 @@ impl Engine {
         let hash = hash_key(&self.hasher, prefix, key);
         // Bits 32.. choose the shard: hashbrown uses the low bits for the
         // bucket and the top 7 for the control byte, so these stay independent.
-        let shard = ((hash >> 32) as usize) % self.shards.len();
+        // A multiply and shift maps them onto 0..len without a division.
+        let shard = (((hash >> 32) * self.shards.len() as u64) >> 32) as usize;
         (hash, &self.shards[shard])
     }
 

@@ -26,7 +26,7 @@ pub use engine::EvictionPolicy;
 use engine::{Bounds, Engine};
 use sweeper::Sweeper;
 
-use crate::clock::{Clock, SharedClock, SystemClock};
+use crate::clock::{Clock, CoarseClock, SharedClock};
 use crate::error::{Error, Result};
 use crate::key::{
     DEFAULT_MAX_VALUE_SIZE, validate_key, validate_prefix, validate_put, validate_ttl,
@@ -93,7 +93,7 @@ impl Default for MemoryStoreBuilder {
             max_value_size: DEFAULT_MAX_VALUE_SIZE,
             prefix: String::new(),
             shards: None,
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(CoarseClock),
         }
     }
 }
@@ -141,7 +141,7 @@ impl MemoryStoreBuilder {
         self
     }
 
-    /// The clock that judges expiry.
+    /// The clock that judges expiry (default [`CoarseClock`]).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = crate::clock::share(clock);
         self
@@ -311,6 +311,11 @@ impl MemoryStore {
         self.clock.now_millis()
     }
 
+    fn get_now(&self, key: &str) -> Result<Option<Entry>> {
+        validate_key(key)?;
+        Ok(self.shared.engine.get(&self.prefix, key, self.now()))
+    }
+
     fn gcra_now(&self, key: &str, params: GcraParams) -> Result<GcraDecision> {
         validate_key(key)?;
         crate::backend::gcra::validate(&params)?;
@@ -355,8 +360,11 @@ impl Store for MemoryStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Entry>> {
-        validate_key(key)?;
-        Ok(self.shared.engine.get(&self.prefix, key, self.now()))
+        self.get_now(key)
+    }
+
+    fn get_inline(&self, key: &str) -> Option<Result<Option<Entry>>> {
+        Some(self.get_now(key))
     }
 
     async fn put(&self, key: &str, value: &[u8], options: PutOptions) -> Result<u64> {

@@ -143,6 +143,8 @@ pub struct RateLimiter {
     clock: SharedClock,
     /// The limits every key gets unless the resolver says otherwise; the first is the primary.
     limits: Arc<[Limit]>,
+    /// The GCRA parameters of `limits[0]`, derived once rather than per check.
+    primary: GcraParams,
     prefix: Arc<str>,
     on_failure: FailurePolicy,
     blocked: Option<Arc<BlockedKeys>>,
@@ -200,6 +202,7 @@ impl RateLimiter {
             local: None,
             clock: crate::clock::share(clock),
             limits: Arc::from(vec![limit]),
+            primary: GcraParams::per_period(limit.requests, limit.period),
             prefix: "rl:".into(),
             on_failure: FailurePolicy::Error,
             blocked: None,
@@ -222,6 +225,7 @@ impl RateLimiter {
     /// [`Error::InvalidArgument`] for no limits.
     pub fn with_limits(mut self, limits: Vec<Limit>) -> Result<Self> {
         check_limits(&limits)?;
+        self.primary = GcraParams::per_period(limits[0].requests, limits[0].period);
         self.limits = Arc::from(limits);
         Ok(self)
     }
@@ -515,7 +519,12 @@ impl RateLimiter {
         cost: u32,
         limit: Limit,
     ) -> Result<Decision> {
-        let params = GcraParams::per_period(limit.requests, limit.period).cost(cost);
+        let params = if limit == self.limits[0] {
+            self.primary
+        } else {
+            GcraParams::per_period(limit.requests, limit.period)
+        }
+        .cost(cost);
         // An in-process store answers in place: the key is joined in a
         // reused per-thread buffer and no future is boxed.
         let inline = STATE_KEY.with_borrow_mut(|joined| {
