@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 ///
 /// Every store and module reads time only through a `Clock`, so tests can
 /// replace it with a [`FakeClock`] and move time forward instead of sleeping.
-/// Time has millisecond resolution everywhere in authstore.
+/// Time is kept in milliseconds everywhere in authstore.
 pub trait Clock: Send + Sync + Debug + 'static {
     /// Milliseconds since the Unix epoch.
     fn now_millis(&self) -> u64;
