@@ -49,6 +49,14 @@ pub const HTTP_REQUESTS_IN_FLIGHT: &str = "authstore_http_requests_in_flight";
 /// The `route` label of requests no route matched (404s, probes of random paths).
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
+/// The `route` label of a request: the pattern of the route that matched it
+/// (`/users/{id}`), or [`UNMATCHED_ROUTE`]. Never the raw path.
+pub fn route_label(extensions: &http::Extensions) -> &str {
+    extensions
+        .get::<MatchedPath>()
+        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
+}
+
 /// Bucket bounds (seconds) that suit [`HTTP_REQUEST_DURATION`]: 1 ms to 10 s.
 /// Give them to the exporter, e.g. `PrometheusBuilder::set_buckets_for_metric`.
 pub const HTTP_BUCKETS: &[f64] = &[
@@ -168,10 +176,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let route = request
-            .extensions()
-            .get::<MatchedPath>()
-            .map_or_else(|| UNMATCHED_ROUTE.to_owned(), |p| p.as_str().to_owned());
+        let route = route_label(request.extensions()).to_owned();
         let method = bounded_method(request.method());
         let guard = InFlight::start(Arc::clone(&self.shared));
         let started = Instant::now();

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use authstore_axum::http_metrics::UNMATCHED_ROUTE;
+use authstore_axum::http_metrics::route_label;
 use authstore_axum::{ClientIp, TrustedProxies};
-use axum::extract::{ConnectInfo, MatchedPath};
+use axum::extract::ConnectInfo;
 use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -19,7 +19,7 @@ use tower_service::Service;
 /// seen through the [trusted proxies](Self::trusted_proxies).
 ///
 /// Add it with [`Router::layer`](axum::Router::layer), which wraps each route,
-/// so the matched route pattern ([`MatchedPath`]) is known; only the pattern
+/// so the matched route pattern ([`route_label`]) is known; only the pattern
 /// is logged, never the raw path or query (which may carry codes or tokens).
 #[derive(Debug, Clone)]
 pub(crate) struct AccessLogLayer {
@@ -75,10 +75,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let route = request
-            .extensions()
-            .get::<MatchedPath>()
-            .map_or_else(|| UNMATCHED_ROUTE.to_owned(), |p| p.as_str().to_owned());
+        let route = route_label(request.extensions()).to_owned();
         let method = request.method().clone();
         let client_ip = request
             .extensions()

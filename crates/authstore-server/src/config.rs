@@ -280,14 +280,12 @@ impl ServeConfig {
             })?,
             None => file_or_empty.admin_clients.unwrap_or(false),
         };
-        let admin_api = if settings.admin_token_sha256.is_some() {
-            Some("admin_token_sha256")
-        } else if settings.admin_clients {
-            Some("admin_clients")
-        } else {
-            None
-        };
-        if let (Some(key), None) = (admin_api, admin_listen) {
+        if settings.admin_api() && admin_listen.is_none() {
+            let key = if settings.admin_token_sha256.is_some() {
+                "admin_token_sha256"
+            } else {
+                "admin_clients"
+            };
             return Err(ConfigError(format!(
                 "{key} is set but admin_listen is not: the admin API is served only on \
                  the admin address; set admin_listen (AUTHSTORE_ADMIN_LISTEN) to a private IP:PORT"

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
@@ -95,10 +95,7 @@ async fn limit_request(
     request: Request,
     next: Next,
 ) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_owned());
+    let route = authstore_axum::http_metrics::route_label(request.extensions()).to_owned();
     let handled = async {
         // The semaphore is never closed, so this waits for a slot.
         let _slot = limit.slots.acquire().await;
@@ -108,9 +105,7 @@ async fn limit_request(
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(
-                route = route
-                    .as_deref()
-                    .unwrap_or(authstore_axum::http_metrics::UNMATCHED_ROUTE),
+                route,
                 timeout_ms = limit.timeout.as_millis() as u64,
                 "request timed out"
             );

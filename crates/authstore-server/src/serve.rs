@@ -57,8 +57,7 @@ pub fn apps(
     if separate_admin {
         let main = edge(ops.clone().health_router().merge(oauth));
         let mut admin = ops.router();
-        let settings = state.settings();
-        if settings.admin_token_sha256.is_some() || settings.admin_clients {
+        if state.settings().admin_api() {
             admin = admin.merge(crate::admin_http::router(state.clone()));
         }
         (main, Some(edge(admin)))
@@ -330,7 +329,7 @@ pub async fn run(config: ServeConfig) -> Result<(), Failure> {
         Some((admin_addr, _)) => tracing::info!(
             %addr,
             admin = %admin_addr,
-            admin_api = state.settings().admin_token_sha256.is_some() || state.settings().admin_clients,
+            admin_api = state.settings().admin_api(),
             issuer = %state.settings().issuer,
             backend,
             "listening"

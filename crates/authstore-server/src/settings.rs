@@ -160,4 +160,10 @@ impl Settings {
     pub fn issuer_path(&self) -> &str {
         crate::urls::issuer_path(&self.issuer)
     }
+
+    /// Whether the admin API is served (on `admin_listen`): there is a way
+    /// in, the admin token or [`Self::admin_clients`].
+    pub fn admin_api(&self) -> bool {
+        self.admin_token_sha256.is_some() || self.admin_clients
+    }
 }

@@ -4,7 +4,6 @@ use authstore::oauth::ClientOrigin;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::header::AUTHORIZATION;
 
 use super::ApiError;
 use crate::state::AppState;
@@ -24,17 +23,14 @@ pub(crate) async fn authenticate(
     request: Request,
     next: Next,
 ) -> Response {
-    let presented = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        })
-        .filter(|t| !t.is_empty());
-    let Some(token) = presented else {
-        return ApiError::Unauthorized("an admin bearer token is required").into_response();
+    let token = match crate::oauth_http::bearer(request.headers()) {
+        None => {
+            return ApiError::Unauthorized("an admin bearer token is required").into_response();
+        }
+        Some(Err(())) => {
+            return ApiError::Unauthorized("the admin token is not valid").into_response();
+        }
+        Some(Ok(token)) => token,
     };
     let settings = state.settings();
     if let Some(expected) = &settings.admin_token_sha256 {

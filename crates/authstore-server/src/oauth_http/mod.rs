@@ -17,6 +17,8 @@ use serde_json::json;
 
 use crate::state::AppState;
 
+pub(crate) use oidc::bearer;
+
 /// Every OAuth route and page, on `state`.
 ///
 /// The endpoints live under the issuer's path (`/tenant/token` for issuer

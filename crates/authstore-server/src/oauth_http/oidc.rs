@@ -87,7 +87,8 @@ fn no_store(response: &mut Response) {
 }
 
 /// The bearer token of `Authorization` (RFC 6750 §2.1; the scheme in any case).
-fn bearer(headers: &HeaderMap) -> Option<Result<&str, ()>> {
+/// `None` without the header, `Err` for one that is not a bearer token.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<Result<&str, ()>> {
     let value = headers.get(AUTHORIZATION)?;
     let parsed = value.to_str().ok().and_then(|v| {
         let (scheme, token) = v.split_once(' ')?;
