@@ -19,9 +19,14 @@ fn cluster() -> &'static RedisClusterTarget {
 }
 
 async fn open(prefix: String, _clock: FakeClock) -> Arc<dyn Store> {
+    // The suites run their tests in parallel on 2 cores, some with 500
+    // concurrent commands; the default 2 s command timeout is for production
+    // latency, and a CPU-starved moment here is not a failure of the store
+    // (timeouts have their own tests in redis_faults.rs).
     let store = RedisStore::builder()
         .url(&cluster().url())
         .prefix(prefix)
+        .command_timeout(Duration::from_secs(30))
         .connect()
         .await
         .expect("connect to the cluster");
