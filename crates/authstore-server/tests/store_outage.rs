@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use authstore::oauth::{NewClient, pkce_challenge};
 use authstore::{
     Capabilities, Counter, Entry, Error, GcraDecision, GcraParams, Health, MemoryStore, PutItem,
-    PutOptions, Result, ScanPage, SharedClock, Store, StoreStats,
+    PutOptions, Result, ScanPage, SharedClock, Store, StoreStats, VersionCheck,
 };
 use base64::Engine as _;
 use common::{Browser, browser_send, hidden, send, start};
@@ -63,6 +63,10 @@ impl Store for Switch {
     async fn put_many(&self, items: &[PutItem<'_>]) -> Result<Vec<Result<u64>>> {
         self.check()?;
         self.inner.put_many(items).await
+    }
+    async fn commit(&self, checks: &[VersionCheck<'_>], puts: &[PutItem<'_>]) -> Result<Vec<u64>> {
+        self.check()?;
+        self.inner.commit(checks, puts).await
     }
     async fn take(&self, key: &str) -> Result<Option<Entry>> {
         self.check()?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use authstore::{
     Capabilities, Counter, Entry, Error, ExpiryClock, GcraDecision, GcraParams, Health, PutItem,
-    PutOptions, Result, ScanPage, SharedClock, Store, StoreStats, SystemClock,
+    PutOptions, Result, ScanPage, SharedClock, Store, StoreStats, SystemClock, VersionCheck,
 };
 
 /// Every operation fails with [`Error::Backend`] ("store unavailable"), as a
@@ -44,6 +44,10 @@ impl Store for UnavailableStore {
         down()
     }
     async fn put_many(&self, _: &[PutItem<'_>]) -> Result<Vec<Result<u64>>> {
+        down()
+    }
+    async fn commit(&self, checks: &[VersionCheck<'_>], puts: &[PutItem<'_>]) -> Result<Vec<u64>> {
+        let _ = (checks, puts);
         down()
     }
     async fn take(&self, _: &str) -> Result<Option<Entry>> {

@@ -96,6 +96,10 @@ macro_rules! conformance_suite {
             if_version_match_writes, if_version_conflict_changes_nothing,
             if_version_missing_is_not_found, take_is_single_use, delete_reports_removal,
             put_many_reports_each_item_as_put_would, get_inline_agrees_with_get,
+            // commit
+            commit_writes_every_put_when_all_conditions_hold,
+            commit_failed_condition_writes_nothing, commit_rejects_bad_arguments,
+            concurrent_commits_have_one_winner,
             // counters and rate limits
             incr_creates_with_ttl, incr_keeps_ttl_of_existing, incr_negative_decrements,
             incr_after_expiry_restarts, counter_reads_as_decimal,

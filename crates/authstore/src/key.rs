@@ -3,13 +3,16 @@
 use std::time::Duration;
 
 use crate::error::{Error, KeyProblem, Result};
-use crate::types::PutOptions;
+use crate::types::{PutItem, PutOptions, VersionCheck};
 
 /// Longest key, index key or prefix accepted, in bytes.
 pub const MAX_KEY_LEN: usize = 512;
 
 /// Most index keys one entry may carry.
 pub const MAX_INDEX_KEYS: usize = 4;
+
+/// Most keys one [`Store::commit`](crate::Store::commit) may name, checks and puts together.
+pub const MAX_COMMIT_KEYS: usize = 8;
 
 /// Default largest value a store accepts, in bytes (1 MiB).
 pub const DEFAULT_MAX_VALUE_SIZE: usize = 1024 * 1024;
@@ -92,6 +95,40 @@ pub fn validate_put(value: &[u8], options: &PutOptions, max_value_size: usize) -
     }
     validate_ttl(options.ttl)?;
     validate_index_keys(&options.index_keys)
+}
+
+/// Checks a [`Store::commit`](crate::Store::commit) before it touches
+/// storage: at least one put, at most [`MAX_COMMIT_KEYS`] keys, none
+/// named twice, and every key and put valid.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for no put, too many keys or a key named
+/// twice; the errors of [`validate_key`] and [`validate_put`].
+pub fn validate_commit(
+    checks: &[VersionCheck<'_>],
+    puts: &[PutItem<'_>],
+    max_value_size: usize,
+) -> Result<()> {
+    if puts.is_empty() {
+        return Err(Error::InvalidArgument("a commit needs at least one put"));
+    }
+    if checks.len() + puts.len() > MAX_COMMIT_KEYS {
+        return Err(Error::InvalidArgument("a commit names too many keys"));
+    }
+    let keys = || {
+        checks
+            .iter()
+            .map(|c| c.key)
+            .chain(puts.iter().map(|p| p.key))
+    };
+    for (i, key) in keys().enumerate() {
+        validate_key(key)?;
+        if keys().take(i).any(|k| k == key) {
+            return Err(Error::InvalidArgument("a commit names a key twice"));
+        }
+    }
+    puts.iter()
+        .try_for_each(|p| validate_put(p.value, &p.options, max_value_size))
 }
 
 /// Checks that a TTL, if given, is at least one millisecond.

@@ -119,7 +119,7 @@ pub use ext::{StoreExt, Versioned};
 /// Kept at the root for `authstore-axum`; see [`backend::validate_key`].
 #[doc(hidden)]
 pub use key::validate_key;
-pub use key::{DEFAULT_MAX_VALUE_SIZE, MAX_INDEX_KEYS, MAX_KEY_LEN};
+pub use key::{DEFAULT_MAX_VALUE_SIZE, MAX_COMMIT_KEYS, MAX_INDEX_KEYS, MAX_KEY_LEN};
 pub use memory::{EvictionPolicy, MemoryStore, MemoryStoreBuilder};
 pub use open::{open, open_with_clock};
 #[cfg(feature = "postgres")]
@@ -131,6 +131,6 @@ pub use sqlite::{SqliteStore, SqliteStoreBuilder};
 pub use store::Store;
 pub use types::{
     Capabilities, Counter, Entry, ExpiryClock, GcraDecision, GcraParams, Health, PutItem, PutMode,
-    PutOptions, ScanEntry, ScanPage, StoreStats,
+    PutOptions, ScanEntry, ScanPage, StoreStats, VersionCheck,
 };
 pub use url_redact::redact_url;

@@ -42,7 +42,7 @@ use metrics::{Histogram, Recorder};
 
 use crate::{
     Capabilities, Counter, Entry, Error, GcraDecision, GcraParams, Health, PutItem, PutOptions,
-    Result, ScanPage, SharedClock, Store, StoreStats,
+    Result, ScanPage, SharedClock, Store, StoreStats, VersionCheck,
 };
 
 /// The latency histogram of every store operation, in seconds.
@@ -64,10 +64,11 @@ pub type SharedRecorder = Arc<dyn Recorder + Send + Sync>;
 
 /// The store operations, one per [`Store`] method that reaches the backend,
 /// in the order of [`Op`].
-const OPS: [&str; 15] = [
+const OPS: [&str; 16] = [
     "get",
     "put",
     "put_many",
+    "commit",
     "take",
     "delete",
     "exists",
@@ -87,6 +88,7 @@ enum Op {
     Get,
     Put,
     PutMany,
+    Commit,
     Take,
     Delete,
     Exists,
@@ -290,6 +292,11 @@ impl Store for MeteredStore {
         let result = self.inner.put_many(items).await;
         self.record_batch(started.elapsed(), &result);
         result
+    }
+
+    async fn commit(&self, checks: &[VersionCheck<'_>], puts: &[PutItem<'_>]) -> Result<Vec<u64>> {
+        self.timed(Op::Commit, self.inner.commit(checks, puts))
+            .await
     }
 
     async fn take(&self, key: &str) -> Result<Option<Entry>> {

@@ -9,7 +9,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::error::Result;
 use crate::types::{
     Capabilities, Counter, Entry, GcraDecision, GcraParams, Health, PutItem, PutOptions, ScanPage,
-    StoreStats,
+    StoreStats, VersionCheck,
 };
 
 /// The key the default [`Store::health`] checks with [`Store::exists`].
@@ -139,6 +139,33 @@ pub trait Store: Send + Sync + Debug + 'static {
         }
         Ok(results)
     }
+
+    /// Writes every item of `puts` if every condition holds, or nothing:
+    /// each entry under `checks` is live at exactly the version given, and
+    /// each put's own [`PutMode`](crate::PutMode) holds. One atomic step, as
+    /// every method is: no other operation sees some of the writes and not
+    /// the others, or a write made after a check it depended on failed.
+    /// Returns the new versions, in the order of `puts`. A check does not
+    /// change its entry (its version and TTL stay as they are).
+    ///
+    /// Keys that belong together (one OAuth grant and its tokens, say)
+    /// share a hash tag: `{tag}` anywhere in the key, as Redis Cluster
+    /// defines it. On Redis Cluster every key and index key of one commit
+    /// must be in the same hash slot, which one shared tag guarantees; the
+    /// other backends accept any keys.
+    ///
+    /// # Errors
+    /// - The first condition that fails, checks first and then puts in
+    ///   order: [`Error::NotFound`](crate::Error::NotFound),
+    ///   [`Error::VersionConflict`](crate::Error::VersionConflict),
+    ///   [`Error::AlreadyExists`](crate::Error::AlreadyExists), naming its key.
+    /// - [`Error::InvalidArgument`](crate::Error::InvalidArgument): no put,
+    ///   more than [`MAX_COMMIT_KEYS`](crate::MAX_COMMIT_KEYS) keys, a key
+    ///   named twice, or (Redis Cluster) keys in different hash slots.
+    /// - As [`put`](Store::put) for each item's key, value, TTL and index keys.
+    ///
+    /// In every error case nothing changes.
+    async fn commit(&self, checks: &[VersionCheck<'_>], puts: &[PutItem<'_>]) -> Result<Vec<u64>>;
 
     /// Atomically removes and returns the live entry under `key` (get-and-delete).
     /// Of concurrent callers, exactly one receives the entry.

@@ -237,6 +237,16 @@ pub struct PutItem<'a> {
     pub options: PutOptions,
 }
 
+/// A condition of [`Store::commit`](crate::Store::commit): the live entry
+/// under `key` has exactly `version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionCheck<'a> {
+    /// The key.
+    pub key: &'a str,
+    /// The version the live entry must have.
+    pub version: u64,
+}
+
 /// Operation counts reported by [`Store::stats`](crate::Store::stats).
 ///
 /// Counts are since the store (or, for servers, the client) was opened.

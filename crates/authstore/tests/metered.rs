@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use authstore::metered::{MeteredStore, STORE_BUCKETS, STORE_OPERATION_DURATION};
 use authstore::{
     Capabilities, Counter, Entry, Error, FakeClock, GcraDecision, GcraParams, Health, MemoryStore,
-    PutItem, PutOptions, Result, ScanPage, Store, StoreStats,
+    PutItem, PutOptions, Result, ScanPage, Store, StoreStats, VersionCheck,
 };
 use authstore_testkit::UnavailableStore;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -212,6 +212,10 @@ impl Store for Recording {
     async fn put_many(&self, items: &[PutItem<'_>]) -> Result<Vec<Result<u64>>> {
         self.saw("put_many");
         self.inner.put_many(items).await
+    }
+    async fn commit(&self, checks: &[VersionCheck<'_>], puts: &[PutItem<'_>]) -> Result<Vec<u64>> {
+        self.saw("commit");
+        self.inner.commit(checks, puts).await
     }
     async fn take(&self, key: &str) -> Result<Option<Entry>> {
         self.saw("take");

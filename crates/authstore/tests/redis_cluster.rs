@@ -64,6 +64,73 @@ async fn entries_and_indexes_span_every_master() {
     assert_eq!(page.len(), 40, "scan walks every master");
 }
 
+/// A commit's keys must share one hash slot: a commit across slots is
+/// refused before anything is written; one within a slot keeps its index
+/// memberships right when plain puts rewrite its entries afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_stay_within_one_hash_slot() {
+    use authstore::{Error, PutItem, VersionCheck};
+    let store = open(authstore_testkit::unique_prefix("slots"), FakeClock::new()).await;
+    let put = |key| PutItem {
+        key,
+        value: b"v",
+        options: PutOptions::new().index("owner:{g}"),
+    };
+    let across = store.commit(&[], &[put("a:{g}1"), put("a:{h}2")]).await;
+    assert!(
+        matches!(across, Err(Error::InvalidArgument(_))),
+        "{across:?}"
+    );
+    let untagged_index = store
+        .commit(
+            &[],
+            &[PutItem {
+                key: "a:{g}1",
+                value: b"v",
+                options: PutOptions::new().index("owner:elsewhere"),
+            }],
+        )
+        .await;
+    assert!(
+        matches!(untagged_index, Err(Error::InvalidArgument(_))),
+        "an index set in another slot: {untagged_index:?}"
+    );
+    assert!(store.get("a:{g}1").await.unwrap().is_none());
+    let versions = store
+        .commit(&[], &[put("a:{g}1"), put("a:{g}2")])
+        .await
+        .unwrap();
+    assert_eq!(versions, vec![1, 1]);
+    assert_eq!(
+        store.list_index("owner:{g}").await.unwrap(),
+        vec!["a:{g}1", "a:{g}2"]
+    );
+    // A plain put moves one entry to another index; a second commit
+    // rewrites the other under the same one.
+    store
+        .put("a:{g}1", b"w", PutOptions::new().index("owner:other"))
+        .await
+        .unwrap();
+    let version = store
+        .commit(
+            &[VersionCheck {
+                key: "a:{g}1",
+                version: 2,
+            }],
+            &[put("a:{g}2")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(version, vec![2]);
+    assert_eq!(store.list_index("owner:{g}").await.unwrap(), vec!["a:{g}2"]);
+    assert_eq!(
+        store.list_index("owner:other").await.unwrap(),
+        vec!["a:{g}1"]
+    );
+    assert_eq!(store.delete_index("owner:{g}").await.unwrap(), 1);
+    assert!(store.get("a:{g}2").await.unwrap().is_none());
+}
+
 /// Every live entry of `store` as `(value, sorted index keys)`, by key.
 async fn contents(store: &dyn Store) -> BTreeMap<String, (Vec<u8>, Vec<String>)> {
     authstore_testkit::conformance::scan_all(store, "", 500)

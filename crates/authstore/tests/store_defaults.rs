@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use authstore::{
     Capabilities, Clock, Counter, Entry, Error, FakeClock, GcraDecision, GcraParams, MemoryStore,
-    PutItem, PutOptions, Result, ScanPage, Store, StoreStats, SystemClock,
+    PutItem, PutOptions, Result, ScanPage, Store, StoreStats, SystemClock, VersionCheck,
 };
 
 /// The required methods, forwarded to a [`MemoryStore`]; `get` fails while `down` is set.
@@ -45,6 +45,9 @@ impl Store for Minimal {
     }
     async fn put(&self, key: &str, value: &[u8], options: PutOptions) -> Result<u64> {
         self.inner.put(key, value, options).await
+    }
+    async fn commit(&self, checks: &[VersionCheck<'_>], puts: &[PutItem<'_>]) -> Result<Vec<u64>> {
+        self.inner.commit(checks, puts).await
     }
     async fn take(&self, key: &str) -> Result<Option<Entry>> {
         self.inner.take(key).await

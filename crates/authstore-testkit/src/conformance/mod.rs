@@ -10,6 +10,7 @@
 //! Warning: checks write and delete keys under the store's prefix.
 
 mod basic;
+mod commit;
 mod concurrency;
 mod counters;
 mod indexes;
@@ -22,6 +23,7 @@ use std::time::{Duration, SystemTime};
 use authstore::{ExpiryClock, FakeClock, Store};
 
 pub use basic::*;
+pub use commit::*;
 pub use concurrency::*;
 pub use counters::*;
 pub use indexes::*;

@@ -10,5 +10,5 @@ pub mod decimal;
 pub mod gcra;
 
 pub use crate::key::{
-    validate_index_keys, validate_key, validate_prefix, validate_put, validate_ttl,
+    validate_commit, validate_index_keys, validate_key, validate_prefix, validate_put, validate_ttl,
 };

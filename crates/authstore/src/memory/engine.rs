@@ -11,7 +11,9 @@ use super::shard::{Shard, ShardCell, WriteCounts, hash_key, hash_stored};
 use crate::backend::gcra;
 use crate::clock::duration_to_millis;
 use crate::error::{Error, Result};
-use crate::types::{Counter, Entry, GcraDecision, GcraParams, PutMode, PutOptions, ScanEntry};
+use crate::types::{
+    Counter, Entry, GcraDecision, GcraParams, PutItem, PutMode, PutOptions, ScanEntry, VersionCheck,
+};
 
 /// Which entry goes first when a bound is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,9 +75,14 @@ impl Engine {
         let hash = hash_key(&self.hasher, prefix, key);
         // Bits 32.. choose the shard: hashbrown uses the low bits for the
         // bucket and the top 7 for the control byte, so these stay independent.
-        // A multiply and shift maps them onto 0..len without a division.
-        let shard = (((hash >> 32) * self.shards.len() as u64) >> 32) as usize;
-        (hash, &self.shards[shard])
+        (hash, &self.shards[self.shard_of(hash)])
+    }
+
+    /// The shard of a key hash: bits 32.. mapped onto `0..len` by a
+    /// multiply and shift, without a division.
+    #[inline]
+    fn shard_of(&self, hash: u64) -> usize {
+        (((hash >> 32) * self.shards.len() as u64) >> 32) as usize
     }
 
     /// Unlists a removed or replaced record from its index keys, except those in `keep`.
@@ -156,23 +163,7 @@ impl Engine {
         let found = shard.find(hash, prefix, key);
         let live = found.filter(|&idx| !shard.record(idx).is_expired(now));
         let current = live.map(|idx| shard.record(idx).version());
-        match (options.mode, current) {
-            (PutMode::CreateOnly, Some(_)) => {
-                return Err(Error::AlreadyExists { key: key.into() });
-            }
-            (PutMode::UpdateOnly | PutMode::IfVersion(_), None) => {
-                return Err(Error::NotFound { key: key.into() });
-            }
-            (PutMode::IfVersion(expected), Some(actual)) if expected != actual => {
-                return Err(Error::VersionConflict {
-                    key: key.into(),
-                    expected,
-                    actual,
-                });
-            }
-            _ => {}
-        }
-        let version = current.map_or(1, |v| v + 1);
+        let version = next_version(key, options.mode, current)?;
         let expires_at = options.ttl.map(|ttl| now.saturating_add(ms(ttl)));
         let record = Record::new(
             prefix,
@@ -184,6 +175,79 @@ impl Engine {
         );
         self.store(&mut shard, hash, found, record, &options.index_keys, now);
         Ok(version)
+    }
+
+    /// [`Store::commit`](crate::Store::commit): every shard involved is
+    /// write-locked (in shard order, so two commits never deadlock) while
+    /// every condition is checked and, if all hold, every put is written.
+    pub(crate) fn commit(
+        &self,
+        prefix: &str,
+        checks: &[VersionCheck<'_>],
+        puts: &[PutItem<'_>],
+        now: u64,
+    ) -> Result<Vec<u64>> {
+        let located: Vec<(u64, usize)> = checks
+            .iter()
+            .map(|c| c.key)
+            .chain(puts.iter().map(|p| p.key))
+            .map(|key| {
+                let hash = hash_key(&self.hasher, prefix, key);
+                (hash, self.shard_of(hash))
+            })
+            .collect();
+        let mut order: Vec<usize> = located.iter().map(|&(_, s)| s).collect();
+        order.sort_unstable();
+        order.dedup();
+        let mut guards: Vec<RwLockWriteGuard<'_, Shard>> =
+            order.iter().map(|&s| self.shards[s].lock.write()).collect();
+        let guard_of = |shard: usize| order.binary_search(&shard).unwrap_or(0);
+        let live_version = |guards: &[RwLockWriteGuard<'_, Shard>], at: usize, key: &str| {
+            let (hash, shard) = located[at];
+            let guard = &guards[guard_of(shard)];
+            guard
+                .find(hash, prefix, key)
+                .map(|idx| guard.record(idx))
+                .filter(|r| !r.is_expired(now))
+                .map(Record::version)
+        };
+        for (at, check) in checks.iter().enumerate() {
+            match live_version(&guards, at, check.key) {
+                None => {
+                    return Err(Error::NotFound {
+                        key: check.key.into(),
+                    });
+                }
+                Some(actual) if actual != check.version => {
+                    return Err(Error::VersionConflict {
+                        key: check.key.into(),
+                        expected: check.version,
+                        actual,
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        let mut versions = Vec::with_capacity(puts.len());
+        for (i, put) in puts.iter().enumerate() {
+            let current = live_version(&guards, checks.len() + i, put.key);
+            versions.push(next_version(put.key, put.options.mode, current)?);
+        }
+        for (i, (put, &version)) in puts.iter().zip(&versions).enumerate() {
+            let (hash, shard) = located[checks.len() + i];
+            let guard = &mut guards[guard_of(shard)];
+            let found = guard.find(hash, prefix, put.key);
+            let record = Record::new(
+                prefix,
+                put.key,
+                &put.options.index_keys,
+                Value::Bytes(put.value),
+                version,
+                put.options.ttl.map(|ttl| now.saturating_add(ms(ttl))),
+            );
+            self.store(guard, hash, found, record, &put.options.index_keys, now);
+        }
+        Ok(versions)
     }
 
     /// Writes `record` into `found` (replacing) or a new slot, keeps indexes
@@ -536,6 +600,25 @@ impl Engine {
         let n = self.shards.iter().map(|c| c.lock.write().clear()).sum();
         self.indexes.clear();
         n
+    }
+}
+
+/// The version a put in `mode` writes over the live entry at `current`
+/// (`None`: no live entry), or the error of its failed condition.
+fn next_version(key: &str, mode: PutMode, current: Option<u64>) -> Result<u64> {
+    match (mode, current) {
+        (PutMode::CreateOnly, Some(_)) => Err(Error::AlreadyExists { key: key.into() }),
+        (PutMode::UpdateOnly | PutMode::IfVersion(_), None) => {
+            Err(Error::NotFound { key: key.into() })
+        }
+        (PutMode::IfVersion(expected), Some(actual)) if expected != actual => {
+            Err(Error::VersionConflict {
+                key: key.into(),
+                expected,
+                actual,
+            })
+        }
+        _ => Ok(current.map_or(1, |v| v + 1)),
     }
 }
 

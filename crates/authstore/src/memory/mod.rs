@@ -29,12 +29,13 @@ use sweeper::Sweeper;
 use crate::clock::{Clock, CoarseClock, SharedClock};
 use crate::error::{Error, Result};
 use crate::key::{
-    DEFAULT_MAX_VALUE_SIZE, validate_key, validate_prefix, validate_put, validate_ttl,
+    DEFAULT_MAX_VALUE_SIZE, validate_commit, validate_key, validate_prefix, validate_put,
+    validate_ttl,
 };
 use crate::store::Store;
 use crate::types::{
-    Capabilities, Counter, Entry, ExpiryClock, GcraDecision, GcraParams, Health, PutOptions,
-    ScanPage, StoreStats,
+    Capabilities, Counter, Entry, ExpiryClock, GcraDecision, GcraParams, Health, PutItem,
+    PutOptions, ScanPage, StoreStats, VersionCheck,
 };
 
 /// Default number of shards (independent locks).
@@ -373,6 +374,13 @@ impl Store for MemoryStore {
         self.shared
             .engine
             .put(&self.prefix, key, value, &options, self.now())
+    }
+
+    async fn commit(&self, checks: &[VersionCheck<'_>], puts: &[PutItem<'_>]) -> Result<Vec<u64>> {
+        validate_commit(checks, puts, self.max_value_size)?;
+        self.shared
+            .engine
+            .commit(&self.prefix, checks, puts, self.now())
     }
 
     async fn take(&self, key: &str) -> Result<Option<Entry>> {

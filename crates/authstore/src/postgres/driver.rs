@@ -103,6 +103,36 @@ impl PgExecutor {
     }
 }
 
+type TxRows = std::result::Result<Vec<Vec<tokio_postgres::Row>>, usize>;
+
+impl PgExecutor {
+    /// One try of [`Executor::transaction`]; a transient failure is retried by the caller.
+    async fn try_transaction(
+        &self,
+        client: &mut deadpool_postgres::Object,
+        statements: &[(Q, Vec<Param>)],
+    ) -> std::result::Result<TxRows, tokio_postgres::Error> {
+        let tx = client.transaction().await?;
+        let mut out = Vec::with_capacity(statements.len());
+        for (at, (q, params)) in statements.iter().enumerate() {
+            let types: Vec<Type> = params.iter().map(pg_type).collect();
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+            let stmt = tx
+                .prepare_typed_cached(&self.sql[*q as usize], &types)
+                .await?;
+            let rows = tx.query(&stmt, &refs).await?;
+            if rows.is_empty() {
+                tx.rollback().await?;
+                return Ok(Err(at));
+            }
+            out.push(rows);
+        }
+        tx.commit().await?;
+        Ok(Ok(out))
+    }
+}
+
 #[async_trait]
 impl Executor for PgExecutor {
     fn statements(&self) -> Vec<(&'static str, &str)> {
@@ -115,6 +145,36 @@ impl Executor for PgExecutor {
 
     async fn query(&self, q: Q, params: Vec<Param>) -> Result<Vec<Row>> {
         self.run(q, &params).await?.iter().map(decode_row).collect()
+    }
+
+    async fn transaction(
+        &self,
+        statements: Vec<(Q, Vec<Param>)>,
+    ) -> Result<std::result::Result<Vec<Vec<Row>>, usize>> {
+        let attempt = async {
+            let mut tries = 0;
+            loop {
+                let mut client = self.client().await?;
+                match self.try_transaction(&mut client, &statements).await {
+                    Err(e) if tries < RETRIES && is_transient(&e) => tries += 1,
+                    Err(e) => return Err(map_error(e)),
+                    Ok(Err(at)) => return Ok(Err(at)),
+                    Ok(Ok(rows)) => {
+                        return rows
+                            .iter()
+                            .map(|rows| rows.iter().map(decode_row).collect())
+                            .collect::<Result<Vec<Vec<Row>>>>()
+                            .map(Ok);
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(self.command_timeout, attempt)
+            .await
+            .map_err(|_| Error::Timeout {
+                backend: BACKEND,
+                after: self.command_timeout,
+            })?
     }
 
     async fn migrate(&self) -> Result<usize> {

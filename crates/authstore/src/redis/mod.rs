@@ -17,6 +17,7 @@
 mod builder;
 mod cluster;
 pub(crate) mod codec;
+mod commit;
 mod conn;
 mod ops;
 mod purge;

@@ -18,7 +18,7 @@ use crate::key::{validate_key, validate_put, validate_ttl};
 use crate::store::Store;
 use crate::types::{
     Capabilities, Counter, Entry, ExpiryClock, GcraDecision, GcraParams, Health, PutItem, PutMode,
-    PutOptions, ScanEntry, ScanPage, StoreStats,
+    PutOptions, ScanEntry, ScanPage, StoreStats, VersionCheck,
 };
 
 fn entry(decoded: Decoded, pttl: i64) -> Entry {
@@ -199,6 +199,10 @@ impl Store for RedisStore {
         }
         ClientCounters::add(&self.counters.sets, 1);
         Ok(version)
+    }
+
+    async fn commit(&self, checks: &[VersionCheck<'_>], puts: &[PutItem<'_>]) -> Result<Vec<u64>> {
+        self.commit_entries(checks, puts).await
     }
 
     async fn put_many(&self, items: &[PutItem<'_>]) -> Result<Vec<Result<u64>>> {
@@ -591,7 +595,7 @@ fn parse_cursor(cursor: &str, nodes: usize) -> Result<(usize, u64, String)> {
 }
 
 /// The script arguments of a put mode: its letter and the expected version.
-fn mode_args(mode: &PutMode) -> (&'static str, u64) {
+pub(super) fn mode_args(mode: &PutMode) -> (&'static str, u64) {
     match *mode {
         PutMode::Upsert => ("u", 0),
         PutMode::CreateOnly => ("c", 0),
@@ -601,7 +605,7 @@ fn mode_args(mode: &PutMode) -> (&'static str, u64) {
 }
 
 /// The `i`-th number of a put script's reply.
-fn reply_number(key: &str, reply: &[Value], i: usize) -> Result<i64> {
+pub(super) fn reply_number(key: &str, reply: &[Value], i: usize) -> Result<i64> {
     reply
         .get(i)
         .and_then(|v| redis::from_redis_value_ref::<i64>(v).ok())

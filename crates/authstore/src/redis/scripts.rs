@@ -67,9 +67,11 @@ local function put_one(key, mode, expected, ttl, value, ixprefix, member, upkeep
   if token ~= '' then vfield = vfield .. ':' .. token end
   local stored = '\31' .. vfield .. '\31' .. table.concat(new, '\30') .. '\31' .. value
   if ttl > 0 then redis.call('SET', key, stored, 'PX', ttl) else redis.call('SET', key, stored) end
-  if upkeep == 's' and (#old > 0 or #new > 0) then
-    for _, k in ipairs(old) do
-      if not has(new, k) then redis.call('ZREM', ixprefix .. k, member) end
+  if upkeep ~= 'n' and (#old > 0 or #new > 0) then
+    if upkeep == 's' then
+      for _, k in ipairs(old) do
+        if not has(new, k) then redis.call('ZREM', ixprefix .. k, member) end
+      end
     end
     if #new > 0 then
       local score = '+inf'
@@ -115,6 +117,51 @@ for i = 1, #KEYS do
   for j = 1, n do new[j] = ARGV[a + 5 + j] end
   out[i] = put_one(KEYS[i], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[1], ARGV[a + 4], 's', '', new)
   a = a + 6 + n
+end
+return out
+"#
+    ))
+});
+
+/// commit: every condition checked, then every put written, or nothing.
+/// KEYS: the checked entries, then the put entries. ARGV: index-key prefix,
+/// upkeep (s|a), number of checks, each check's version, then per put:
+/// mode, expected version, ttl ms, value, member, membership token, number
+/// of index keys, index keys…
+/// Returns the new versions, or {-1|-2|-3, position in KEYS, current version}.
+pub(crate) static COMMIT: LazyLock<Script> = LazyLock::new(|| {
+    script(&format!(
+        "{PUT_ONE}{}",
+        r#"
+local ixprefix, upkeep, nc = ARGV[1], ARGV[2], tonumber(ARGV[3])
+for i = 1, nc do
+  local cur = redis.call('GET', KEYS[i])
+  if not cur then return {-2, i, 0} end
+  local ver = parse(cur)
+  if ver ~= tonumber(ARGV[3 + i]) then return {-3, i, ver} end
+end
+local first = 4 + nc
+local a = first
+for i = nc + 1, #KEYS do
+  local mode = ARGV[a]
+  if mode ~= 'u' then
+    local cur = redis.call('GET', KEYS[i])
+    local ver = 0
+    if cur then ver = parse(cur) end
+    if mode == 'c' and cur then return {-1, i, ver} end
+    if (mode == 'x' or mode == 'v') and not cur then return {-2, i, 0} end
+    if mode == 'v' and ver ~= tonumber(ARGV[a + 1]) then return {-3, i, ver} end
+  end
+  a = a + 7 + tonumber(ARGV[a + 6])
+end
+local out = {}
+a = first
+for i = nc + 1, #KEYS do
+  local n = tonumber(ARGV[a + 6])
+  local new = {}
+  for j = 1, n do new[j] = ARGV[a + 6 + j] end
+  out[#out + 1] = put_one(KEYS[i], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ixprefix, ARGV[a + 4], upkeep, ARGV[a + 5], new)[1]
+  a = a + 7 + n
 end
 return out
 "#

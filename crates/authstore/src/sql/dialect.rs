@@ -60,6 +60,9 @@ pub(crate) enum Q {
     Count,
     /// → `1`.
     Ping,
+    /// `$1 key, $2 now, $3 version` → one row if the live entry has that
+    /// version; PostgreSQL holds a share lock on it until the transaction ends.
+    CheckVersion,
 }
 
 impl Q {
@@ -84,11 +87,12 @@ impl Q {
             Q::Purge => "purge_expired",
             Q::Count => "count",
             Q::Ping => "ping",
+            Q::CheckVersion => "check_version",
         }
     }
 
     /// Every statement, in discriminant order.
-    pub(crate) const ALL: [Q; 18] = [
+    pub(crate) const ALL: [Q; 19] = [
         Q::Get,
         Q::Take,
         Q::Delete,
@@ -107,6 +111,7 @@ impl Q {
         Q::Purge,
         Q::Count,
         Q::Ping,
+        Q::CheckVersion,
     ];
 }
 
@@ -271,6 +276,10 @@ pub(crate) fn statement(dialect: Dialect, tables: &Tables, q: Q) -> String {
                 .to_owned()
         }
         Q::Ping => "SELECT 1".to_owned(),
+        Q::CheckVersion => format!(
+            "SELECT 1 FROM {{e}} WHERE key = $1 AND {LIVE} AND version = $3{}",
+            if pg { " FOR SHARE" } else { "" }
+        ),
     };
     let text = text
         .replace("{e}", &tables.entries)

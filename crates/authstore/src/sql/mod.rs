@@ -54,6 +54,14 @@ pub(crate) trait Executor: Send + Sync + Debug + 'static {
     /// Runs `q` and returns its rows.
     async fn query(&self, q: Q, params: Vec<Param>) -> Result<Vec<Row>>;
 
+    /// Runs `statements` in order in one transaction. If each returns at
+    /// least one row, commits and returns their rows; otherwise rolls back
+    /// at the first that returns none and gives its position.
+    async fn transaction(
+        &self,
+        statements: Vec<(Q, Vec<Param>)>,
+    ) -> Result<std::result::Result<Vec<Vec<Row>>, usize>>;
+
     /// Applies the migrations not yet recorded, in one transaction that holds
     /// a lock so concurrent openers apply each exactly once. Returns how many ran.
     async fn migrate(&self) -> Result<usize>;

@@ -18,11 +18,11 @@ use super::{Driver, OpCounts, Q, Shared, SqlStore};
 use crate::clock::SharedClock;
 use crate::clock::duration_to_millis;
 use crate::error::{Error, Result};
-use crate::key::{validate_key, validate_prefix, validate_put, validate_ttl};
+use crate::key::{validate_commit, validate_key, validate_prefix, validate_put, validate_ttl};
 use crate::store::Store;
 use crate::types::{
     Capabilities, Counter, Entry, ExpiryClock, GcraDecision, GcraParams, Health, PutItem, PutMode,
-    PutOptions, ScanEntry, ScanPage, StoreStats,
+    PutOptions, ScanEntry, ScanPage, StoreStats, VersionCheck,
 };
 
 /// How often a statement is re-run when the row keeps changing under it.
@@ -82,6 +82,55 @@ impl<D: Driver> SqlStore<D> {
         }))
     }
 
+    /// The statement and parameters of a put.
+    fn put_statement(
+        &self,
+        key: &str,
+        value: &[u8],
+        options: &PutOptions,
+        now: u64,
+    ) -> (Q, Vec<Param>) {
+        let expires_at = options
+            .ttl
+            .map(|ttl| millis_param(now.saturating_add(duration_to_millis(ttl))));
+        let mut params = self.key_now(key, now);
+        params.extend(codec::encode_value(value));
+        params.push(Param::OptInt(expires_at));
+        params.push(Param::Keys(options.index_keys.clone()));
+        let q = match options.mode {
+            PutMode::Upsert => Q::PutUpsert,
+            PutMode::CreateOnly => Q::PutCreate,
+            PutMode::UpdateOnly => Q::PutUpdate,
+            PutMode::IfVersion(v) => {
+                params.push(Param::Int(i64::try_from(v).unwrap_or(i64::MAX)));
+                Q::PutIfVersion
+            }
+        };
+        (q, params)
+    }
+
+    /// Why a write in `mode` found no row: the error to return, or `None`
+    /// when the condition holds again (the row changed in between: retry).
+    async fn failed_condition(&self, key: &str, mode: PutMode, now: u64) -> Result<Option<Error>> {
+        let key = key.to_owned();
+        Ok(Some(match mode {
+            PutMode::Upsert => return Err(Error::corrupt(Some(&key), "upsert returned no row")),
+            PutMode::CreateOnly => Error::AlreadyExists { key },
+            PutMode::UpdateOnly => Error::NotFound { key },
+            PutMode::IfVersion(expected) => match self.probe(&key, now).await? {
+                None => Error::NotFound { key },
+                Some((actual, _)) if u64::try_from(actual).ok() != Some(expected) => {
+                    Error::VersionConflict {
+                        key,
+                        expected,
+                        actual: u64::try_from(actual).unwrap_or(0),
+                    }
+                }
+                Some(_) => return Ok(None),
+            },
+        }))
+    }
+
     /// Runs `q` with `$1 key, $2 now`.
     async fn key_statement(&self, q: Q, key: &str) -> Result<Vec<super::Row>> {
         self.executor()
@@ -130,22 +179,7 @@ impl<D: Driver> Store for SqlStore<D> {
         validate_key(key)?;
         validate_put(value, &options, self.max_value_size)?;
         let now = self.now();
-        let expires_at = options
-            .ttl
-            .map(|ttl| millis_param(now.saturating_add(duration_to_millis(ttl))));
-        let mut params = self.key_now(key, now);
-        params.extend(codec::encode_value(value));
-        params.push(Param::OptInt(expires_at));
-        params.push(Param::Keys(options.index_keys));
-        let q = match options.mode {
-            PutMode::Upsert => Q::PutUpsert,
-            PutMode::CreateOnly => Q::PutCreate,
-            PutMode::UpdateOnly => Q::PutUpdate,
-            PutMode::IfVersion(v) => {
-                params.push(Param::Int(i64::try_from(v).unwrap_or(i64::MAX)));
-                Q::PutIfVersion
-            }
-        };
+        let (q, params) = self.put_statement(key, value, &options, now);
         for _ in 0..ATTEMPTS {
             let rows = self.executor().query(q, params.clone()).await?;
             if let Some(version) = rows.first().and_then(|r| r.first()).and_then(Cell::int) {
@@ -153,28 +187,58 @@ impl<D: Driver> Store for SqlStore<D> {
                 return u64::try_from(version)
                     .map_err(|_| Error::corrupt(Some(key), "negative version"));
             }
-            let key = key.to_owned();
-            match options.mode {
-                PutMode::Upsert => {
-                    return Err(Error::corrupt(Some(&key), "upsert returned no row"));
-                }
-                PutMode::CreateOnly => return Err(Error::AlreadyExists { key }),
-                PutMode::UpdateOnly => return Err(Error::NotFound { key }),
-                PutMode::IfVersion(expected) => match self.probe(&key, now).await? {
-                    None => return Err(Error::NotFound { key }),
-                    Some((actual, _)) if u64::try_from(actual).ok() != Some(expected) => {
-                        let actual = u64::try_from(actual).unwrap_or(0);
-                        return Err(Error::VersionConflict {
-                            key,
-                            expected,
-                            actual,
-                        });
-                    }
-                    Some(_) => continue,
-                },
+            if let Some(failed) = self.failed_condition(key, options.mode, now).await? {
+                return Err(failed);
             }
         }
         Err(self.gave_up(key))
+    }
+
+    async fn commit(&self, checks: &[VersionCheck<'_>], puts: &[PutItem<'_>]) -> Result<Vec<u64>> {
+        validate_commit(checks, puts, self.max_value_size)?;
+        for _ in 0..ATTEMPTS {
+            let now = self.now();
+            let mut statements = Vec::with_capacity(checks.len() + puts.len());
+            for check in checks {
+                let mut params = self.key_now(check.key, now);
+                params.push(Param::Int(i64::try_from(check.version).unwrap_or(i64::MAX)));
+                statements.push((Q::CheckVersion, params));
+            }
+            for put in puts {
+                statements.push(self.put_statement(put.key, put.value, &put.options, now));
+            }
+            let at = match self.executor().transaction(statements).await? {
+                Ok(rows) => {
+                    let versions = rows[checks.len()..]
+                        .iter()
+                        .zip(puts)
+                        .map(|(rows, put)| {
+                            rows.first()
+                                .and_then(|r| r.first())
+                                .and_then(Cell::int)
+                                .and_then(|v| u64::try_from(v).ok())
+                                .ok_or_else(|| Error::corrupt(Some(put.key), "bad version"))
+                        })
+                        .collect::<Result<Vec<u64>>>()?;
+                    self.count(|c| &c.sets, puts.len() as u64);
+                    return Ok(versions);
+                }
+                Err(at) => at,
+            };
+            let (key, mode) = match checks.get(at) {
+                Some(check) => (check.key, PutMode::IfVersion(check.version)),
+                None => {
+                    let put = puts
+                        .get(at - checks.len())
+                        .ok_or_else(|| Error::corrupt(None, "commit failed past its statements"))?;
+                    (put.key, put.options.mode)
+                }
+            };
+            if let Some(failed) = self.failed_condition(key, mode, now).await? {
+                return Err(failed);
+            }
+        }
+        Err(self.gave_up(puts.first().map_or("", |p| p.key)))
     }
 
     /// Each item as [`put`](Self::put) would write it, in order; one

@@ -80,21 +80,29 @@ impl Executor for SqliteExecutor {
     }
 
     async fn query(&self, q: Q, params: Vec<Param>) -> Result<Vec<Row>> {
+        self.with_conn(move |conn, sql| run(conn, &sql[q as usize], &params))
+            .await
+    }
+
+    async fn transaction(
+        &self,
+        statements: Vec<(Q, Vec<Param>)>,
+    ) -> Result<std::result::Result<Vec<Vec<Row>>, usize>> {
         self.with_conn(move |conn, sql| {
-            let mut stmt = conn.prepare_cached(&sql[q as usize]).map_err(map_error)?;
-            let kinds: Vec<Kind> = stmt.column_names().map(Kind::of).collect();
-            let mut rows = stmt
-                .query(rusqlite::params_from_iter(params.iter()))
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(map_error)?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next().map_err(map_error)? {
-                let mut cells = Vec::with_capacity(kinds.len());
-                for (i, kind) in kinds.iter().enumerate() {
-                    cells.push(decode(row.get_ref(i).map_err(map_error)?, *kind)?);
+            let mut out = Vec::with_capacity(statements.len());
+            for (at, (q, params)) in statements.iter().enumerate() {
+                let rows = run(&tx, &sql[*q as usize], params)?;
+                if rows.is_empty() {
+                    // Dropping the transaction rolls it back.
+                    return Ok(Err(at));
                 }
-                out.push(cells);
+                out.push(rows);
             }
-            Ok(out)
+            tx.commit().map_err(map_error)?;
+            Ok(Ok(out))
         })
         .await
     }
@@ -139,6 +147,24 @@ impl Executor for SqliteExecutor {
         })
         .await
     }
+}
+
+/// Runs one statement on `conn` and decodes its rows.
+fn run(conn: &Connection, sql: &str, params: &[Param]) -> Result<Vec<Row>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_error)?;
+    let kinds: Vec<Kind> = stmt.column_names().map(Kind::of).collect();
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(params.iter()))
+        .map_err(map_error)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(map_error)? {
+        let mut cells = Vec::with_capacity(kinds.len());
+        for (i, kind) in kinds.iter().enumerate() {
+            cells.push(decode(row.get_ref(i).map_err(map_error)?, *kind)?);
+        }
+        out.push(cells);
+    }
+    Ok(out)
 }
 
 /// How to read a column: by name, as the schema stores it.
