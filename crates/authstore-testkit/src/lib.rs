@@ -198,6 +198,7 @@ macro_rules! modules_suite {
             oauth_refresh_scope_can_narrow_not_widen, oauth_refresh_keeps_the_grant_alive,
         );
         $crate::__module_tests!($open; oauth_inputs; oauth_garbage_inputs_are_errors);
+        $crate::__module_tests!($open; oauth_untagged; oauth_grants_from_before_tagged_keys_keep_working);
         $crate::__module_tests!($open; oauth_clients;
             oauth_client_authentication, oauth_remembered_secret_follows_the_stored_client,
             oauth_client_debug_hides_secrets, oauth_client_credentials_grant,

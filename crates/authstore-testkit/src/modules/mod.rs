@@ -13,6 +13,7 @@ pub mod oauth_inputs;
 pub mod oauth_races;
 pub mod oauth_refresh;
 pub mod oauth_resources;
+pub mod oauth_untagged;
 pub mod ratelimit;
 pub mod session;
 pub mod tokens;

@@ -287,7 +287,7 @@ pub async fn oauth_resources_read_earlier_grants(store: Arc<dyn Store>, clock: F
         .unwrap()
         .grant_id
         .unwrap();
-    let key = format!("oauth-grant:{grant_id}");
+    let key = format!("oauth-grant:{{{grant_id}}}");
     let entry = store.get(&key).await.unwrap().unwrap();
     let text = String::from_utf8(entry.value.to_vec()).unwrap();
     let list = format!("\"resources\":[\"{API}\"]");

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::keys::code_key;
 use super::{Client, GrantProblem, GrantType, OAuth, OAuthError, TokenResponse, grant_index};
 use crate::ext::StoreExt;
 use crate::secret;
@@ -110,13 +111,22 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct CodeRecord {
-    grant_id: String,
-    client_id: String,
-    redirect_uri: String,
-    code_challenge: String,
+pub(super) struct CodeRecord {
+    pub(super) grant_id: String,
+    pub(super) client_id: String,
+    pub(super) redirect_uri: String,
+    pub(super) code_challenge: String,
     #[serde(default)]
-    used: bool,
+    pub(super) used: bool,
+    /// The grant as the code was issued, and its version then: its fields
+    /// never change but `revoked`, which a revocation writes with a new
+    /// version, so a redemption reads only the code and checks the grant's
+    /// version in the commit that redeems it. Absent from a tombstone and
+    /// from codes issued before redemption was one commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) grant: Option<GrantRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) grant_version: Option<u64>,
 }
 
 impl OAuth {
@@ -131,7 +141,7 @@ impl OAuth {
     }
 
     pub(crate) fn grant_key(grant_id: &str) -> String {
-        format!("oauth-grant:{grant_id}")
+        super::keys::grant_key(grant_id)
     }
 
     /// The grant, if it exists and is not revoked.
@@ -241,7 +251,7 @@ impl OAuth {
             super::check_nonce(nonce)?;
         }
         let now = self.now();
-        let grant_id = secret::random_token()?;
+        let grant_id = super::keys::new_grant_id()?;
         let grant = GrantRecord {
             client_id: client.client_id.clone(),
             subject: Some(req.subject.clone()),
@@ -254,7 +264,8 @@ impl OAuth {
         };
         // Listed under its user and its client, so that either's grants
         // can be listed and revoked at once.
-        self.store
+        let grant_version = self
+            .store
             .put_json(
                 &Self::grant_key(&grant_id),
                 &grant,
@@ -265,13 +276,15 @@ impl OAuth {
                     .index(super::grants::client_grants_index(&client.client_id)),
             )
             .await?;
-        let code = secret::random_token()?;
+        let code = super::keys::grant_token(&grant_id)?;
         let record = CodeRecord {
             grant_id,
             client_id: client.client_id,
             redirect_uri: req.redirect_uri.clone(),
             code_challenge: req.code_challenge.clone(),
             used: false,
+            grant: Some(grant),
+            grant_version: Some(grant_version),
         };
         self.store
             .put_json(
@@ -341,7 +354,7 @@ impl OAuth {
                 "the client may not use the code flow",
             ));
         }
-        if !secret::is_token_shaped(code) {
+        if !super::keys::is_token_shaped(code) {
             return Err(OAuthError::InvalidGrant(GrantProblem::UnknownCode));
         }
         let key = code_key(code);
@@ -368,6 +381,23 @@ impl OAuth {
             {
                 return Err(OAuthError::InvalidGrant(GrantProblem::PkceMismatch));
             }
+            if let (Some(grant), Some(grant_version)) = (&record.grant, record.grant_version)
+                && super::keys::is_tagged(&record.grant_id)
+            {
+                let redeemed = self
+                    .redeem_code(
+                        client,
+                        (&key, found.version),
+                        &record,
+                        (grant, grant_version),
+                        resource,
+                    )
+                    .await?;
+                match redeemed {
+                    Some(response) => return Ok(response),
+                    None => continue,
+                }
+            }
             // Read after the code: if the code is still unused at the
             // compare-and-set, the redemption took effect at this read.
             let Some(grant) = self.live_grant(&record.grant_id).await? else {
@@ -381,6 +411,8 @@ impl OAuth {
             let grant = grant.for_token(audience, scope);
             let used = CodeRecord {
                 used: true,
+                grant: None,
+                grant_version: None,
                 ..record
             };
             let options = PutOptions::new()
@@ -394,10 +426,6 @@ impl OAuth {
         }
         Err(OAuthError::InvalidGrant(GrantProblem::CodeContended))
     }
-}
-
-fn code_key(code: &str) -> String {
-    format!("oauth-code:{}", secret::sha256_hex(code))
 }
 
 /// Every requested scope must be one the client may request.

@@ -99,7 +99,7 @@ impl OAuth {
         let index = user_grants_index(subject);
         let mut live = 0;
         for key in self.store.list_index(&index).await? {
-            let Some(grant_id) = key.strip_prefix("oauth-grant:") else {
+            let Some(grant_id) = super::keys::grant_id_of_key(&key) else {
                 continue;
             };
             live += u64::from(self.revoke_grant(grant_id).await?);
@@ -117,7 +117,7 @@ impl OAuth {
     async fn grants_listed(&self, index: &str) -> Result<Vec<GrantSummary>, OAuthError> {
         let mut out = Vec::new();
         for key in self.store.list_index(index).await? {
-            let Some(grant_id) = key.strip_prefix("oauth-grant:") else {
+            let Some(grant_id) = super::keys::grant_id_of_key(&key) else {
                 continue;
             };
             let Some(found) = self.store.get_json::<GrantRecord>(&key).await? else {

@@ -55,10 +55,10 @@ impl OAuth {
         &self,
         token: &str,
     ) -> Result<Option<super::resource::AccessToken>, OAuthError> {
-        if !secret::is_token_shaped(token) && !super::jwt::is_jwt_shaped(token) {
+        if !super::keys::is_token_shaped(token) && !super::jwt::is_jwt_shaped(token) {
             return Ok(None);
         }
-        let key = access_key(&secret::sha256_hex(token));
+        let key = access_key(token);
         let Some(found) = self.store.get_json::<AccessRecord>(&key).await? else {
             return Ok(None);
         };
@@ -82,13 +82,13 @@ impl OAuth {
     /// # Errors
     /// Store errors.
     pub async fn introspect(&self, token: &str) -> Result<Option<TokenInfo>, OAuthError> {
-        if !secret::is_token_shaped(token) && !super::jwt::is_jwt_shaped(token) {
+        if !super::keys::is_token_shaped(token) && !super::jwt::is_jwt_shaped(token) {
             return Ok(None);
         }
         let hash = secret::sha256_hex(token);
         if let Some(found) = self
             .store
-            .get_json::<AccessRecord>(&access_key(&hash))
+            .get_json::<AccessRecord>(&access_key(token))
             .await?
         {
             let r = found.value;
@@ -110,7 +110,7 @@ impl OAuth {
         }
         let Some(found) = self
             .store
-            .get_json::<RefreshRecord>(&refresh_key(&hash))
+            .get_json::<RefreshRecord>(&refresh_key(token))
             .await?
         else {
             return Ok(None);
@@ -150,24 +150,23 @@ impl OAuth {
     /// # Errors
     /// Store errors.
     pub async fn revoke(&self, client: &Client, token: &str) -> Result<RevokeOutcome, OAuthError> {
-        if !secret::is_token_shaped(token) && !super::jwt::is_jwt_shaped(token) {
+        if !super::keys::is_token_shaped(token) && !super::jwt::is_jwt_shaped(token) {
             return Ok(RevokeOutcome::NotFound);
         }
-        let hash = secret::sha256_hex(token);
         if let Some(found) = self
             .store
-            .get_json::<AccessRecord>(&access_key(&hash))
+            .get_json::<AccessRecord>(&access_key(token))
             .await?
         {
             if found.value.client_id != client.client_id {
                 return Ok(RevokeOutcome::WrongClient);
             }
-            self.store.delete(&access_key(&hash)).await?;
+            self.store.delete(&access_key(token)).await?;
             return Ok(RevokeOutcome::Revoked);
         }
         if let Some(found) = self
             .store
-            .get_json::<RefreshRecord>(&refresh_key(&hash))
+            .get_json::<RefreshRecord>(&refresh_key(token))
             .await?
         {
             if found.value.client_id != client.client_id {

@@ -26,15 +26,17 @@
 //! - `oauth-client:<client_id>`: the client.
 //! - `oauth-cimd:<sha256 of the URL>`: the client of a URL `client_id`'s
 //!   metadata document, while cached (see [`cimd`]).
-//! - `oauth-grant:<grant_id>`: the grant (client, subject, scope, resources, revoked flag).
-//!   Every artefact of a grant is listed under the index `oauth-grant-ix:<grant_id>`;
+//! - `oauth-grant:{<grant_id>}`: the grant (client, subject, scope, resources, revoked flag).
+//!   Every key of a grant carries its id as hash tag (see `keys`), so a
+//!   redemption or rotation is one [`Store::commit`](crate::Store::commit).
+//!   Every artefact of a grant is listed under the index `oauth-grant-ix:{<grant_id>}`;
 //!   a grant, live or revoked, is listed under `oauth-user-grants:<subject>` and
 //!   `oauth-client-grants:<client_id>` (see [`OAuth::user_grants`] and [`OAuth::erase_user`]).
-//! - `oauth-code:<sha256>`: a code; redeemed by compare-and-set from unused to
+//! - `oauth-code:{<grant_id>}<sha256>`: a code; redeemed by compare-and-set from unused to
 //!   used, and then kept as a tombstone, so a second redemption is seen and
 //!   revokes the grant.
-//! - `oauth-at:<sha256>`, `oauth-rt:<sha256>`: access and refresh tokens.
-//! - `oauth-rt-head:<grant_id>`: the one live refresh token of a grant, and
+//! - `oauth-at:{<grant_id>}<sha256>`, `oauth-rt:{<grant_id>}<sha256>`: access and refresh tokens.
+//! - `oauth-rt-head:{<grant_id>}`: the one live refresh token of a grant, and
 //!   the one it replaced; rotation is a compare-and-set on it. It also keeps
 //!   the tokens of the last rotation, encrypted under a key derived from the
 //!   replaced token (never stored), for retries within the grace window.
@@ -54,7 +56,9 @@ mod grants;
 mod introspect;
 mod jwt;
 mod kek;
+mod keys;
 mod oidc;
+mod redeem;
 mod redirect_uri;
 mod refresh;
 pub mod resource;
@@ -62,6 +66,7 @@ mod sealed;
 mod token;
 mod verified;
 
+use keys::grant_index;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -266,9 +271,4 @@ impl OAuth {
     fn now(&self) -> u64 {
         self.clock.now_millis()
     }
-}
-
-/// The index key listing every artefact of a grant.
-fn grant_index(grant_id: &str) -> String {
-    format!("oauth-grant-ix:{grant_id}")
 }

@@ -158,13 +158,18 @@ impl OAuth {
             return Err(OAuthError::UnauthorizedClient("the client may not refresh"));
         }
         let unknown = OAuthError::InvalidGrant(GrantProblem::UnknownRefreshToken);
-        if !secret::is_token_shaped(refresh_token) {
+        if !super::keys::is_token_shaped(refresh_token) {
             return Err(unknown);
+        }
+        if let Some(grant_id) = super::keys::token_grant(refresh_token) {
+            return self
+                .refresh_tagged(client, refresh_token, grant_id, scope, resource)
+                .await;
         }
         let hash = secret::sha256_hex(refresh_token);
         let Some(record) = self
             .store
-            .get_json::<RefreshRecord>(&refresh_key(&hash))
+            .get_json::<RefreshRecord>(&refresh_key(refresh_token))
             .await?
         else {
             return Err(unknown);
@@ -223,6 +228,82 @@ impl OAuth {
         Err(OAuthError::InvalidGrant(GrantProblem::RefreshContended))
     }
 
+    /// [`refresh_for`](Self::refresh_for) of a token of a tagged grant: the
+    /// token's record, the grant's head and the grant are read together
+    /// (their keys share the grant's hash tag), and a rotation is one
+    /// commit that also checks the grant is unrevoked.
+    async fn refresh_tagged(
+        &self,
+        client: &Client,
+        refresh_token: &str,
+        grant_id: &str,
+        scope: Option<&[String]>,
+        resource: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let unknown = || OAuthError::InvalidGrant(GrantProblem::UnknownRefreshToken);
+        let hash = secret::sha256_hex(refresh_token);
+        let grace = duration_to_millis(self.config.refresh_grace);
+        let (record_key, head_key, grant_key) = (
+            refresh_key(refresh_token),
+            head_key(grant_id),
+            Self::grant_key(grant_id),
+        );
+        for attempt in 0..CAS_ATTEMPTS {
+            let (record, head, grant) = tokio::try_join!(
+                self.store.get_json::<RefreshRecord>(&record_key),
+                self.store.get_json::<Head>(&head_key),
+                self.store.get_json::<GrantRecord>(&grant_key),
+            )?;
+            let Some(record) = record.map(|r| r.value) else {
+                return Err(unknown());
+            };
+            if record.grant_id != grant_id {
+                return Err(unknown());
+            }
+            if record.client_id != client.client_id {
+                return Err(OAuthError::InvalidGrant(
+                    GrantProblem::RefreshTokenOfAnotherClient,
+                ));
+            }
+            let (Some(grant), Some(head)) = (grant.filter(|g| !g.value.revoked), head) else {
+                return Err(unknown());
+            };
+            let presented = Presented {
+                token: refresh_token,
+                hash: &hash,
+                grant_id,
+                grant: &grant.value,
+            };
+            let now = self.now();
+            if head.value.head == hash {
+                let (audience, scope) = self.refresh_view(client, &grant.value, resource, scope)?;
+                let view = grant.value.for_token(audience, scope);
+                let rotated = self
+                    .rotate_committed(
+                        client,
+                        (refresh_token, &hash, grant_id),
+                        &view,
+                        (head.version, grant.version),
+                        now,
+                    )
+                    .await?;
+                match rotated {
+                    Some(response) => return Ok(response),
+                    None => back_off(attempt).await,
+                }
+            } else if head.value.previous.as_deref() == Some(hash.as_str())
+                && grace > 0
+                && now.saturating_sub(head.value.rotated_at) <= grace
+            {
+                return self.replay(client, &presented, &head.value, (scope, resource), now);
+            } else {
+                self.revoke_grant(grant_id).await?;
+                return Err(OAuthError::InvalidGrant(GrantProblem::RefreshTokenReused));
+            }
+        }
+        Err(OAuthError::InvalidGrant(GrantProblem::RefreshContended))
+    }
+
     /// One rotation of the head (read at `version`) from the presented
     /// token to a new one; `None` when another request moved the head first.
     async fn rotate(
@@ -234,7 +315,7 @@ impl OAuth {
         now: u64,
     ) -> Result<Option<TokenResponse>, OAuthError> {
         let grant_id = presented.grant_id;
-        let token = secret::random_token()?;
+        let token = super::keys::grant_token(grant_id)?;
         let next = secret::sha256_hex(&token);
         let access_record = self.access_record(
             Some(grant_id),
@@ -261,7 +342,7 @@ impl OAuth {
             Some(sealed::seal(presented.token, grant_id, &next, &kept)?)
         };
         tokio::try_join!(
-            self.store_refresh_token(&next, grant_id, &client.client_id),
+            self.store_refresh_token(&token, grant_id, &client.client_id),
             self.store_access_token(&access, &access_record),
         )?;
         let moved = Head {
@@ -283,8 +364,7 @@ impl OAuth {
             // delete to fail, the record stays unusable (a refresh token
             // that never was the head, an access token nobody has) until
             // it expires.
-            let (refresh_entry, access_entry) =
-                (refresh_key(&next), access_key(&secret::sha256_hex(&access)));
+            let (refresh_entry, access_entry) = (refresh_key(&token), access_key(&access));
             let _ = tokio::join!(
                 self.store.delete(&refresh_entry),
                 self.store.delete(&access_entry),

@@ -82,17 +82,7 @@ pub(super) struct Head {
     pub(super) successor: Option<String>,
 }
 
-pub(super) fn access_key(hash: &str) -> String {
-    format!("oauth-at:{hash}")
-}
-
-pub(super) fn refresh_key(hash: &str) -> String {
-    format!("oauth-rt:{hash}")
-}
-
-pub(super) fn head_key(grant_id: &str) -> String {
-    format!("oauth-rt-head:{grant_id}")
-}
+pub(super) use super::keys::{access_key, head_key, refresh_key};
 
 impl OAuth {
     /// Stores a new access token; returns it.
@@ -118,12 +108,18 @@ impl OAuth {
                     "scope": record.scope.join(" "),
                     "iat": record.issued_at / 1000,
                     "exp": record.expires_at / 1000,
-                    "jti": secret::random_token()?,
+                    "jti": match &record.grant_id {
+                        Some(grant_id) => super::keys::grant_token(grant_id)?,
+                        None => secret::random_token()?,
+                    },
                 });
                 self.sign_jwt(self.config.access_token_alg, "at+jwt", &claims)
                     .await?
             }
-            None => secret::random_token()?,
+            None => match &record.grant_id {
+                Some(grant_id) => super::keys::grant_token(grant_id)?,
+                None => secret::random_token()?,
+            },
         })
     }
 
@@ -140,7 +136,7 @@ impl OAuth {
             options = options.index(grant_index(grant_id));
         }
         self.store
-            .put_json(&access_key(&secret::sha256_hex(token)), record, options)
+            .put_json(&access_key(token), record, options)
             .await?;
         Ok(())
     }
@@ -148,7 +144,7 @@ impl OAuth {
     /// Stores the record of a refresh token (by its hash).
     pub(super) async fn store_refresh_token(
         &self,
-        hash: &str,
+        token: &str,
         grant_id: &str,
         client_id: &str,
     ) -> Result<(), OAuthError> {
@@ -162,7 +158,7 @@ impl OAuth {
             .create_only()
             .index(grant_index(grant_id));
         self.store
-            .put_json(&refresh_key(hash), &record, options)
+            .put_json(&refresh_key(token), &record, options)
             .await?;
         Ok(())
     }
@@ -230,7 +226,7 @@ impl OAuth {
             if !client.allows(GrantType::RefreshToken) {
                 return Ok(None);
             }
-            let token = secret::random_token()?;
+            let token = super::keys::grant_token(grant_id)?;
             let hash = secret::sha256_hex(&token);
             let head = Head {
                 head: hash.clone(),
@@ -243,7 +239,7 @@ impl OAuth {
                 .create_only()
                 .index(grant_index(grant_id));
             tokio::try_join!(
-                self.store_refresh_token(&hash, grant_id, &client.client_id),
+                self.store_refresh_token(&token, grant_id, &client.client_id),
                 async {
                     self.store
                         .put_json(&head_key(grant_id), &head, options)
