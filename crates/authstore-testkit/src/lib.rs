@@ -191,6 +191,7 @@ macro_rules! modules_suite {
             oauth_code_flow_public_and_confidential, oauth_redirect_uri_is_checked_at_issue_and_exchange,
             oauth_pkce_is_required_and_checked, oauth_code_reuse_revokes_the_grant,
             oauth_expired_code_is_refused, oauth_code_of_another_client_is_invalid_grant,
+            oauth_code_read_ahead_redeems_as_a_fresh_read,
         );
         $crate::__module_tests!($open; oauth_refresh;
             oauth_revoke_checks_the_client, oauth_refresh_reuse_revokes_the_grant,

@@ -368,16 +368,37 @@ async fn audit_reuse(state: &AppState, parts: &Parts, client: &Client, error: &O
 async fn token_inner(state: &AppState, parts: &Parts, body: Body) -> Result<Response, OAuthReply> {
     let form = read_form(&parts.headers, body).await?;
     let grant_type = form.required("grant_type")?;
-    let client = authenticate(state, parts, &form).await?;
     let oauth = state.oauth();
+    // A code is read while the client authenticates (a read, no write), so
+    // that its redemption then needs only the one commit.
+    let code = form
+        .get("code")
+        .filter(|_| grant_type == "authorization_code");
+    let (client, read) = tokio::join!(authenticate(state, parts, &form), async {
+        match code {
+            Some(code) => oauth.read_code(code).await.ok(),
+            None => None,
+        }
+    });
+    let client = client?;
     let tokens = match grant_type {
         "authorization_code" => {
             let code = form.required("code")?;
             let redirect_uri = form.required("redirect_uri")?;
             let verifier = form.required("code_verifier")?;
-            let tokens = oauth
-                .exchange_code_for(&client, code, redirect_uri, verifier, form.get("resource"))
-                .await;
+            let resource = form.get("resource");
+            let tokens = match read {
+                Some(read) => {
+                    oauth
+                        .exchange_code_read(&client, read, code, (redirect_uri, verifier), resource)
+                        .await
+                }
+                None => {
+                    oauth
+                        .exchange_code_for(&client, code, redirect_uri, verifier, resource)
+                        .await
+                }
+            };
             if let Err(e) = &tokens {
                 if matches!(e, OAuthError::InvalidGrant(why) if why.revokes_grant()) {
                     state.metrics().grant_revoked();

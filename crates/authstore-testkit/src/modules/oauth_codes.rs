@@ -373,3 +373,53 @@ pub async fn oauth_code_of_another_client_is_invalid_grant(
         "B's attempt does not count as reuse"
     );
 }
+
+/// A code read ahead of its redemption (`read_code`, as a token endpoint
+/// does while it authenticates the client) redeems as a fresh read would:
+/// once; a read that went stale because another redemption won is reuse;
+/// a read of another code is ignored.
+pub async fn oauth_code_read_ahead_redeems_as_a_fresh_read(
+    store: Arc<dyn Store>,
+    clock: FakeClock,
+) {
+    let oauth = oauth(&store, &clock);
+    let client = register(&oauth, false).await.client;
+    let redirect = redirect_of(&client);
+
+    let (code, verifier) = authorize(&oauth, &client, &["read"]).await;
+    let read = oauth.read_code(&code).await.unwrap();
+    let tokens = oauth
+        .exchange_code_read(&client, read, &code, (redirect, &verifier), None)
+        .await
+        .expect("redeemed from the read");
+    assert!(active(&oauth, &tokens.access_token).await);
+
+    let (code, verifier) = authorize(&oauth, &client, &["read"]).await;
+    let stale = oauth.read_code(&code).await.unwrap();
+    let first = oauth
+        .exchange_code(&client, &code, redirect, &verifier)
+        .await
+        .expect("the first redemption wins");
+    assert_revoked_by_reuse(
+        oauth
+            .exchange_code_read(&client, stale, &code, (redirect, &verifier), None)
+            .await,
+        "a read taken before another redemption won",
+    );
+    assert!(!active(&oauth, &first.access_token).await);
+
+    let (other, _) = authorize(&oauth, &client, &["read"]).await;
+    let (code, verifier) = authorize(&oauth, &client, &["read"]).await;
+    let read = oauth.read_code(&other).await.unwrap();
+    oauth
+        .exchange_code_read(&client, read, &code, (redirect, &verifier), None)
+        .await
+        .expect("a read of another code is ignored");
+    let garbage = oauth.read_code("not a code").await.unwrap();
+    assert_invalid_grant(
+        oauth
+            .exchange_code_read(&client, garbage, "not a code", (redirect, &verifier), None)
+            .await,
+        "a malformed code",
+    );
+}

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::keys::code_key;
 use super::{Client, GrantProblem, GrantType, OAuth, OAuthError, TokenResponse, grant_index};
-use crate::ext::StoreExt;
+use crate::ext::{StoreExt, Versioned};
 use crate::secret;
 use crate::types::PutOptions;
 
@@ -127,6 +127,21 @@ pub(super) struct CodeRecord {
     pub(super) grant: Option<GrantRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) grant_version: Option<u64>,
+}
+
+/// A code as [`OAuth::read_code`] found it, for
+/// [`OAuth::exchange_code_read`].
+pub struct CodeRead {
+    key: String,
+    found: Option<Versioned<CodeRecord>>,
+}
+
+impl std::fmt::Debug for CodeRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeRead")
+            .field("found", &self.found.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl OAuth {
@@ -349,6 +364,56 @@ impl OAuth {
         verifier: &str,
         resource: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
+        self.exchange(client, code, (redirect_uri, verifier), resource, None)
+            .await
+    }
+
+    /// Reads a code ahead of its redemption: one store read, nothing
+    /// written. A token endpoint runs it while it authenticates the client,
+    /// then passes it to [`exchange_code_read`](Self::exchange_code_read),
+    /// which then needs only the redemption's own write.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn read_code(&self, code: &str) -> Result<CodeRead, OAuthError> {
+        if !super::keys::is_token_shaped(code) {
+            return Ok(CodeRead {
+                key: String::new(),
+                found: None,
+            });
+        }
+        let key = code_key(code);
+        let found = self.store.get_json::<CodeRecord>(&key).await?;
+        Ok(CodeRead { key, found })
+    }
+
+    /// [`exchange_code_for`](Self::exchange_code_for) starting from the
+    /// code as [`read_code`](Self::read_code) found it (a read of another
+    /// code is ignored). The outcome is the same as reading it now: a code
+    /// that changed since is read again.
+    ///
+    /// # Errors
+    /// As [`exchange_code_for`](Self::exchange_code_for).
+    pub async fn exchange_code_read(
+        &self,
+        client: &Client,
+        read: CodeRead,
+        code: &str,
+        (redirect_uri, verifier): (&str, &str),
+        resource: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        self.exchange(client, code, (redirect_uri, verifier), resource, Some(read))
+            .await
+    }
+
+    async fn exchange(
+        &self,
+        client: &Client,
+        code: &str,
+        (redirect_uri, verifier): (&str, &str),
+        resource: Option<&str>,
+        read: Option<CodeRead>,
+    ) -> Result<TokenResponse, OAuthError> {
         if !client.allows(GrantType::AuthorizationCode) {
             return Err(OAuthError::UnauthorizedClient(
                 "the client may not use the code flow",
@@ -358,8 +423,13 @@ impl OAuth {
             return Err(OAuthError::InvalidGrant(GrantProblem::UnknownCode));
         }
         let key = code_key(code);
+        let mut ahead = read.filter(|r| r.key == key).map(|r| r.found);
         for _ in 0..CAS_ATTEMPTS {
-            let Some(found) = self.store.get_json::<CodeRecord>(&key).await? else {
+            let found = match ahead.take() {
+                Some(found) => found,
+                None => self.store.get_json::<CodeRecord>(&key).await?,
+            };
+            let Some(found) = found else {
                 return Err(OAuthError::InvalidGrant(GrantProblem::UnknownCode));
             };
             let record = found.value;

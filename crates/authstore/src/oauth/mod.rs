@@ -79,7 +79,7 @@ pub use client::{
     AuthMethod, Client, ClientOrigin, GrantType, NewClient, RegisteredClient, Upserted,
 };
 pub use client_admin::ClientChanges;
-pub use code::{AuthorizationRequest, pkce_challenge};
+pub use code::{AuthorizationRequest, CodeRead, pkce_challenge};
 pub use consent::RememberedConsent;
 pub use error::{GrantProblem, OAuthError};
 pub use grants::GrantSummary;

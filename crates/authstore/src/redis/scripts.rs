@@ -27,9 +27,13 @@ local function has(list, x)
   for _, v in ipairs(list) do if v == x then return true end end
   return false
 end
+local now_cached
 local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if not now_cached then
+    local t = redis.call('TIME')
+    now_cached = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return now_cached
 end
 local function header(ver, tok, idx)
   local vfield = string.format('%d', ver)
@@ -54,8 +58,9 @@ fn script(body: &str) -> Script {
 /// expected version, ttl ms, value, index-key prefix, member, upkeep,
 /// membership token, {index keys…})`.
 const PUT_ONE: &str = r#"
-local function put_one(key, mode, expected, ttl, value, ixprefix, member, upkeep, token, new)
-  local cur = redis.call('GET', key)
+local function put_one(key, mode, expected, ttl, value, ixprefix, member, upkeep, token, new, read, known)
+  local cur = known
+  if not read then cur = redis.call('GET', key) end
   local ver, old, _, oldtok = 0, {}, 0, ''
   if cur then ver, old, _, oldtok = parse(cur) end
   if mode == 'c' and cur then return {-1, ver} end
@@ -128,7 +133,8 @@ return out
 /// upkeep (s|a), number of checks, each check's version, then per put:
 /// mode, expected version, ttl ms, value, member, membership token, number
 /// of index keys, index keys…
-/// Returns the new versions, or {-1|-2|-3, position in KEYS, current version}.
+/// Each entry is read once. Returns the new versions, or {-1|-2|-3,
+/// position in KEYS, current version}.
 pub(crate) static COMMIT: LazyLock<Script> = LazyLock::new(|| {
     script(&format!(
         "{PUT_ONE}{}",
@@ -142,16 +148,16 @@ for i = 1, nc do
 end
 local first = 4 + nc
 local a = first
+local seen = {}
 for i = nc + 1, #KEYS do
   local mode = ARGV[a]
-  if mode ~= 'u' then
-    local cur = redis.call('GET', KEYS[i])
-    local ver = 0
-    if cur then ver = parse(cur) end
-    if mode == 'c' and cur then return {-1, i, ver} end
-    if (mode == 'x' or mode == 'v') and not cur then return {-2, i, 0} end
-    if mode == 'v' and ver ~= tonumber(ARGV[a + 1]) then return {-3, i, ver} end
-  end
+  local cur = redis.call('GET', KEYS[i])
+  seen[i] = cur
+  local ver = 0
+  if cur then ver = parse(cur) end
+  if mode == 'c' and cur then return {-1, i, ver} end
+  if (mode == 'x' or mode == 'v') and not cur then return {-2, i, 0} end
+  if mode == 'v' and ver ~= tonumber(ARGV[a + 1]) then return {-3, i, ver} end
   a = a + 7 + tonumber(ARGV[a + 6])
 end
 local out = {}
@@ -160,7 +166,7 @@ for i = nc + 1, #KEYS do
   local n = tonumber(ARGV[a + 6])
   local new = {}
   for j = 1, n do new[j] = ARGV[a + 6 + j] end
-  out[#out + 1] = put_one(KEYS[i], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ixprefix, ARGV[a + 4], upkeep, ARGV[a + 5], new)[1]
+  out[#out + 1] = put_one(KEYS[i], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ixprefix, ARGV[a + 4], upkeep, ARGV[a + 5], new, true, seen[i])[1]
   a = a + 7 + n
 end
 return out
