@@ -394,10 +394,11 @@ wait_idle() {
   done
 }
 
-# Redis commands so far, as "name calls" lines.
+# Redis commands so far, as "name calls usec" lines (usec: time the server
+# spent executing them, a script's own commands counted in both).
 redis_cmdstats() {
   redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r' |
-    sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\).*/\1 \2/p' | sort
+    sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\),usec=\([0-9]*\).*/\1 \2 \3/p' | sort
 }
 
 # ---- runs -------------------------------------------------------------------
@@ -523,8 +524,9 @@ measure() {
   SRV_US[$key]=$srv_us
   if [[ $name == authstore-redis ]]; then
     # Per request (requests still in flight at the end make them slightly above whole numbers).
-    REDIS_CMDS[$key]=$(join -a2 -e 0 -o '2.1,1.2,2.2' "$WORK/cs0" "$WORK/cs1" |
-      awk -v n="${R[requests]}" '$1 != "info" && $3 - $2 > 0 {printf "%s%s %.2f", sep, toupper($1), ($3 - $2) / n; sep=", "}')
+    # Calls and execution µs per request; EVALSHA's µs include the commands its script runs.
+    REDIS_CMDS[$key]=$(join -a2 -e 0 -o '2.1,1.2,2.2,1.3,2.3' "$WORK/cs0" "$WORK/cs1" |
+      awk -v n="${R[requests]}" '$1 != "info" && $3 - $2 > 0 {printf "%s%s %.2f (%.1f µs)", sep, toupper($1), ($3 - $2) / n, ($5 - $4) / n; sep=", "}')
   fi
   p50=$(awk -v x="${R[p50_us]}" 'BEGIN{printf "%.2f", x / 1000}')
   p99=$(awk -v x="${R[p99_us]}" 'BEGIN{printf "%.2f", x / 1000}')
@@ -580,7 +582,7 @@ for s in authstore-memory authstore-redis oidc-provider; do
   echo "Server CPU per exchange, $s: client_secret_basic $c µs, public $p µs, difference $((c - p)) µs$( ((c > p)) && awk -v c="$c" -v p="$p" 'BEGIN{printf " (%.1f%% of a confidential exchange)", 100 * (c - p) / c}')." | commas
 done
 for c in ${CASES//,/ }; do
-  [[ -n ${REDIS_CMDS[$c-authstore-redis]:-} ]] && echo "Redis commands per request, $c on authstore-redis: ${REDIS_CMDS[$c-authstore-redis]}."
+  [[ -n ${REDIS_CMDS[$c-authstore-redis]:-} ]] && echo "Redis commands per request, $c on authstore-redis, with the server's execution time per request (EVALSHA's includes its script's commands): ${REDIS_CMDS[$c-authstore-redis]}."
 done
 echo
 if [[ -n ${IDX[oidc-provider]:-} ]]; then

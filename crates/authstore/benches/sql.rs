@@ -13,7 +13,10 @@
 //!    `\set k random(..)` numbers (`100000000 + id`, 9 bytes); the store's
 //!    keys are `s:%07d` (also 9 bytes): valid store keys need a `:`, which
 //!    pgbench cannot print. Constants (`now`, expiry, delta, bounds) are `-D`;
-//! 3. per statement: resets the table (TRUNCATE, an `INSERT .. SELECT
+//! 3. get: one table holding both sides' keys (200,000 rows), a warm-up
+//!    of each, then 5 rounds (`AUTHSTORE_BENCH_PG_ROUNDS`) of pgbench for
+//!    4 s then the store for 4 s, each round's ratio printed;
+//!    take and incr: per statement, resets the table (TRUNCATE, an `INSERT .. SELECT
 //!    generate_series` writing rows exactly as the store writes them — checked
 //!    against a row the store wrote — VACUUM ANALYZE, CHECKPOINT), warms up,
 //!    runs `pgbench -M prepared -n -c 8 -j 2 -T 10`; resets again with store
@@ -178,7 +181,14 @@ async fn run_pg(sz: Sizes, pgbench: std::path::PathBuf, ops: &[Op]) -> Vec<PgRow
     let mut rows = Vec::new();
     for &op in ops {
         println!();
-        rows.extend(pg.case(op).await);
+        // get reads only, so both sides can share one table and take turns.
+        let interleave =
+            op == Op::Get && std::env::var("AUTHSTORE_BENCH_PGBENCH").as_deref() != Ok("0");
+        rows.extend(if interleave {
+            pg.case_interleaved().await
+        } else {
+            pg.case(op).await
+        });
     }
     rows
 }

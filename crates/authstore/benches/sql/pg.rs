@@ -14,6 +14,9 @@ use crate::common::{
     Cores, CpuSnap, Loop, Op, TTL, VALUE_BYTE, VALUE_LEN, children, fmt_int, now_ms, timed,
 };
 
+#[path = "pg_rounds.rs"]
+mod rounds;
+
 /// pgbench keys are `PGBENCH_KEY_BASE + id` (9 digits, as long as `s:%07d`).
 const PGBENCH_KEY_BASE: u64 = 100_000_000;
 /// Client environment that would redirect pgbench away from the private server.
