@@ -392,3 +392,63 @@ async fn new_records_into_the_global_recorder() {
     );
     assert!(calls(&text, "get") >= 2, "{text}");
 }
+
+/// The store calls behind the token endpoint. A code exchange reads the
+/// code (while the endpoint authenticates the client) and commits once; a
+/// refresh reads the token, the grant's head and the grant together, then
+/// commits once with the grant's extension alongside. Every backend sends
+/// each call as one request (on Redis a pipelined GET and PTTL, or one
+/// script), so each is two round trips to the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exchange_and_a_refresh_each_read_once_and_commit_once() {
+    use authstore::oauth::{AuthorizationRequest, NewClient, OAuth, pkce_challenge};
+    let (metered, handle) = metered(Arc::new(MemoryStore::new()));
+    let store: Arc<dyn Store> = Arc::new(metered);
+    let oauth = OAuth::new(Arc::clone(&store)).unwrap();
+    let client = oauth
+        .register_client(NewClient::public("cli", "http://127.0.0.1/callback"))
+        .await
+        .unwrap()
+        .client;
+    let verifier = authstore::secret::random_token().unwrap();
+    let redirect = "http://127.0.0.1:8123/callback";
+    let code = oauth
+        .issue_code(&AuthorizationRequest {
+            client_id: client.client_id.clone(),
+            redirect_uri: redirect.into(),
+            code_challenge: pkce_challenge(&verifier),
+            subject: "u-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ops = ["get", "put", "commit", "touch", "delete", "delete_index"];
+    let counts = || {
+        let text = handle.render();
+        ops.map(|op| calls(&text, op))
+    };
+    let delta = |before: [u64; 6], after: [u64; 6]| {
+        ops.iter()
+            .zip(before.iter().zip(after))
+            .filter(|(_, (b, a))| a > *b)
+            .map(|(op, (b, a))| format!("{op} {}", a - b))
+            .collect::<Vec<_>>()
+    };
+
+    let before = counts();
+    let read = oauth.read_code(&code).await.unwrap();
+    let tokens = oauth
+        .exchange_code_read(&client, read, &code, (redirect, &verifier), None)
+        .await
+        .unwrap();
+    assert_eq!(delta(before, counts()), ["get 1", "commit 1"], "exchange");
+
+    let before = counts();
+    let refresh = tokens.refresh_token.as_deref().unwrap();
+    oauth.refresh(&client, refresh, None).await.unwrap();
+    assert_eq!(
+        delta(before, counts()),
+        ["get 3", "commit 1", "touch 1"],
+        "refresh"
+    );
+}

@@ -84,10 +84,22 @@ pub(crate) fn grant_token(grant_id: &str) -> Result<String> {
     })
 }
 
+/// A code or token of a tagged grant split into (grant id, secret), by
+/// its length and the dot alone: it only places keys, and every entry
+/// point checks a presented token with [`is_token_shaped`] first.
+fn split_tagged(token: &str) -> Option<(&str, &str)> {
+    if token.len() != GRANT_ID_LEN + 1 + secret::TOKEN_TEXT_LEN
+        || token.as_bytes()[GRANT_ID_LEN] != b'.'
+    {
+        return None;
+    }
+    Some((&token[..GRANT_ID_LEN], &token[GRANT_ID_LEN + 1..]))
+}
+
 /// The tagged grant a code or opaque token names, if it has that shape.
 pub(crate) fn token_grant(token: &str) -> Option<&str> {
-    let (grant_id, secret) = token.split_once('.')?;
-    (is_tagged(grant_id) && secret::is_token_shaped(secret)).then_some(grant_id)
+    let (grant_id, secret) = split_tagged(token)?;
+    (is_base64url(grant_id) && secret::is_token_shaped(secret)).then_some(grant_id)
 }
 
 /// Whether `token` has the shape of a code or opaque token: of a tagged
@@ -96,33 +108,38 @@ pub(crate) fn is_token_shaped(token: &str) -> bool {
     secret::is_token_shaped(token) || token_grant(token).is_some()
 }
 
-/// `namespace:{grant}<sha256>` for a token of a tagged grant, else
-/// `namespace:<sha256>`.
-fn token_key(namespace: &str, grant: Option<&str>, token: &str) -> String {
-    let hash = secret::sha256_hex(token);
-    match grant {
-        Some(grant_id) => format!("{namespace}:{{{grant_id}}}{hash}"),
-        None => format!("{namespace}:{hash}"),
+/// `namespace:{grant}<sha256 of the secret>` for a token of a tagged
+/// grant (the grant id is in the key already), else
+/// `namespace:<sha256 of the token>`.
+fn token_key(namespace: &str, token: &str) -> String {
+    match split_tagged(token) {
+        Some((grant_id, secret)) => {
+            format!("{namespace}:{{{grant_id}}}{}", secret::sha256_hex(secret))
+        }
+        None => format!("{namespace}:{}", secret::sha256_hex(token)),
     }
 }
 
 /// An authorization code.
 pub(crate) fn code_key(code: &str) -> String {
-    token_key("oauth-code", token_grant(code), code)
+    token_key("oauth-code", code)
 }
 
 /// A refresh token.
 pub(crate) fn refresh_key(token: &str) -> String {
-    token_key("oauth-rt", token_grant(token), token)
+    token_key("oauth-rt", token)
 }
 
 /// An access token, opaque or JWT (whose `jti` names its grant).
 pub(crate) fn access_key(token: &str) -> String {
-    if let Some(grant_id) = token_grant(token) {
-        return token_key("oauth-at", Some(grant_id), token);
+    if split_tagged(token).is_some() {
+        return token_key("oauth-at", token);
     }
-    let jti = jwt_id(token);
-    token_key("oauth-at", jti.as_deref().and_then(token_grant), token)
+    let hash = secret::sha256_hex(token);
+    match jwt_id(token).as_deref().and_then(token_grant) {
+        Some(grant_id) => format!("oauth-at:{{{grant_id}}}{hash}"),
+        None => format!("oauth-at:{hash}"),
+    }
 }
 
 /// A JWT's `jti`, read without verifying the signature: it only places
@@ -166,6 +183,11 @@ mod tests {
                 "no secret in {key}"
             );
         }
+        let secret = code.rsplit('.').next().unwrap();
+        assert_eq!(
+            code_key(&code),
+            format!("oauth-code:{tag}{}", secret::sha256_hex(secret))
+        );
         assert_eq!(grant_id_of_key(&grant_key(&grant)), Some(grant.as_str()));
     }
 
