@@ -7,7 +7,7 @@ use parking_lot::RwLockWriteGuard;
 
 use super::index::Indexes;
 use super::record::{Record, Value};
-use super::shard::{Shard, ShardCell, WriteCounts, hash_key, hash_stored};
+use super::shard::{Shard, ShardCell, WriteCounts, hash_key, hash_stored, hash_tag};
 use crate::backend::gcra;
 use crate::clock::duration_to_millis;
 use crate::error::{Error, Result};
@@ -73,15 +73,21 @@ impl Engine {
     #[inline]
     fn locate(&self, prefix: &str, key: &str) -> (u64, &ShardCell) {
         let hash = hash_key(&self.hasher, prefix, key);
-        // Bits 32.. choose the shard: hashbrown uses the low bits for the
-        // bucket and the top 7 for the control byte, so these stay independent.
-        (hash, &self.shards[self.shard_of(hash)])
+        (hash, &self.shards[self.shard_of(prefix, key, hash)])
     }
 
-    /// The shard of a key hash: bits 32.. mapped onto `0..len` by a
-    /// multiply and shift, without a division.
+    /// The shard of a key (whose hash is `hash`): bits 32.. of the hash of
+    /// its hash tag if it has one (the first non-empty `{…}`, as Redis
+    /// Cluster reads it), so that the keys of one tag share one shard and a
+    /// commit of them takes one lock; else of `hash`. hashbrown uses the low
+    /// bits for the bucket and the top 7 for the control byte, so these stay
+    /// independent; a multiply and shift maps them onto `0..len`.
     #[inline]
-    fn shard_of(&self, hash: u64) -> usize {
+    fn shard_of(&self, prefix: &str, key: &str, hash: u64) -> usize {
+        let hash = match hash_tag(key) {
+            Some(tag) => hash_key(&self.hasher, prefix, tag),
+            None => hash,
+        };
         (((hash >> 32) * self.shards.len() as u64) >> 32) as usize
     }
 
@@ -193,7 +199,7 @@ impl Engine {
             .chain(puts.iter().map(|p| p.key))
             .map(|key| {
                 let hash = hash_key(&self.hasher, prefix, key);
-                (hash, self.shard_of(hash))
+                (hash, self.shard_of(prefix, key, hash))
             })
             .collect();
         let mut order: Vec<usize> = located.iter().map(|&(_, s)| s).collect();

@@ -26,6 +26,16 @@ pub(crate) fn hash_key(hasher: &ahash::RandomState, prefix: &str, key: &str) -> 
     h.finish()
 }
 
+/// A key's hash tag: what lies between its first `{` and the first `}`
+/// after it, if not empty (as Redis Cluster reads it).
+#[inline]
+pub(crate) fn hash_tag(key: &str) -> Option<&str> {
+    let open = key.find('{')?;
+    let rest = &key[open + 1..];
+    let close = rest.find('}')?;
+    (close > 0).then(|| &rest[..close])
+}
+
 /// Hashes a record's stored key (prefix, 0x1F, key).
 pub(crate) fn hash_stored(hasher: &ahash::RandomState, record: &Record) -> u64 {
     let (prefix, key) = split_stored_key(record.stored_key());
@@ -239,5 +249,19 @@ impl Shard {
         self.rng ^= self.rng << 25;
         self.rng ^= self.rng >> 27;
         self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hash_tag;
+
+    #[test]
+    fn hash_tags_are_read_as_redis_cluster_reads_them() {
+        assert_eq!(hash_tag("oauth-at:{g1}abc"), Some("g1"));
+        assert_eq!(hash_tag("a:{g1}x{g2}"), Some("g1"));
+        assert_eq!(hash_tag("a:{}{g1}"), None, "an empty first tag means none");
+        assert_eq!(hash_tag("a:{g1"), None);
+        assert_eq!(hash_tag("session:abc"), None);
     }
 }

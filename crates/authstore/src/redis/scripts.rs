@@ -58,6 +58,7 @@ fn script(body: &str) -> Script {
 /// expected version, ttl ms, value, index-key prefix, member, upkeep,
 /// membership token, {index keys…})`.
 const PUT_ONE: &str = r#"
+local zbatch, zorder
 local function put_one(key, mode, expected, ttl, value, ixprefix, member, upkeep, token, new, read, known)
   local cur = known
   if not read then cur = redis.call('GET', key) end
@@ -81,7 +82,17 @@ local function put_one(key, mode, expected, ttl, value, ixprefix, member, upkeep
     if #new > 0 then
       local score = '+inf'
       if ttl > 0 then score = now_ms() + ttl end
-      for _, k in ipairs(new) do redis.call('ZADD', ixprefix .. k, score, member) end
+      for _, k in ipairs(new) do
+        local z = ixprefix .. k
+        if zbatch then
+          if not zbatch[z] then zbatch[z] = {}; zorder[#zorder + 1] = z end
+          local l = zbatch[z]
+          l[#l + 1] = score
+          l[#l + 1] = member
+        else
+          redis.call('ZADD', z, score, member)
+        end
+      end
     end
   end
   local out = {nv, ver, oldtok}
@@ -133,7 +144,8 @@ return out
 /// upkeep (s|a), number of checks, each check's version, then per put:
 /// mode, expected version, ttl ms, value, member, membership token, number
 /// of index keys, index keys…
-/// Each entry is read once. Returns the new versions, or {-1|-2|-3,
+/// Each entry is read once, and the memberships of one index set are
+/// added by one ZADD. Returns the new versions, or {-1|-2|-3,
 /// position in KEYS, current version}.
 pub(crate) static COMMIT: LazyLock<Script> = LazyLock::new(|| {
     script(&format!(
@@ -161,6 +173,7 @@ for i = nc + 1, #KEYS do
   a = a + 7 + tonumber(ARGV[a + 6])
 end
 local out = {}
+zbatch, zorder = {}, {}
 a = first
 for i = nc + 1, #KEYS do
   local n = tonumber(ARGV[a + 6])
@@ -169,6 +182,7 @@ for i = nc + 1, #KEYS do
   out[#out + 1] = put_one(KEYS[i], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ixprefix, ARGV[a + 4], upkeep, ARGV[a + 5], new, true, seen[i])[1]
   a = a + 7 + n
 end
+for _, z in ipairs(zorder) do redis.call('ZADD', z, unpack(zbatch[z])) end
 return out
 "#
     ))
