@@ -28,7 +28,7 @@
 //!   metadata document, while cached (see [`cimd`]).
 //! - `oauth-grant:{<grant_id>}`: the grant (client, subject, scope, resources, revoked flag).
 //!   Every key of a grant carries its id as hash tag (see `keys`), so a
-//!   redemption or rotation is one [`Store::commit`](crate::Store::commit).
+//!   redemption or rotation is one [`Store::commit`].
 //!   Every artefact of a grant is listed under the index `oauth-grant-ix:{<grant_id>}`;
 //!   a grant, live or revoked, is listed under `oauth-user-grants:<subject>` and
 //!   `oauth-client-grants:<client_id>` (see [`OAuth::user_grants`] and [`OAuth::erase_user`]).
