@@ -144,6 +144,21 @@ impl std::fmt::Debug for CodeRead {
     }
 }
 
+impl CodeRecord {
+    /// The record a redeemed code keeps: marked used, without the grant's copy.
+    pub(super) fn tombstone(&self) -> Self {
+        Self {
+            grant_id: self.grant_id.clone(),
+            client_id: self.client_id.clone(),
+            redirect_uri: self.redirect_uri.clone(),
+            code_challenge: self.code_challenge.clone(),
+            used: true,
+            grant: None,
+            grant_version: None,
+        }
+    }
+}
+
 impl OAuth {
     /// How long a grant record lives after its creation or its last
     /// refresh: as long as anything issued under it can (a refresh token,
@@ -479,12 +494,7 @@ impl OAuth {
                     .resources
                     .token_scope(audience.as_deref(), &grant.scope, None)?;
             let grant = grant.for_token(audience, scope);
-            let used = CodeRecord {
-                used: true,
-                grant: None,
-                grant_version: None,
-                ..record
-            };
+            let used = record.tombstone();
             let options = PutOptions::new()
                 .ttl(self.config.code_tombstone_ttl)
                 .if_version(found.version);

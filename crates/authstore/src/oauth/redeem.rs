@@ -136,12 +136,7 @@ impl OAuth {
                 view.nonce.as_deref(),
             )
             .await?;
-        let used = CodeRecord {
-            used: true,
-            grant: None,
-            grant_version: None,
-            ..record.clone()
-        };
+        let used = record.tombstone();
         let mut keys = vec![access_key(&issued.access)];
         let mut values = vec![json(&keys[0], &issued.access_record)?];
         if let Some((token, refresh)) = &issued.refresh {

@@ -75,6 +75,16 @@ impl PgExecutor {
         })
     }
 
+    /// `work`, or [`Error::Timeout`] once the command timeout has passed.
+    async fn within_timeout<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        tokio::time::timeout(self.command_timeout, work)
+            .await
+            .map_err(|_| Error::Timeout {
+                backend: BACKEND,
+                after: self.command_timeout,
+            })?
+    }
+
     /// Runs `q` with retries of transient conflicts, within the command timeout.
     async fn run(&self, q: Q, params: &[Param]) -> Result<Vec<tokio_postgres::Row>> {
         let attempt = async {
@@ -94,12 +104,7 @@ impl PgExecutor {
                 }
             }
         };
-        tokio::time::timeout(self.command_timeout, attempt)
-            .await
-            .map_err(|_| Error::Timeout {
-                backend: BACKEND,
-                after: self.command_timeout,
-            })?
+        self.within_timeout(attempt).await
     }
 }
 
@@ -169,12 +174,7 @@ impl Executor for PgExecutor {
                 }
             }
         };
-        tokio::time::timeout(self.command_timeout, attempt)
-            .await
-            .map_err(|_| Error::Timeout {
-                backend: BACKEND,
-                after: self.command_timeout,
-            })?
+        self.within_timeout(attempt).await
     }
 
     async fn migrate(&self) -> Result<usize> {
