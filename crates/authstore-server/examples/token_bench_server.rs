@@ -59,6 +59,11 @@ use axum::routing::{get, post};
 use http::StatusCode;
 use serde::Deserialize;
 
+/// The allocator of the `authstore` binary (its `mimalloc` feature).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const REDIRECT_URI: &str = "https://client.example/callback";
 const SCOPE: &str = "offline_access";
 const OPENID: &str = "openid";

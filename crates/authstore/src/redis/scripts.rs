@@ -68,11 +68,11 @@ local function put_one(key, mode, expected, ttl, value, ixprefix, member, upkeep
   if (mode == 'x' or mode == 'v') and not cur then return {-2, 0} end
   if mode == 'v' and ver ~= tonumber(expected) then return {-3, ver} end
   local nv = ver + 1
-  ttl = tonumber(ttl)
+  local ttl_ms = tonumber(ttl)
   local vfield = string.format('%d', nv)
   if token ~= '' then vfield = vfield .. ':' .. token end
   local stored = '\31' .. vfield .. '\31' .. table.concat(new, '\30') .. '\31' .. value
-  if ttl > 0 then redis.call('SET', key, stored, 'PX', ttl) else redis.call('SET', key, stored) end
+  if ttl_ms > 0 then redis.call('SET', key, stored, 'PX', ttl) else redis.call('SET', key, stored) end
   if upkeep ~= 'n' and (#old > 0 or #new > 0) then
     if upkeep == 's' then
       for _, k in ipairs(old) do
@@ -81,7 +81,7 @@ local function put_one(key, mode, expected, ttl, value, ixprefix, member, upkeep
     end
     if #new > 0 then
       local score = '+inf'
-      if ttl > 0 then score = now_ms() + ttl end
+      if ttl_ms > 0 then score = string.format('%d', now_ms() + ttl_ms) end
       for _, k in ipairs(new) do
         local z = ixprefix .. k
         if zbatch then
@@ -144,8 +144,8 @@ return out
 /// upkeep (s|a), number of checks, each check's version, then per put:
 /// mode, expected version, ttl ms, value, member, membership token, number
 /// of index keys, index keys…
-/// Each entry is read once, and the memberships of one index set are
-/// added by one ZADD. Returns the new versions, or {-1|-2|-3,
+/// Each entry is read once (an entry to create only tested with EXISTS),
+/// and the memberships of one index set are added by one ZADD. Returns the new versions, or {-1|-2|-3,
 /// position in KEYS, current version}.
 pub(crate) static COMMIT: LazyLock<Script> = LazyLock::new(|| {
     script(&format!(
@@ -163,13 +163,16 @@ local a = first
 local seen = {}
 for i = nc + 1, #KEYS do
   local mode = ARGV[a]
-  local cur = redis.call('GET', KEYS[i])
-  seen[i] = cur
-  local ver = 0
-  if cur then ver = parse(cur) end
-  if mode == 'c' and cur then return {-1, i, ver} end
-  if (mode == 'x' or mode == 'v') and not cur then return {-2, i, 0} end
-  if mode == 'v' and ver ~= tonumber(ARGV[a + 1]) then return {-3, i, ver} end
+  if mode == 'c' then
+    if redis.call('EXISTS', KEYS[i]) == 1 then return {-1, i, 0} end
+  else
+    local cur = redis.call('GET', KEYS[i])
+    seen[i] = cur
+    local ver = 0
+    if cur then ver = parse(cur) end
+    if (mode == 'x' or mode == 'v') and not cur then return {-2, i, 0} end
+    if mode == 'v' and ver ~= tonumber(ARGV[a + 1]) then return {-3, i, ver} end
+  end
   a = a + 7 + tonumber(ARGV[a + 6])
 end
 local out = {}
