@@ -137,7 +137,7 @@ mod sql {
         json: &SqlCell,
         counter: &SqlCell,
     ) -> Result<Bytes> {
-        codec::decode_value(key, &value.into(), &json.into(), &counter.into())
+        codec::decode_value(key, value.into(), json.into(), counter.into())
     }
 
     /// Decodes `value, value_json, counter, version, expires_at` from `at`.
@@ -145,8 +145,8 @@ mod sql {
     /// # Errors
     /// [`Error::Corrupt`](crate::Error::Corrupt) for a short or malformed row.
     pub fn sql_decode_entry(key: &str, row: &[SqlCell], at: usize) -> Result<Entry> {
-        let row: Vec<Cell> = row.iter().map(Cell::from).collect();
-        codec::decode_entry(key, &row, at)
+        let mut row: Vec<Cell> = row.iter().map(Cell::from).collect();
+        codec::decode_entry(key, &mut row, at)
     }
 
     /// An `expires_at` cell as milliseconds since the epoch.

@@ -1,10 +1,13 @@
 //! Runs the shared statements on PostgreSQL: a deadpool of tokio-postgres clients with cached prepared statements.
 
+use std::borrow::Cow;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::BytesMut;
 use deadpool_postgres::{Pool, PoolError};
+use futures::TryStreamExt as _;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
@@ -24,6 +27,8 @@ const MIGRATION_LOCK: i64 = 0x6175_7468_7374_6f72; // "authstor"
 pub(crate) struct PgExecutor {
     pub(super) pool: Pool,
     pub(super) sql: Vec<String>,
+    /// Each statement's parameter types, as first prepared.
+    types: Vec<OnceLock<Vec<Type>>>,
     pub(super) tables: Tables,
     pub(super) schema: Option<String>,
     pub(super) command_timeout: Duration,
@@ -57,6 +62,7 @@ impl PgExecutor {
         Self {
             pool,
             sql,
+            types: Q::ALL.iter().map(|_| OnceLock::new()).collect(),
             tables,
             schema,
             command_timeout,
@@ -85,12 +91,25 @@ impl PgExecutor {
             })?
     }
 
+    /// The parameter types `q` is prepared with for `params`: those of its
+    /// first run when they agree, so a call allocates none.
+    fn types(&self, q: Q, params: &[Param]) -> Cow<'_, [Type]> {
+        let slot = &self.types[q as usize];
+        if let Some(known) = slot.get()
+            && known.len() == params.len()
+            && params.iter().zip(known).all(|(p, t)| pg_type(p) == *t)
+        {
+            return Cow::Borrowed(known);
+        }
+        let types: Vec<Type> = params.iter().map(pg_type).collect();
+        let _ = slot.set(types.clone());
+        Cow::Owned(types)
+    }
+
     /// Runs `q` with retries of transient conflicts, within the command timeout.
     async fn run(&self, q: Q, params: &[Param]) -> Result<Vec<tokio_postgres::Row>> {
         let attempt = async {
-            let types: Vec<Type> = params.iter().map(pg_type).collect();
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+            let types = self.types(q, params);
             let mut tries = 0;
             loop {
                 let client = self.client().await?;
@@ -98,7 +117,11 @@ impl PgExecutor {
                     .prepare_typed_cached(&self.sql[q as usize], &types)
                     .await
                     .map_err(map_error)?;
-                match client.query(&stmt, &refs).await {
+                let rows = match client.query_raw(&stmt, params.iter()).await {
+                    Ok(stream) => stream.try_collect().await,
+                    Err(e) => Err(e),
+                };
+                match rows {
                     Err(e) if tries < RETRIES && is_transient(&e) => tries += 1,
                     other => return other.map_err(map_error),
                 }
@@ -120,13 +143,15 @@ impl PgExecutor {
         let tx = client.transaction().await?;
         let mut out = Vec::with_capacity(statements.len());
         for (at, (q, params)) in statements.iter().enumerate() {
-            let types: Vec<Type> = params.iter().map(pg_type).collect();
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+            let types = self.types(*q, params);
             let stmt = tx
                 .prepare_typed_cached(&self.sql[*q as usize], &types)
                 .await?;
-            let rows = tx.query(&stmt, &refs).await?;
+            let rows: Vec<tokio_postgres::Row> = tx
+                .query_raw(&stmt, params.iter())
+                .await?
+                .try_collect()
+                .await?;
             if rows.is_empty() {
                 tx.rollback().await?;
                 return Ok(Err(at));

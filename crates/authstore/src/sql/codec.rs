@@ -79,14 +79,14 @@ pub(crate) fn encode_value(value: &[u8]) -> [Param; 3] {
     ]
 }
 
-/// The stored bytes from the three value cells.
-pub(crate) fn decode_value(key: &str, value: &Cell, json: &Cell, counter: &Cell) -> Result<Bytes> {
+/// The stored bytes from the three value cells (the bytes cell is moved, not copied).
+pub(crate) fn decode_value(key: &str, value: Cell, json: Cell, counter: Cell) -> Result<Bytes> {
     match (value, json, counter) {
         (Cell::Bytes(b), Cell::Null, Cell::Null) | (Cell::Null, Cell::Bytes(b), Cell::Null) => {
-            Ok(Bytes::copy_from_slice(b))
+            Ok(Bytes::from(b))
         }
         (Cell::Null, Cell::Null, Cell::Int(n)) => Ok(Bytes::copy_from_slice(
-            itoa::Buffer::new().format(*n).as_bytes(),
+            itoa::Buffer::new().format(n).as_bytes(),
         )),
         _ => Err(Error::corrupt(
             Some(key),
@@ -96,11 +96,13 @@ pub(crate) fn decode_value(key: &str, value: &Cell, json: &Cell, counter: &Cell)
 }
 
 /// Decodes the columns `value, value_json, counter, version, expires_at` from `at`.
-pub(crate) fn decode_entry(key: &str, row: &[Cell], at: usize) -> Result<Entry> {
+/// The value's cells are taken out of `row`.
+pub(crate) fn decode_entry(key: &str, row: &mut [Cell], at: usize) -> Result<Entry> {
     let cells = row
-        .get(at..at + 5)
+        .get_mut(at..at + 5)
         .ok_or_else(|| Error::corrupt(Some(key), "short row"))?;
-    let value = decode_value(key, &cells[0], &cells[1], &cells[2])?;
+    let mut take = |i: usize| std::mem::replace(&mut cells[i], Cell::Null);
+    let value = decode_value(key, take(0), take(1), take(2))?;
     let version = cells[3]
         .int()
         .and_then(|v| u64::try_from(v).ok())
@@ -227,10 +229,10 @@ mod tests {
                 Param::OptInt(Some(n)) => Cell::Int(n),
                 _ => Cell::Null,
             };
-            let back = decode_value("k", &cell(v), &cell(j), &cell(c)).unwrap();
+            let back = decode_value("k", cell(v), cell(j), cell(c)).unwrap();
             assert_eq!(&back[..], value);
         }
-        let both = decode_value("k", &Cell::Bytes(vec![1]), &Cell::Null, &Cell::Int(1));
+        let both = decode_value("k", Cell::Bytes(vec![1]), Cell::Null, Cell::Int(1));
         assert!(matches!(both, Err(Error::Corrupt { .. })));
     }
 

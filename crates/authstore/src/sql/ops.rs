@@ -142,8 +142,9 @@ impl<D: Driver> SqlStore<D> {
     async fn entry_statement(&self, q: Q, key: &str) -> Result<Option<Entry>> {
         validate_key(key)?;
         let rows = self.key_statement(q, key).await?;
-        rows.first()
-            .map(|row| decode_entry(key, row, 0))
+        rows.into_iter()
+            .next()
+            .map(|mut row| decode_entry(key, &mut row, 0))
             .transpose()
     }
 }
@@ -445,7 +446,7 @@ impl<D: Driver> Store for SqlStore<D> {
                 return Err(Error::corrupt(None, "scan returned a non-text key"));
             };
             let key = self.strip(&full_key)?.to_owned();
-            let value = decode_value(&key, &value, &json, &counter)?;
+            let value = decode_value(&key, value, json, counter)?;
             let version = version
                 .int()
                 .and_then(|v| u64::try_from(v).ok())
