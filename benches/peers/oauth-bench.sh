@@ -33,6 +33,7 @@
 #   WAIT_IDLE=600    seconds to wait for an idle machine before measuring anyway
 #   OTHER_MAX=0.25   a measured run during which other processes used more cores than this is
 #   TRIES=3          repeated, up to TRIES runs in all (the last one is reported whatever it shows)
+#   ALLOCATOR=mimalloc  the server's allocator: mimalloc (the binary's default feature) or system
 #
 # The servers: crates/authstore-server/examples/token_bench_server.rs and
 # benches/peers/oidc-provider/server.js. Both register the same two clients
@@ -66,6 +67,7 @@ IDLE_MAX=${IDLE_MAX:-0.16}
 OTHER_MAX=${OTHER_MAX:-0.25}
 TRIES=${TRIES:-3}
 WAIT_IDLE=${WAIT_IDLE:-600}
+ALLOCATOR=${ALLOCATOR:-mimalloc}
 MAX_BATCH=2000000
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -76,6 +78,11 @@ SERVER_BIN="$TARGET_DIR/release/examples/token_bench_server"
 
 log() { echo "oauth-bench: $*" >&2; }
 die() { log "$*"; exit 1; }
+case $ALLOCATOR in
+  mimalloc) SERVER_FEATURES=() ;;
+  system) SERVER_FEATURES=(--no-default-features --features redis,postgres,sqlite) ;;
+  *) die "ALLOCATOR must be mimalloc or system" ;;
+esac
 for v in DURATION WARMUP WARMUP_PUBLIC; do
   [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || die "$v must be a whole number of seconds (> 0)"
 done
@@ -214,8 +221,8 @@ end
 EOF
 
 # ---- build and install --------------------------------------------------------
-log "building token_bench_server (release)"
-(cd "$ROOT" && cargo build --release -p authstore-server --example token_bench_server >&2)
+log "building token_bench_server (release, $ALLOCATOR allocator)"
+(cd "$ROOT" && cargo build --release -p authstore-server --example token_bench_server "${SERVER_FEATURES[@]}" >&2)
 [[ -x $SERVER_BIN ]] || die "$SERVER_BIN was not built"
 if [[ ! -d $OIDC_DIR/node_modules/oidc-provider ]]; then
   log "installing the oidc-provider peer"
@@ -562,7 +569,7 @@ if [[ -n ${IDX[authstore-memory]:-}${IDX[authstore-redis]:-} ]]; then
   i=${IDX[authstore-memory]:-${IDX[authstore-redis]:-}}
   echo "- authstore-server's client-secret hashing: $(grep -o 'argon2id [0-9]* KiB x [0-9]* passes' "$WORK/${NAMES[$i]}.log") (its default, OAuthConfig::default()), at most one run per core, and a verified secret remembered in the process for $(grep -o 'remembered [0-9]* s' "$WORK/${NAMES[$i]}.log" | grep -o '[0-9]*') s; oidc-provider compares a static client's plaintext secret with crypto.timingSafeEqual"
 fi
-echo "- authstore at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "(not a git checkout)")$([[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]] && echo ' (work tree has changes)'); $(nproc) cores shared by wrk, the server and redis-server; busy cores in the 3 s before each case:$IDLE_EACH"
+echo "- authstore at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "(not a git checkout)")$([[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]] && echo ' (work tree has changes)'); $(nproc) cores shared by wrk, the server ($ALLOCATOR allocator) and redis-server; busy cores in the 3 s before each case:$IDLE_EACH"
 echo
 echo "| case | client auth | server | store | requests/s | p50 ms | p99 ms | requests | codes minted | server cores | redis-server cores | wrk cores | other cores | server CPU µs/req | server peak RSS MiB |"
 echo "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
