@@ -17,6 +17,20 @@ fn item<'a>(key: &'a str, value: &'a [u8], options: PutOptions) -> PutItem<'a> {
     }
 }
 
+/// A commit that must fail with `AlreadyExists` for `commit:{g}taken`.
+async fn expect_taken(
+    store: &dyn Store,
+    checks: &[VersionCheck<'_>],
+    puts: &[PutItem<'_>],
+    why: &str,
+) {
+    let got = store.commit(checks, puts).await;
+    assert!(
+        matches!(&got, Err(Error::AlreadyExists { key }) if key == "commit:{g}taken"),
+        "{why}: {got:?}"
+    );
+}
+
 fn check(key: &str, version: u64) -> VersionCheck<'_> {
     VersionCheck { key, version }
 }
@@ -131,19 +145,14 @@ pub async fn commit_failed_condition_writes_nothing(store: &dyn Store, clock: &F
         matches!(&missing, Err(Error::NotFound { key }) if key == "commit:{g}nobody"),
         "a check of a missing entry: {missing:?}"
     );
-    let clash = store
-        .commit(
-            &[check("commit:{g}grant", grant)],
-            &[
-                fresh_put(),
-                item("commit:{g}taken", b"mine", PutOptions::new().create_only()),
-            ],
-        )
-        .await;
-    assert!(
-        matches!(&clash, Err(Error::AlreadyExists { key }) if key == "commit:{g}taken"),
-        "a later put's failed condition fails the earlier ones too: {clash:?}"
-    );
+    let take = || item("commit:{g}taken", b"mine", PutOptions::new().create_only());
+    expect_taken(
+        store,
+        &[check("commit:{g}grant", grant)],
+        &[fresh_put(), take()],
+        "a later put's failed condition fails the earlier ones too",
+    )
+    .await;
     let update = store
         .commit(
             &[],
@@ -170,6 +179,22 @@ pub async fn commit_failed_condition_writes_nothing(store: &dyn Store, clock: &F
         matches!(&cas, Err(Error::VersionConflict { key, expected: 9, .. }) if key == "commit:{g}taken"),
         "{cas:?}"
     );
+    let create_fresh = PutOptions::new().create_only().index("commit-ix:{g}");
+    expect_taken(
+        store,
+        &[],
+        &[item(fresh, b"new", create_fresh), take()],
+        "an entry to create before a later one that exists is not kept",
+    )
+    .await;
+    let gone = item("commit:{g}gone", b"x", PutOptions::new().update_only());
+    expect_taken(
+        store,
+        &[],
+        &[take(), gone],
+        "the first failed condition in the puts' order is the error",
+    )
+    .await;
     assert_absent(store, &[fresh], "after failed commits").await;
     assert!(
         store.list_index("commit-ix:{g}").await.unwrap().is_empty(),
