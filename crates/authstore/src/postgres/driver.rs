@@ -94,16 +94,13 @@ impl PgExecutor {
     /// The parameter types `q` is prepared with for `params`: those of its
     /// first run when they agree, so a call allocates none.
     fn types(&self, q: Q, params: &[Param]) -> Cow<'_, [Type]> {
-        let slot = &self.types[q as usize];
-        if let Some(known) = slot.get()
-            && known.len() == params.len()
-            && params.iter().zip(known).all(|(p, t)| pg_type(p) == *t)
-        {
-            return Cow::Borrowed(known);
+        let of = |params: &[Param]| params.iter().map(pg_type).collect::<Vec<Type>>();
+        let known = self.types[q as usize].get_or_init(|| of(params));
+        if known.len() == params.len() && params.iter().zip(known).all(|(p, t)| pg_type(p) == *t) {
+            Cow::Borrowed(known)
+        } else {
+            Cow::Owned(of(params))
         }
-        let types: Vec<Type> = params.iter().map(pg_type).collect();
-        let _ = slot.set(types.clone());
-        Cow::Owned(types)
     }
 
     /// Runs `q` with retries of transient conflicts, within the command timeout.

@@ -145,8 +145,8 @@ return out
 /// mode, expected version, ttl ms, value, member, membership token, number
 /// of index keys, index keys…
 /// Each entry is read once (an entry to create only tested with EXISTS),
-/// and the memberships of one index set are added by one ZADD. Returns the new versions, or {-1|-2|-3,
-/// position in KEYS, current version}.
+/// and the memberships of one index set are added by one ZADD. Returns the
+/// new versions, or {-1|-2|-3, position in KEYS, current version}.
 pub(crate) static COMMIT: LazyLock<Script> = LazyLock::new(|| {
     script(&format!(
         "{PUT_ONE}{}",
