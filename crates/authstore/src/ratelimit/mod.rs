@@ -22,7 +22,9 @@
 //! one key keep all their state in one entry replaced by compare-and-set
 //! (see `combined`), so they are decided together and atomically.
 
+mod check;
 mod combined;
+mod limit;
 mod local;
 #[cfg(test)]
 mod tests;
@@ -34,104 +36,9 @@ use crate::clock::{Clock, SharedClock, duration_to_millis};
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::types::GcraParams;
+pub use check::Check;
+pub use limit::{Algorithm, Decision, FailurePolicy, Limit};
 use local::BlockedKeys;
-
-/// How requests are counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Algorithm {
-    /// Generic Cell Rate Algorithm: smooth, burst-tolerant, one number per key (the default).
-    #[default]
-    Gcra,
-    /// The previous window's count weighted by its overlap, plus the current one.
-    SlidingWindow,
-    /// A counter per fixed window.
-    FixedWindow,
-}
-
-/// A limit: `requests` per `period`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit {
-    /// Requests allowed per period (and the GCRA burst).
-    pub requests: u32,
-    /// The period.
-    pub period: Duration,
-    /// The counting algorithm.
-    pub algorithm: Algorithm,
-}
-
-impl Limit {
-    /// `requests` per `period` with GCRA.
-    pub fn per(requests: u32, period: Duration) -> Self {
-        Self {
-            requests: requests.max(1),
-            period,
-            algorithm: Algorithm::Gcra,
-        }
-    }
-
-    /// The same limit with another algorithm.
-    pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
-        self.algorithm = algorithm;
-        self
-    }
-}
-
-/// The verdict of one [`RateLimiter::check`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Decision {
-    /// Whether the request may go ahead (its cost was spent).
-    pub allowed: bool,
-    /// Requests that could still be made now.
-    pub remaining: u32,
-    /// How long until the quota is fully available again.
-    pub reset_after: Duration,
-    /// When refused, how long until the same request would be allowed.
-    pub retry_after: Duration,
-    /// The limit that decided.
-    pub limit: Limit,
-    /// True when the store failed and the failure policy decided.
-    pub degraded: bool,
-}
-
-impl Decision {
-    fn from_gcra(d: crate::types::GcraDecision, limit: Limit) -> Self {
-        Self {
-            allowed: d.allowed,
-            remaining: d.remaining,
-            reset_after: d.reset_after,
-            retry_after: d.retry_after,
-            limit,
-            degraded: false,
-        }
-    }
-
-    /// A window limit's verdict on `used` units (fractional for a sliding window).
-    fn from_window(limit: Limit, used: f64, reset_after: Duration) -> Self {
-        let allowed = used <= f64::from(limit.requests);
-        Self {
-            allowed,
-            remaining: (f64::from(limit.requests) - used).max(0.0).floor() as u32,
-            reset_after,
-            retry_after: if allowed { Duration::ZERO } else { reset_after },
-            limit,
-            degraded: false,
-        }
-    }
-}
-
-/// What to do when the store fails.
-#[derive(Debug, Clone, Default)]
-pub enum FailurePolicy {
-    /// Return the error (the default).
-    #[default]
-    Error,
-    /// Allow the request (availability first); marked `degraded`.
-    Open,
-    /// Refuse the request (protection first); marked `degraded`.
-    Closed,
-    /// Count in this process's memory meanwhile; marked `degraded`.
-    Local,
-}
 
 /// Checks requests against a [`Limit`] per key. Cheap to clone.
 #[derive(Clone)]
@@ -343,25 +250,44 @@ impl RateLimiter {
 
     /// Checks a request of `cost` units for `key`, spending them if allowed.
     ///
+    /// The returned future is ready at once when the store answers in
+    /// place (the memory store): the common case, one GCRA limit and no
+    /// extras, then costs one store step and no allocation. Anything that
+    /// must wait for the store is boxed.
+    ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a cost above the limit; store errors
     /// under [`FailurePolicy::Error`].
-    pub async fn check(&self, key: &str, cost: u32) -> Result<Decision> {
-        // The common case, one GCRA limit and no extras, is one store call
-        // in a small future; everything else is boxed so it does not weigh on it.
-        if let Some(limit) = self.plain_gcra() {
-            if cost > limit.requests {
-                return Err(Error::InvalidArgument("cost exceeds the limit"));
-            }
-            return match self.gcra(&*self.store, key, cost, limit).await {
-                Ok(decision) => Ok(decision),
-                Err(e) => {
-                    let now = self.clock.now_millis();
-                    Box::pin(self.on_failure(e, key, cost, now, &[limit])).await
-                }
-            };
+    pub fn check<'a>(&'a self, key: &'a str, cost: u32) -> Check<'a> {
+        let Some(limit) = self.plain_gcra() else {
+            return Check::waiting(self.check_general(key, cost));
+        };
+        if cost > limit.requests {
+            return Check::ready(Err(Error::InvalidArgument("cost exceeds the limit")));
         }
-        Box::pin(self.check_general(key, cost)).await
+        let params = self.gcra_params(limit, cost);
+        match self.gcra_in_place(&*self.store, key, params) {
+            Some(Ok(d)) => Check::ready(Ok(Decision::from_gcra(d, limit))),
+            Some(Err(e)) => Check::waiting(self.after_failure(e, key, cost, limit)),
+            None => Check::waiting(async move {
+                match self.store.gcra(&self.state_key(key), params).await {
+                    Ok(d) => Ok(Decision::from_gcra(d, limit)),
+                    Err(e) => self.after_failure(e, key, cost, limit).await,
+                }
+            }),
+        }
+    }
+
+    /// The failure policy's decision for a plain GCRA check whose store step failed.
+    async fn after_failure(
+        &self,
+        error: Error,
+        key: &str,
+        cost: u32,
+        limit: Limit,
+    ) -> Result<Decision> {
+        let now = self.clock.now_millis();
+        self.on_failure(error, key, cost, now, &[limit]).await
     }
 
     /// The single GCRA limit, when no resolver, blocking or cache is configured.
@@ -519,25 +445,38 @@ impl RateLimiter {
         cost: u32,
         limit: Limit,
     ) -> Result<Decision> {
-        let params = if limit == self.limits[0] {
-            self.primary
-        } else {
-            GcraParams::per_period(limit.requests, limit.period)
-        }
-        .cost(cost);
-        // An in-process store answers in place: the key is joined in a
-        // reused per-thread buffer and no future is boxed.
-        let inline = STATE_KEY.with_borrow_mut(|joined| {
-            joined.clear();
-            joined.push_str(&self.prefix);
-            joined.push_str(key);
-            store.gcra_inline(joined, params)
-        });
-        let d = match inline {
+        let params = self.gcra_params(limit, cost);
+        let d = match self.gcra_in_place(store, key, params) {
             Some(d) => d?,
             None => store.gcra(&self.state_key(key), params).await?,
         };
         Ok(Decision::from_gcra(d, limit))
+    }
+
+    /// The GCRA parameters of `limit` for a request of `cost` units.
+    fn gcra_params(&self, limit: Limit, cost: u32) -> GcraParams {
+        if limit == self.limits[0] {
+            self.primary
+        } else {
+            GcraParams::per_period(limit.requests, limit.period)
+        }
+        .cost(cost)
+    }
+
+    /// The store's in-place answer (`None` from a store that must be
+    /// awaited), the namespaced key joined in a reused per-thread buffer.
+    fn gcra_in_place(
+        &self,
+        store: &dyn Store,
+        key: &str,
+        params: GcraParams,
+    ) -> Option<Result<crate::types::GcraDecision>> {
+        STATE_KEY.with_borrow_mut(|joined| {
+            joined.clear();
+            joined.push_str(&self.prefix);
+            joined.push_str(key);
+            store.gcra_inline(joined, params)
+        })
     }
 
     /// The counter key of the window holding `now`, its TTL, the window index and the time into it.

@@ -55,3 +55,54 @@ async fn window_limits_of_the_longest_periods_count_without_overflow() {
         );
     }
 }
+
+#[test]
+fn a_plain_check_on_the_memory_store_is_decided_before_it_is_polled() {
+    use futures::FutureExt;
+    let limiter = limiter();
+    let first = limiter.check("ip:1", 1);
+    assert_eq!(format!("{first:?}"), r#"Check("ready")"#);
+    assert!(first.now_or_never().expect("ready").unwrap().allowed);
+    assert!(
+        limiter
+            .check("ip:1", 1)
+            .now_or_never()
+            .unwrap()
+            .unwrap()
+            .allowed
+    );
+    let third = limiter.check("ip:1", 1).now_or_never().expect("ready");
+    assert!(
+        !third.unwrap().allowed,
+        "the third of 2 per minute is refused"
+    );
+    let too_big = limiter.check("ip:1", 3).now_or_never().expect("ready");
+    assert!(
+        too_big.is_err(),
+        "a cost above the limit is an error at once"
+    );
+}
+
+#[tokio::test]
+async fn a_check_with_extras_waits_for_the_store_and_decides_the_same() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let limit = Limit::per(2, Duration::from_secs(60));
+    let blocking = super::Blocking {
+        base: Duration::from_secs(10),
+        factor: 2,
+        max: Duration::from_secs(60),
+        memory: Duration::from_secs(600),
+    };
+    let limiter =
+        RateLimiter::with_clock(store, limit, FakeClock::new()).block_when_exceeded(blocking);
+    let check = limiter.check("ip:1", 1);
+    assert_eq!(format!("{check:?}"), r#"Check("waiting")"#);
+    assert!(check.await.unwrap().allowed);
+    assert!(limiter.check("ip:1", 1).await.unwrap().allowed);
+    let refused = limiter.check("ip:1", 1).await.unwrap();
+    assert!(!refused.allowed);
+    assert!(
+        refused.retry_after >= Duration::from_secs(10),
+        "the block applies"
+    );
+}
