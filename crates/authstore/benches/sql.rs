@@ -15,7 +15,9 @@
 //!    pgbench cannot print. Constants (`now`, expiry, delta, bounds) are `-D`;
 //! 3. get: one table holding both sides' keys (200,000 rows), a warm-up
 //!    of each, then 5 rounds (`AUTHSTORE_BENCH_PG_ROUNDS`) of pgbench for
-//!    4 s then the store for 4 s, each round's ratio printed;
+//!    4 s, the store for 4 s, and the store's get statement on bare
+//!    tokio-postgres for 4 s (one connection per task, prepared once, no
+//!    pool: the driver's floor), each round's ratios printed;
 //!    take and incr: per statement, resets the table (TRUNCATE, an `INSERT .. SELECT
 //!    generate_series` writing rows exactly as the store writes them — checked
 //!    against a row the store wrote — VACUUM ANALYZE, CHECKPOINT), warms up,
@@ -52,7 +54,7 @@ use std::time::Instant;
 
 use common::{Op, fmt_int, selected, verdict};
 use lite::{LiteRow, Who};
-use pg::{Limit, Pg, PgRow};
+use pg::{Limit, Pg, PgRow, Side};
 
 /// The target: PostgresStore ≥ 85% of pgbench's tps.
 const TARGET: f64 = 0.85;
@@ -184,13 +186,22 @@ async fn run_pg(sz: Sizes, pgbench: std::path::PathBuf, ops: &[Op]) -> Vec<PgRow
         // get reads only, so both sides can share one table and take turns.
         let interleave =
             op == Op::Get && std::env::var("AUTHSTORE_BENCH_PGBENCH").as_deref() != Ok("0");
-        rows.extend(if interleave {
-            pg.case_interleaved().await
+        if interleave {
+            rows.extend(pg.case_interleaved().await);
         } else {
-            pg.case(op).await
-        });
+            rows.extend(pg.case(op).await);
+        }
     }
     rows
+}
+
+/// Each store row with the pgbench row of the same statement.
+fn pairs(pg: &[PgRow]) -> impl Iterator<Item = (&PgRow, &PgRow)> {
+    pg.iter().filter(|s| s.side == Side::Store).filter_map(|s| {
+        pg.iter()
+            .find(|b| b.side == Side::Pgbench && b.op == s.op)
+            .map(|b| (b, s))
+    })
 }
 
 fn report(pg: &[PgRow], lite: &[LiteRow]) {
@@ -204,8 +215,7 @@ fn report(pg: &[PgRow], lite: &[LiteRow]) {
             TARGET * 100.0
         );
         println!("|---|---:|---:|---:|---|---|");
-        for pair in pg.chunks(2) {
-            let [b, s] = pair else { continue };
+        for (b, s) in pairs(pg) {
             let ratio = s.rate / b.rate;
             let hits = if s.op == Op::Take {
                 format!("{:.1}% / {:.1}%", b.hit_rate * 100.0, s.hit_rate * 100.0)
@@ -228,10 +238,7 @@ fn report(pg: &[PgRow], lite: &[LiteRow]) {
         );
         println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         for r in pg {
-            let who = match r.side {
-                pg::Side::Pgbench => "pgbench",
-                pg::Side::Store => "PostgresStore",
-            };
+            let who = r.side.name();
             println!(
                 "| {who} {} | {} | {:.0} | {:.2} | {:.2} | {:+.2} | {:.1} | {:.1} | {:.2} |",
                 r.op.name(),
@@ -323,8 +330,7 @@ fn report(pg: &[PgRow], lite: &[LiteRow]) {
     }
     if !pg.is_empty() {
         println!("\n## Targets\n");
-        for pair in pg.chunks(2) {
-            let [b, s] = pair else { continue };
+        for (b, s) in pairs(pg) {
             let ratio = s.rate / b.rate;
             println!(
                 "{:<5} ≥ {:.0}% of pgbench: {ratio:.2}×  {}",
@@ -332,6 +338,14 @@ fn report(pg: &[PgRow], lite: &[LiteRow]) {
                 TARGET * 100.0,
                 verdict(ratio, TARGET)
             );
+            if let Some(d) = pg.iter().find(|d| d.side == Side::Driver && d.op == s.op) {
+                println!(
+                    "{:<5} the same statement on bare tokio-postgres: {:.2}× of pgbench; PostgresStore {:.2}× of it",
+                    s.op.name(),
+                    d.rate / b.rate,
+                    s.rate / d.rate
+                );
+            }
         }
     }
 }

@@ -14,6 +14,8 @@ use crate::common::{
     Cores, CpuSnap, Loop, Op, TTL, VALUE_BYTE, VALUE_LEN, children, fmt_int, now_ms, timed,
 };
 
+#[path = "pg_driver.rs"]
+mod driver;
 #[path = "pg_rounds.rs"]
 mod rounds;
 
@@ -40,14 +42,25 @@ const _: () = assert!(VALUE_BYTE == 0x76 && VALUE_LEN == 200);
 pub(crate) enum Side {
     Pgbench,
     Store,
+    /// The store's get statement on bare tokio-postgres (the driver's floor).
+    Driver,
 }
 
 /// How the rows of a reset are keyed: for pgbench (`100000000 + id`) or the store (`s:%07d`).
 impl Side {
+    /// The side's name in the tables.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Side::Pgbench => "pgbench",
+            Side::Store => "PostgresStore",
+            Side::Driver => "tokio-postgres",
+        }
+    }
+
     fn key_sql(self) -> &'static str {
         match self {
             Side::Pgbench => "(100000000 + i)::text",
-            Side::Store => "'s:' || lpad(i::text, 7, '0')",
+            Side::Store | Side::Driver => "'s:' || lpad(i::text, 7, '0')",
         }
     }
 }
@@ -98,6 +111,10 @@ pub(crate) struct Pg {
     jobs: usize,
     /// `AUTHSTORE_BENCH_PG_STATEMENTS=1`: print pg_stat_statements per case.
     statements_stats: bool,
+    /// The server's URL, for the bare driver's connections.
+    url: String,
+    /// The store's get statement, which the bare driver runs too.
+    get_sql: String,
 }
 
 /// The newest `/usr/lib/postgresql/N/bin/pgbench`, else `pgbench` on PATH.
@@ -250,6 +267,8 @@ impl Pg {
             clients,
             jobs,
             statements_stats,
+            get_sql: sql(Op::Get.name()),
+            url,
         };
         me.check_row_format().await;
         me
@@ -570,13 +589,10 @@ impl PgRow {
 }
 
 fn print_row(r: &PgRow) {
-    let who = match r.side {
-        Side::Pgbench => "pgbench",
-        Side::Store => "PostgresStore",
-    };
+    let who = r.side.name();
     let unit = match r.side {
         Side::Pgbench => "tps  ",
-        Side::Store => "ops/s",
+        Side::Store | Side::Driver => "ops/s",
     };
     let hits = if r.op == Op::Take {
         format!(", hit rate {:.1}%", r.hit_rate * 100.0)

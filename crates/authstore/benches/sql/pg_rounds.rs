@@ -1,7 +1,8 @@
-//! The `get` case measured interleaved: pgbench and PostgresStore take turns in rounds on one table that holds both sides' keys, so drift during the run (CPU clock, caches, background work) falls on both alike.
+//! The `get` case measured interleaved: pgbench, PostgresStore and the same statement on bare tokio-postgres take turns in rounds on one table that holds pgbench's and the store's keys, so drift during the run (CPU clock, caches, background work) falls on all alike.
 
 use std::time::Instant;
 
+use super::driver;
 use super::{Limit, Pg, PgRow, Side, print_row};
 use crate::common::{Cores, CpuSnap, Loop, Op, Tally, children, fmt_int, timed};
 
@@ -61,10 +62,10 @@ impl Pg {
         self.psql("CHECKPOINT");
     }
 
-    /// `get` on both sides, alternating: a warm-up of each, then rounds of
-    /// pgbench then the store; each round's ratio is printed, and the rows
-    /// sum every round of a side.
-    pub(crate) async fn case_interleaved(&self) -> [PgRow; 2] {
+    /// `get` on every side, in turn: a warm-up of pgbench and the store,
+    /// then rounds of pgbench, the store and the bare driver; each round's
+    /// ratios are printed, and the rows sum every round of a side.
+    pub(crate) async fn case_interleaved(&self) -> [PgRow; 3] {
         let op = Op::Get;
         let keys = self.sz.pg_keys(op);
         self.reset_both(keys);
@@ -86,8 +87,10 @@ impl Pg {
         let _ = self.run_pgbench(op, self.sz.pgbench_warm);
         self.settle(baseline);
         let _ = timed(&self.store, l, self.sz.pg_warm_secs).await;
+        let conns = driver::connect(&self.url, &self.get_sql, self.clients).await;
+        let _ = driver::timed_driver(&conns, l, self.sz.pg_warm_secs).await;
         println!(
-            "get interleaved: {rounds} rounds of pgbench then PostgresStore, {} each",
+            "get interleaved: {rounds} rounds of pgbench, PostgresStore, then its statement on bare tokio-postgres, {} each",
             match pgbench_round {
                 Limit::Secs(s) => format!("{s} s"),
                 Limit::Transactions(n) => format!("{n} transactions / {store_round} s"),
@@ -98,6 +101,8 @@ impl Pg {
         let mut pgbench_cpu = Weighted::default();
         let (mut store, mut store_secs) = (Tally::default(), 0f64);
         let mut store_cpu = Weighted::default();
+        let (mut driver, mut driver_secs) = (Tally::default(), 0f64);
+        let mut driver_cpu = Weighted::default();
         for round in 1..=rounds {
             let c0 = CpuSnap::now(self.postmaster);
             let began = Instant::now();
@@ -118,11 +123,21 @@ impl Pg {
             let rate = t.ops as f64 / secs;
             store.merge(t);
             store_secs += secs;
+
+            let c2 = CpuSnap::now(self.postmaster);
+            let (t, elapsed) = driver::timed_driver(&conns, l, store_round).await;
+            let secs = elapsed.as_secs_f64();
+            driver_cpu.add(CpuSnap::now(self.postmaster).since(&c2, None), secs);
+            let bare = t.ops as f64 / secs;
+            driver.merge(t);
+            driver_secs += secs;
             println!(
-                "  round {round}: pgbench {} tps, PostgresStore {} ops/s, ratio {:.2}×",
+                "  round {round}: pgbench {} tps, PostgresStore {} ops/s, ratio {:.2}×; bare tokio-postgres {} ops/s, {:.2}×",
                 fmt_int(out.tps),
                 fmt_int(rate),
-                rate / out.tps
+                rate / out.tps,
+                fmt_int(bare),
+                bare / out.tps
             );
         }
         let pgbench_row = PgRow {
@@ -142,32 +157,39 @@ impl Pg {
             note: String::new(),
             tail: String::new(),
         };
-        let mut note = String::new();
-        if store.misses > 0 {
-            note = format!("CHECK FAILED: {} get misses", store.misses);
-        }
-        if store.errors > 0 {
-            note = format!("{note} errors{}", store.error_suffix());
-        }
-        let store_row = PgRow {
-            op,
-            side: Side::Store,
-            clients: self.clients,
-            rate: store.ops as f64 / store_secs,
-            ops: store.ops,
-            secs: store_secs,
-            table_delta: 0,
-            hit_rate: (store.ops - store.misses) as f64 / store.ops.max(1) as f64,
-            lat_avg_us: store_secs * 1e6 * self.clients as f64 / store.ops.max(1) as f64,
-            p50_us: store.pct_us(0.50),
-            p99_us: store.pct_us(0.99),
-            cores: store_cpu.mean(),
-            errors: store.errors,
-            note,
-            tail: store.tail(),
-        };
+        let store_row = self.get_row(Side::Store, store, store_secs, &store_cpu);
+        let driver_row = self.get_row(Side::Driver, driver, driver_secs, &driver_cpu);
         print_row(&pgbench_row);
         print_row(&store_row);
-        [pgbench_row, store_row]
+        print_row(&driver_row);
+        [pgbench_row, store_row, driver_row]
+    }
+
+    /// The row of a side timed in this process (the store or the bare driver).
+    fn get_row(&self, side: Side, mut t: Tally, secs: f64, cpu: &Weighted) -> PgRow {
+        let mut note = String::new();
+        if t.misses > 0 {
+            note = format!("CHECK FAILED: {} get misses", t.misses);
+        }
+        if t.errors > 0 {
+            note = format!("{note} errors{}", t.error_suffix());
+        }
+        PgRow {
+            op: Op::Get,
+            side,
+            clients: self.clients,
+            rate: t.ops as f64 / secs,
+            ops: t.ops,
+            secs,
+            table_delta: 0,
+            hit_rate: (t.ops - t.misses) as f64 / t.ops.max(1) as f64,
+            lat_avg_us: secs * 1e6 * self.clients as f64 / t.ops.max(1) as f64,
+            p50_us: t.pct_us(0.50),
+            p99_us: t.pct_us(0.99),
+            cores: cpu.mean(),
+            errors: t.errors,
+            note,
+            tail: t.tail(),
+        }
     }
 }
