@@ -250,10 +250,11 @@ impl RateLimiter {
 
     /// Checks a request of `cost` units for `key`, spending them if allowed.
     ///
-    /// The returned future is ready at once when the store answers in
-    /// place (the memory store): the common case, one GCRA limit and no
-    /// extras, then costs one store step and no allocation. Anything that
-    /// must wait for the store is boxed.
+    /// When the store answers in place (the memory store) and the limiter
+    /// has one GCRA limit and no extras, the check is made by this call and
+    /// the returned future is already decided: one store step and no
+    /// allocation. Anything that must wait for the store is a boxed future
+    /// that starts when it is first polled. Await the result either way.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a cost above the limit; store errors
