@@ -41,6 +41,31 @@ async fn two_connections_on_one_file_race_correctly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_opening_a_new_file_at_once_all_open() {
+    // Each opener switches the new file to WAL and migrates it; SQLite may
+    // refuse one of two simultaneous switches at once rather than wait.
+    for round in 0..25 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        let clock = FakeClock::new();
+        let opened = futures::future::join_all((0..4).map(|_| {
+            SqliteStore::builder()
+                .path(&path)
+                .clock(clock.clone())
+                .sweep_interval(None)
+                .connect()
+        }))
+        .await;
+        for (i, store) in opened.into_iter().enumerate() {
+            let store = store.unwrap_or_else(|e| panic!("round {round}: opener {i}: {e}"));
+            let key = format!("k:{i}");
+            store.put(&key, b"v", PutOptions::new()).await.unwrap();
+            assert!(store.exists(&key).await.unwrap());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweeper_deletes_expired_rows_in_batches() {
     let clock = FakeClock::new();
     let s = SqliteStore::builder()

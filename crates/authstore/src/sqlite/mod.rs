@@ -220,15 +220,7 @@ fn open_connection(path: Option<PathBuf>, synchronous: Synchronous) -> Result<Co
     .map_err(driver::map_error)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(driver::map_error)?;
     if path.is_some() {
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(driver::map_error)?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::backend(
-                BACKEND,
-                format!("could not enable WAL (journal_mode = {mode})"),
-            ));
-        }
+        enable_wal(&conn)?;
     }
     let sync = match synchronous {
         Synchronous::Off => "OFF",
@@ -239,6 +231,32 @@ fn open_connection(path: Option<PathBuf>, synchronous: Synchronous) -> Result<Co
         .map_err(driver::map_error)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
+}
+
+/// Switches a file to WAL. Two connections opening a new file at the same
+/// moment can each hold a lock the other needs for the switch; SQLite then
+/// answers `SQLITE_BUSY` at once rather than calling the busy handler, so
+/// the switch is retried for up to the busy timeout.
+fn enable_wal(conn: &Connection) -> Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => {
+                return Err(Error::backend(
+                    BACKEND,
+                    format!("could not enable WAL (journal_mode = {mode})"),
+                ));
+            }
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => return Err(driver::map_error(e)),
+        }
+    }
 }
 
 #[cfg(test)]
