@@ -195,6 +195,18 @@ pub(crate) async fn timed(store: &Arc<dyn Store>, l: Loop, secs: f64) -> (Tally,
             })
         })
         .collect();
+    measure_window(&barrier, &stop, handles, secs).await
+}
+
+/// Releases the tasks waiting on `barrier`, lets them run for `secs`,
+/// raises `stop` and sums their tallies; the time is from release to the
+/// last task's end.
+pub(crate) async fn measure_window(
+    barrier: &Barrier,
+    stop: &AtomicBool,
+    handles: Vec<tokio::task::JoinHandle<Tally>>,
+    secs: f64,
+) -> (Tally, Duration) {
     barrier.wait().await;
     let start = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;

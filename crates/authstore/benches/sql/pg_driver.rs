@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Barrier;
 use tokio_postgres::types::Type;
 
-use crate::common::{Loop, Rng, Tally, VALUE_LEN, now_ms, store_key};
+use crate::common::{Loop, Rng, Tally, VALUE_LEN, measure_window, now_ms, store_key};
 
 /// Task runs so far, so that each run draws its own keys.
 static RUNS: AtomicU64 = AtomicU64::new(0);
@@ -70,14 +70,5 @@ pub(crate) async fn timed_driver(conns: &Conns, l: Loop, secs: f64) -> (Tally, D
             t
         }));
     }
-    barrier.wait().await;
-    let start = Instant::now();
-    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
-    stop.store(true, Relaxed);
-    let mut all = Tally::default();
-    for h in handles {
-        all.merge(h.await.expect("driver task"));
-    }
-    let elapsed = all.end.map_or(Duration::ZERO, |e| e - start);
-    (all, elapsed)
+    measure_window(&barrier, &stop, handles, secs).await
 }
